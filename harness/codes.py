@@ -1,0 +1,50 @@
+"""Stable root-cause codes: the vocabulary shared by pre-flight, diagnosis, probes, results and the report.
+
+A code is part of the public contract (matrix ``expect:`` entries, results.jsonl, status pages): never rename one.
+"""
+
+from __future__ import annotations
+
+CODES: dict[str, str] = {
+    # pre-flight (checkpoint files, no GPU)
+    "CONFIG_MISSING": "config.json is missing (incomplete download or not a transformers checkpoint)",
+    "WEIGHTS_MISSING": "no weight files (safetensors / bin) next to config.json",
+    "WEIGHTS_INCOMPLETE": "a shard named by the index is absent, or a file is shorter than its header promises",
+    "TOKENIZER_MISSING": "no tokenizer files",
+    "NO_CHAT_TEMPLATE": "no chat template anywhere: vLLM answers chat requests with HTTP 400",
+    "TEMPLATE_ERROR": "the chat template fails to render, or tries to escape the sandbox",
+    "EOS_MISMATCH": "the end-of-turn token is not among the eos ids vLLM stops on: generation never stops",
+    "ARCH_UNSUPPORTED": "the architecture is not in the installed vLLM's model registry",
+    "REMOTE_CODE_REQUIRED": "the checkpoint needs trust_remote_code (auto_map to code shipped with it)",
+    "NOT_SERVABLE": "vLLM cannot serve this (diffusers pipeline, GGUF-only, TTS, image generation...)",
+    "PROCESSOR_MISSING": "a multimodal use case without a processor / preprocessor config",
+    "ENGINE_UNKNOWN": "no engine environment to ask: a check that needs vLLM could not be made",
+    # boot and runtime (diagnosed from the engine log, exit code and HTTP errors)
+    "HUB_AUTH": "the hub refused the download (gated or private repository, missing token)",
+    "ENV_IMPORT_BROKEN": "the engine environment cannot import what vLLM needs",
+    "TRANSFORMERS_MISMATCH": "the installed transformers does not know this model type",
+    "WEIGHTS_CORRUPT": "a weight file cannot be read",
+    "WEIGHT_NAME_MISMATCH": "weight names in the checkpoint do not match what vLLM's model expects",
+    "KV_BUDGET": "not enough memory left for the KV cache",
+    "MAX_MODEL_LEN": "max-model-len larger than the model or the KV cache allows",
+    "GPU_CONTENDED": "the GPU's free memory is below what gpu-memory-utilization asks (another process holds it)",
+    "OOM": "out of memory",
+    "PROC_KILLED": "the engine was killed by a signal",
+    "TOOL_FLAGS": "tool calls need --enable-auto-tool-choice and --tool-call-parser",
+    "MM_LIMIT": "more multimodal items than --limit-mm-per-prompt allows",
+    "WRONG_TASK": "the model does not serve this API (e.g. a text model asked for transcription)",
+    "PORT_CONFLICT": "the port was taken",
+    "TRUST_REMOTE_CODE": "the engine refused to load a model that needs --trust-remote-code",
+    "BOOT_TIMEOUT": "the engine did not become ready within the boot timeout",
+    "ENGINE_DIED": "the engine process died while cells were being probed",
+    "FOREIGN_SERVER": "the server answering on our port is not the one we started",
+    # probes
+    "STOP_TOKEN": "generation did not stop on the end-of-turn token",
+    "PROBE_FAILED": "a probe's check did not hold",
+    "HTTP_ERROR": "the API answered with an HTTP error",
+    "OTHER": "a failure with no known signature",
+}
+
+
+def describe(code: str) -> str:
+    return CODES.get(code, "unknown code")

@@ -1,0 +1,1 @@
+"""One module per `vllm-compat` subcommand: HELP, add_arguments(parser), run(args) -> exit code."""
