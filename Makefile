@@ -1,0 +1,35 @@
+# The README's two commands are `make demo` (the main job) and `make test`; both work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test engine zoo lint install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# vLLM in its own virtualenv, cached under ~/.cache/vllm-compat/engines (a second build is a no-op).
+engine: $(STAMP)
+	$(BIN)/vllm-compat engine build
+
+# The main job: with no GPU and no hub it runs the built-in demo matrix over the zoo on the CPU engine
+# and writes reports/STATUS.md.
+demo: engine
+	$(BIN)/vllm-compat run --demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness tests suites conftest.py
+	$(BIN)/ruff format --check harness tests suites conftest.py
+	$(BIN)/mypy
+
+test: engine lint
+	$(BIN)/pytest tests $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) reports/runs reports/STATUS.md

@@ -1,0 +1,290 @@
+"""The pytest plugin: the matrix becomes parametrized cells of the suites in suites/, one marker per use case.
+
+`pytest` at the repository root runs suites/ over matrix.yaml; `pytest -m vision` runs the vision cells only and
+boots only the servers they need. With pytest-xdist, `--dist loadgroup` keeps a server's cells on one worker.
+The report is written by the controller only (an xdist worker has ``config.workerinput``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from harness.results import RESULTS_FILE, Verdict, new_run_id, read_results
+from harness.usecases import UseCase
+
+if TYPE_CHECKING:
+    from harness.matrix import Cell, Matrix
+    from harness.runner import CellRunner, Outcome
+
+_USE_CASE_HELP: dict[UseCase, str] = {
+    UseCase.CHAT: "chat completions, streaming and not, system prompt, multi-turn",
+    UseCase.COMPLETIONS: "/v1/completions, streaming and not",
+    UseCase.STOP_TOKENS: "generation stops on the end-of-turn token",
+    UseCase.TOOLS: "tool calls with tool_choice auto",
+    UseCase.VISION: "image input",
+    UseCase.VIDEO: "video input",
+    UseCase.AUDIO: "speech to text through /v1/audio/transcriptions",
+    UseCase.AUDIO_CHAT: "audio input in chat",
+    UseCase.EMBEDDINGS: "/v1/embeddings",
+    UseCase.TTS: "text to speech (not servable by vLLM)",
+    UseCase.IMAGE_GENERATION: "image generation (not servable by vLLM)",
+}
+
+
+@dataclass
+class RunState:
+    """Per-process plugin state, kept in the config stash."""
+
+    run_id: str
+    run_dir: Path
+    status_path: Path
+    matrix_arg: str | None
+    demo: bool
+    rootpath: Path
+    matrix: Matrix | None = None
+    runner: CellRunner | None = None
+    cells_run: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def load_matrix(self) -> Matrix:
+        from harness.matrix import MatrixError, demo_matrix_path, load_matrix
+
+        if self.matrix is None:
+            if self.demo:
+                path = demo_matrix_path()
+            elif self.matrix_arg:
+                path = Path(self.matrix_arg)
+            else:
+                path = self.rootpath / "matrix.yaml"
+            try:
+                self.matrix = load_matrix(path)
+            except MatrixError as error:
+                raise pytest.UsageError(str(error)) from None
+            except FileNotFoundError:
+                raise pytest.UsageError(f"{path}: matrix file not found; pass --matrix PATH or --demo") from None
+        return self.matrix
+
+
+RUN_STATE = pytest.StashKey[RunState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vllm-compat", "vllm-compat: model x use case x flags against real vLLM")
+    group.addoption("--matrix", help="matrix file (default: matrix.yaml at the repository root)")
+    group.addoption("--demo", action="store_true", help="run the built-in demo matrix over the zoo (CPU engine)")
+    group.addoption(
+        "--engine-python",
+        help="python of the engine environment (default: $VLLM_COMPAT_ENGINE_PYTHON, else the cached environment)",
+    )
+    group.addoption("--run-dir", help="where results.jsonl, logs and STATUS.md go (default reports/runs/<run-id>)")
+    group.addoption("--boot-timeout", type=float, help="seconds a server may take to become ready (overrides matrix)")
+    group.addoption("--offline", action="store_true", help="never contact the hub (HF_HUB_OFFLINE)")
+    group.addoption("--status-file", help="where the published STATUS.md goes (default reports/STATUS.md)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for use_case in UseCase:
+        config.addinivalue_line(
+            "markers", f"{use_case.value}: cells of the {use_case.value} use case: {_USE_CASE_HELP[use_case]} "
+            f"(e.g. pytest -m {use_case.value})"
+        )
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput and "vllm_compat_run_id" in workerinput:
+        run_id, run_dir = workerinput["vllm_compat_run_id"], Path(workerinput["vllm_compat_run_dir"])
+    else:
+        run_id = new_run_id()
+        given = config.getoption("--run-dir")
+        run_dir = Path(given) if given else config.rootpath / "reports" / "runs" / run_id
+    status = config.getoption("--status-file")
+    config.stash[RUN_STATE] = RunState(
+        run_id=run_id,
+        run_dir=run_dir.resolve(),
+        status_path=Path(status) if status else config.rootpath / "reports" / "STATUS.md",
+        matrix_arg=config.getoption("--matrix"),
+        demo=bool(config.getoption("--demo")),
+        rootpath=config.rootpath,
+    )
+    if config.getoption("--offline"):
+        os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller -> worker: every worker writes into the same run directory under the same run id."""
+    state = node.config.stash[RUN_STATE]
+    node.workerinput["vllm_compat_run_id"] = state.run_id
+    node.workerinput["vllm_compat_run_dir"] = str(state.run_dir)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "cell" not in metafunc.fixturenames:
+        return
+    use_case = getattr(metafunc.module, "USE_CASE", None)
+    if use_case is None:
+        raise pytest.UsageError(f"{metafunc.module.__file__}: a suite module must set USE_CASE")
+    matrix = metafunc.config.stash[RUN_STATE].load_matrix()
+    cells = [c for c in matrix.cells if c.use_case.value == use_case]
+    metafunc.parametrize(
+        "cell",
+        [
+            pytest.param(
+                c, id=c.id, marks=[getattr(pytest.mark, c.use_case.value), pytest.mark.xdist_group(c.server_key)]
+            )
+            for c in cells
+        ],
+    )
+
+
+def _cell_of(item: pytest.Item) -> Cell | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("cell") if callspec is not None else None
+
+
+@pytest.hookimpl(trylast=True)  # after -m / -k deselection, so only the cells that will run are planned
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group each server's cells together so a server is stopped before the next one boots."""
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        cell = _cell_of(item)
+        if cell is not None:
+            first_seen.setdefault(cell.server_key, index)
+
+    def order(pair: tuple[int, pytest.Item]) -> tuple[int, int]:
+        index, item = pair
+        cell = _cell_of(item)
+        return (first_seen[cell.server_key], index) if cell is not None else (index, index)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=order)]
+    cells = [c for c in (_cell_of(i) for i in items) if c is not None]
+    config.stash[RUN_STATE].extra["planned"] = cells
+
+
+@pytest.fixture(scope="session")
+def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
+    """The process's CellRunner: pre-flight cache, servers, results writer."""
+    from harness.engine_env import resolve_engine_python
+    from harness.environment import environment_record
+    from harness.results import append_record
+    from harness.runner import CellRunner
+
+    config = request.config
+    state = config.stash[RUN_STATE]
+    matrix = state.load_matrix()
+    engine_python = resolve_engine_python(config.getoption("--engine-python"))
+    state.run_dir.mkdir(parents=True, exist_ok=True)
+    _write_environment_once(state, engine_python, matrix, environment_record, append_record)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if reporter is not None and not hasattr(config, "workerinput"):
+            reporter.write_line(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    offline = True if config.getoption("--offline") else None
+    runner = CellRunner(
+        run_id=state.run_id,
+        run_dir=state.run_dir,
+        engine_python=engine_python,
+        offline=offline,
+        boot_timeout=config.getoption("--boot-timeout"),
+        say=say,
+    )
+    runner.plan(state.extra.get("planned", []))
+    state.runner = runner
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+def _write_environment_once(state: RunState, engine_python: Path | None, matrix: Matrix, record: Any, append: Any) -> None:
+    """The first process into the run directory writes the environment line (xdist workers race for it)."""
+    marker = state.run_dir / ".environment"
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.close(fd)
+    append(
+        state.run_dir / RESULTS_FILE,
+        record(run_id=state.run_id, engine_python=engine_python, matrix_path=matrix.path, matrix_sha256=matrix.sha256),
+    )
+
+
+def enforce(outcome: Outcome) -> None:
+    """Turn a cell's Outcome into the pytest outcome: a FAIL fails the test, an XPASS too (strict: it is news)."""
+    text = f"{outcome.code}: {outcome.message}" if outcome.code else outcome.message
+    if outcome.evidence and outcome.evidence not in text:
+        text += f"\n  evidence: {outcome.evidence}"
+    if outcome.verdict is Verdict.PASS:
+        return
+    if outcome.verdict is Verdict.XFAIL:
+        pytest.xfail(text)
+    if outcome.verdict is Verdict.SKIP:
+        pytest.skip(text)
+    if outcome.verdict is Verdict.XPASS:
+        pytest.fail(f"XPASS(strict) {text}", pytrace=False)
+    if outcome.verdict is Verdict.ERROR:
+        pytest.fail(f"ERROR (harness) {text}", pytrace=False)
+    pytest.fail(text, pytrace=False)
+
+
+def run_cell(cell: Cell, runner: CellRunner) -> None:
+    """What every suite's test does: run the cell, record it, enforce its verdict."""
+    enforce(runner.run(cell))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    state = config.stash.get(RUN_STATE, None)
+    if state is None or not (state.run_dir / RESULTS_FILE).exists():
+        return
+    from harness.report import write_reports
+
+    write_reports(state.run_dir, status_path=state.status_path)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    state = config.stash.get(RUN_STATE, None)
+    if state is None or not (state.run_dir / RESULTS_FILE).exists():
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.report import headline
+
+    results = read_results(state.run_dir)
+    if not results.cells:
+        return
+    style = {"PASS": "green", "FAIL": "red", "ERROR": "bold red", "SKIP": "yellow", "XFAIL": "cyan", "XPASS": "magenta"}
+    table = Table(title="vllm-compat", show_lines=False)
+    for column in ("cell", "verdict", "code", "boot s", "probe s"):
+        table.add_column(column)
+    for cell in sorted(results.cells, key=lambda c: c["cell_id"]):
+        timings = cell.get("timings") or {}
+        table.add_row(
+            cell["cell_id"],
+            f"[{style.get(cell['verdict'], '')}]{cell['verdict']}[/]",
+            cell.get("code") or "",
+            f"{timings['boot_s']:.1f}" if "boot_s" in timings else "",
+            f"{timings['probe_s']:.2f}" if "probe_s" in timings else "",
+        )
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=terminalreporter.isatty(), width=terminalreporter._tw.fullwidth)
+    console.print(table)
+    console.print(headline(results).replace("**", ""))
+    console.print(f"report: {state.status_path}  (run: {state.run_dir})")
+    terminalreporter.write(buffer.getvalue())

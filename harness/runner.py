@@ -1,0 +1,428 @@
+"""Runs matrix cells: pre-flight once per model, one server per (model, profile), one probe per cell.
+
+Independent of pytest (the plugin turns an Outcome into a pytest outcome), so that the verdict logic is tested on
+its own. Nothing here decides PASS without a probe that ran: every path that does not reach a probe ends in FAIL,
+SKIP or ERROR.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.findings import Finding
+from harness.results import Stopwatch, Verdict, append_record, now_iso
+from harness.usecases import UseCase
+
+if TYPE_CHECKING:
+    from harness.checkpoint import PreflightReport
+    from harness.matrix import Cell, ModelSpec
+    from harness.probes.base import Check, ProbeResult
+    from harness.server import BootError, VllmServer
+
+LOG_TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A cell's verdict with everything the report shows about it."""
+
+    verdict: Verdict
+    code: str | None = None
+    message: str = ""
+    evidence: str = ""
+    checks: tuple[Check, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    server: dict[str, Any] | None = None
+    log_tail: str | None = None
+    findings: tuple[Finding, ...] = ()
+
+
+def judge(raw: Outcome, expected: str | None) -> Outcome:
+    """Apply the matrix's expectation: a failure with the expected code is XFAIL; a pass where one was expected is
+    XPASS (news, never hidden); a failure with another code stays FAIL and says what was expected."""
+    if expected is None or raw.verdict in (Verdict.SKIP, Verdict.ERROR):
+        return raw
+    if raw.verdict is Verdict.PASS:
+        message = f"expected {expected} but every check passed: the known failure is gone (update the matrix)"
+        return _replace(raw, verdict=Verdict.XPASS, message=message)
+    if raw.verdict is Verdict.FAIL and raw.code == expected:
+        return _replace(raw, verdict=Verdict.XFAIL)
+    return _replace(raw, message=f"expected {expected}, got {raw.code}: {raw.message}")
+
+
+def _replace(outcome: Outcome, **changes: Any) -> Outcome:
+    from dataclasses import replace
+
+    return replace(outcome, **changes)
+
+
+def _tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str | None:
+    if path is None or not path.exists():
+        return None
+    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+class CellRunner:
+    """One per pytest process (the controller, or each xdist worker)."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        run_dir: Path,
+        engine_python: Path | None,
+        offline: bool | None,
+        boot_timeout: float | None,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.engine_python = engine_python
+        self.offline = offline
+        self.boot_timeout = boot_timeout  # overrides the matrix when given on the command line
+        self.say = say
+        self._preflights: dict[str, PreflightReport | BaseException] = {}
+        self._servers: dict[str, VllmServer | BootError] = {}
+        self._remaining: Counter[str] = Counter()
+        self.results_path = run_dir / "results.jsonl"
+
+    # -- planning -------------------------------------------------------------------------------------------------
+    def plan(self, cells: Iterable[Cell]) -> None:
+        """Count the cells each server will serve in this process, so a server stops right after its last one."""
+        self._remaining = Counter(cell.server_key for cell in cells)
+
+    # -- stages ---------------------------------------------------------------------------------------------------
+    def preflight(self, model: ModelSpec) -> PreflightReport:
+        from harness.checkpoint import preflight
+
+        cached = self._preflights.get(model.name)
+        if cached is None:
+            try:
+                cached = preflight(
+                    model.id if model.path is None else str(model.path),
+                    use_cases=model.use_cases,
+                    revision=model.revision,
+                    engine_python=self.engine_python,
+                    offline=self.offline,
+                )
+            except Exception as error:  # noqa: BLE001 - kept, so every cell of the model reports the same ERROR
+                cached = error
+            self._preflights[model.name] = cached
+        if isinstance(cached, BaseException):
+            raise cached
+        return cached
+
+    def _model_path(self, model: ModelSpec) -> Path:
+        from harness.checkpoint import fetch_weights
+
+        if model.source == "zoo":
+            from harness.zoo import ensure_member
+
+            return ensure_member(model.id.removeprefix("zoo:"))
+        if model.path is not None:
+            return model.path
+        return fetch_weights(model.id, revision=model.revision, offline=self.offline)
+
+    def server(self, cell: Cell) -> VllmServer:
+        """The cell's server, booted on first use; a failed boot is remembered so its other cells do not retry."""
+        from harness.server import BootError, VllmServer
+
+        known = self._servers.get(cell.server_key)
+        if isinstance(known, BootError):
+            raise known
+        if known is not None:
+            return known
+        assert self.engine_python is not None
+        model = cell.model
+        path = self._model_path(model)  # weights are fetched before the boot clock starts
+        timeout = self.boot_timeout or model.timeouts.boot
+        self.say(f"[{cell.server_key}] booting vLLM (timeout {timeout:.0f} s)")
+        server = VllmServer(
+            engine_python=self.engine_python,
+            model_path=path,
+            name=cell.server_key,
+            flags=cell.flags,
+            env=model.env,
+            run_dir=self.run_dir,
+            boot_timeout=timeout,
+            run_id=self.run_id,
+            on_phase=lambda phase: self.say(f"[{cell.server_key}] {phase}"),
+        )
+        started_at = now_iso()
+        try:
+            server.start()
+        except BootError as error:
+            self._servers[cell.server_key] = error
+            self._server_record(cell, "boot_failed", started_at, error=error)
+            self.say(f"[{cell.server_key}] boot failed: {error.diagnosis.code}: {error.diagnosis.evidence}")
+            raise
+        self._servers[cell.server_key] = server
+        self._server_record(cell, "ready", started_at, server=server)
+        self.say(f"[{cell.server_key}] ready in {server.boot_seconds:.1f} s on port {server.port}")
+        return server
+
+    def _server_record(
+        self,
+        cell: Cell,
+        outcome: str,
+        started_at: str,
+        *,
+        server: VllmServer | None = None,
+        error: BootError | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        record: dict[str, Any] = {
+            "kind": "server",
+            "run_id": self.run_id,
+            "server_key": cell.server_key,
+            "model": cell.model.name,
+            "model_id": cell.model.id,
+            "profile": cell.profile,
+            "flags": dict(cell.flags),
+            "outcome": outcome,
+            "started_at": started_at,
+            "at": now_iso(),
+        }
+        if server is not None:
+            record |= {
+                "port": server.port,
+                "boot_s": round(server.boot_seconds, 2),
+                "version": server.version,
+                "log": str(server.log_path),
+                "pid": server.pid,
+            }
+        if error is not None:
+            record |= {
+                "code": error.diagnosis.code,
+                "evidence": error.diagnosis.evidence,
+                "exit_code": error.exit_code,
+                "boot_s": round(error.elapsed, 2),
+                "log": str(error.log_path),
+                "log_tail": error.log_tail,
+            }
+        record |= extra or {}
+        append_record(self.results_path, record)
+
+    def _finish_server(self, cell: Cell) -> None:
+        self._remaining[cell.server_key] -= 1
+        if self._remaining[cell.server_key] > 0:
+            return
+        server = self._servers.get(cell.server_key)
+        from harness.server import VllmServer
+
+        if isinstance(server, VllmServer):
+            self._stop(cell, server)
+
+    def _stop(self, cell: Cell, server: VllmServer) -> None:
+        leftovers = server.stop()
+        self._server_record(cell, "stopped", now_iso(), server=server, extra={"leftover_pids": leftovers})
+        self.say(f"[{cell.server_key}] stopped" + (f"; LEFT OVER pids {leftovers}" if leftovers else ""))
+
+    def close(self) -> None:
+        """Stop every server still up (an interrupted session, or cells deselected after planning)."""
+        from harness.server import VllmServer
+
+        for key, server in list(self._servers.items()):
+            if isinstance(server, VllmServer) and server.running:
+                server.stop()
+            self._servers.pop(key, None)
+
+    # -- one cell -------------------------------------------------------------------------------------------------
+    def run(self, cell: Cell) -> Outcome:
+        watch = Stopwatch()
+        try:
+            raw = self._evaluate(cell)
+        except Exception as error:  # noqa: BLE001 - the harness broke: ERROR, with the traceback as evidence
+            raw = Outcome(
+                verdict=Verdict.ERROR,
+                code=None,
+                message=f"harness error: {type(error).__name__}: {error}",
+                evidence=traceback.format_exc(limit=8),
+            )
+        finally:
+            try:
+                self._finish_server(cell)
+            except Exception:  # noqa: BLE001 - a teardown problem must not hide the cell's verdict
+                pass
+        outcome = judge(raw, cell.expect)
+        self._cell_record(cell, outcome, watch)
+        return outcome
+
+    def _evaluate(self, cell: Cell) -> Outcome:
+        from harness.probes import PROBES
+        from harness.server import BootError
+
+        report = self.preflight(cell.model)
+        findings = tuple(report.findings)
+        errors = report.errors_for(cell.use_case)
+        if errors:
+            first = errors[0]
+            rest = "; ".join(f"{f.code}: {f.message}" for f in errors[1:])
+            return Outcome(
+                verdict=Verdict.FAIL,
+                code=first.code,
+                message=f"pre-flight: {first.message}" + (f" (also {rest})" if rest else "") + "; no server booted",
+                evidence=first.evidence,
+                findings=findings,
+            )
+        probe = PROBES.get(cell.use_case.value)
+        if probe is None:
+            return Outcome(
+                verdict=Verdict.SKIP,
+                message=f"no probe for use case {cell.use_case.value!r} in this harness version",
+                findings=findings,
+            )
+        if self.engine_python is None or not self.engine_python.exists():
+            return Outcome(
+                verdict=Verdict.ERROR,
+                message="no engine environment: run `vllm-compat engine build`, or pass --engine-python "
+                "(or set VLLM_COMPAT_ENGINE_PYTHON)",
+                findings=findings,
+            )
+        try:
+            server = self.server(cell)
+        except BootError as error:
+            return Outcome(
+                verdict=Verdict.FAIL,
+                code=error.diagnosis.code,
+                message=f"boot failed after {error.elapsed:.1f} s (exit code {error.exit_code}): "
+                f"{error.diagnosis.evidence}",
+                evidence=error.diagnosis.evidence,
+                server={"key": cell.server_key, "log": str(error.log_path)},
+                log_tail=error.log_tail,
+                findings=findings,
+                timings={"boot_s": round(error.elapsed, 2)},
+            )
+        return self._probe(cell, server, probe, report, findings)
+
+    def _probe(
+        self,
+        cell: Cell,
+        server: VllmServer,
+        probe: Callable[..., ProbeResult],
+        report: PreflightReport,
+        findings: tuple[Finding, ...],
+    ) -> Outcome:
+        from harness.probes.base import EngineUnreachable, ProbeContext
+
+        server_info = {
+            "key": cell.server_key,
+            "port": server.port,
+            "vllm_version": (server.version or {}).get("version"),
+            "log": str(server.log_path),
+        }
+        timings: dict[str, float] = {"boot_s": round(server.boot_seconds, 2)}
+        death = server.death_report()
+        if death is not None:
+            return self._engine_died(cell, server, death, server_info, timings, findings)
+        facts = report.facts
+        template = facts.get("chat_template") or {}
+        context = ProbeContext(
+            client=server.client(timeout=cell.model.timeouts.probe),
+            model=server.served_model_name,
+            semantic=cell.model.semantic,
+            timeout=cell.model.timeouts.probe,
+            end_of_turn=template.get("end_of_turn"),
+            eos_token_ids=tuple(facts.get("eos_token_ids") or ()),
+            eos_mismatch_predicted=any(f.code == "EOS_MISMATCH" for f in findings),
+            expected_answer=self._expected_answer(cell.model),
+        )
+        self.say(f"[{cell.server_key}] probing {cell.use_case.value}")
+        try:
+            result = probe(context)
+        except EngineUnreachable as error:
+            death = server.death_report()
+            if death is None:
+                return Outcome(
+                    verdict=Verdict.FAIL,
+                    code="HTTP_ERROR",
+                    message=f"engine unreachable while alive: {error}",
+                    server=server_info,
+                    timings=timings,
+                    findings=findings,
+                )
+            return self._engine_died(cell, server, death, server_info, timings, findings)
+        timings |= {k: round(float(v), 4) for k, v in result.timings.items()}
+        if not result.passed and server.death_report() is not None:
+            # The engine died under this probe: the cause is in its log, not in the probe's checks.
+            return self._engine_died(cell, server, server.death_report(), server_info, timings, findings, result)
+        return Outcome(
+            verdict=Verdict.PASS if result.passed else Verdict.FAIL,
+            code=None if result.passed else (result.code or "PROBE_FAILED"),
+            message=result.message,
+            evidence=result.evidence,
+            checks=tuple(result.checks),
+            timings=timings,
+            server=server_info,
+            findings=findings,
+        )
+
+    def _engine_died(
+        self,
+        cell: Cell,
+        server: VllmServer,
+        death: Any,
+        server_info: dict[str, Any],
+        timings: dict[str, float],
+        findings: tuple[Finding, ...],
+        result: ProbeResult | None = None,
+    ) -> Outcome:
+        return Outcome(
+            verdict=Verdict.FAIL,
+            code="ENGINE_DIED",
+            message=f"the engine died (exit code {server.exit_code}); diagnosed cause {death.code}: {death.evidence}",
+            evidence=death.evidence,
+            checks=tuple(result.checks) if result else (),
+            timings=timings,
+            server=server_info | {"cause": death.code},
+            log_tail=_tail(server.log_path),
+            findings=findings,
+        )
+
+    @staticmethod
+    def _expected_answer(model: ModelSpec) -> str | None:
+        if model.source != "zoo":
+            return None
+        from harness.zoo import MEMBERS
+
+        member = MEMBERS.get(model.id.removeprefix("zoo:"))
+        return getattr(member, "expected_answer", None)
+
+    def _cell_record(self, cell: Cell, outcome: Outcome, watch: Stopwatch) -> None:
+        timings = dict(outcome.timings)
+        timings.setdefault("cell_s", watch.elapsed())
+        append_record(
+            self.results_path,
+            {
+                "kind": "cell",
+                "run_id": self.run_id,
+                "cell_id": cell.id,
+                "model": cell.model.name,
+                "model_id": cell.model.id,
+                "revision": cell.model.revision,
+                "profile": cell.profile,
+                "use_case": cell.use_case.value,
+                "verdict": outcome.verdict.value,
+                "code": outcome.code,
+                "expected": cell.expect,
+                "required": cell.required,
+                "message": outcome.message,
+                "evidence": outcome.evidence,
+                "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in outcome.checks],
+                "findings": [f.to_json() for f in outcome.findings],
+                "timings": timings,
+                "server": outcome.server,
+                "log_tail": outcome.log_tail,
+                "started_at": watch.started_at,
+                "finished_at": now_iso(),
+            },
+        )
+
+
+__all__ = ["CellRunner", "Outcome", "UseCase", "judge"]

@@ -1,0 +1,14 @@
+"""tools: tool calls parse, name the tool and carry arguments that match the schema."""
+
+from __future__ import annotations
+
+from harness.matrix import Cell
+from harness.plugin import run_cell
+from harness.runner import CellRunner
+
+USE_CASE = "tools"
+
+
+def test_tools(cell: Cell, cell_runner: CellRunner) -> None:
+    """The cell's verdict is earned by its probe against a server this run started."""
+    run_cell(cell, cell_runner)
