@@ -64,7 +64,7 @@ CPU_RECIPE = Recipe(
 def has_nvidia_gpu() -> bool:
     """True when an NVIDIA driver answers with at least one device (NVML, else the driver's proc files)."""
     try:
-        import pynvml  # type: ignore[import-untyped]
+        import pynvml
 
         pynvml.nvmlInit()
         try:
