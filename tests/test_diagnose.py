@@ -1,0 +1,233 @@
+"""diagnose: log text (+ exit code) -> root-cause code and evidence line, on real vLLM logs and HTTP error bodies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+from harness.codes import CODES
+from harness.diagnose import SIGNATURES, diagnose
+
+LOGS = Path(__file__).parent / "data" / "logs"
+
+# fixture -> (expected code, a fragment of the evidence line that proves it)
+EXPECTED: dict[str, tuple[str, str]] = {
+    "cpu-missing-config.log": ("CONFIG_MISSING", "Invalid repository ID or local directory specified"),
+    "cpu-diffusers-pipeline.log": ("CONFIG_MISSING", "Invalid repository ID or local directory specified"),
+    "cpu-unsupported-arch.log": ("ARCH_UNSUPPORTED", "['TinyImaginaryForCausalLM'] are not supported for now"),
+    "cpu-remote-code.log": ("TRUST_REMOTE_CODE", "contains custom code which must be executed"),
+    "cpu-incomplete-shards.log": ("WEIGHTS_INCOMPLETE", "Weight files referenced in index but missing"),
+    "cpu-truncated-shard.log": ("WEIGHTS_CORRUPT", "SafetensorError: Error while deserializing header"),
+    "cpu-port-in-use.log": ("PORT_CONFLICT", "[Errno 98] Address already in use"),
+    "issue-gpu-contended.log": ("GPU_CONTENDED", "is less than desired GPU memory utilization"),
+    "issue-kv-budget.log": ("KV_BUDGET", "ValueError: No available memory for the cache blocks"),
+    "issue-max-model-len-kv.log": ("MAX_MODEL_LEN", "ValueError: The model's max seq len (60000) is larger"),
+    "issue-max-model-len-derived.log": ("MAX_MODEL_LEN", "User-specified max_model_len (4096) is greater"),
+    "issue-oom.log": ("OOM", "torch.OutOfMemoryError: CUDA out of memory"),
+    "issue-hub-auth.log": ("HUB_AUTH", "You are trying to access a gated repo"),
+    "issue-env-import-arch.log": ("ENV_IMPORT_BROKEN", "undefined symbol"),
+    "issue-torchvision-nms.log": ("ENV_IMPORT_BROKEN", "operator torchvision::nms does not exist"),
+    "issue-transformers-mismatch.log": ("TRANSFORMERS_MISMATCH", "model type `qwen2_5_vl`"),
+    "issue-weights-corrupt.log": ("WEIGHTS_CORRUPT", "MetadataIncompleteBuffer"),
+    "issue-weight-name.log": ("WEIGHT_NAME_MISMATCH", "KeyError: 'layers.0.mlp.down_proj.weight_scale'"),
+    "issue-config-missing.log": ("CONFIG_MISSING", "ValueError: No supported config format found"),
+    "issue-port-conflict.log": ("PORT_CONFLICT", "OSError: [Errno 98] Address already in use"),
+    "issue-arch-unsupported.log": ("ARCH_UNSUPPORTED", "['LlamaForCausalLM'] are not supported for now"),
+    "issue-engine-core-wrapper-only.log": ("OTHER", "Engine core initialization failed"),
+    "http-no-chat-template.log": ("NO_CHAT_TEMPLATE", "default chat template is no longer allowed"),
+    "http-tool-flags.log": ("TOOL_FLAGS", "--enable-auto-tool-choice and --tool-call-parser"),
+    "http-mm-limit.log": ("MM_LIMIT", "At most 1 image(s) may be provided"),
+    "http-wrong-task.log": ("WRONG_TASK", "The model does not support Transcriptions API"),
+}
+
+
+def _first_line_containing(text: str, fragment: str) -> int:
+    return next(number for number, line in enumerate(text.split("\n"), start=1) if fragment in line)
+
+
+def test_every_fixture_is_expected_and_cites_its_source() -> None:
+    """Every fixture has an expectation here and names where its text came from on its first line."""
+    names = {path.name for path in LOGS.glob("*.log")}
+    assert names == set(EXPECTED)
+    for name in names:
+        assert (LOGS / name).read_text().startswith("# source: "), name
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_gives_its_code_and_the_proving_line(name: str) -> None:
+    """Each real log gives its expected code, and the evidence is the first line carrying the decisive message."""
+    code, fragment = EXPECTED[name]
+    text = (LOGS / name).read_text()
+    result = diagnose(text)
+    assert result.code == code
+    assert fragment in result.evidence
+    assert result.line == _first_line_containing(text, fragment)
+
+
+def test_signature_codes_are_known() -> None:
+    """The signature table only uses codes from harness.codes."""
+    assert {signature.code for signature in SIGNATURES} <= set(CODES)
+
+
+def test_wrapper_never_wins_over_a_preceding_cause() -> None:
+    """The engine-core wrapper printed after a specific cause never becomes the answer."""
+    text = (
+        "(EngineCore_DP0 pid=7) ERROR 01-01 00:00:00 [core.py:1] ValueError: No available memory for the cache "
+        "blocks. Try increasing `gpu_memory_utilization` when initializing the engine.\n"
+        "(APIServer pid=1) RuntimeError: Engine core initialization failed. See root cause above. "
+        "Failed core proc(s): {}\n"
+        "Exception: WorkerProc initialization failed due to an exception in a background process.\n"
+    )
+    result = diagnose(text)
+    assert (result.code, result.line) == ("KV_BUDGET", 1)
+
+
+def test_earliest_line_wins_among_equally_specific_causes() -> None:
+    """Between two equally specific causes the earlier line wins: the root cause is printed first."""
+    text = "torch.OutOfMemoryError: CUDA out of memory.\nOSError: [Errno 98] Address already in use\n"
+    assert diagnose(text).code == "OOM"
+
+
+def test_more_specific_cause_wins_over_an_earlier_consequence() -> None:
+    """A specific cause beats a vaguer message even when the vaguer one comes first."""
+    text = (
+        "ValueError: Invalid repository ID or local directory specified: 'meta-llama/Llama-3.2-1B'.\n"
+        "huggingface_hub.errors.GatedRepoError: 401 Client Error.\n"
+    )
+    assert (diagnose(text).code, diagnose(text).line) == ("HUB_AUTH", 2)
+
+
+def test_model_type_key_error_is_not_a_weight_name() -> None:
+    """transformers' KeyError on a model type is a transformers mismatch, not a weight-name mismatch."""
+    text = (
+        "KeyError: 'mllama'\n"
+        "ValueError: The checkpoint you are trying to load has model type `mllama` but Transformers does not "
+        "recognize this architecture.\n"
+    )
+    assert diagnose(text).code == "TRANSFORMERS_MISMATCH"
+
+
+def test_warnings_do_not_count_as_causes() -> None:
+    """A signature on a vLLM WARNING or INFO line is ignored, as vLLM survives what it only warns about."""
+    text = (
+        "WARNING 06-13 11:42:20 _custom_ops.py:11] Failed to import from vllm._C with ImportError('x')\n"
+        "(APIServer pid=1) WARNING 11-21 20:16:34 [parallel.py:746] Address already in use. Retrying.\n"
+        "RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}\n"
+    )
+    assert diagnose(text).code == "OTHER"
+
+
+@pytest.mark.parametrize("exit_code", [-9, 137, -11])
+def test_signal_exit_alone_is_proc_killed(exit_code: int) -> None:
+    """A signal exit code (negative, or 128+N) with no cause in the log gives PROC_KILLED and a sentence."""
+    result = diagnose("INFO 01-01 00:00:00 [loader.py:1] Loading weights\n", exit_code=exit_code)
+    assert result.code == "PROC_KILLED"
+    assert str(exit_code) in result.evidence
+    assert result.line is None
+
+
+def test_signal_exit_does_not_hide_a_logged_cause() -> None:
+    """A cause in the log beats the signal exit code that followed it."""
+    text = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 MiB.\n"
+    assert diagnose(text, exit_code=-9).code == "OOM"
+
+
+def test_signal_exit_beats_a_wrapper() -> None:
+    """When only a wrapper was logged, the signal exit code is the better answer."""
+    text = "RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}\n"
+    assert diagnose(text, exit_code=137).code == "PROC_KILLED"
+
+
+def test_shell_killed_line_is_proc_killed() -> None:
+    """The shell's "Killed" line is evidence of PROC_KILLED."""
+    text = "Loading safetensors checkpoint shards:   0% Completed | 0/2\nKilled\n"
+    assert diagnose(text) == diagnose(text, exit_code=1)
+    assert (diagnose(text).code, diagnose(text).line) == ("PROC_KILLED", 2)
+
+
+def test_ordinary_exit_code_is_not_a_kill() -> None:
+    """Exit code 1 with an unknown error gives OTHER, not PROC_KILLED."""
+    assert diagnose("SomethingNewError: the flux capacitor\n", exit_code=1).code == "OTHER"
+
+
+def test_unknown_text_gives_other_with_the_first_real_exception() -> None:
+    """Unknown failures give OTHER, evidenced by the first exception line that is not a wrapper."""
+    text = (
+        "INFO 01-01 00:00:00 [api_server.py:1] starting\n"
+        "(EngineCore_DP0 pid=7) ERROR 01-01 00:00:01 [core.py:1] AssertionError: head size 16 not supported\n"
+        "RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}\n"
+    )
+    result = diagnose(text)
+    assert result.code == "OTHER"
+    assert (result.evidence, result.line) == ("AssertionError: head size 16 not supported", 2)
+
+
+def test_unknown_text_without_errors_gives_the_last_line() -> None:
+    """Text with no error-looking line gives OTHER with its last non-empty line."""
+    result = diagnose("starting\nloading weights\n\n")
+    assert (result.code, result.evidence, result.line) == ("OTHER", "loading weights", 2)
+
+
+def test_empty_log_gives_other() -> None:
+    """An empty log gives OTHER and says so."""
+    result = diagnose("", exit_code=1)
+    assert (result.code, result.line) == ("OTHER", None)
+    assert "empty" in result.evidence
+
+
+def test_evidence_is_trimmed() -> None:
+    """Evidence is at most about 300 characters."""
+    result = diagnose("ValueError: Model architectures ['X'] are not supported for now. " + "y" * 1000)
+    assert result.code == "ARCH_UNSUPPORTED"
+    assert len(result.evidence) <= 300
+
+
+def test_to_json_has_code_evidence_line() -> None:
+    """to_json gives exactly code, evidence and line."""
+    assert diagnose("Killed\n").to_json() == {"code": "PROC_KILLED", "evidence": "Killed", "line": 1}
+
+
+@pytest.fixture
+def only_diagnose(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "COMMANDS", {"diagnose": "harness.commands.diagnose"})
+
+
+@pytest.mark.usefixtures("only_diagnose")
+def test_cli_json_output(capsys: pytest.CaptureFixture[str]) -> None:
+    """`diagnose LOG --json` prints the diagnosis as one JSON object and exits 0."""
+    assert cli.main(["diagnose", str(LOGS / "cpu-remote-code.log"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["code"] == "TRUST_REMOTE_CODE"
+    assert set(printed) == {"code", "evidence", "line"}
+
+
+@pytest.mark.usefixtures("only_diagnose")
+def test_cli_other_still_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An undiagnosed log is still an answer: OTHER, readable output, exit code 0."""
+    log = tmp_path / "engine.log"
+    log.write_text("weird\n")
+    assert cli.main(["diagnose", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("OTHER")
+    assert f"{log}:1: weird" in out
+
+
+@pytest.mark.usefixtures("only_diagnose")
+def test_cli_exit_code_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--exit-code feeds the engine's exit code to the diagnosis."""
+    log = tmp_path / "engine.log"
+    log.write_text("INFO 01-01 00:00:00 [loader.py:1] Loading weights\n")
+    assert cli.main(["diagnose", str(log), "--exit-code", "-9", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["code"] == "PROC_KILLED"
+
+
+@pytest.mark.usefixtures("only_diagnose")
+def test_cli_missing_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A log file that cannot be read gives exit code 2 and a one-line error."""
+    assert cli.main(["diagnose", str(tmp_path / "absent.log")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "cannot read" in err
