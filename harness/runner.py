@@ -392,7 +392,7 @@ class CellRunner:
         from harness.zoo import MEMBERS
 
         member = MEMBERS.get(model.id.removeprefix("zoo:"))
-        return getattr(member, "expected_answer", None)
+        return member.expected_answer if member is not None else None
 
     def _cell_record(self, cell: Cell, outcome: Outcome, watch: Stopwatch) -> None:
         timings = dict(outcome.timings)
