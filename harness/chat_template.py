@@ -1,0 +1,433 @@
+"""Chat templates without transformers: find one where transformers/vLLM would, render it in a jinja2 sandbox
+configured like transformers' ``_compile_jinja_template``, and read the end-of-turn token from a rendered turn.
+
+Also the eos ids vLLM stops on, computed from the checkpoint's files with vLLM 0.32's rule (see ``vllm_eos_ids``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.exceptions
+import jinja2.ext
+import jinja2.nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+MARKER = "VLLMCOMPATMARK"  # the assistant's content in the end-of-turn render; no tokenizer has it as one token
+SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_current_weather",
+        "description": "Get the current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "the city"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def read_json(path: Path) -> Any:
+    """The parsed JSON at ``path``, or None when absent or not JSON (the callers report what is missing)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _has_processor(path: Path) -> bool:
+    return (path / "preprocessor_config.json").is_file() or (path / "processor_config.json").is_file()
+
+
+@dataclass(frozen=True)
+class FoundTemplate:
+    text: str
+    source: str  # "chat_template.jinja", "tokenizer_config.json: chat_template[default]", ...
+    tool_text: str | None = None  # a separate "tool_use" template, used when tools are passed
+    tool_source: str | None = None
+
+
+def _named(templates: Any) -> dict[str, str]:
+    """``[{"name": ..., "template": ...}]`` (transformers' list form) as a dict; anything else as empty."""
+    out: dict[str, str] = {}
+    if isinstance(templates, list):
+        for item in templates:
+            if isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("template"), str):
+                out[item["name"]] = item["template"]
+    return out
+
+
+def find_chat_template(path: Path) -> FoundTemplate | None:
+    """The chat template vLLM would use, in its order (vllm/renderers/hf.py ``resolve_chat_template``): the
+    processor's (chat_template.jinja / legacy chat_template.json) for models with a processor, then the tokenizer's
+    (chat_template.jinja overrides tokenizer_config.json "chat_template", a string or a list of named templates
+    of which "default" is used, and "tool_use" when tools are passed)."""
+    tool_text: str | None = None
+    tool_source: str | None = None
+    extra = path / "additional_chat_templates" / "tool_use.jinja"
+    if extra.is_file():
+        tool_text, tool_source = extra.read_text(encoding="utf-8"), "additional_chat_templates/tool_use.jinja"
+    config = read_json(path / "tokenizer_config.json")
+    in_config = config.get("chat_template") if isinstance(config, dict) else None
+    named = _named(in_config)
+    if "tool_use" in named and tool_text is None:
+        tool_text, tool_source = named["tool_use"], "tokenizer_config.json: chat_template[tool_use]"
+    jinja_file = path / "chat_template.jinja"
+    if jinja_file.is_file():
+        return FoundTemplate(jinja_file.read_text(encoding="utf-8"), "chat_template.jinja", tool_text, tool_source)
+    legacy = read_json(path / "chat_template.json")
+    if _has_processor(path) and isinstance(legacy, dict) and isinstance(legacy.get("chat_template"), str):
+        return FoundTemplate(legacy["chat_template"], "chat_template.json: chat_template", tool_text, tool_source)
+    if isinstance(in_config, str) and in_config.strip():
+        return FoundTemplate(in_config, "tokenizer_config.json: chat_template", tool_text, tool_source)
+    if "default" in named:
+        return FoundTemplate(named["default"], "tokenizer_config.json: chat_template[default]", tool_text, tool_source)
+    return None
+
+
+def unused_templates(path: Path) -> list[str]:
+    """Templates that exist but that vLLM does not use for a plain chat request, each with why (for the message)."""
+    notes: list[str] = []
+    legacy = read_json(path / "chat_template.json")
+    if isinstance(legacy, dict) and "chat_template" in legacy and not _has_processor(path):
+        notes.append("chat_template.json is read only by a multimodal processor and this model has no processor config")
+    config = read_json(path / "tokenizer_config.json")
+    named = _named(config.get("chat_template") if isinstance(config, dict) else None)
+    if named and "default" not in named:
+        notes.append(f"tokenizer_config.json: chat_template lists {sorted(named)} but no 'default'")
+    return notes
+
+
+class GenerationTracker(jinja2.ext.Extension):
+    """``{% generation %}...{% endgeneration %}`` (transformers' AssistantTracker): rendered as its body."""
+
+    tags = {"generation"}  # noqa: RUF012 - jinja2's Extension API declares this as a class attribute
+
+    def parse(self, parser: jinja2.parser.Parser) -> jinja2.nodes.Node:
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return jinja2.nodes.Scope(body, lineno=lineno)
+
+
+def _raise_exception(message: str) -> None:
+    raise jinja2.exceptions.TemplateError(message)
+
+
+def _tojson(
+    value: Any,
+    ensure_ascii: bool = False,
+    indent: int | None = None,
+    separators: tuple[str, str] | None = None,
+    sort_keys: bool = False,
+) -> str:
+    # transformers' override: jinja's own tojson escapes HTML characters and takes no json.dumps options
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.now().strftime(fmt)
+
+
+def sandbox() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[GenerationTracker, jinja2.ext.loopcontrols]
+    )
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = _strftime_now
+    return env
+
+
+def _token_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("content"), str):
+        return str(value["content"])  # an AddedToken serialised as a dict
+    return None
+
+
+def special_tokens(path: Path) -> dict[str, Any]:
+    """bos/eos/unk/pad/... and additional_special_tokens as transformers passes them to the template."""
+    out: dict[str, Any] = {}
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):  # tokenizer_config wins, as in transformers
+        data = read_json(path / name)
+        if not isinstance(data, dict):
+            continue
+        for key in SPECIAL_TOKEN_KEYS:
+            text = _token_text(data.get(key))
+            if text is not None:
+                out[key] = text
+        extra = data.get("additional_special_tokens") or data.get("extra_special_tokens")
+        if isinstance(extra, list):
+            out["additional_special_tokens"] = [t for t in (_token_text(x) for x in extra) if t is not None]
+    return out
+
+
+@dataclass
+class Vocabulary:
+    """Token text -> id from tokenizer.json and tokenizer_config.json, without loading a tokenizer."""
+
+    ids: dict[str, int] = field(default_factory=dict)
+    added: dict[str, int] = field(default_factory=dict)  # added / special tokens: the end-of-turn candidates
+
+    def id_of(self, token: str) -> int | None:
+        return self.added.get(token, self.ids.get(token))
+
+
+def load_vocabulary(path: Path) -> Vocabulary:
+    vocab = Vocabulary()
+    data = read_json(path / "tokenizer.json")
+    if isinstance(data, dict):
+        model = data.get("model") or {}
+        table = model.get("vocab") if isinstance(model, dict) else None
+        if isinstance(table, dict):
+            vocab.ids = {str(k): int(v) for k, v in table.items() if isinstance(v, int)}
+        elif isinstance(table, list):  # Unigram: [[piece, score], ...], the id is the position
+            vocab.ids = {str(item[0]): i for i, item in enumerate(table) if isinstance(item, list) and item}
+        for token in data.get("added_tokens") or []:
+            if isinstance(token, dict) and isinstance(token.get("content"), str) and isinstance(token.get("id"), int):
+                vocab.added[token["content"]] = token["id"]
+    config = read_json(path / "tokenizer_config.json")
+    decoder = config.get("added_tokens_decoder") if isinstance(config, dict) else None
+    if isinstance(decoder, dict):
+        for key, token in decoder.items():
+            text = _token_text(token)
+            if text is not None and str(key).isdigit():
+                vocab.added.setdefault(text, int(key))
+    return vocab
+
+
+class SandboxEscape(Exception):
+    """The template tried to reach outside the sandbox (jinja2 SecurityError)."""
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    renders: bool
+    error: str | None  # the first failure of the basic renders, when renders is False
+    supports_system: bool | None
+    system_error: str | None
+    supports_tools: bool | None  # None when tools were not asked
+    tools_error: str | None  # the exception when rendering with tools raised
+    end_of_turn: str | None
+    end_of_turn_id: int | None
+    assistant_render: str | None
+    sandbox_escape: str | None = None
+
+    def facts(self, source: str) -> dict[str, Any]:
+        return {
+            "source": source,
+            "renders": self.renders,
+            "end_of_turn": self.end_of_turn,
+            "supports_system": self.supports_system,
+            "supports_tools": self.supports_tools,
+        }
+
+
+def _render(template: jinja2.Template, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> str:
+    try:
+        return template.render(messages=list(messages), **kwargs)
+    except jinja2.exceptions.SecurityError as error:
+        raise SandboxEscape(str(error)) from error
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+USER = {"role": "user", "content": "Hello, who are you?"}
+SYSTEM = {"role": "system", "content": "You are a helpful assistant."}
+MULTI_TURN = [USER, {"role": "assistant", "content": "I am an assistant."}, {"role": "user", "content": "Thanks!"}]
+
+
+def end_of_turn_after(rendered: str, candidates: Iterator[str] | Sequence[str]) -> str | None:
+    """The added/special token that directly follows the assistant's content (whitespace skipped), longest first."""
+    at = rendered.rfind(MARKER)
+    if at < 0:
+        return None
+    rest = rendered[at + len(MARKER) :].lstrip(" \t\r\n")
+    best: str | None = None
+    for token in candidates:
+        if token and rest.startswith(token) and (best is None or len(token) > len(best)):
+            best = token
+    return best
+
+
+def render_checks(
+    path: Path, found: FoundTemplate, *, with_tools: bool, vocab: Vocabulary | None = None
+) -> RenderResult:
+    """Render one user turn, system + user, multi-turn, [user, assistant] and (when asked) tools, in the sandbox.
+
+    A SecurityError stops everything at once (nothing else of the template is run)."""
+    env = sandbox()
+    tokens = special_tokens(path)
+    vocab = vocab if vocab is not None else load_vocabulary(path)
+    kwargs: dict[str, Any] = {**tokens}
+    error: str | None = None
+    try:
+        template = env.from_string(found.text)
+        _render(template, [USER], add_generation_prompt=True, **kwargs)
+        _render(template, MULTI_TURN, add_generation_prompt=True, **kwargs)
+    except SandboxEscape as escape:
+        return _escaped(str(escape))
+    except Exception as failure:  # any failure to render is the finding
+        error = _describe(failure)
+        return RenderResult(False, error, None, None, None, None, None, None, None)
+    supports_system, system_error = True, None
+    try:
+        _render(template, [SYSTEM, USER], add_generation_prompt=True, **kwargs)
+    except SandboxEscape as escape:
+        return _escaped(str(escape))
+    except Exception as failure:
+        supports_system, system_error = False, _describe(failure)
+    supports_tools: bool | None = None
+    tools_error: str | None = None
+    if with_tools:
+        tool_template = template
+        try:
+            if found.tool_text:
+                tool_template = env.from_string(found.tool_text)
+            out = _render(tool_template, [USER], tools=[WEATHER_TOOL], add_generation_prompt=True, **kwargs)
+            supports_tools = WEATHER_TOOL["function"]["name"] in out  # False and no error: `tools` is ignored
+        except SandboxEscape as escape:
+            return _escaped(str(escape))
+        except Exception as failure:
+            supports_tools, tools_error = False, _describe(failure)
+    assistant: str | None = None
+    end: str | None = None
+    try:
+        assistant = _render(
+            template, [USER, {"role": "assistant", "content": MARKER}], add_generation_prompt=False, **kwargs
+        )
+        candidates = set(vocab.added)
+        candidates.update(t for t in tokens.values() if isinstance(t, str))
+        candidates.update(tokens.get("additional_special_tokens", []))
+        end = end_of_turn_after(assistant, sorted(candidates))
+    except SandboxEscape as escape:
+        return _escaped(str(escape))
+    except Exception:  # a template that cannot end a turn reports no end-of-turn token
+        assistant = None
+    return RenderResult(
+        True,
+        None,
+        supports_system,
+        system_error,
+        supports_tools,
+        tools_error,
+        end,
+        vocab.id_of(end) if end is not None else None,
+        assistant,
+    )
+
+
+def _escaped(message: str) -> RenderResult:
+    return RenderResult(False, f"SecurityError: {message}", None, None, None, None, None, None, None, message)
+
+
+# ---- the eos ids vLLM stops on -------------------------------------------------------------------------------
+
+
+def _as_ids(value: Any) -> list[int]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+    return []
+
+
+@dataclass(frozen=True)
+class EosIds:
+    ids: frozenset[int]
+    tokenizer_eos: str | None
+    tokenizer_eos_id: int | None
+    generation_ids: tuple[int, ...]
+    generation_source: str | None  # "generation_config.json: eos_token_id", "config.json: eos_token_id", ...
+    unknown: str | None = None  # why the set may be incomplete (e.g. no tokenizer.json to map the eos token)
+
+
+def vllm_eos_ids(path: Path, read: Callable[[Path], Any] = read_json) -> EosIds:
+    """The token ids vLLM 0.32 stops generation on (without request-level stop_token_ids).
+
+    vllm/v1/engine/input_processor.py calls ``SamplingParams.update_from_generation_config(
+    model_config.try_get_generation_config(), renderer.get_eos_token_id())``: the tokenizer's ``eos_token_id`` plus
+    ``eos_token_id`` of ``GenerationConfig.from_pretrained(model).to_diff_dict()``. When generation_config.json is
+    absent (OSError), vllm/transformers_utils/config.py ``try_get_generation_config`` falls back to
+    ``GenerationConfig.from_model_config(config)``: config.json's top-level ``eos_token_id``, else the one in its
+    ``text_config`` / ``decoder`` / ``generator`` sub-config. A generation_config.json without ``eos_token_id``
+    contributes nothing: config.json is then NOT consulted."""
+    tokens = special_tokens(path)
+    eos = tokens.get("eos_token")
+    vocab = load_vocabulary(path)
+    eos_id = vocab.id_of(eos) if isinstance(eos, str) else None
+    unknown = None
+    if isinstance(eos, str) and eos_id is None:
+        unknown = f"eos_token {eos!r} has no id in tokenizer.json / tokenizer_config.json added_tokens_decoder"
+    generation = read(path / "generation_config.json")
+    gen_ids: list[int] = []
+    source: str | None = None
+    if (path / "generation_config.json").is_file():
+        if isinstance(generation, dict) and "eos_token_id" in generation:
+            gen_ids, source = _as_ids(generation["eos_token_id"]), "generation_config.json: eos_token_id"
+    else:
+        config = read(path / "config.json")
+        if isinstance(config, dict):
+            if config.get("eos_token_id") is not None:
+                gen_ids, source = _as_ids(config["eos_token_id"]), "config.json: eos_token_id"
+            else:
+                for sub in ("decoder", "generator", "text_config"):
+                    inner = config.get(sub)
+                    if isinstance(inner, dict) and inner.get("eos_token_id") is not None:
+                        gen_ids, source = _as_ids(inner["eos_token_id"]), f"config.json: {sub}.eos_token_id"
+                        break
+    ids = set(gen_ids)
+    if eos_id is not None:
+        ids.add(eos_id)
+    return EosIds(frozenset(ids), eos, eos_id, tuple(gen_ids), source, unknown)
+
+
+# Runs in the engine python: vLLM's own code path for the stop ids (input_processor.py), without booting a server.
+_ENGINE_EOS_SCRIPT = """
+import json, sys
+from vllm import SamplingParams
+from vllm.tokenizers import get_tokenizer
+from vllm.transformers_utils.config import try_get_generation_config
+out = {}
+for path in sys.argv[1:]:
+    config = try_get_generation_config(path, trust_remote_code=False)
+    fields = {} if config is None else config.to_diff_dict()
+    params = SamplingParams(max_tokens=16)
+    params.update_from_generation_config(fields, get_tokenizer(path).eos_token_id)
+    out[path] = sorted(params.all_stop_token_ids)
+print("VLLM_COMPAT_EOS " + json.dumps(out))
+"""
+
+
+def engine_eos_ids(paths: Sequence[Path], python: Path, *, timeout: float = 300.0) -> dict[Path, frozenset[int]]:
+    """The stop ids vLLM itself computes for each checkpoint directory (its tokenizer + generation config code,
+    run in the engine python; one process for all paths, since importing vLLM takes seconds)."""
+    done = subprocess.run(
+        [str(python), "-c", _ENGINE_EOS_SCRIPT, *(str(p) for p in paths)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "ERROR"},
+    )
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith("VLLM_COMPAT_EOS "):
+            answer = json.loads(line.removeprefix("VLLM_COMPAT_EOS "))
+            return {Path(k): frozenset(int(i) for i in v) for k, v in answer.items()}
+    tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+    raise RuntimeError(f"engine python {python} could not compute vLLM's eos ids (exit {done.returncode}): {tail}")

@@ -1,0 +1,124 @@
+"""`vllm-compat check MODEL`: pre-flight one checkpoint without a GPU (files, tokenizer, chat template, eos, arch)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.usecases import ALL_USE_CASES, UseCase
+
+HELP = "pre-flight a checkpoint (hub id, local directory or zoo:<member>) without a GPU"
+
+EPILOG = """\
+Without --use-case, chat is assumed: a missing or broken chat template is then an error. Pass the use cases the
+model is meant for (e.g. --use-case embeddings) to judge it for those only; tts and image_generation are never
+servable by vLLM. Only small files are downloaded (configs, tokenizer, templates, indexes), into the normal HF cache;
+HF_HUB_OFFLINE=1 or --offline reads the cache only. Exit status: 0 no error finding, 1 error findings, 2 usage error.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("model", metavar="MODEL_OR_PATH", help="hub id (org/name), local directory, or zoo:<member>")
+    parser.add_argument(
+        "--use-case",
+        dest="use_cases",
+        action="append",
+        default=[],
+        choices=ALL_USE_CASES,
+        metavar="USE_CASE",
+        help=f"a use case to judge the model for; repeatable ({', '.join(ALL_USE_CASES)}); default: chat",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--revision", help="hub revision (branch, tag or commit)")
+    parser.add_argument("--offline", action="store_true", default=None, help="read the HF cache only (no network)")
+    parser.add_argument("--engine-python", help="the engine environment's python (default: the built one, if any)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.checkpoint import preflight
+    from harness.cli import UsageError
+    from harness.engine_env import resolve_engine_python
+
+    model: str = args.model
+    if model.startswith("zoo:"):
+        from harness import zoo
+
+        if model.removeprefix("zoo:") not in zoo.MEMBERS:
+            raise UsageError(f"{model}: unknown zoo member; known: {', '.join(zoo.MEMBERS)}")
+    elif model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
+        raise UsageError(f"{model}: no such directory (a local model is a directory holding config.json)")
+    engine = resolve_engine_python(args.engine_python)
+    if args.engine_python and (engine is None or not engine.exists()):
+        raise UsageError(f"--engine-python {args.engine_python}: no such file")
+    report = preflight(
+        model,
+        use_cases=[UseCase(u) for u in args.use_cases],
+        revision=args.revision,
+        engine_python=engine,
+        offline=args.offline,
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, sort_keys=False))
+    else:
+        _print(report.to_json())
+    return 0 if report.verdict == "ok" else 1
+
+
+def _fact(value: Any) -> str:
+    if value is None:
+        return "unknown"
+    if isinstance(value, list):
+        return "{" + ", ".join(str(v) for v in value) + "}"
+    return str(value)
+
+
+def _lines(data: dict[str, Any]) -> list[tuple[str, str]]:
+    facts = data["facts"]
+    rows = [(k, _fact(facts.get(k))) for k in ("architecture", "dtype", "parameters", "weight_bytes")]
+    rows += [(k, _fact(facts.get(k))) for k in ("context_length", "eos_token_ids")]
+    template = facts.get("chat_template") or {}
+    if template:
+        rows.append(
+            (
+                "chat_template",
+                f"source={_fact(template.get('source'))} renders={template.get('renders')} "
+                f"end_of_turn={_fact(template.get('end_of_turn'))} system={_fact(template.get('supports_system'))} "
+                f"tools={_fact(template.get('supports_tools'))}",
+            )
+        )
+    return rows
+
+
+def _print(data: dict[str, Any]) -> None:
+    verdict = data["verdict"]
+    findings = data["findings"]
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        colour = "green" if verdict == "ok" else "red"
+        console.print(f"[bold]{data['model']}[/bold]  verdict: [{colour}]{verdict}[/{colour}]")
+        table = Table(show_header=True, header_style="bold")
+        for column in ("severity", "code", "message", "evidence"):
+            table.add_column(column, overflow="fold")
+        styles = {"error": "red", "warning": "yellow", "info": "dim"}
+        for f in findings:
+            table.add_row(f"[{styles[f['severity']]}]{f['severity']}[/]", f["code"], f["message"], f["evidence"])
+        if findings:
+            console.print(table)
+        facts = Table(show_header=False, box=None)
+        for key, value in _lines(data):
+            facts.add_row(key, value)
+        console.print(facts)
+        return
+    print(f"{data['model']}: {verdict}")
+    for f in findings:
+        print(f"{f['severity']:<7} {f['code']}: {f['message']} [{f['evidence']}]")
+    for key, value in _lines(data):
+        print(f"  {key}: {value}")
