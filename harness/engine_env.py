@@ -71,7 +71,7 @@ def has_nvidia_gpu() -> bool:
             return bool(pynvml.nvmlDeviceGetCount())
         finally:
             pynvml.nvmlShutdown()
-    except Exception:  # noqa: BLE001 - no library, no driver, no device: all mean "no GPU"
+    except Exception:  # no library, no driver, no device: all mean "no GPU"
         gpus = Path("/proc/driver/nvidia/gpus")
         return gpus.is_dir() and any(gpus.iterdir())
 
@@ -110,7 +110,8 @@ def default_engine_python(flavour: str | None = None) -> Path | None:
 
 
 def resolve_engine_python(explicit: str | None = None) -> Path | None:
-    """``--engine-python``, else ``$VLLM_COMPAT_ENGINE_PYTHON``, else the cached environment of this machine's flavour."""
+    """``--engine-python``, else ``$VLLM_COMPAT_ENGINE_PYTHON``, else the cached environment of this machine's
+    flavour."""
     for candidate in (explicit, os.environ.get(ENV_VAR)):
         if candidate:
             return Path(candidate).expanduser()
@@ -181,17 +182,21 @@ def build(recipe: Recipe, *, force: bool = False) -> Path:
         for name in sorted(REPLACED_BY_RECIPE - {"torch", "torchvision"} if recipe.flavour == "cpu" else set()):
             # Something may have pulled one back in; pip uninstall of an absent package is a harmless warning.
             _run([str(python), "-m", "pip", "uninstall", "-y", "-q", name], log)
-        versions = subprocess.run(
-            [
-                str(python),
-                "-c",
-                "import json, vllm, torch, transformers; print(json.dumps({'vllm': vllm.__version__, "
-                "'torch': torch.__version__, 'transformers': transformers.__version__}))",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip().splitlines()[-1]
+        versions = (
+            subprocess.run(
+                [
+                    str(python),
+                    "-c",
+                    "import json, vllm, torch, transformers; print(json.dumps({'vllm': vllm.__version__, "
+                    "'torch': torch.__version__, 'transformers': transformers.__version__}))",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         marker = {
             "recipe": asdict(recipe),
             "versions": json.loads(versions),

@@ -49,7 +49,7 @@ def gpu_inventory() -> dict[str, Any]:
         import pynvml
 
         pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no library or no driver both mean no NVIDIA GPU here
+    except Exception:  # no library or no driver both mean no NVIDIA GPU here
         return {"driver": NO_GPU, "gpus": [], "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
     try:
         gpus = []

@@ -7,6 +7,7 @@ SKIP or ERROR.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -111,7 +112,7 @@ class CellRunner:
                     engine_python=self.engine_python,
                     offline=self.offline,
                 )
-            except Exception as error:  # noqa: BLE001 - kept, so every cell of the model reports the same ERROR
+            except Exception as error:  # kept: every cell of the model then reports the same ERROR
                 cached = error
             self._preflights[model.name] = cached
         if isinstance(cached, BaseException):
@@ -238,7 +239,7 @@ class CellRunner:
         watch = Stopwatch()
         try:
             raw = self._evaluate(cell)
-        except Exception as error:  # noqa: BLE001 - the harness broke: ERROR, with the traceback as evidence
+        except Exception as error:  # the harness broke: ERROR, with the traceback as evidence
             raw = Outcome(
                 verdict=Verdict.ERROR,
                 code=None,
@@ -246,10 +247,9 @@ class CellRunner:
                 evidence=traceback.format_exc(limit=8),
             )
         finally:
-            try:
+            # A teardown problem must not hide the cell's verdict; the server record says what was left over.
+            with contextlib.suppress(Exception):
                 self._finish_server(cell)
-            except Exception:  # noqa: BLE001 - a teardown problem must not hide the cell's verdict
-                pass
         outcome = judge(raw, cell.expect)
         self._cell_record(cell, outcome, watch)
         return outcome

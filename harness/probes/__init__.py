@@ -1,0 +1,16 @@
+"""One probe per use case: ``PROBES[use_case](ProbeContext) -> ProbeResult``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness.probes import chat, completions, stop_tokens
+from harness.probes.base import Check, EngineUnreachable, ProbeContext, ProbeResult
+
+PROBES: dict[str, Callable[[ProbeContext], ProbeResult]] = {
+    chat.USE_CASE: chat.probe,
+    completions.USE_CASE: completions.probe,
+    stop_tokens.USE_CASE: stop_tokens.probe,
+}
+
+__all__ = ["PROBES", "Check", "EngineUnreachable", "ProbeContext", "ProbeResult"]

@@ -1,0 +1,84 @@
+"""chat: /v1/chat/completions, plain and streamed, must agree; system and multi-turn conversations; honest usage."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from harness.probes.base import (
+    QUESTION,
+    QUESTION_ANSWER,
+    SEED,
+    ProbeContext,
+    ProbeResult,
+    Recorder,
+    check_usage,
+    compare_stream,
+    read_stream,
+    record_stream_timings,
+    run_probe,
+    usage_of,
+)
+
+USE_CASE = "chat"
+MAX_TOKENS = 32
+SYSTEM_PROMPT = "You are a concise assistant. Answer in as few words as possible."
+
+
+def probe(ctx: ProbeContext) -> ProbeResult:
+    return run_probe(USE_CASE, ctx, _run)
+
+
+def _create(ctx: ProbeContext, messages: list[dict[str, str]], **extra: Any) -> Any:
+    return ctx.client.chat.completions.create(
+        model=ctx.model,
+        messages=messages,  # type: ignore[arg-type]
+        max_tokens=MAX_TOKENS,
+        temperature=0,
+        seed=SEED,
+        timeout=ctx.timeout,
+        **extra,
+    )
+
+
+def _run(ctx: ProbeContext, rec: Recorder) -> None:
+    question = [{"role": "user", "content": QUESTION}]
+    answer = rec.request("request", lambda: _create(ctx, question))
+    if not rec.check("one_choice", bool(answer.choices), f"{len(answer.choices or [])} choices"):
+        return
+    choice = answer.choices[0]
+    text = choice.message.content or ""
+    finish = choice.finish_reason
+    usage = usage_of(answer.usage)
+    rec.usage.update(usage or {})
+    rec.check("role_assistant", choice.message.role == "assistant", f"role={choice.message.role!r}")
+    rec.check("content", bool(text.strip()), f"content={text[:80]!r}")
+    check_usage(rec, "usage_consistent", usage)
+    if ctx.expected_answer is not None:
+        rec.check("answer", text == ctx.expected_answer, f"got {text!r}, expected {ctx.expected_answer!r}")
+    elif ctx.semantic:
+        rec.check("answer", QUESTION_ANSWER in text.lower(), f"got {text[:80]!r}, expected it to mention Paris")
+
+    def streamed() -> Any:
+        sent = time.perf_counter()
+        chunks = _create(ctx, question, stream=True, stream_options={"include_usage": True})
+        return read_stream(iter(chunks), sent, chat=True)
+
+    stream = rec.request("stream_request", streamed)
+    record_stream_timings(rec, stream)
+    rec.check("stream_role_assistant", stream.role == "assistant", f"first delta role={stream.role!r}")
+    compare_stream(rec, "", text, finish, usage, stream)
+
+    system = [{"role": "system", "content": SYSTEM_PROMPT}, *question]
+    with_system = rec.request("system_turn", lambda: _create(ctx, system))
+    system_text = with_system.choices[0].message.content if with_system.choices else ""
+    rec.check("system_turn", bool((system_text or "").strip()), f"content={(system_text or '')[:80]!r}")
+
+    turns = [
+        {"role": "user", "content": "Say hello."},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": QUESTION},
+    ]
+    multi = rec.request("multi_turn", lambda: _create(ctx, turns))
+    multi_text = multi.choices[0].message.content if multi.choices else ""
+    rec.check("multi_turn", bool((multi_text or "").strip()), f"content={(multi_text or '')[:80]!r}")

@@ -1,0 +1,221 @@
+"""End to end against real vLLM (CPU build) on the zoo: the demo run's verdicts match each canary's truth."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psutil
+import pytest
+
+from harness.results import RunResults, read_results
+from harness.zoo import CHAT_OK_ANSWER
+
+pytestmark = pytest.mark.e2e
+
+# What each demo cell must come out as: (verdict, code). The zoo's truth, measured on the CPU engine.
+DEMO_TRUTH: dict[str, tuple[str, str | None]] = {
+    "chat-ok-default-chat": ("PASS", None),
+    "chat-ok-default-completions": ("PASS", None),
+    "chat-ok-default-stop_tokens": ("PASS", None),
+    "no-chat-template-default-chat": ("XFAIL", "NO_CHAT_TEMPLATE"),
+    "no-chat-template-default-completions": ("PASS", None),
+    "runaway-eos-default-chat": ("PASS", None),
+    "runaway-eos-default-stop_tokens": ("XFAIL", "STOP_TOKEN"),
+    "missing-config-default-chat": ("XFAIL", "CONFIG_MISSING"),
+    "incomplete-shards-default-chat": ("XFAIL", "WEIGHTS_INCOMPLETE"),
+    "unsupported-arch-default-chat": ("XFAIL", "ARCH_UNSUPPORTED"),
+    "remote-code-default-chat": ("XFAIL", "REMOTE_CODE_REQUIRED"),
+    "diffusers-pipeline-default-image_generation": ("XFAIL", "NOT_SERVABLE"),
+    "tiny-head-dim-default-chat": ("XFAIL", "ENGINE_DIED"),
+}
+PREFLIGHT_ONLY = ("missing-config", "incomplete-shards", "unsupported-arch", "remote-code", "diffusers-pipeline")
+
+
+def _run(args: list[str], engine_python: Path, timeout: float = 1500) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "VLLM_COMPAT_ENGINE_PYTHON": str(engine_python)}
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+@pytest.fixture(scope="module")
+def demo(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, RunResults, str]:
+    """One real demo run shared by the assertions below (each server boot costs ~40 s on two cores)."""
+    base = tmp_path_factory.mktemp("demo")
+    started = time.monotonic()
+    done = _run(
+        ["run", "--demo", "--run-dir", str(base / "run"), "--", "--status-file", str(base / "STATUS.md")], engine_python
+    )
+    print(f"demo run: {time.monotonic() - started:.1f} s\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}")
+    return done.returncode, read_results(base / "run"), done.stdout + done.stderr
+
+
+def _verdicts(results: RunResults) -> dict[str, tuple[str, str | None]]:
+    return {c["cell_id"]: (c["verdict"], c["code"]) for c in results.cells}
+
+
+def test_demo_run_is_green_and_every_verdict_matches_the_zoo(demo: tuple[int, RunResults, str]) -> None:
+    """The demo exits 0 and each canary gets exactly its known verdict and code."""
+    returncode, results, output = demo
+    assert _verdicts(results) == DEMO_TRUTH, output[-4000:]
+    assert returncode == 0, output[-4000:]
+
+
+def test_chat_ok_answers_its_known_text_through_a_server_this_run_started(demo: tuple[int, RunResults, str]) -> None:
+    """chat-ok's PASS rests on checks that ran, including the exact answer, on a server with a recorded port."""
+    _, results, _ = demo
+    cell = next(c for c in results.cells if c["cell_id"] == "chat-ok-default-chat")
+    assert cell["checks"] and all(check["passed"] for check in cell["checks"])
+    assert any(CHAT_OK_ANSWER in check["detail"] or "answer" in check["name"] for check in cell["checks"])
+    assert cell["server"]["port"] and cell["server"]["vllm_version"]
+
+
+def test_preflight_failures_never_boot_a_server(demo: tuple[int, RunResults, str]) -> None:
+    """Cells failed by pre-flight have no server, and no server was booted for their models."""
+    _, results, _ = demo
+    booted = {s["model"] for s in results.servers}
+    assert booted.isdisjoint(PREFLIGHT_ONLY)
+    chat = next(c for c in results.cells if c["cell_id"] == "no-chat-template-default-chat")
+    assert chat["server"] is None and "no server booted" in chat["message"]
+
+
+def test_runaway_eos_names_the_end_of_turn_token_and_cites_the_prediction(demo: tuple[int, RunResults, str]) -> None:
+    """The STOP_TOKEN failure names <|im_end|>, the active eos ids and pre-flight's EOS_MISMATCH."""
+    _, results, _ = demo
+    cell = next(c for c in results.cells if c["cell_id"] == "runaway-eos-default-stop_tokens")
+    assert "<|im_end|>" in cell["message"]
+    assert "eos ids" in cell["message"] and "EOS_MISMATCH" in cell["message"]
+
+
+def test_tiny_head_dim_is_an_engine_death_with_its_cause(demo: tuple[int, RunResults, str]) -> None:
+    """head_dim 16 is never PASS: the engine dies on the first request and the log line that says why is kept."""
+    _, results, _ = demo
+    cell = next(c for c in results.cells if c["cell_id"] == "tiny-head-dim-default-chat")
+    assert cell["code"] == "ENGINE_DIED"
+    assert "head_dim=16" in cell["message"] + cell["evidence"]
+
+
+def test_no_engine_process_outlives_the_run(demo: tuple[int, RunResults, str]) -> None:
+    """Every server was stopped with nothing of its process group left."""
+    _, results, _ = demo
+    assert results.servers
+    for server in results.servers:
+        assert server.get("leftover_pids") == [], server
+        if server.get("pid") and psutil.pid_exists(server["pid"]):
+            assert "vllm" not in " ".join(psutil.Process(server["pid"]).cmdline())
+
+
+def test_report_opens_with_the_honest_headline(demo: tuple[int, RunResults, str]) -> None:
+    """STATUS.md starts with how many cells work, counted from PASS only."""
+    _, results, _ = demo
+    text = (results.run_dir / "STATUS.md").read_text()
+    passes = sum(1 for v, _ in DEMO_TRUTH.values() if v == "PASS")
+    assert f"**{passes} of {len(DEMO_TRUTH)} cells working**" in text
+
+
+def test_a_use_case_marker_boots_only_the_servers_it_needs(engine_python: Path, tmp_path: Path) -> None:
+    """`-m stop_tokens` boots chat-ok and runaway-eos only, and runs only their stop_tokens cells."""
+    done = _run(
+        [
+            "run",
+            "--demo",
+            "-m",
+            "stop_tokens",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--",
+            "--status-file",
+            str(tmp_path / "STATUS.md"),
+        ],
+        engine_python,
+    )
+    results = read_results(tmp_path / "run")
+    assert sorted(s["model"] for s in results.servers) == ["chat-ok", "runaway-eos"], done.stdout[-3000:]
+    assert {c["use_case"] for c in results.cells} == {"stop_tokens"}
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+class _Squatter(http.server.BaseHTTPRequestHandler):
+    """Another team's container: answers 200 to everything, and remembers what it was asked."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(f"GET {self.path}")
+        self._ok()
+
+    def do_POST(self) -> None:
+        self.seen.append(f"POST {self.path}")
+        self._ok()
+
+    def _ok(self) -> None:
+        body = b'{"data": [], "status": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def squatter() -> Iterator[tuple[int, list[str]]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Squatter)
+    _Squatter.seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], _Squatter.seen
+    server.shutdown()
+
+
+def test_squatted_port_is_never_probed_and_a_killed_engine_is_engine_died(
+    engine_python: Path, tmp_path: Path, squatter: tuple[int, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A foreign server on the chosen port gets no probe; killing our engine mid-run gives ENGINE_DIED for every
+    remaining cell, with the diagnosed cause, and nothing hangs."""
+    import harness.server
+    from harness.matrix import load_matrix
+    from harness.runner import CellRunner
+
+    port, seen = squatter
+    ports = iter([port])
+    real_free_port = harness.server.free_port
+    monkeypatch.setattr(harness.server, "free_port", lambda *a: next(ports, None) or real_free_port(*a))
+    matrix_file = tmp_path / "matrix.yaml"
+    matrix_file.write_text(
+        "defaults: {flags: {max-model-len: 512, gpu-memory-utilization: 0.2}, env: {VLLM_CPU_KVCACHE_SPACE: '1'},"
+        " timeouts: {boot: 300, probe: 60}, semantic: false}\n"
+        "models:\n  - id: zoo:chat-ok\n    use_cases: [chat, completions, stop_tokens]\n"
+    )
+    cells = load_matrix(matrix_file).cells
+    runner = CellRunner(
+        run_id="e2e-kill", run_dir=tmp_path / "run", engine_python=engine_python, offline=True, boot_timeout=None
+    )
+    runner.plan(cells)
+    try:
+        first = runner.run(cells[0])
+        assert first.verdict.value == "PASS", first
+        assert first.server is not None and first.server["port"] != port
+        assert not any("/v1/" in request for request in seen), seen
+
+        server = runner._servers[cells[0].server_key]
+        os.killpg(server.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        started = time.monotonic()
+        rest = [runner.run(cell) for cell in cells[1:]]
+        assert time.monotonic() - started < 60
+        for outcome in rest:
+            assert (outcome.verdict.value, outcome.code) == ("FAIL", "ENGINE_DIED"), outcome
+            assert "PROC_KILLED" in outcome.message
+    finally:
+        runner.close()
