@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test engine zoo lint install clean
+.PHONY: demo test engine lint install clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,7 @@ test: engine lint
 
 clean:
 	rm -rf $(VENV) reports/runs reports/STATUS.md
+
+# Harness latency vs `vllm bench serve` vs the server's /metrics on one server, plus the sampler's own cost.
+bench: engine
+	$(BIN)/python -m harness.bench

@@ -38,6 +38,8 @@ CODES: dict[str, str] = {
     "BOOT_TIMEOUT": "the engine did not become ready within the boot timeout",
     "ENGINE_DIED": "the engine process died while cells were being probed",
     "FOREIGN_SERVER": "the server answering on our port is not the one we started",
+    # measurement
+    "LEAK": "GPU memory (or server processes) did not return to the baseline after teardown",
     # probes
     "STOP_TOKEN": "generation did not stop on the end-of-turn token",
     "PROBE_FAILED": "a probe's check did not hold",

@@ -7,6 +7,7 @@ The report is written by the controller only (an xdist worker has ``config.worke
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
@@ -93,8 +94,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for use_case in UseCase:
         config.addinivalue_line(
-            "markers", f"{use_case.value}: cells of the {use_case.value} use case: {_USE_CASE_HELP[use_case]} "
-            f"(e.g. pytest -m {use_case.value})"
+            "markers",
+            f"{use_case.value}: cells of the {use_case.value} use case: {_USE_CASE_HELP[use_case]} "
+            f"(e.g. pytest -m {use_case.value})",
         )
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput and "vllm_compat_run_id" in workerinput:
@@ -144,8 +146,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _cell_of(item: pytest.Item) -> Cell | None:
+    from harness.matrix import Cell
+
     callspec = getattr(item, "callspec", None)
-    return callspec.params.get("cell") if callspec is not None else None
+    cell = callspec.params.get("cell") if callspec is not None else None
+    return cell if isinstance(cell, Cell) else None  # an empty parameter set holds a placeholder, not a cell
 
 
 @pytest.hookimpl(trylast=True)  # after -m / -k deselection, so only the cells that will run are planned
@@ -162,6 +167,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         cell = _cell_of(item)
         return (first_seen[cell.server_key], index) if cell is not None else (index, index)
 
+    # A suite whose use case has no cell in this matrix collects a placeholder: deselect it instead of a SKIP line.
+    empty = [i for i in items if "cell" in getattr(getattr(i, "callspec", None), "params", {}) and _cell_of(i) is None]
+    if empty:
+        config.hook.pytest_deselected(items=empty)
+        items[:] = [i for i in items if i not in empty]
     items[:] = [item for _, item in sorted(enumerate(items), key=order)]
     cells = [c for c in (_cell_of(i) for i in items) if c is not None]
     config.stash[RUN_STATE].extra["planned"] = cells
@@ -183,11 +193,16 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
     _write_environment_once(state, engine_python, matrix, environment_record, append_record)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
 
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
     def say(line: str) -> None:
-        if reporter is not None and not hasattr(config, "workerinput"):
-            reporter.write_line(line)
-        else:
+        """Progress (boot phases, probes) shown live: it is printed from inside a test, so past pytest's capture."""
+        if reporter is None or hasattr(config, "workerinput"):
             print(line, file=sys.stderr, flush=True)
+            return
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            reporter.ensure_newline()
+            reporter.write_line(f"  {line}")
 
     offline = True if config.getoption("--offline") else None
     runner = CellRunner(
@@ -206,7 +221,9 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
         runner.close()
 
 
-def _write_environment_once(state: RunState, engine_python: Path | None, matrix: Matrix, record: Any, append: Any) -> None:
+def _write_environment_once(
+    state: RunState, engine_python: Path | None, matrix: Matrix, record: Any, append: Any
+) -> None:
     """The first process into the run directory writes the environment line (xdist workers race for it)."""
     marker = state.run_dir / ".environment"
     try:
@@ -271,8 +288,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     style = {"PASS": "green", "FAIL": "red", "ERROR": "bold red", "SKIP": "yellow", "XFAIL": "cyan", "XPASS": "magenta"}
     table = Table(title="vllm-compat", show_lines=False)
-    for column in ("cell", "verdict", "code", "boot s", "probe s"):
-        table.add_column(column)
+    table.add_column("cell", overflow="fold")
+    for column in ("verdict", "code", "boot s", "probe s"):
+        table.add_column(column, no_wrap=True)
     for cell in sorted(results.cells, key=lambda c: c["cell_id"]):
         timings = cell.get("timings") or {}
         table.add_row(

@@ -8,6 +8,8 @@ SKIP or ERROR.
 from __future__ import annotations
 
 import contextlib
+import re
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -26,6 +28,16 @@ if TYPE_CHECKING:
     from harness.server import BootError, VllmServer
 
 LOG_TAIL_LINES = 40
+# vLLM answers HTTP 500 when its engine core has died (EngineDeadError), then shuts the API server down a moment
+# later: after a 5xx, wait this long for the process to go before deciding between HTTP_ERROR and ENGINE_DIED.
+ENGINE_DEATH_GRACE_S = 15.0
+_SERVER_ERROR = re.compile(r"HTTP 5\d\d")
+
+
+def _await_exit(server: VllmServer, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while server.alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 @dataclass(frozen=True)
@@ -349,6 +361,8 @@ class CellRunner:
                 )
             return self._engine_died(cell, server, death, server_info, timings, findings)
         timings |= {k: round(float(v), 4) for k, v in result.timings.items()}
+        if not result.passed and _SERVER_ERROR.search(result.message):
+            _await_exit(server, ENGINE_DEATH_GRACE_S)
         if not result.passed and server.death_report() is not None:
             # The engine died under this probe: the cause is in its log, not in the probe's checks.
             return self._engine_died(cell, server, server.death_report(), server_info, timings, findings, result)

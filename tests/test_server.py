@@ -89,7 +89,7 @@ def test_ready_server_is_provably_ours(engine_python: Path, tmp_path: Path) -> N
     phases: list[str] = []
     with make(engine_python, tmp_path, on_phase=phases.append) as server:
         assert server.alive()
-        assert server.served_model_name == "tiny-chat-ok-01234567"
+        assert server.served_model_name == "tiny-chat-ok-0123456789abcdef"
         assert server.version == {"version": "0.0.fake"}
         assert server.boot_seconds > 0
         assert server.base_url == f"http://127.0.0.1:{server.port}"

@@ -23,9 +23,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     found = engine_env.resolve_engine_python(args.engine_python)
     if found is None:
-        print(
-            f"no engine environment: run `vllm-compat engine build` or set {engine_env.ENV_VAR}", file=sys.stderr
-        )
+        print(f"no engine environment: run `vllm-compat engine build` or set {engine_env.ENV_VAR}", file=sys.stderr)
         return 1
     print(found)
     return 0
