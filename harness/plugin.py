@@ -54,8 +54,9 @@ class RunState:
     runner: CellRunner | None = None
     cells_run: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
 
-    def load_matrix(self) -> Matrix:
+    def load_matrix(self) -> Matrix | None:
         from harness.matrix import MatrixError, demo_matrix_path, load_matrix
 
         if self.matrix is None:
@@ -65,12 +66,14 @@ class RunState:
                 path = Path(self.matrix_arg)
             else:
                 path = self.rootpath / "matrix.yaml"
+            # A user mistake ends the run with the one-line message and the usage exit code, never a traceback:
+            # remembered here, raised by pytest_collection_modifyitems (outside any collector that would wrap it).
             try:
                 self.matrix = load_matrix(path)
             except MatrixError as error:
-                raise pytest.UsageError(str(error)) from None
+                self.error = f"vllm-compat: {error}"
             except FileNotFoundError:
-                raise pytest.UsageError(f"{path}: matrix file not found; pass --matrix PATH or --demo") from None
+                self.error = f"vllm-compat: {path}: matrix file not found; pass --matrix PATH or --demo"
         return self.matrix
 
 
@@ -133,7 +136,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if use_case is None:
         raise pytest.UsageError(f"{metafunc.module.__file__}: a suite module must set USE_CASE")
     matrix = metafunc.config.stash[RUN_STATE].load_matrix()
-    cells = [c for c in matrix.cells if c.use_case.value == use_case]
+    cells = [c for c in matrix.cells if c.use_case.value == use_case] if matrix is not None else []
     metafunc.parametrize(
         "cell",
         [
@@ -156,6 +159,9 @@ def _cell_of(item: pytest.Item) -> Cell | None:
 @pytest.hookimpl(trylast=True)  # after -m / -k deselection, so only the cells that will run are planned
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group each server's cells together so a server is stopped before the next one boots."""
+    error = config.stash[RUN_STATE].error
+    if error is not None:
+        pytest.exit(error, returncode=pytest.ExitCode.USAGE_ERROR)
     first_seen: dict[str, int] = {}
     for index, item in enumerate(items):
         cell = _cell_of(item)
@@ -188,6 +194,7 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
     config = request.config
     state = config.stash[RUN_STATE]
     matrix = state.load_matrix()
+    assert matrix is not None  # a matrix error ended the run at collection
     engine_python = resolve_engine_python(config.getoption("--engine-python"))
     state.run_dir.mkdir(parents=True, exist_ok=True)
     _write_environment_once(state, engine_python, matrix, environment_record, append_record)

@@ -58,6 +58,34 @@ def _grid(results: RunResults) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def _gib(value: object) -> str:
+    """Bytes as GiB; an "n/a (...)" figure stays what it says."""
+    if isinstance(value, int | float):
+        return f"{value / 2**30:.2f} GiB"
+    return str(value) if value is not None else ""
+
+
+def _peak(resources: dict[str, Any], field: str) -> object:
+    """The highest figure of one field over every phase; an "n/a" string when that is all there is."""
+    values = [stats.get(field) for stats in (resources.get("phases") or {}).values()]
+    numbers = [v for v in values if isinstance(v, int | float)]
+    if numbers:
+        return max(numbers)
+    return next((v for v in values if isinstance(v, str)), None)
+
+
+def _measured(server: dict[str, Any]) -> dict[str, Any]:
+    """The figures a deployment decision needs, per server: boot, KV cache, VRAM (or the honest n/a) and RSS."""
+    resources = server.get("resources") or {}
+    phases = server.get("boot_phases") or {}
+    return server | {
+        "kv_tokens": f"{phases['kv_cache_tokens']:,}" if phases.get("kv_cache_tokens") else "",
+        "vram_peak": _gib(_peak(resources, "process_bytes")) if resources else "",
+        "rss_peak": _gib(_peak(resources, "rss_bytes")) if resources else "",
+        "weights": _gib(server.get("expected_weight_bytes")),
+    }
+
+
 def _environment(results: RunResults) -> dict[str, Any]:
     env = dict(results.environment)
     versions = env.get("engine_versions") or {}
@@ -96,12 +124,13 @@ def render_status(results: RunResults) -> str:
     )
     env.filters["md"] = _md
     env.filters["cell"] = _cell_text
+    env.filters["ms"] = lambda seconds: f"{seconds * 1000:.0f} ms" if isinstance(seconds, int | float) else ""
     env.globals["describe"] = describe
     template = env.get_template("status.md.j2")
     results = RunResults(
         run_dir=results.run_dir,
         environment=results.environment,
-        servers=_complete(results.servers, _SERVER_DEFAULTS),
+        servers=[_measured(s) for s in _complete(results.servers, _SERVER_DEFAULTS)],
         cells=_complete(results.cells, _CELL_DEFAULTS),
     )
     order = {v.value: i for i, v in enumerate([Verdict.ERROR, Verdict.XPASS, Verdict.FAIL, Verdict.XFAIL])}
@@ -116,6 +145,7 @@ def render_status(results: RunResults) -> str:
         use_cases=_used_use_cases(results.cells),
         grid=_grid(results),
         problems=problems,
+        timed=[c for c in results.cells if (c.get("timings") or {}).get("probe_s") is not None],
         servers=results.servers,
         boot_failures=boot_failures,
         environment=_environment(results),

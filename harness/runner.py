@@ -8,6 +8,7 @@ SKIP or ERROR.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 import traceback
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.boot_phases import parse_boot_log
 from harness.findings import Finding
 from harness.results import Stopwatch, Verdict, append_record, now_iso
 from harness.usecases import UseCase
@@ -24,6 +26,7 @@ from harness.usecases import UseCase
 if TYPE_CHECKING:
     from harness.checkpoint import PreflightReport
     from harness.matrix import Cell, ModelSpec
+    from harness.metrics import ResourceSampler
     from harness.probes.base import Check, ProbeResult
     from harness.server import BootError, VllmServer
 
@@ -31,7 +34,18 @@ LOG_TAIL_LINES = 40
 # vLLM answers HTTP 500 when its engine core has died (EngineDeadError), then shuts the API server down a moment
 # later: after a 5xx, wait this long for the process to go before deciding between HTTP_ERROR and ENGINE_DIED.
 ENGINE_DEATH_GRACE_S = 15.0
+SAMPLE_INTERVAL_S = 0.02  # NVML every 20 ms, as fine as the field's best trackers; ~2% of one core on this machine
 _SERVER_ERROR = re.compile(r"HTTP 5\d\d")
+
+
+def _weight_bytes(path: Path) -> int | None:
+    """What the safetensors headers promise: the floor of the memory the weights will take."""
+    from harness.metrics import expected_weight_bytes
+
+    try:
+        return expected_weight_bytes(path) or None
+    except (OSError, ValueError):
+        return None
 
 
 def _await_exit(server: VllmServer, seconds: float) -> None:
@@ -102,6 +116,7 @@ class CellRunner:
         self.say = say
         self._preflights: dict[str, PreflightReport | BaseException] = {}
         self._servers: dict[str, VllmServer | BootError] = {}
+        self._samplers: dict[str, ResourceSampler] = {}
         self._remaining: Counter[str] = Counter()
         self.results_path = run_dir / "results.jsonl"
 
@@ -168,17 +183,46 @@ class CellRunner:
             on_phase=lambda phase: self.say(f"[{cell.server_key}] {phase}"),
         )
         started_at = now_iso()
+        sampler = self._sampler(server, model)
         try:
             server.start()
         except BootError as error:
             self._servers[cell.server_key] = error
-            self._server_record(cell, "boot_failed", started_at, error=error)
+            resources = sampler.stop(settle_timeout_s=0).to_json()
+            self._server_record(cell, "boot_failed", started_at, error=error, extra={"resources": resources})
             self.say(f"[{cell.server_key}] boot failed: {error.diagnosis.code}: {error.diagnosis.evidence}")
             raise
+        sampler.mark("probes")
         self._servers[cell.server_key] = server
-        self._server_record(cell, "ready", started_at, server=server)
-        self.say(f"[{cell.server_key}] ready in {server.boot_seconds:.1f} s on port {server.port}")
+        self._samplers[cell.server_key] = sampler
+        phases = parse_boot_log(server.log_text()).to_json()
+        self._server_record(
+            cell,
+            "ready",
+            started_at,
+            server=server,
+            extra={"boot_phases": phases, "expected_weight_bytes": _weight_bytes(path)},
+        )
+        kv = phases.get("kv_cache_tokens")
+        self.say(
+            f"[{cell.server_key}] ready in {server.boot_seconds:.1f} s on port {server.port}"
+            + (f"; KV cache {kv:,} tokens" if kv else "")
+        )
         return server
+
+    @staticmethod
+    def _sampler(server: VllmServer, model: ModelSpec) -> ResourceSampler:
+        """VRAM of the server's GPUs (NVML), or its process tree's RSS where there is no NVIDIA GPU."""
+        from harness.metrics import ResourceSampler, gpu_indices_from_env
+
+        sampler = ResourceSampler(
+            lambda: server.pid if server.alive() else None,
+            gpu_indices_from_env({**os.environ, **model.env}),
+            interval_s=SAMPLE_INTERVAL_S,
+        )
+        sampler.start()
+        sampler.mark("boot")
+        return sampler
 
     def _server_record(
         self,
@@ -233,8 +277,17 @@ class CellRunner:
             self._stop(cell, server)
 
     def _stop(self, cell: Cell, server: VllmServer) -> None:
+        sampler = self._samplers.pop(cell.server_key, None)
+        if sampler is not None:
+            sampler.mark("teardown")
         leftovers = server.stop()
-        self._server_record(cell, "stopped", now_iso(), server=server, extra={"leftover_pids": leftovers})
+        extra: dict[str, Any] = {"leftover_pids": leftovers}
+        if sampler is not None:
+            report = sampler.stop()
+            extra["resources"] = report.to_json()
+            if report.leak is not None:
+                extra |= {"code": report.leak.code, "evidence": report.leak.message}
+        self._server_record(cell, "stopped", now_iso(), server=server, extra=extra)
         self.say(f"[{cell.server_key}] stopped" + (f"; LEFT OVER pids {leftovers}" if leftovers else ""))
 
     def close(self) -> None:
@@ -245,6 +298,9 @@ class CellRunner:
             if isinstance(server, VllmServer) and server.running:
                 server.stop()
             self._servers.pop(key, None)
+            sampler = self._samplers.pop(key, None)
+            if sampler is not None:
+                sampler.stop(settle_timeout_s=0)
 
     # -- one cell -------------------------------------------------------------------------------------------------
     def run(self, cell: Cell) -> Outcome:

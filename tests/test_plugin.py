@@ -1,0 +1,90 @@
+"""The pytest plugin, driven through pytester: ids, markers, selection, verdicts without a boot, usage errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+SUITE = """
+from harness.plugin import run_cell
+USE_CASE = "{use_case}"
+def test_{use_case}(cell, cell_runner):
+    run_cell(cell, cell_runner)
+"""
+MATRIX = """
+defaults: {timeouts: {boot: 60, probe: 30}}
+models:
+  - id: zoo:missing-config
+    use_cases: [chat, completions]
+    expect: {chat: CONFIG_MISSING, completions: CONFIG_MISSING}
+  - id: zoo:chat-ok
+    use_cases: [chat]
+"""
+
+
+@pytest.fixture
+def suites(pytester: pytest.Pytester) -> pytest.Pytester:
+    for use_case in ("chat", "completions", "stop_tokens"):
+        pytester.makepyfile(**{f"test_{use_case}": SUITE.format(use_case=use_case)})
+    pytester.makefile(".yaml", matrix=MATRIX)
+    return pytester
+
+
+def _records(run_dir: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+
+
+def test_cells_get_readable_ids_and_a_marker_per_use_case(suites: pytest.Pytester) -> None:
+    """Cell ids read <name>-<profile>-<use case>, and -m selects one use case's cells only."""
+    result = suites.runpytest_subprocess("--matrix", "matrix.yaml", "--collect-only", "-q", "-m", "completions")
+    result.stdout.fnmatch_lines(["*test_completions*missing-config-default-completions*"])
+    assert "missing-config-default-chat" not in result.stdout.str()
+    assert "stop_tokens" not in result.stdout.str()
+
+
+def test_markers_are_registered_with_a_description(suites: pytest.Pytester) -> None:
+    """Every use case is a registered marker, so --strict-markers accepts `-m vision`."""
+    result = suites.runpytest_subprocess("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.vision: cells of the vision use case*pytest -m vision*"])
+
+
+def test_preflight_failures_are_xfail_and_no_server_boots(suites: pytest.Pytester, tmp_path: Path) -> None:
+    """Cells failed by pre-flight with their expected code are XFAIL, recorded, and reported; nothing boots."""
+    run_dir = tmp_path / "run"
+    result = suites.runpytest_subprocess(
+        "--matrix", "matrix.yaml", "-m", "not chat or chat", "-k", "missing-config",
+        "--run-dir", str(run_dir), "--status-file", str(tmp_path / "STATUS.md"),
+    )  # fmt: skip
+    result.assert_outcomes(xfailed=2)
+    records = _records(run_dir)
+    cells = {r["cell_id"]: r for r in records if r["kind"] == "cell"}
+    assert {c["verdict"] for c in cells.values()} == {"XFAIL"}
+    assert {c["code"] for c in cells.values()} == {"CONFIG_MISSING"}
+    assert not [r for r in records if r["kind"] == "server"]
+    assert "0 of 2 cells working" in (tmp_path / "STATUS.md").read_text()
+
+
+def test_a_probe_cell_without_an_engine_is_an_error_never_a_pass(suites: pytest.Pytester, tmp_path: Path) -> None:
+    """With no engine environment a cell that needs a server is ERROR and says how to build one."""
+    result = suites.runpytest_subprocess(
+        "--matrix", "matrix.yaml", "-k", "chat-ok", "--engine-python", str(tmp_path / "no-such-python"),
+        "--run-dir", str(tmp_path / "run"), "--status-file", str(tmp_path / "STATUS.md"),
+    )  # fmt: skip
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*ERROR (harness) no engine environment*vllm-compat engine build*"])
+    (cell,) = [r for r in _records(tmp_path / "run") if r["kind"] == "cell"]
+    assert cell["verdict"] == "ERROR"
+
+
+def test_a_malformed_matrix_is_a_one_line_usage_error(pytester: pytest.Pytester) -> None:
+    """An unknown use case stops the run with file:line and no traceback."""
+    pytester.makepyfile(test_chat=SUITE.format(use_case="chat"))
+    pytester.makefile(".yaml", matrix="models:\n  - id: zoo:chat-ok\n    use_cases: [chat, telepathy]\n")
+    result = pytester.runpytest_subprocess("--matrix", "matrix.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*matrix.yaml:3*telepathy*"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
