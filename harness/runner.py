@@ -400,6 +400,11 @@ class CellRunner:
             eos_token_ids=tuple(facts.get("eos_token_ids") or ()),
             eos_mismatch_predicted=any(f.code == "EOS_MISMATCH" for f in findings),
             expected_answer=self._expected_answer(cell.model),
+            flags=cell.flags,
+            model_dir=report.path,
+            facts=facts,
+            base_url=server.base_url,
+            api_key=server.api_key,
         )
         self.say(f"[{cell.server_key}] probing {cell.use_case.value}")
         try:

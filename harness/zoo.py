@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import importlib
 import json
 import os
 import shutil
@@ -615,6 +616,9 @@ def _member(
     )
 
 
+# Modules that add members (each exposes MEMBERS: dict[str, ZooMember]); imported at the end of this module.
+EXTENSIONS: tuple[str, ...] = ()
+
 MEMBERS: dict[str, ZooMember] = {
     m.name: m
     for m in (
@@ -742,3 +746,9 @@ def ensure_member(name: str) -> Path:
         if not target.is_dir():
             build_member(name, directory)
     return target
+
+
+# Members of other use cases live in their own modules (one builder each); they join MEMBERS here so that the zoo
+# stays one place for the CLI, the matrix's `zoo:` ids and ensure_member.
+for _extension in EXTENSIONS:
+    MEMBERS.update(importlib.import_module(_extension).MEMBERS)

@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -77,6 +78,12 @@ class ProbeContext:
     eos_token_ids: tuple[int, ...]
     eos_mismatch_predicted: bool
     expected_answer: str | None = None  # zoo models: the exact greedy answer
+    # What the multimodal / tools / embeddings probes need to know about the cell and the checkpoint:
+    flags: Mapping[str, Any] = field(default_factory=dict)  # the cell's vLLM flags (limit-mm-per-prompt, parsers...)
+    model_dir: Path | None = None  # the checkpoint on disk (config.json: hidden_size, processor configs...)
+    facts: Mapping[str, Any] = field(default_factory=dict)  # pre-flight facts (architecture, context_length...)
+    base_url: str = ""  # server root, for endpoints the openai client does not cover
+    api_key: str = ""
 
 
 class EngineUnreachable(Exception):
