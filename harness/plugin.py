@@ -90,6 +90,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--run-dir", help="where results.jsonl, logs and STATUS.md go (default reports/runs/<run-id>)")
     group.addoption("--boot-timeout", type=float, help="seconds a server may take to become ready (overrides matrix)")
+    group.addoption(
+        "--latency-repeats",
+        type=int,
+        default=3,
+        help="streamed requests per working chat/completions cell for TTFT/TPOT percentiles (0: none; default 3)",
+    )
     group.addoption("--offline", action="store_true", help="never contact the hub (HF_HUB_OFFLINE)")
     group.addoption("--status-file", help="where the published STATUS.md goes (default reports/STATUS.md)")
 
@@ -219,6 +225,7 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
         offline=offline,
         boot_timeout=config.getoption("--boot-timeout"),
         say=say,
+        latency_repeats=config.getoption("--latency-repeats"),
     )
     runner.plan(state.extra.get("planned", []))
     state.runner = runner

@@ -86,6 +86,32 @@ def _measured(server: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _ms(seconds: object) -> str:
+    return f"{seconds * 1000:.1f} ms" if isinstance(seconds, int | float) else ""
+
+
+def _latency_row(cell: dict[str, Any]) -> dict[str, str]:
+    """p50s of the client-side figures and the server's means for the same requests, as table text."""
+    latency = cell.get("latency") or {}
+    client = latency.get("client") or {}
+    server = latency.get("server") or {}
+
+    def p50(key: str) -> object:
+        return (client.get(key) or {}).get("p50")
+
+    rate = client.get("output_tokens_per_s")
+    return {
+        "ttft": _ms(p50("ttft_s")),
+        "tpot": _ms(p50("tpot_s")),
+        "e2e": _ms(p50("e2e_s")),
+        "rate": f"{rate:.0f}" if isinstance(rate, int | float) else "",
+        "server_ttft": _ms(server.get("ttft_s.mean")),
+        "server_tpot": _ms(server.get("tpot_s.mean")),
+        "probe": _ms((cell.get("timings") or {}).get("probe_s")),
+        "note": latency.get("error", ""),
+    }
+
+
 def _environment(results: RunResults) -> dict[str, Any]:
     env = dict(results.environment)
     versions = env.get("engine_versions") or {}
@@ -104,6 +130,7 @@ _CELL_DEFAULTS: dict[str, Any] = {
     "log_tail": None,
     "server": None,
     "timings": {},
+    "latency": None,
 }
 _SERVER_DEFAULTS: dict[str, Any] = {"code": None, "boot_s": None, "port": None, "version": None, "log": ""}
 
@@ -124,7 +151,6 @@ def render_status(results: RunResults) -> str:
     )
     env.filters["md"] = _md
     env.filters["cell"] = _cell_text
-    env.filters["ms"] = lambda seconds: f"{seconds * 1000:.0f} ms" if isinstance(seconds, int | float) else ""
     env.globals["describe"] = describe
     template = env.get_template("status.md.j2")
     results = RunResults(
@@ -145,7 +171,9 @@ def render_status(results: RunResults) -> str:
         use_cases=_used_use_cases(results.cells),
         grid=_grid(results),
         problems=problems,
-        timed=[c for c in results.cells if (c.get("timings") or {}).get("probe_s") is not None],
+        timed=[
+            c | {"lat": _latency_row(c)} for c in results.cells if (c.get("timings") or {}).get("probe_s") is not None
+        ],
         servers=results.servers,
         boot_failures=boot_failures,
         environment=_environment(results),

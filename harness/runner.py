@@ -67,6 +67,7 @@ class Outcome:
     server: dict[str, Any] | None = None
     log_tail: str | None = None
     findings: tuple[Finding, ...] = ()
+    latency: dict[str, Any] | None = None  # client percentiles + /metrics deltas, for working text cells
 
 
 def judge(raw: Outcome, expected: str | None) -> Outcome:
@@ -107,6 +108,7 @@ class CellRunner:
         offline: bool | None,
         boot_timeout: float | None,
         say: Callable[[str], None] = print,
+        latency_repeats: int = 3,
     ) -> None:
         self.run_id = run_id
         self.run_dir = run_dir
@@ -114,6 +116,7 @@ class CellRunner:
         self.offline = offline
         self.boot_timeout = boot_timeout  # overrides the matrix when given on the command line
         self.say = say
+        self.latency_repeats = latency_repeats  # streamed requests per working chat/completions cell; 0: none
         self._preflights: dict[str, PreflightReport | BaseException] = {}
         self._servers: dict[str, VllmServer | BootError] = {}
         self._samplers: dict[str, ResourceSampler] = {}
@@ -427,9 +430,11 @@ class CellRunner:
         if not result.passed and server.death_report() is not None:
             # The engine died under this probe: the cause is in its log, not in the probe's checks.
             return self._engine_died(cell, server, server.death_report(), server_info, timings, findings, result)
+        latency = self._latency(cell, server) if result.passed else None
         return Outcome(
             verdict=Verdict.PASS if result.passed else Verdict.FAIL,
             code=None if result.passed else (result.code or "PROBE_FAILED"),
+            latency=latency,
             message=result.message,
             evidence=result.evidence,
             checks=tuple(result.checks),
@@ -459,6 +464,18 @@ class CellRunner:
             log_tail=_tail(server.log_path),
             findings=findings,
         )
+
+    def _latency(self, cell: Cell, server: VllmServer) -> dict[str, Any] | None:
+        """Latency figures for a working text cell; a measurement failure is recorded, never turned into a verdict."""
+        from harness.measure import LATENCY_USE_CASES, measure_latency
+
+        if self.latency_repeats <= 0 or cell.use_case.value not in LATENCY_USE_CASES:
+            return None
+        self.say(f"[{cell.server_key}] measuring {cell.use_case.value} latency ({self.latency_repeats} requests)")
+        try:
+            return measure_latency(server, cell.use_case.value, self.latency_repeats, cell.model.timeouts.probe)
+        except Exception as error:  # the verdict stands on the probe; the report shows why figures are missing
+            return {"error": f"{type(error).__name__}: {error}"}
 
     @staticmethod
     def _expected_answer(model: ModelSpec) -> str | None:
@@ -492,6 +509,7 @@ class CellRunner:
                 "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in outcome.checks],
                 "findings": [f.to_json() for f in outcome.findings],
                 "timings": timings,
+                "latency": outcome.latency,
                 "server": outcome.server,
                 "log_tail": outcome.log_tail,
                 "started_at": watch.started_at,

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine-python", help="python of the engine environment")
     parser.add_argument("--run-dir", help="default reports/runs/<run-id>")
     parser.add_argument("--boot-timeout", type=float)
+    parser.add_argument("--latency-repeats", type=int, help="requests per working text cell (default 3, 0: none)")
     parser.add_argument("--offline", action="store_true", help="never contact the hub")
     parser.add_argument("-m", dest="markexpr", help="only these use cases, e.g. -m 'chat or vision'")
     parser.add_argument("-k", dest="keyword", help="only cells whose id matches, e.g. -k qwen")
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if not suites.is_dir():
         raise UsageError(f"{suites}: suites/ not found; run from a checkout installed with `pip install -e .`")
     argv = [str(suites), "-p", "no:cacheprovider"]
-    for option in ("matrix", "engine_python", "run_dir", "boot_timeout"):
+    for option in ("matrix", "engine_python", "run_dir", "boot_timeout", "latency_repeats"):
         value = getattr(args, option)
         if value is not None:
             argv += [f"--{option.replace('_', '-')}", str(value)]
