@@ -219,3 +219,27 @@ def test_squatted_port_is_never_probed_and_a_killed_engine_is_engine_died(
             assert "PROC_KILLED" in outcome.message
     finally:
         runner.close()
+
+
+def test_working_text_cells_carry_latency_beside_the_servers_own_view(demo: tuple[int, RunResults, str]) -> None:
+    """chat-ok's chat cell has client TTFT/TPOT percentiles and /metrics figures for the same requests."""
+    _, results, _ = demo
+    cell = next(c for c in results.cells if c["cell_id"] == "chat-ok-default-chat")
+    latency = cell["latency"]
+    assert latency["client"]["requests"] == latency["repeats"] >= 1
+    assert latency["client"]["ttft_s"]["p50"] > 0
+    assert latency["client"]["tpot_s"]["p50"] > 0
+    assert latency["server"]["ttft_s.count"] == latency["repeats"]
+    assert all(r["output_tokens"] == latency["output_tokens_per_request"] for r in latency["requests"])
+
+
+def test_servers_record_boot_phases_and_honest_memory_figures(demo: tuple[int, RunResults, str]) -> None:
+    """Each booted server has its KV cache size from the log, 'n/a (no NVIDIA GPU)' for VRAM and a real RSS."""
+    _, results, _ = demo
+    server = next(s for s in results.servers if s["server_key"] == "chat-ok-default")
+    assert server["boot_phases"]["kv_cache_tokens"] > 0
+    probes = server["resources"]["phases"]["probes"]
+    assert probes["process_bytes"] == "n/a (no NVIDIA GPU)"
+    assert probes["rss_bytes"] > 50 * 2**20
+    assert server["expected_weight_bytes"] > 0
+    assert "n/a (no NVIDIA GPU)" in (results.run_dir / "STATUS.md").read_text()
