@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "diagnose": "harness.commands.diagnose",
     "run": "harness.commands.run",
     "report": "harness.commands.report",
+    "gate": "harness.commands.gate",
     "engine": "harness.commands.engine",
 }
 

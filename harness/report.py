@@ -59,9 +59,9 @@ def _grid(results: RunResults) -> list[dict[str, Any]]:
 
 
 def _gib(value: object) -> str:
-    """Bytes as GiB; an "n/a (...)" figure stays what it says."""
+    """Bytes as GiB (MiB below one GiB); an "n/a (...)" figure stays what it says."""
     if isinstance(value, int | float):
-        return f"{value / 2**30:.2f} GiB"
+        return f"{value / 2**30:.2f} GiB" if value >= 2**30 else f"{value / 2**20:.1f} MiB"
     return str(value) if value is not None else ""
 
 
