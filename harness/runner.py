@@ -121,12 +121,15 @@ class CellRunner:
         self._servers: dict[str, VllmServer | BootError] = {}
         self._samplers: dict[str, ResourceSampler] = {}
         self._remaining: Counter[str] = Counter()
+        self._planned = self._done = 0  # cells this process will run / has run: the "probes done/left" progress
         self.results_path = run_dir / "results.jsonl"
 
     # -- planning -------------------------------------------------------------------------------------------------
     def plan(self, cells: Iterable[Cell]) -> None:
         """Count the cells each server will serve in this process, so a server stops right after its last one."""
-        self._remaining = Counter(cell.server_key for cell in cells)
+        planned = list(cells)
+        self._remaining = Counter(cell.server_key for cell in planned)
+        self._planned, self._done = len(planned), 0
 
     # -- stages ---------------------------------------------------------------------------------------------------
     def preflight(self, model: ModelSpec) -> PreflightReport:
@@ -323,6 +326,10 @@ class CellRunner:
                 self._finish_server(cell)
         outcome = judge(raw, cell.expect)
         self._cell_record(cell, outcome, watch)
+        self._done += 1
+        code = f" {outcome.code}" if outcome.code else ""
+        left = f" ({self._done}/{self._planned} cells done)" if self._planned else ""
+        self.say(f"[{cell.id}] {outcome.verdict.value}{code}{left}")
         return outcome
 
     def _evaluate(self, cell: Cell) -> Outcome:

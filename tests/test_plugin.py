@@ -88,3 +88,20 @@ def test_a_malformed_matrix_is_a_one_line_usage_error(pytester: pytest.Pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines(["*matrix.yaml:3*telepathy*"])
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_xdist_workers_share_one_run_and_the_controller_writes_the_report(
+    suites: pytest.Pytester, tmp_path: Path
+) -> None:
+    """With -n 2 --dist loadgroup every worker writes into one run directory under one run id, the environment line
+    is written once, and the controller renders STATUS.md."""
+    run_dir = tmp_path / "run"
+    result = suites.runpytest_subprocess(
+        "--matrix", "matrix.yaml", "-k", "missing-config", "-n", "2", "--dist", "loadgroup",
+        "--run-dir", str(run_dir), "--status-file", str(tmp_path / "STATUS.md"),
+    )  # fmt: skip
+    result.assert_outcomes(xfailed=2)
+    records = _records(run_dir)
+    assert [r["kind"] for r in records].count("environment") == 1
+    assert len({r["run_id"] for r in records}) == 1
+    assert (tmp_path / "STATUS.md").is_file()
