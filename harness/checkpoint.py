@@ -754,7 +754,8 @@ def _check_use_cases(listing: Listing, use_cases: frozenset[UseCase], out: _Find
             "NOT_SERVABLE",
             Severity.ERROR,
             f"use case {use_case.value!r}: no vLLM version serves it (vLLM generates text and embeddings); "
-            "point this cell at an external endpoint or drop it from the matrix",
+            f"point this cell at an external endpoint, OpenAI-compatible (matrix: 'endpoints: {{{use_case.value}: "
+            "{base_url: ..., model: ..., api_key_env: ...}}') or drop it from the matrix",
             f"use case: {use_case.value}",
             scope={use_case},
         )

@@ -23,6 +23,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.codes import CODES
+from harness.endpoints import Endpoint, EndpointError, parse_endpoint
 from harness.usecases import UseCase
 
 K = TypeVar("K")
@@ -47,6 +48,7 @@ MODEL_KEYS = (
     "expect",
     "required",
     "semantic",
+    "endpoints",
 )
 TIMEOUT_KEYS = ("boot", "probe")
 
@@ -155,6 +157,7 @@ class ModelSpec:
     description: str
     where: str  # "matrix.yaml:12": the entry's first line
     notes: str = ""
+    endpoints: Mapping[UseCase, Endpoint] = field(default_factory=FrozenMap)  # use cases served outside vLLM
 
     @property
     def zoo_member(self) -> str | None:
@@ -179,6 +182,7 @@ class Cell:
     flags: Mapping[str, Any]  # fully merged for this profile
     expect: str | None  # a CODES key when the matrix declares a known failure
     required: bool
+    endpoint: Endpoint | None = None  # an external server answers this cell: no pre-flight verdict, no vLLM boot
 
     @property
     def id(self) -> str:
@@ -708,6 +712,21 @@ class _Loader:
                     self.listed(item, sub, use_case, use_cases, "required")
                     required.add(use_case)
 
+        endpoints: dict[UseCase, Endpoint] = {}
+        if "endpoints" in entries:
+            for uc_name, uc_node, ep_node in self.mapping(
+                entries["endpoints"][1], f"{key}.endpoints", None, "use case: {base_url, model, api_key_env}"
+            ):
+                sub = f"{key}.endpoints.{uc_name}"
+                use_case = self.use_case(uc_node, sub)
+                self.listed(uc_node, sub, use_case, use_cases, "endpoints")
+                fields = {name: node for name, _k, node in self.mapping(ep_node, sub, None, "endpoint fields")}
+                values = {name: self.value(node, f"{sub}.{name}") for name, node in fields.items()}
+                try:
+                    endpoints[use_case] = parse_endpoint(use_case, values)
+                except EndpointError as error:
+                    self.fail(fields.get(error.key, ep_node), f"{sub}.{error.key}".rstrip("."), str(error))
+
         if "semantic" in entries:
             sem_node = entries["semantic"][1]
             semantic = self.boolean(sem_node, f"{key}.semantic")
@@ -740,6 +759,7 @@ class _Loader:
             description=description,
             where=where,
             notes=notes,
+            endpoints=FrozenMap(endpoints),
         )
 
     def listed(self, node: Node, key: str, use_case: UseCase, use_cases: list[UseCase], what: str) -> None:
@@ -805,7 +825,15 @@ class _Loader:
                 servers[server_key] = spec.where
                 flags = spec.profile_flags(profile)
                 for use_case in spec.use_cases:
-                    cell = Cell(spec, profile, use_case, flags, spec.expect.get(use_case), use_case in spec.required)
+                    cell = Cell(
+                        spec,
+                        profile,
+                        use_case,
+                        flags,
+                        spec.expect.get(use_case),
+                        use_case in spec.required,
+                        spec.endpoints.get(use_case),
+                    )
                     if cell.id in seen:
                         self.fail(
                             item,

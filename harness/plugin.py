@@ -194,6 +194,7 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
     """The process's CellRunner: pre-flight cache, servers, results writer."""
     from harness.engine_env import resolve_engine_python
     from harness.environment import environment_record
+    from harness.progress import Progress
     from harness.results import append_record
     from harness.runner import CellRunner
 
@@ -207,16 +208,21 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
 
     capture = config.pluginmanager.get_plugin("capturemanager")
+    on_worker = hasattr(config, "workerinput")
 
-    def say(line: str) -> None:
-        """Progress (boot phases, probes) shown live: it is printed from inside a test, so past pytest's capture."""
-        if reporter is None or hasattr(config, "workerinput"):
-            print(line, file=sys.stderr, flush=True)
+    def uncaptured() -> contextlib.AbstractContextManager[object]:
+        """Output from inside a test reaches the terminal only past pytest's capture."""
+        return capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
+
+    def write_line(line: str) -> None:
+        if reporter is None or on_worker:
+            print(line, file=sys.stderr, flush=True)  # xdist workers have no terminal: their stderr is kept
             return
-        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        with uncaptured():
             reporter.ensure_newline()
             reporter.write_line(f"  {line}")
 
+    live = reporter is not None and not on_worker and bool(reporter.isatty)
     offline = True if config.getoption("--offline") else None
     runner = CellRunner(
         run_id=state.run_id,
@@ -224,7 +230,7 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
         engine_python=engine_python,
         offline=offline,
         boot_timeout=config.getoption("--boot-timeout"),
-        say=say,
+        progress=Progress(write_line, uncaptured=uncaptured, live=live),
         latency_repeats=config.getoption("--latency-repeats"),
     )
     runner.plan(state.extra.get("planned", []))

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from harness.boot_phases import parse_boot_log
 from harness.findings import Finding
+from harness.progress import Progress
 from harness.results import Stopwatch, Verdict, append_record, now_iso
 from harness.usecases import UseCase
 
 if TYPE_CHECKING:
     from harness.checkpoint import PreflightReport
+    from harness.endpoints import Endpoint
     from harness.matrix import Cell, ModelSpec
     from harness.metrics import ResourceSampler
     from harness.probes.base import Check, ProbeResult
@@ -107,7 +109,7 @@ class CellRunner:
         engine_python: Path | None,
         offline: bool | None,
         boot_timeout: float | None,
-        say: Callable[[str], None] = print,
+        progress: Progress | None = None,
         latency_repeats: int = 3,
     ) -> None:
         self.run_id = run_id
@@ -115,7 +117,8 @@ class CellRunner:
         self.engine_python = engine_python
         self.offline = offline
         self.boot_timeout = boot_timeout  # overrides the matrix when given on the command line
-        self.say = say
+        self.progress = progress or Progress()
+        self.say = self.progress.line
         self.latency_repeats = latency_repeats  # streamed requests per working chat/completions cell; 0: none
         self._preflights: dict[str, PreflightReport | BaseException] = {}
         self._servers: dict[str, VllmServer | BootError] = {}
@@ -128,7 +131,7 @@ class CellRunner:
     def plan(self, cells: Iterable[Cell]) -> None:
         """Count the cells each server will serve in this process, so a server stops right after its last one."""
         planned = list(cells)
-        self._remaining = Counter(cell.server_key for cell in planned)
+        self._remaining = Counter(cell.server_key for cell in planned if cell.endpoint is None)
         self._planned, self._done = len(planned), 0
 
     # -- stages ---------------------------------------------------------------------------------------------------
@@ -174,24 +177,26 @@ class CellRunner:
             return known
         assert self.engine_python is not None
         model = cell.model
-        path = self._model_path(model)  # weights are fetched before the boot clock starts
+        with self.progress.visible():
+            path = self._model_path(model)  # weights are fetched before the boot clock starts
         timeout = self.boot_timeout or model.timeouts.boot
         self.say(f"[{cell.server_key}] booting vLLM (timeout {timeout:.0f} s)")
-        server = VllmServer(
-            engine_python=self.engine_python,
-            model_path=path,
-            name=cell.server_key,
-            flags=cell.flags,
-            env=model.env,
-            run_dir=self.run_dir,
-            boot_timeout=timeout,
-            run_id=self.run_id,
-            on_phase=lambda phase: self.say(f"[{cell.server_key}] {phase}"),
-        )
         started_at = now_iso()
-        sampler = self._sampler(server, model)
         try:
-            server.start()
+            with self.progress.activity(f"[{cell.server_key}] booting") as show:
+                server = VllmServer(
+                    engine_python=self.engine_python,
+                    model_path=path,
+                    name=cell.server_key,
+                    flags=cell.flags,
+                    env=model.env,
+                    run_dir=self.run_dir,
+                    boot_timeout=timeout,
+                    run_id=self.run_id,
+                    on_phase=show,
+                )
+                sampler = self._sampler(server, model)
+                server.start()
         except BootError as error:
             self._servers[cell.server_key] = error
             resources = sampler.stop(settle_timeout_s=0).to_json()
@@ -273,6 +278,8 @@ class CellRunner:
         append_record(self.results_path, record)
 
     def _finish_server(self, cell: Cell) -> None:
+        if cell.endpoint is not None:
+            return  # answered elsewhere: no server of ours served it
         self._remaining[cell.server_key] -= 1
         if self._remaining[cell.server_key] > 0:
             return
@@ -336,6 +343,8 @@ class CellRunner:
         from harness.probes import PROBES
         from harness.server import BootError
 
+        if cell.endpoint is not None:
+            return self._external(cell, cell.endpoint)
         report = self.preflight(cell.model)
         findings = tuple(report.findings)
         errors = report.errors_for(cell.use_case)
@@ -378,6 +387,38 @@ class CellRunner:
                 timings={"boot_s": round(error.elapsed, 2)},
             )
         return self._probe(cell, server, probe, report, findings)
+
+    def _external(self, cell: Cell, endpoint: Endpoint) -> Outcome:
+        """A use case vLLM cannot serve, probed at the server the matrix names: the local checkpoint's pre-flight
+        does not decide it (another server's model answers), and no vLLM boots for it."""
+        from harness.endpoints import EndpointKeyMissing, endpoint_context
+        from harness.probes import PROBES
+        from harness.probes.base import EngineUnreachable
+
+        info: dict[str, Any] = {"key": cell.server_key, "external": endpoint.to_json()}
+        probe = PROBES.get(cell.use_case.value)
+        if probe is None:
+            message = f"no probe for use case {cell.use_case.value!r} in this harness version"
+            return Outcome(verdict=Verdict.SKIP, message=message, server=info)
+        try:
+            context = endpoint_context(endpoint, timeout=cell.model.timeouts.probe)
+        except EndpointKeyMissing as error:
+            return Outcome(verdict=Verdict.ERROR, message=str(error), server=info)
+        self.say(f"[{cell.server_key}] probing {cell.use_case.value} at {endpoint.describe()}")
+        try:
+            result = probe(context)
+        except EngineUnreachable as error:
+            message = f"{endpoint.describe()} unreachable: {error}"
+            return Outcome(verdict=Verdict.FAIL, code="HTTP_ERROR", message=message, evidence=str(error), server=info)
+        return Outcome(
+            verdict=Verdict.PASS if result.passed else Verdict.FAIL,
+            code=None if result.passed else (result.code or "PROBE_FAILED"),
+            message=f"{endpoint.describe()}: {result.message}",
+            evidence=result.evidence,
+            checks=tuple(result.checks),
+            timings={k: round(float(v), 4) for k, v in result.timings.items()},
+            server=info,
+        )
 
     def _probe(
         self,

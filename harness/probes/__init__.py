@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.probes import chat, completions, stop_tokens
+from harness.probes import chat, completions, image_generation, stop_tokens, tts
 from harness.probes.base import Check, EngineUnreachable, ProbeContext, ProbeResult
 
 PROBES: dict[str, Callable[[ProbeContext], ProbeResult]] = {
     chat.USE_CASE: chat.probe,
     completions.USE_CASE: completions.probe,
     stop_tokens.USE_CASE: stop_tokens.probe,
+    tts.USE_CASE: tts.probe,
+    image_generation.USE_CASE: image_generation.probe,
 }
 
 __all__ = ["PROBES", "Check", "EngineUnreachable", "ProbeContext", "ProbeResult"]

@@ -1,0 +1,238 @@
+"""External OpenAI-compatible endpoints for the use cases vLLM cannot serve (tts, image_generation).
+
+vLLM generates text and embeddings. A team that also needs speech synthesis or image generation serves them with
+something else; a matrix entry may point such a use case at that server. The harness then runs the same probe, with
+the same checks and verdicts, against that server instead of reporting NOT_SERVABLE, and boots no vLLM for it::
+
+    - id: hexgrad/Kokoro-82M
+      use_cases: [tts]
+      endpoints:
+        tts: {base_url: "http://tts.internal:8880/v1", model: kokoro, api_key_env: TTS_API_KEY, voice: af_bella}
+
+The rules:
+- only the use cases in ``UNSERVABLE``: a use case vLLM serves is probed on the vLLM the harness boots, never on a
+  server someone else runs (the harness is about what works on vLLM);
+- ``base_url`` is the API root exactly as the openai client takes it (like OPENAI_BASE_URL, usually ending in /v1):
+  http or https, a host, no credentials, query or fragment;
+- the API key is read at run time from the environment variable ``api_key_env`` names; a key is never written in
+  the matrix. Without ``api_key_env`` the client sends the placeholder key ``EMPTY`` (vLLM's own convention for a
+  server without a key); OPENAI_API_KEY, OPENAI_ORG_ID and OPENAI_PROJECT_ID are never picked up from the
+  environment by accident and sent to a third party;
+- the cell's result names the endpoint, so a report never passes an external server's answer off as vLLM's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from harness.usecases import UNSERVABLE, UseCase
+
+if TYPE_CHECKING:
+    import openai
+
+    from harness.probes.base import ProbeContext
+
+ENDPOINT_USE_CASES: frozenset[UseCase] = UNSERVABLE
+# Request options a matrix may set per use case (a service's voices and sizes differ), with the values allowed.
+OPTIONS: Mapping[UseCase, Mapping[str, str]] = {
+    UseCase.TTS: {"voice": "a voice name, e.g. alloy", "response_format": "wav or mp3"},
+    UseCase.IMAGE_GENERATION: {"size": "WIDTHxHEIGHT, e.g. 1024x1024, or auto", "response_format": "b64_json or url"},
+}
+ENDPOINT_KEYS: tuple[str, ...] = ("base_url", "model", "api_key_env", "semantic")
+NO_KEY = "EMPTY"  # sent when the endpoint needs no key: the openai client refuses to run without one
+_CHOICES: Mapping[tuple[UseCase, str], tuple[str, ...]] = {
+    (UseCase.TTS, "response_format"): ("wav", "mp3"),  # the formats the tts probe can verify byte by byte
+    (UseCase.IMAGE_GENERATION, "response_format"): ("b64_json", "url"),
+}
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SIZE_RE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$|^auto$")
+_SECRET_KEYS = frozenset({"api_key", "apikey", "key", "token", "password", "secret", "authorization"})
+
+
+class EndpointError(ValueError):
+    """A mistake in one endpoint entry; ``key`` names the field ('' for the entry itself) so the matrix can say
+    which line."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class EndpointKeyMissing(RuntimeError):
+    """The environment variable the endpoint's api_key_env names is unset or empty at run time."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    use_case: UseCase
+    base_url: str  # the API root as the openai client takes it, without a trailing slash
+    model: str  # the model name the endpoint serves, sent as "model" in each request
+    api_key_env: str | None = None  # where the API key is at run time; None: the placeholder NO_KEY
+    options: tuple[tuple[str, str], ...] = ()  # request options (voice, size, response_format), sorted by name
+    semantic: bool = True  # the endpoint serves a real model: also check that the answer is right
+
+    def option(self, name: str, default: str | None = None) -> str | None:
+        return dict(self.options).get(name, default)
+
+    def describe(self) -> str:
+        return f"external endpoint {self.base_url} (model {self.model!r})"
+
+    def to_json(self) -> dict[str, Any]:
+        """What results record about the endpoint (never the key, only where it is read from)."""
+        return {
+            "use_case": self.use_case.value,
+            "base_url": self.base_url,
+            "model": self.model,
+            "api_key_env": self.api_key_env,
+            "options": dict(self.options),
+            "semantic": self.semantic,
+        }
+
+
+def parse_endpoint(use_case: UseCase | str, fields: Mapping[str, Any]) -> Endpoint:
+    """Validate one ``endpoints.<use_case>`` entry (plain values); raise EndpointError naming the field at fault."""
+    use_case = UseCase(use_case)
+    if use_case not in ENDPOINT_USE_CASES:
+        allowed = ", ".join(sorted(u.value for u in ENDPOINT_USE_CASES))
+        raise EndpointError(
+            "",
+            f"endpoints are only for use cases vLLM cannot serve ({allowed}), got {use_case.value!r}; "
+            "fix: remove it (the harness probes this use case on the vLLM it boots)",
+        )
+    options_allowed = OPTIONS.get(use_case, {})
+    allowed_keys = (*ENDPOINT_KEYS, *options_allowed)
+    for name in fields:
+        if name.lower() in _SECRET_KEYS:
+            raise EndpointError(
+                name,
+                "secrets never go in the matrix; fix: export the key in an environment variable and write "
+                "'api_key_env: ITS_NAME'",
+            )
+        if name not in allowed_keys:
+            raise EndpointError(
+                name, f"unknown key for a {use_case.value} endpoint; allowed: {', '.join(allowed_keys)}; fix: remove it"
+            )
+    for required in ("base_url", "model"):
+        if required not in fields:
+            example = "http://host:8000/v1" if required == "base_url" else "tts-1"
+            raise EndpointError("", f"'{required}' is missing; fix: add e.g. '{required}: {example}'")
+    base_url = _base_url(fields["base_url"])
+    model = fields["model"]
+    if not isinstance(model, str) or not model.strip():
+        raise EndpointError("model", f"expected the served model's name, got {model!r}; fix: write e.g. 'model: tts-1'")
+    api_key_env = fields.get("api_key_env")
+    if api_key_env is not None and (not isinstance(api_key_env, str) or not _ENV_RE.match(api_key_env)):
+        raise EndpointError(
+            "api_key_env",
+            f"expected the NAME of an environment variable ([A-Za-z_][A-Za-z0-9_]*), got {api_key_env!r}; "
+            "fix: write e.g. 'api_key_env: OPENAI_API_KEY' (the key itself never goes in the matrix)",
+        )
+    semantic = fields.get("semantic", True)
+    if not isinstance(semantic, bool):
+        raise EndpointError("semantic", f"expected true or false, got {semantic!r}; fix: write true or false")
+    options: dict[str, str] = {}
+    for name in options_allowed:
+        if name in fields:
+            options[name] = _option(use_case, name, fields[name])
+    return Endpoint(use_case, base_url, model.strip(), api_key_env, tuple(sorted(options.items())), semantic)
+
+
+def endpoint_api_key(endpoint: Endpoint, environ: Mapping[str, str] | None = None) -> str:
+    """The key from the environment variable the endpoint names (NO_KEY when it names none)."""
+    if endpoint.api_key_env is None:
+        return NO_KEY
+    value = (os.environ if environ is None else environ).get(endpoint.api_key_env, "")
+    if not value.strip():
+        raise EndpointKeyMissing(
+            f"the {endpoint.use_case.value} endpoint {endpoint.base_url} needs an API key in ${endpoint.api_key_env}, "
+            f"which is unset or empty; fix: export {endpoint.api_key_env}=... before the run"
+        )
+    return value.strip()
+
+
+def endpoint_client(
+    endpoint: Endpoint, *, timeout: float, environ: Mapping[str, str] | None = None, http_client: Any = None
+) -> openai.OpenAI:
+    """An OpenAI client for the endpoint: no retries (a failure is seen as it happened), nothing from OPENAI_* env."""
+    import openai
+
+    # The client would otherwise add OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment to every request.
+    omitted: dict[str, Any] = {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
+    return openai.OpenAI(
+        base_url=endpoint.base_url,
+        api_key=endpoint_api_key(endpoint, environ),
+        timeout=timeout,
+        max_retries=0,
+        default_headers=omitted,
+        http_client=http_client,
+    )
+
+
+def endpoint_context(
+    endpoint: Endpoint,
+    *,
+    timeout: float,
+    client: openai.OpenAI | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ProbeContext:
+    """The ProbeContext of a cell served by ``endpoint``: its model name, its request options in ``flags``."""
+    from harness.probes.base import ProbeContext
+
+    key = endpoint_api_key(endpoint, environ)
+    return ProbeContext(
+        client=client or endpoint_client(endpoint, timeout=timeout, environ=environ),
+        model=endpoint.model,
+        semantic=endpoint.semantic,
+        timeout=timeout,
+        end_of_turn=None,
+        eos_token_ids=(),
+        eos_mismatch_predicted=False,
+        flags=dict(endpoint.options),
+        facts={"endpoint": endpoint.to_json()},
+        base_url=endpoint.base_url,
+        api_key=key,
+    )
+
+
+def _base_url(value: Any) -> str:
+    fix = "fix: write the API root, e.g. 'https://api.openai.com/v1' or 'http://10.0.0.5:8000/v1'"
+    if not isinstance(value, str) or not value.strip():
+        raise EndpointError("base_url", f"expected an http(s) URL, got {value!r}; {fix}")
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a malformed port
+    except ValueError as error:
+        raise EndpointError("base_url", f"not a URL ({error}); {fix}") from None
+    # Errors show the URL without what may be a secret (user:password@, ?key=...): they end up in logs and reports.
+    shown = re.sub(r"//[^/]*@", "//", url.split("?", 1)[0].split("#", 1)[0])
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EndpointError("base_url", f"expected an http(s) URL with a host, got {shown!r}; {fix}")
+    if parts.username is not None or parts.password is not None:
+        raise EndpointError(
+            "base_url",
+            "credentials in the URL would be written in the matrix and in every report; "
+            "fix: remove 'user:password@' and name the key's environment variable in 'api_key_env'",
+        )
+    if parts.query or parts.fragment:
+        raise EndpointError("base_url", f"expected no query or fragment, got {shown + '?...'!r}; {fix}")
+    del port
+    return url.rstrip("/")
+
+
+def _option(use_case: UseCase, name: str, value: Any) -> str:
+    allowed = OPTIONS[use_case][name]
+    if not isinstance(value, str) or not value.strip():
+        raise EndpointError(name, f"expected {allowed}, got {value!r}; fix: write {allowed}")
+    text: str = value.strip()
+    choices = _CHOICES.get((use_case, name))
+    if choices is not None and text not in choices:
+        raise EndpointError(name, f"expected {allowed}, got {text!r}; fix: write one of {', '.join(choices)}")
+    if name == "size" and not _SIZE_RE.match(text):
+        raise EndpointError(name, f"expected {allowed}, got {text!r}; fix: write e.g. 512x512")
+    return text
