@@ -148,6 +148,12 @@ class _Findings:
     def has(self, code: str) -> bool:
         return any(f.code == code for f in self.items)
 
+    def drop(self, code: str) -> None:
+        """Withdraw a finding that a more specific one explains (it would only point the reader the wrong way)."""
+        keep = [i for i, f in enumerate(self.items) if f.code != code]
+        self.items = [self.items[i] for i in keep]
+        self.scopes = [self.scopes[i] for i in keep]
+
 
 # ---- resolving and fetching ----------------------------------------------------------------------------------
 
@@ -773,6 +779,29 @@ def _check_use_cases(listing: Listing, use_cases: frozenset[UseCase], out: _Find
         )
 
 
+def _check_task(config: Mapping[str, Any], use_cases: frozenset[UseCase], registry: Any, out: _Findings) -> None:
+    """A text-only architecture in an image/audio/video cell is the wrong model for the task (the "audio service that
+    runs a text model"): WRONG_TASK, named before any processor file is looked for."""
+    multimodal = sorted(use_cases & MULTIMODAL)
+    archs = config.get("architectures")
+    arch = archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else None
+    if not multimodal or registry is None or arch is None or not registry.multimodal_architectures:
+        return
+    if registry.support(arch) != "native" or arch in registry.multimodal_architectures:
+        return
+    asked = ", ".join(u.value for u in multimodal)
+    out.drop("PROCESSOR_MISSING")  # a text model has no processor because it is the wrong model, not a broken one
+    out.add(
+        "WRONG_TASK",
+        Severity.ERROR,
+        f"use case {asked}: architecture {arch!r} is text-only in {registry.label} (not among its multimodal "
+        "models): vLLM refuses images/audio for it ('is not a multimodal model'; no transcription endpoint); "
+        "point this cell at a model that takes that input",
+        "config.json: architectures",
+        scope=set(multimodal),
+    )
+
+
 def _blank_facts() -> dict[str, Any]:
     return {
         "architecture": None,
@@ -837,6 +866,7 @@ def preflight(
             engine_python = resolve_engine_python(None)
         registry = _check_config(config, engine_python, out, facts)
     index_files = sorted(f for f in listing.files if "/" not in f and f.endswith(".index.json"))
+    _check_task(config, cases, registry, out)
     _check_weights(listing, path, index_files, out, facts, model)
     if _check_tokenizer(listing, path, out):
         _check_chat(path, config, cases, not asked, registry, out, facts)

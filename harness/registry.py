@@ -49,12 +49,21 @@ except Exception:
     pass
 out["model_types"] = sorted(types)
 try:
+    # Which registered architectures take images/audio/video at all: a text-only one in a multimodal cell is the
+    # wrong model for the task (vLLM answers "is not a multimodal model", or 404 for transcriptions).
+    from vllm.model_executor.models import registry as _registry
+    out["multimodal_architectures"] = sorted(_registry._MULTIMODAL_MODELS)
+except Exception:
+    out["multimodal_architectures"] = []
+try:
     from vllm.transformers_utils.chat_templates.registry import _MODEL_TYPE_TO_CHAT_TEMPLATE_FALLBACK as fb
     out["chat_template_fallbacks"] = sorted(fb)
 except Exception:
     out["chat_template_fallbacks"] = []
 print("VLLM_COMPAT_REGISTRY " + json.dumps(out))
 """
+
+CACHE_SCHEMA = 2  # bump when _REGISTRY_SCRIPT reports more: older cache files are then asked again
 
 Support = Literal["native", "transformers-backend", "unsupported"]
 
@@ -72,6 +81,7 @@ class EngineRegistry:
     transformers_classes: frozenset[str]
     model_types: frozenset[str]
     chat_template_fallbacks: frozenset[str]
+    multimodal_architectures: frozenset[str]  # empty: this vLLM did not say (then nothing is concluded from it)
     cached: bool  # answered from the cache file, not by running the engine
     seconds: float  # how long this answer took
 
@@ -111,7 +121,8 @@ def _tail(text: str, lines: int = 3) -> str:
 
 
 def _cache_file(distribution: str, version: str, transformers_version: str | None) -> Path:
-    return registry_cache_dir() / f"{distribution}-{version}-transformers-{transformers_version or 'none'}.json"
+    name = f"{distribution}-{version}-transformers-{transformers_version or 'none'}-v{CACHE_SCHEMA}.json"
+    return registry_cache_dir() / name
 
 
 def load_registry(python: Path, *, refresh: bool = False, timeout: float = 300.0) -> EngineRegistry:
@@ -145,6 +156,7 @@ def load_registry(python: Path, *, refresh: bool = False, timeout: float = 300.0
         transformers_classes=frozenset(data.get("transformers_classes", ())),
         model_types=frozenset(data.get("model_types", ())),
         chat_template_fallbacks=frozenset(data.get("chat_template_fallbacks", ())),
+        multimodal_architectures=frozenset(data.get("multimodal_architectures", ())),
         cached=cached,
         seconds=round(time.monotonic() - started, 3),
     )

@@ -351,3 +351,12 @@ def test_cli_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2
     assert all(line.startswith("vllm-compat check: error:") for line in err)
+
+
+@pytest.mark.skipif(ENGINE is None, reason="no engine environment: run `make engine`")
+def test_a_text_model_in_an_audio_cell_is_wrong_task_per_the_real_registry(model: Path) -> None:
+    """With the real vLLM registry a text-only architecture asked for audio is WRONG_TASK, not PROCESSOR_MISSING,
+    and only for the audio cell."""
+    report = preflight(str(model), use_cases=[UseCase.CHAT, UseCase.AUDIO], engine_python=ENGINE)
+    assert [f.code for f in report.errors_for(UseCase.AUDIO)] == ["WRONG_TASK"]
+    assert report.errors_for(UseCase.CHAT) == ()

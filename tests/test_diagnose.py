@@ -231,3 +231,12 @@ def test_cli_missing_file_is_a_usage_error(tmp_path: Path, capsys: pytest.Captur
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "cannot read" in err
+
+
+def test_media_sent_to_a_text_model_is_wrong_task() -> None:
+    """vLLM 0.32's HTTP 400 body for audio in chat to a text-only model (measured on the CPU engine) is WRONG_TASK."""
+    body = (
+        '{"error":{"message":"chat-ok-e2e-audio is not a multimodal model","type":"BadRequestError",'
+        '"param":null,"code":400}}'
+    )
+    assert diagnose(body).code == "WRONG_TASK"
