@@ -617,7 +617,7 @@ def _member(
 
 
 # Modules that add members (each exposes MEMBERS: dict[str, ZooMember]); imported at the end of this module.
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("harness.zoo_audio",)
 
 MEMBERS: dict[str, ZooMember] = {
     m.name: m

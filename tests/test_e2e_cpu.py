@@ -15,29 +15,21 @@ from typing import Any, ClassVar
 
 import psutil
 import pytest
+from demo_truth import DEMO_TRUTH
 
 from harness.results import RunResults, read_results
 from harness.zoo import CHAT_OK_ANSWER
 
 pytestmark = pytest.mark.e2e
 
-# What each demo cell must come out as: (verdict, code). The zoo's truth, measured on the CPU engine.
-DEMO_TRUTH: dict[str, tuple[str, str | None]] = {
-    "chat-ok-default-chat": ("PASS", None),
-    "chat-ok-default-completions": ("PASS", None),
-    "chat-ok-default-stop_tokens": ("PASS", None),
-    "no-chat-template-default-chat": ("XFAIL", "NO_CHAT_TEMPLATE"),
-    "no-chat-template-default-completions": ("PASS", None),
-    "runaway-eos-default-chat": ("PASS", None),
-    "runaway-eos-default-stop_tokens": ("XFAIL", "STOP_TOKEN"),
-    "missing-config-default-chat": ("XFAIL", "CONFIG_MISSING"),
-    "incomplete-shards-default-chat": ("XFAIL", "WEIGHTS_INCOMPLETE"),
-    "unsupported-arch-default-chat": ("XFAIL", "ARCH_UNSUPPORTED"),
-    "remote-code-default-chat": ("XFAIL", "REMOTE_CODE_REQUIRED"),
-    "diffusers-pipeline-default-image_generation": ("XFAIL", "NOT_SERVABLE"),
-    "tiny-head-dim-default-chat": ("XFAIL", "ENGINE_DIED"),
-}
-PREFLIGHT_ONLY = ("missing-config", "incomplete-shards", "unsupported-arch", "remote-code", "diffusers-pipeline")
+PREFLIGHT_ONLY = (
+    "missing-config",
+    "incomplete-shards",
+    "unsupported-arch",
+    "remote-code",
+    "diffusers-pipeline",
+    "chat-ok-as-audio",
+)
 
 
 def _run(args: list[str], engine_python: Path, timeout: float = 1500) -> subprocess.CompletedProcess[str]:

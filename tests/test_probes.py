@@ -113,8 +113,14 @@ def failed(result: ProbeResult) -> list[str]:
 
 
 def test_probes_registry() -> None:
-    """PROBES maps each implemented use case to its probe."""
-    assert {"chat": chat.probe, "completions": completions.probe, "stop_tokens": stop_tokens.probe} == PROBES
+    """PROBES maps use cases, and only use cases, to the probe of the module named after them."""
+    import importlib
+
+    from harness.usecases import ALL_USE_CASES
+
+    assert {"chat", "completions", "stop_tokens"} <= set(PROBES) <= set(ALL_USE_CASES)
+    for use_case, probe in PROBES.items():
+        assert probe is importlib.import_module(f"harness.probes.{use_case}").probe
 
 
 def test_empty_result_never_passes() -> None:

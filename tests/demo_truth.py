@@ -1,0 +1,26 @@
+"""The verdict each demo cell must come out as: the zoo's truth, measured on the CPU engine.
+
+Shared by the demo matrix's own test and the end-to-end run (a cell added to the demo is added here, once).
+"""
+
+from __future__ import annotations
+
+# What each demo cell must come out as: (verdict, code). The zoo's truth, measured on the CPU engine.
+DEMO_TRUTH: dict[str, tuple[str, str | None]] = {
+    "chat-ok-default-chat": ("PASS", None),
+    "chat-ok-default-completions": ("PASS", None),
+    "chat-ok-default-stop_tokens": ("PASS", None),
+    "no-chat-template-default-chat": ("XFAIL", "NO_CHAT_TEMPLATE"),
+    "no-chat-template-default-completions": ("PASS", None),
+    "runaway-eos-default-chat": ("PASS", None),
+    "runaway-eos-default-stop_tokens": ("XFAIL", "STOP_TOKEN"),
+    "missing-config-default-chat": ("XFAIL", "CONFIG_MISSING"),
+    "incomplete-shards-default-chat": ("XFAIL", "WEIGHTS_INCOMPLETE"),
+    "unsupported-arch-default-chat": ("XFAIL", "ARCH_UNSUPPORTED"),
+    "remote-code-default-chat": ("XFAIL", "REMOTE_CODE_REQUIRED"),
+    "diffusers-pipeline-default-image_generation": ("XFAIL", "NOT_SERVABLE"),
+    "tiny-head-dim-default-chat": ("XFAIL", "ENGINE_DIED"),
+    "tiny-whisper-default-audio": ("PASS", None),
+    "chat-ok-as-audio-default-audio": ("XFAIL", "WRONG_TASK"),
+    "chat-ok-as-audio-default-audio_chat": ("XFAIL", "WRONG_TASK"),
+}
