@@ -291,7 +291,7 @@ def test_text_model_refusing_audio_in_chat_is_wrong_task() -> None:
     result = audio_chat.probe(context(FakeTranscriptions(chat_status=400, body=body)))
     assert result.code == "WRONG_TASK"
     assert failed(result) == ["request"]
-    assert "not a multimodal model" in result.evidence and "/v1/chat/completions" in result.evidence
+    assert "not a multimodal model" in result.evidence
 
 
 def test_transcription_only_model_has_no_chat_route() -> None:
