@@ -617,7 +617,7 @@ def _member(
 
 
 # Modules that add members (each exposes MEMBERS: dict[str, ZooMember]); imported at the end of this module.
-EXTENSIONS: tuple[str, ...] = ("harness.zoo_audio",)
+EXTENSIONS: tuple[str, ...] = ("harness.zoo_audio", "harness.zoo_tools")
 
 MEMBERS: dict[str, ZooMember] = {
     m.name: m
@@ -748,7 +748,13 @@ def ensure_member(name: str) -> Path:
     return target
 
 
+def register(members: dict[str, ZooMember]) -> None:
+    """Add an extension module's members (each extension calls this at its end; repeating it is harmless)."""
+    MEMBERS.update(members)
+
+
 # Members of other use cases live in their own modules (one builder each); they join MEMBERS here so that the zoo
-# stays one place for the CLI, the matrix's `zoo:` ids and ensure_member.
+# stays one place for the CLI, the matrix's `zoo:` ids and ensure_member. An extension imported first is still
+# half-initialised here (it imports this module): it registers itself when it finishes.
 for _extension in EXTENSIONS:
-    MEMBERS.update(importlib.import_module(_extension).MEMBERS)
+    register(getattr(importlib.import_module(_extension), "MEMBERS", {}))

@@ -10,6 +10,7 @@ DEMO_TRUTH: dict[str, tuple[str, str | None]] = {
     "chat-ok-default-chat": ("PASS", None),
     "chat-ok-default-completions": ("PASS", None),
     "chat-ok-default-stop_tokens": ("PASS", None),
+    "chat-ok-default-tools": ("XFAIL", "TOOL_FLAGS"),
     "no-chat-template-default-chat": ("XFAIL", "NO_CHAT_TEMPLATE"),
     "no-chat-template-default-completions": ("PASS", None),
     "runaway-eos-default-chat": ("PASS", None),
@@ -23,4 +24,6 @@ DEMO_TRUTH: dict[str, tuple[str, str | None]] = {
     "tiny-whisper-default-audio": ("PASS", None),
     "chat-ok-as-audio-default-audio": ("XFAIL", "WRONG_TASK"),
     "chat-ok-as-audio-default-audio_chat": ("XFAIL", "WRONG_TASK"),
+    "tool-call-default-chat": ("PASS", None),
+    "tool-call-default-tools": ("PASS", None),
 }

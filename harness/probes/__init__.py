@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.probes import audio, audio_chat, chat, completions, image_generation, stop_tokens, tts
+from harness.probes import audio, audio_chat, chat, completions, image_generation, stop_tokens, tools, tts
 from harness.probes.base import Check, EngineUnreachable, ProbeContext, ProbeResult
 
 PROBES: dict[str, Callable[[ProbeContext], ProbeResult]] = {
     chat.USE_CASE: chat.probe,
     completions.USE_CASE: completions.probe,
     stop_tokens.USE_CASE: stop_tokens.probe,
+    tools.USE_CASE: tools.probe,
     audio.USE_CASE: audio.probe,
     audio_chat.USE_CASE: audio_chat.probe,
     tts.USE_CASE: tts.probe,
