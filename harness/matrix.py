@@ -224,6 +224,14 @@ def demo_matrix_path() -> Path:
     return Path(str(resources.files("harness") / "matrices" / "demo.yaml"))
 
 
+def _zoo_real(model_id: str) -> bool:
+    """A zoo id that points at a real checkpoint (not random weights): semantic checks are meaningful for it."""
+    if not model_id.startswith("zoo:"):
+        return False
+    member = importlib.import_module("harness.zoo").MEMBERS.get(model_id.removeprefix("zoo:"))
+    return bool(getattr(member, "real_weights", False))
+
+
 def flags_to_argv(flags: Mapping[str, Any]) -> list[str]:
     """vLLM CLI arguments: True -> --flag; False/None -> omitted; dict -> --flag JSON; list -> --flag a b; else str."""
     argv: list[str] = []
@@ -730,7 +738,7 @@ class _Loader:
         if "semantic" in entries:
             sem_node = entries["semantic"][1]
             semantic = self.boolean(sem_node, f"{key}.semantic")
-            if semantic and source == "zoo":
+            if semantic and source == "zoo" and not _zoo_real(model_id):
                 self.fail(
                     sem_node,
                     f"{key}.semantic",
@@ -738,9 +746,9 @@ class _Loader:
                     "fix: remove it or write false",
                 )
         elif defaults.semantic is not None:
-            semantic = defaults.semantic and source != "zoo"
+            semantic = defaults.semantic and (source != "zoo" or _zoo_real(model_id))
         else:
-            semantic = source != "zoo"
+            semantic = source != "zoo" or _zoo_real(model_id)
 
         return ModelSpec(
             id=model_id,

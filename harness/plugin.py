@@ -225,6 +225,7 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
     live = reporter is not None and not on_worker and bool(reporter.isatty)
     offline = True if config.getoption("--offline") else None
     runner = CellRunner(
+        extra_env=_worker_env(config),
         run_id=state.run_id,
         run_dir=state.run_dir,
         engine_python=engine_python,
@@ -239,6 +240,20 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
         yield runner
     finally:
         runner.close()
+
+
+def _worker_env(config: pytest.Config) -> dict[str, str]:
+    """On an xdist worker with NVIDIA GPUs: this worker's slice of them, so parallel servers never share a GPU."""
+    from harness.environment import gpu_inventory
+    from harness.gpus import worker_gpus
+
+    workerinput = getattr(config, "workerinput", None)
+    if not workerinput:
+        return {}
+    visible = worker_gpus(
+        workerinput.get("workerid"), len(gpu_inventory()["gpus"]), int(workerinput.get("workercount", 1))
+    )
+    return {"CUDA_VISIBLE_DEVICES": visible} if visible else {}
 
 
 def _write_environment_once(

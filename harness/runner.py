@@ -111,6 +111,7 @@ class CellRunner:
         boot_timeout: float | None,
         progress: Progress | None = None,
         latency_repeats: int = 3,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.run_id = run_id
         self.run_dir = run_dir
@@ -119,6 +120,7 @@ class CellRunner:
         self.boot_timeout = boot_timeout  # overrides the matrix when given on the command line
         self.progress = progress or Progress()
         self.say = self.progress.line
+        self.extra_env = extra_env or {}  # e.g. this xdist worker's CUDA_VISIBLE_DEVICES; the matrix's env wins
         self.latency_repeats = latency_repeats  # streamed requests per working chat/completions cell; 0: none
         self._preflights: dict[str, PreflightReport | BaseException] = {}
         self._servers: dict[str, VllmServer | BootError] = {}
@@ -189,7 +191,7 @@ class CellRunner:
                     model_path=path,
                     name=cell.server_key,
                     flags=cell.flags,
-                    env=model.env,
+                    env={**self.extra_env, **model.env},
                     run_dir=self.run_dir,
                     boot_timeout=timeout,
                     run_id=self.run_id,
@@ -221,14 +223,13 @@ class CellRunner:
         )
         return server
 
-    @staticmethod
-    def _sampler(server: VllmServer, model: ModelSpec) -> ResourceSampler:
+    def _sampler(self, server: VllmServer, model: ModelSpec) -> ResourceSampler:
         """VRAM of the server's GPUs (NVML), or its process tree's RSS where there is no NVIDIA GPU."""
         from harness.metrics import ResourceSampler, gpu_indices_from_env
 
         sampler = ResourceSampler(
             lambda: server.pid if server.alive() else None,
-            gpu_indices_from_env({**os.environ, **model.env}),
+            gpu_indices_from_env({**os.environ, **self.extra_env, **model.env}),
             interval_s=SAMPLE_INTERVAL_S,
         )
         sampler.start()

@@ -139,6 +139,8 @@ class ZooMember:
     build: Callable[[Path], None]  # writes the member into an EMPTY directory
     # The exact greedy answer of chat and completions, where the member is built to give one: probes compare it.
     expected_answer: str | None = None
+    # A real checkpoint the zoo only points at (not built here): its answers mean something, so semantic checks run.
+    real_weights: bool = False
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -617,7 +619,12 @@ def _member(
 
 
 # Modules that add members (each exposes MEMBERS: dict[str, ZooMember]); imported at the end of this module.
-EXTENSIONS: tuple[str, ...] = ("harness.zoo_audio", "harness.zoo_tools")
+EXTENSIONS: tuple[str, ...] = (
+    "harness.zoo_tools",
+    "harness.zoo_vision",
+    "harness.zoo_audio",
+    "harness.zoo_embeddings",
+)
 
 MEMBERS: dict[str, ZooMember] = {
     m.name: m
@@ -733,17 +740,22 @@ def default_zoo_dir() -> Path:
     return root / "zoo" / ZOO_VERSION
 
 
+def _intact(target: Path) -> bool:
+    """Built, and every link still leads somewhere (a linked real checkpoint whose environment was removed is not)."""
+    return target.is_dir() and all(f.exists() for f in target.rglob("*") if f.is_symlink())
+
+
 def ensure_member(name: str) -> Path:
     """The member in the default zoo directory, built only if absent (parallel processes wait for one builder)."""
     _lookup(name)
     directory = default_zoo_dir()
     target = directory / name
-    if target.is_dir():
+    if _intact(target):
         return target
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not target.is_dir():
+        if not _intact(target):
             build_member(name, directory)
     return target
 

@@ -11,6 +11,7 @@ DEMO_TRUTH: dict[str, tuple[str, str | None]] = {
     "chat-ok-default-completions": ("PASS", None),
     "chat-ok-default-stop_tokens": ("PASS", None),
     "chat-ok-default-tools": ("XFAIL", "TOOL_FLAGS"),
+    "chat-ok-default-embeddings": ("XFAIL", "WRONG_TASK"),
     "no-chat-template-default-chat": ("XFAIL", "NO_CHAT_TEMPLATE"),
     "no-chat-template-default-completions": ("PASS", None),
     "runaway-eos-default-chat": ("PASS", None),
@@ -26,4 +27,10 @@ DEMO_TRUTH: dict[str, tuple[str, str | None]] = {
     "chat-ok-as-audio-default-audio_chat": ("XFAIL", "WRONG_TASK"),
     "tool-call-default-chat": ("PASS", None),
     "tool-call-default-tools": ("PASS", None),
+    "tiny-llava-default-vision": ("PASS", None),
+    "tiny-llava-default-video": ("XFAIL", "MM_LIMIT"),
+    "tiny-llava-next-video-default-video": ("PASS", None),
+    "tiny-llava-next-video-default-vision": ("XFAIL", "MM_LIMIT"),
+    "tiny-embed-default-embeddings": ("PASS", None),
+    "all-minilm-l6-v2-default-embeddings": ("PASS", None),
 }
