@@ -81,6 +81,7 @@ def _measured(server: dict[str, Any]) -> dict[str, Any]:
     return server | {
         "kv_tokens": f"{phases['kv_cache_tokens']:,}" if phases.get("kv_cache_tokens") else "",
         "vram_peak": _gib(_peak(resources, "process_bytes")) if resources else "",
+        "device_peak": _gib(_peak(resources, "device_used_bytes")) if resources else "",
         "rss_peak": _gib(_peak(resources, "rss_bytes")) if resources else "",
         "weights": _gib(server.get("expected_weight_bytes")),
     }
