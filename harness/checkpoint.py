@@ -238,7 +238,7 @@ def _snapshot(model: str, revision: str | None, offline: bool, patterns: list[st
     except LocalEntryNotFoundError as error:
         mode = "offline mode is on (HF_HUB_OFFLINE=1 or --offline)" if offline else "the hub could not be reached"
         raise CheckpointError(
-            "CONFIG_MISSING",
+            "HUB_UNREACHABLE",
             f"{model}{'@' + revision if revision else ''} is not in the HF cache and {mode}: "
             f"download it where the hub is reachable (`hf download {model}`) or point at a local directory",
             where,

@@ -21,6 +21,7 @@ CODES: dict[str, str] = {
     "ENGINE_UNKNOWN": "no engine environment to ask: a check that needs vLLM could not be made",
     # boot and runtime (diagnosed from the engine log, exit code and HTTP errors)
     "HUB_AUTH": "the hub refused the download (gated or private repository, missing token)",
+    "HUB_UNREACHABLE": "the checkpoint is not in the HF cache and the hub cannot be reached (or offline mode is on)",
     "ENV_IMPORT_BROKEN": "the engine environment cannot import what vLLM needs",
     "TRANSFORMERS_MISMATCH": "the installed transformers does not know this model type",
     "WEIGHTS_CORRUPT": "a weight file cannot be read",

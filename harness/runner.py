@@ -341,6 +341,7 @@ class CellRunner:
         return outcome
 
     def _evaluate(self, cell: Cell) -> Outcome:
+        from harness.checkpoint import CheckpointError
         from harness.probes import PROBES
         from harness.server import BootError
 
@@ -375,6 +376,14 @@ class CellRunner:
             )
         try:
             server = self.server(cell)
+        except CheckpointError as error:  # the weights could not be fetched: the model's cells fail, nothing booted
+            return Outcome(
+                verdict=Verdict.FAIL,
+                code=error.code,
+                message=f"fetching the weights: {error.message}; no server booted",
+                evidence=error.evidence,
+                findings=findings,
+            )
         except BootError as error:
             return Outcome(
                 verdict=Verdict.FAIL,

@@ -306,9 +306,9 @@ def test_cached_model_resolves_when_the_hub_is_unreachable(
 
 
 def test_offline_and_not_cached_is_a_clear_finding(hub: Callable[[], Path], engine: Path) -> None:
-    """An uncached model with --offline is one CONFIG_MISSING error saying so, not a traceback."""
+    """An uncached model with --offline is one HUB_UNREACHABLE error saying so, not a traceback."""
     report = preflight("org/absent", engine_python=engine, offline=True)
-    assert codes(report) == ["CONFIG_MISSING"]
+    assert codes(report) == ["HUB_UNREACHABLE"]
     assert "not in the HF cache and offline mode is on" in report.findings[0].message
     assert report.path is None
 
