@@ -146,8 +146,9 @@ def test_text_model_given_audio_in_chat_fails_honestly(chat_ok_probes: dict[str,
 
 
 def test_text_model_audio_cells_stop_at_pre_flight(registered: None, engine_python: Path, tmp_path: Path) -> None:
-    """In a matrix, chat-ok's audio cells fail at pre-flight (no processor) without booting a server."""
+    """In a matrix, chat-ok's audio cells fail at pre-flight as WRONG_TASK (a text-only architecture per vLLM's
+    registry) without booting a server."""
     outcomes = _run_cells(CHAT_OK_MATRIX, tmp_path, engine_python)
     for outcome in outcomes.values():
-        assert (outcome.verdict.value, outcome.code) == ("FAIL", "PROCESSOR_MISSING"), outcome.message
+        assert (outcome.verdict.value, outcome.code) == ("FAIL", "WRONG_TASK"), outcome.message
         assert outcome.server is None
