@@ -98,3 +98,17 @@ def test_records_are_one_json_object_per_line(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     assert len(lines) == 1
     assert json.loads(lines[0])["message"] == "two\nlines"
+
+
+def test_a_stream_that_arrived_in_one_burst_is_flagged_not_trusted(tmp_path: Path) -> None:
+    """When client TTFT is about E2E the report says the client figures do not describe the engine."""
+    latency = {
+        "client": {"ttft_s": {"p50": 0.060}, "tpot_s": {"p50": 0.0001}, "e2e_s": {"p50": 0.062}},
+        "server": {"ttft_s.mean": 0.006, "tpot_s.mean": 0.0016},
+    }
+    append_record(
+        tmp_path / "results.jsonl", _cell("a|default|chat", "PASS", timings={"probe_s": 0.2}, latency=latency)
+    )
+    text = render_status(read_results(tmp_path))
+    assert "arrived in one burst" in text
+    assert "| 6.0 ms | 1.6 ms |" in text
