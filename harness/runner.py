@@ -14,7 +14,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,16 +79,15 @@ def judge(raw: Outcome, expected: str | None) -> Outcome:
         return raw
     if raw.verdict is Verdict.PASS:
         message = f"expected {expected} but every check passed: the known failure is gone (update the matrix)"
-        return _replace(raw, verdict=Verdict.XPASS, message=message)
+        return replace(raw, verdict=Verdict.XPASS, message=message)
     if raw.verdict is Verdict.FAIL and raw.code == expected:
-        return _replace(raw, verdict=Verdict.XFAIL)
-    return _replace(raw, message=f"expected {expected}, got {raw.code}: {raw.message}")
+        return replace(raw, verdict=Verdict.XFAIL)
+    return replace(raw, message=f"expected {expected}, got {raw.code}: {raw.message}")
 
 
-def _replace(outcome: Outcome, **changes: Any) -> Outcome:
-    from dataclasses import replace
-
-    return replace(outcome, **changes)
+def _reference(model: ModelSpec) -> str:
+    """What the checkpoint stage resolves: the hub id or zoo: id, or the local path the matrix resolved."""
+    return model.id if model.path is None else str(model.path)
 
 
 def _tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str | None:
@@ -144,7 +143,7 @@ class CellRunner:
         if cached is None:
             try:
                 cached = preflight(
-                    model.id if model.path is None else str(model.path),
+                    _reference(model),
                     use_cases=model.use_cases,
                     revision=model.revision,
                     engine_python=self.engine_python,
@@ -158,15 +157,10 @@ class CellRunner:
         return cached
 
     def _model_path(self, model: ModelSpec) -> Path:
+        """The checkpoint with its weights: a zoo member or local directory as it is, a hub model fetched once."""
         from harness.checkpoint import fetch_weights
 
-        if model.source == "zoo":
-            from harness.zoo import ensure_member
-
-            return ensure_member(model.id.removeprefix("zoo:"))
-        if model.path is not None:
-            return model.path
-        return fetch_weights(model.id, revision=model.revision, offline=self.offline)
+        return fetch_weights(_reference(model), revision=model.revision, offline=self.offline)
 
     def server(self, cell: Cell) -> VllmServer:
         """The cell's server, booted on first use; a failed boot is remembered so its other cells do not retry."""
