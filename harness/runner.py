@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 LOG_TAIL_LINES = 40
 # vLLM answers HTTP 500 when its engine core has died (EngineDeadError), then shuts the API server down a moment
-# later: after a 5xx, wait this long for the process to go before deciding between HTTP_ERROR and ENGINE_DIED.
+# later; a killed engine refuses connections a moment before its process is gone. After a 5xx or a refused
+# connection, wait up to this long for the process to go before deciding between HTTP_ERROR and ENGINE_DIED.
 ENGINE_DEATH_GRACE_S = 15.0
 SAMPLE_INTERVAL_S = 0.02  # NVML every 20 ms, as fine as the field's best trackers; ~2% of one core on this machine
 _SERVER_ERROR = re.compile(r"HTTP 5\d\d")
@@ -465,6 +466,9 @@ class CellRunner:
         try:
             result = probe(context)
         except EngineUnreachable as error:
+            # A refused connection usually means the engine is going down: let it finish exiting before deciding,
+            # or a dying engine (its socket closed, its process not yet reaped) would pass for a live one.
+            _await_exit(server, ENGINE_DEATH_GRACE_S)
             death = server.death_report()
             if death is None:
                 return Outcome(
