@@ -39,4 +39,4 @@ clean:
 
 # Harness latency vs `vllm bench serve` vs the server's /metrics on one server, plus the sampler's own cost.
 bench: engine
-	$(BIN)/python -m harness.bench
+	$(BIN)/python -m harness.measure.bench

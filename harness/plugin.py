@@ -22,8 +22,8 @@ from harness.results import RESULTS_FILE, Verdict, new_run_id, read_results
 from harness.usecases import UseCase
 
 if TYPE_CHECKING:
-    from harness.matrix import Cell, Matrix
-    from harness.runner import CellRunner, Outcome
+    from harness.matrix.load import Cell, Matrix
+    from harness.runner.cells import CellRunner, Outcome
 
 _USE_CASE_HELP: dict[UseCase, str] = {
     UseCase.CHAT: "chat completions, streaming and not, system prompt, multi-turn",
@@ -57,7 +57,7 @@ class RunState:
     error: str | None = None
 
     def load_matrix(self) -> Matrix | None:
-        from harness.matrix import MatrixError, demo_matrix_path, load_matrix
+        from harness.matrix.load import MatrixError, demo_matrix_path, load_matrix
 
         if self.matrix is None:
             if self.demo:
@@ -155,7 +155,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _cell_of(item: pytest.Item) -> Cell | None:
-    from harness.matrix import Cell
+    from harness.matrix.load import Cell
 
     callspec = getattr(item, "callspec", None)
     cell = callspec.params.get("cell") if callspec is not None else None
@@ -192,11 +192,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
     """The process's CellRunner: pre-flight cache, servers, results writer."""
-    from harness.engine_env import resolve_engine_python
-    from harness.environment import environment_record
-    from harness.progress import Progress
+    from harness.engine.env import resolve_engine_python
+    from harness.engine.environment import environment_record
+    from harness.runner.progress import Progress
     from harness.results import append_record
-    from harness.runner import CellRunner
+    from harness.runner.cells import CellRunner
 
     config = request.config
     state = config.stash[RUN_STATE]
@@ -244,8 +244,8 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
 
 def _worker_env(config: pytest.Config) -> dict[str, str]:
     """On an xdist worker with NVIDIA GPUs: this worker's slice of them, so parallel servers never share a GPU."""
-    from harness.environment import gpu_inventory
-    from harness.gpus import worker_gpus
+    from harness.engine.environment import gpu_inventory
+    from harness.runner.gpus import worker_gpus
 
     workerinput = getattr(config, "workerinput", None)
     if not workerinput:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.boot_phases import BootPhases, parse_boot_log
+from harness.server.boot_log import BootPhases, parse_boot_log
 
 CPU_LOG = Path(__file__).parent / "data" / "engine_logs" / "cpu-chat-ok-phases.log"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.chat_template import (
+from harness.checkpoint.template import (
     MARKER,
     end_of_turn_after,
     engine_eos_ids,
@@ -19,8 +19,8 @@ from harness.chat_template import (
     unused_templates,
     vllm_eos_ids,
 )
-from harness.engine_env import resolve_engine_python
-from harness.zoo import build_member
+from harness.engine.env import resolve_engine_python
+from harness.zoo.core import build_member
 
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + "

@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 from registry_fake import fake_engine
 
-from harness import checkpoint, engine_env
-from harness.checkpoint import fetch_weights, preflight, read_header, resolve_model
+from harness.checkpoint import preflight as checkpoint
+
+from harness.engine import env as engine_env
+from harness.checkpoint.preflight import fetch_weights, preflight, read_header, resolve_model
 from harness.cli import main
-from harness.engine_env import resolve_engine_python
+from harness.engine.env import resolve_engine_python
 from harness.findings import Severity
 from harness.usecases import UseCase
-from harness.zoo import MEMBERS, build_member
+from harness.zoo.core import MEMBERS, build_member
 
 ENGINE = resolve_engine_python()
 
@@ -301,7 +303,7 @@ def test_offline_and_not_cached_is_a_clear_finding(hub: Callable[[], Path], engi
 def test_zoo_member_gives_its_expected_codes_quickly(zoo: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
     """`vllm-compat check DIR/<member> --json` reports exactly the member's expected codes within a few seconds."""
     assert ENGINE is not None
-    from harness.registry import load_registry
+    from harness.engine.registry import load_registry
 
     load_registry(ENGINE)  # the first registry answer imports vLLM once (~15 s); checks then read the cache
     started = time.monotonic()

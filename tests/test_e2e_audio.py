@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-import harness.zoo
+import harness.zoo.core
 from harness.probes import PROBES, audio, audio_chat
 from harness.probes.base import ProbeContext, ProbeResult
-from harness.zoo_audio import MEMBERS as AUDIO_MEMBERS
-from harness.zoo_audio import WHISPER_ANSWER
+from harness.zoo.audio import MEMBERS as AUDIO_MEMBERS
+from harness.zoo.audio import WHISPER_ANSWER
 
 pytestmark = pytest.mark.e2e
 
@@ -34,15 +34,15 @@ CHAT_OK_MATRIX = DEFAULTS + "models:\n  - id: zoo:chat-ok\n    use_cases: [audio
 def registered() -> Iterator[None]:
     """The audio member and probes, registered as the lead's EXTENSIONS / PROBES lines will (no-ops once they are)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(harness.zoo.MEMBERS, "tiny-whisper", AUDIO_MEMBERS["tiny-whisper"])
+        patch.setitem(harness.zoo.core.MEMBERS, "tiny-whisper", AUDIO_MEMBERS["tiny-whisper"])
         patch.setitem(PROBES, audio.USE_CASE, audio.probe)
         patch.setitem(PROBES, audio_chat.USE_CASE, audio_chat.probe)
         yield
 
 
 def _run_cells(matrix_text: str, base: Path, engine_python: Path) -> dict[str, Any]:
-    from harness.matrix import load_matrix
-    from harness.runner import CellRunner
+    from harness.matrix.load import load_matrix
+    from harness.runner.cells import CellRunner
 
     (base / "matrix.yaml").write_text(matrix_text)
     cells = load_matrix(base / "matrix.yaml").cells
@@ -90,8 +90,8 @@ def chat_ok_probes(
     registered: None, engine_python: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, ProbeResult]:
     """The audio and audio_chat probes run against one real chat-ok server (pre-flight would stop the cells)."""
-    from harness.server import VllmServer
-    from harness.zoo import build_member
+    from harness.server.server import VllmServer
+    from harness.zoo.core import build_member
 
     base = tmp_path_factory.mktemp("chat-ok-audio")
     path = build_member("chat-ok", base / "zoo")

@@ -18,7 +18,7 @@ import pytest
 from demo_truth import DEMO_TRUTH
 
 from harness.results import RunResults, read_results
-from harness.zoo import CHAT_OK_ANSWER
+from harness.zoo.core import CHAT_OK_ANSWER
 
 pytestmark = pytest.mark.e2e
 
@@ -176,14 +176,14 @@ def test_squatted_port_is_never_probed_and_a_killed_engine_is_engine_died(
 ) -> None:
     """A foreign server on the chosen port gets no probe; killing our engine mid-run gives ENGINE_DIED for every
     remaining cell, with the diagnosed cause, and nothing hangs."""
-    import harness.server
-    from harness.matrix import load_matrix
-    from harness.runner import CellRunner
+    import harness.server.server
+    from harness.matrix.load import load_matrix
+    from harness.runner.cells import CellRunner
 
     port, seen = squatter
     ports = iter([port])
-    real_free_port = harness.server.free_port
-    monkeypatch.setattr(harness.server, "free_port", lambda *a: next(ports, None) or real_free_port(*a))
+    real_free_port = harness.server.server.free_port
+    monkeypatch.setattr(harness.server.server, "free_port", lambda *a: next(ports, None) or real_free_port(*a))
     matrix_file = tmp_path / "matrix.yaml"
     matrix_file.write_text(
         "defaults: {flags: {max-model-len: 512, gpu-memory-utilization: 0.2}, env: {VLLM_CPU_KVCACHE_SPACE: '1'},"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import CellRunner, Outcome
+from harness.runner.cells import CellRunner, Outcome
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +49,8 @@ class Ran:
 def registered(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """zoo:tiny-embed and the embeddings probe, registered here until the lead adds them to zoo.EXTENSIONS and
     PROBES; the zoo is built in a fresh cache so a stale tiny-embed can never be served."""
-    from harness import zoo, zoo_embeddings
+    from harness.zoo import core as zoo
+    from harness.zoo import embeddings as zoo_embeddings
     from harness.probes import PROBES, embeddings
 
     with pytest.MonkeyPatch.context() as patch:
@@ -62,7 +63,7 @@ def registered(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 def _run(engine_python: Path, directory: Path, model: str) -> Ran:
     """Run the one cell of a one-model matrix; the runner stops the server after it."""
-    from harness.matrix import load_matrix
+    from harness.matrix.load import load_matrix
 
     matrix_file = directory / "matrix.yaml"
     matrix_file.write_text(DEFAULTS + "models:\n" + model)
@@ -86,7 +87,7 @@ def tiny(registered: None, engine_python: Path, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture(scope="module")
 def minilm(registered: None, engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Ran:
-    from harness.zoo_embeddings import MiniLMMissing, minilm_path
+    from harness.zoo.embeddings import MiniLMMissing, minilm_path
 
     try:
         path = minilm_path()

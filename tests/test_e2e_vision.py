@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from harness import zoo
-from harness.media import MediaServer
+from harness.zoo import core as zoo
+from harness.probes.inputs.media import MediaServer
 from harness.probes import PROBES, video, vision
-from harness.zoo_vision import MEMBERS as VISION_MEMBERS
+from harness.zoo.vision import MEMBERS as VISION_MEMBERS
 
 pytestmark = pytest.mark.e2e
 
@@ -47,8 +47,8 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    from harness.matrix import load_matrix
-    from harness.runner import CellRunner
+    from harness.matrix.load import load_matrix
+    from harness.runner.cells import CellRunner
 
     tmp = tmp_path_factory.mktemp("e2e-vision")
     servers: list[MediaServer] = []

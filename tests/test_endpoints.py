@@ -12,7 +12,7 @@ import httpx
 import pytest
 from test_probe_unservable import StandInEndpoint, fake_engine, wav_bytes
 
-from harness.endpoints import (
+from harness.matrix.endpoints import (
     NO_KEY,
     Endpoint,
     EndpointError,
@@ -22,7 +22,7 @@ from harness.endpoints import (
     endpoint_context,
     parse_endpoint,
 )
-from harness.matrix import MatrixError, load_matrix
+from harness.matrix.load import MatrixError, load_matrix
 from harness.usecases import UseCase
 
 MINIMAL = {"base_url": "https://api.openai.com/v1/", "model": "tts-1"}
@@ -222,7 +222,7 @@ def runner_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stan
 
 
 def _run(tmp_path: Path, base_url: str, *, member: str = "chat-ok", use_case: str = "tts") -> tuple[Any, Any]:
-    from harness.runner import CellRunner
+    from harness.runner.cells import CellRunner
 
     matrix = load_matrix(
         write(
@@ -291,7 +291,7 @@ def test_runner_refused_key_and_dead_endpoint_fail(
 
 def test_endpoint_cells_do_not_hold_a_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Planning counts only the cells vLLM serves, so a server stops after its last vLLM cell."""
-    from harness.runner import CellRunner
+    from harness.runner.cells import CellRunner
 
     matrix = load_matrix(
         write(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import engine_env
+from harness.engine import env as engine_env
 
 
 def _fake_complete_env(directory: Path) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.gpus import worker_gpus
+from harness.runner.gpus import worker_gpus
 
 
 def test_eight_gpus_over_four_workers_give_two_each_without_overlap() -> None:

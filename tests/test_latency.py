@@ -10,8 +10,8 @@ import httpx
 import openai
 import pytest
 
-from harness import latency
-from harness.latency import NoTokenError, RequestTiming, measure_stream, percentile, summarise
+from harness.measure import latency
+from harness.measure.latency import NoTokenError, RequestTiming, measure_stream, percentile, summarise
 
 
 class FakeClock:

@@ -13,7 +13,7 @@ import pytest
 from demo_truth import DEMO_TRUTH
 
 from harness.codes import CODES
-from harness.matrix import (
+from harness.matrix.load import (
     Cell,
     FrozenMap,
     MatrixError,
@@ -23,7 +23,7 @@ from harness.matrix import (
     load_matrix,
 )
 from harness.usecases import UseCase
-from harness.zoo import MEMBERS as ZOO_MEMBERS
+from harness.zoo.core import MEMBERS as ZOO_MEMBERS
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO_NAMES = tuple(ZOO_MEMBERS)

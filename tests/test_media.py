@@ -12,8 +12,8 @@ import zlib
 import numpy as np
 import pytest
 
-from harness import media
-from harness.media import IMAGES, MEDIA, VIDEO, MediaServer
+from harness.probes.inputs import media
+from harness.probes.inputs.media import IMAGES, MEDIA, VIDEO, MediaServer
 
 
 def _decode_png(data: bytes) -> np.ndarray:

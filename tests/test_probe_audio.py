@@ -13,10 +13,10 @@ import httpx
 import openai
 import pytest
 
-from harness import speech
+from harness.probes.inputs import speech
 from harness.probes import audio, audio_chat
 from harness.probes.base import EngineUnreachable, ProbeContext, ProbeResult
-from harness.speech import SENTENCE
+from harness.probes.inputs.speech import SENTENCE
 
 ANSWER = "Hello from the tiny zoo whisper."
 # Recorded from vLLM 0.32 (CPU) answering tiny-whisper: response_format=text still gets a JSON body.
@@ -333,7 +333,7 @@ def _greedy(prompt: list[int], steps: int = 12) -> list[int]:
     """tiny-whisper's decoder in numpy: attention adds nothing (out_proj is zero), so one MLP and the tied head."""
     import numpy as np
 
-    from harness import zoo_audio
+    from harness.zoo import audio as zoo_audio
 
     w = zoo_audio._weights(zoo_audio.WHISPER)
     layer = "model.decoder.layers.0."
@@ -360,7 +360,7 @@ def test_tiny_whisper_decoder_says_its_answer_after_whispers_prompt() -> None:
     after <|startoftranscript|> alone it detects English."""
     from tokenizers import Tokenizer
 
-    from harness import zoo_audio
+    from harness.zoo import audio as zoo_audio
 
     tokenizer = Tokenizer.from_str(zoo_audio._tokenizer_json())
     ids = zoo_audio._vocab().ids
@@ -375,7 +375,7 @@ def test_tiny_whisper_is_small_deterministic_and_named_for_vllm(tmp_path: Any) -
     """Two builds are byte-identical, under 5 MB, with Whisper's files and the HF weight names vLLM's loader maps."""
     import struct
 
-    from harness import zoo_audio
+    from harness.zoo import audio as zoo_audio
 
     member = zoo_audio.MEMBERS["tiny-whisper"]
     first, second = tmp_path / "a", tmp_path / "b"
@@ -426,7 +426,7 @@ def test_tiny_whisper_is_small_deterministic_and_named_for_vllm(tmp_path: Any) -
 
 def test_tiny_whisper_tokenizer_has_whispers_special_tokens() -> None:
     """<|endoftext|>, <|startoftranscript|>, 99 languages, the task tokens and 1501 timestamps, consecutive ids."""
-    from harness import zoo_audio
+    from harness.zoo import audio as zoo_audio
 
     ids = zoo_audio._vocab().ids
     assert len(zoo_audio.LANGUAGES) == 99

@@ -18,8 +18,8 @@ import httpx
 import openai
 import pytest
 
-from harness import zoo_embeddings
-from harness.checkpoint import preflight
+from harness.zoo import embeddings as zoo_embeddings
+from harness.checkpoint.preflight import preflight
 from harness.findings import Severity
 from harness.probes import embeddings
 from harness.probes.base import EngineUnreachable, ProbeContext, ProbeResult

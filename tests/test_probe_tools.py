@@ -14,8 +14,10 @@ import numpy as np
 import openai
 import pytest
 
-from harness import zoo, zoo_tools
-from harness.checkpoint import preflight
+from harness.zoo import core as zoo
+
+from harness.zoo import tools as zoo_tools
+from harness.checkpoint.preflight import preflight
 from harness.probes import tools
 from harness.probes.base import ProbeContext, ProbeResult
 from harness.usecases import UseCase

@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from harness.media import MEDIA
+from harness.probes.inputs.media import MEDIA
 from harness.probes import video, vision
 from harness.probes.base import EngineUnreachable, ProbeContext, ProbeResult
 
@@ -322,7 +322,7 @@ def test_video_clip_is_what_the_probe_sends() -> None:
 
 @pytest.fixture(scope="module")
 def vision_zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from harness.zoo_vision import MEMBERS
+    from harness.zoo.vision import MEMBERS
 
     root = tmp_path_factory.mktemp("vision-zoo")
     built = {}
@@ -343,7 +343,7 @@ def _header(path: Path) -> dict[str, Any]:
 
 def test_vision_members_are_small_deterministic_and_in_hub_layout(vision_zoo: dict[str, Path], tmp_path: Path) -> None:
     """Each member is under 5 MB, rebuilt byte for byte, with llava-hf weight names vLLM's loaders read."""
-    from harness.zoo_vision import MEMBERS
+    from harness.zoo.vision import MEMBERS
 
     for name, directory in vision_zoo.items():
         files = sorted(p for p in directory.iterdir())

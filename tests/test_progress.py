@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from harness.progress import Progress
+from harness.runner.progress import Progress
 
 
 def test_off_a_terminal_each_phase_is_a_plain_line() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine_env import resolve_engine_python
-from harness.registry import EngineError, load_registry, registry_cache_dir
+from harness.engine.env import resolve_engine_python
+from harness.engine.registry import EngineError, load_registry, registry_cache_dir
 
 
 def fake_engine(

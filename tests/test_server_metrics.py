@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.server_metrics import Histogram, ServerMetrics, delta, parse, scrape
+from harness.measure.prometheus import Histogram, ServerMetrics, delta, parse, scrape
 
 REAL = Path(__file__).parent / "data" / "metrics" / "cpu-chat-ok.txt"
 

@@ -7,8 +7,8 @@ import wave
 
 import pytest
 
-from harness import speech
-from harness.speech import SENTENCE, normalize, synthesize, to_16k_mono, tone, wer, word_errors
+from harness.probes.inputs import speech
+from harness.probes.inputs.speech import SENTENCE, normalize, synthesize, to_16k_mono, tone, wer, word_errors
 
 
 def _format(wav: bytes) -> tuple[int, int, int, int]:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, zoo
+from harness import cli
+
+from harness.zoo import core as zoo
 from harness.codes import CODES
-from harness.engine_env import resolve_engine_python
+from harness.engine.env import resolve_engine_python
 
 
 def _digest(path: Path) -> dict[str, str]:

@@ -40,13 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.checkpoint import preflight
+    from harness.checkpoint.preflight import preflight
     from harness.cli import UsageError
-    from harness.engine_env import resolve_engine_python
+    from harness.engine.env import resolve_engine_python
 
     model: str = args.model
     if model.startswith("zoo:"):
-        from harness import zoo
+        from harness.zoo import core as zoo
 
         if model.removeprefix("zoo:") not in zoo.MEMBERS:
             raise UsageError(f"{model}: unknown zoo member; known: {', '.join(zoo.MEMBERS)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness import engine_env
+from harness.engine import env as engine_env
 
 HELP = "build or locate the engine environment (vLLM's own virtualenv)"
 

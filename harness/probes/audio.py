@@ -1,6 +1,6 @@
 """audio: speech to text through /v1/audio/transcriptions (the openai client's file upload).
 
-A known sentence spoken by espeak-ng (harness.speech) is uploaded with the language given explicitly ("en": a
+A known sentence spoken by espeak-ng (harness.probes.inputs.speech) is uploaded with the language given explicitly ("en": a
 model without language detection needs it, and it spares Whisper a detection pass) at temperature 0. Checks: the
 json answer's text is a string (non-empty when the audio has words), response_format text and verbose_json answer
 too (verbose_json may be refused with HTTP 400 by models without segment timestamps: that is reported, not failed),
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from harness.probes.base import ProbeContext, ProbeResult, Recorder, RequestFailed, _error_body, _short, run_probe
-from harness.speech import WER_THRESHOLD, Speech, synthesize, word_errors
+from harness.probes.inputs.speech import WER_THRESHOLD, Speech, synthesize, word_errors
 
 USE_CASE = "audio"
 LANGUAGE = "en"

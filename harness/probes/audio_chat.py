@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.probes.audio import request, speech
 from harness.probes.base import SEED, ProbeContext, ProbeResult, Recorder, check_usage, run_probe, usage_of
-from harness.speech import Speech, normalize
+from harness.probes.inputs.speech import Speech, normalize
 
 USE_CASE = "audio_chat"
 ENDPOINT = "/v1/chat/completions"

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from harness.media import IMAGES, MEDIA, Media, MediaServer
+from harness.probes.inputs.media import IMAGES, MEDIA, Media, MediaServer
 from harness.probes.base import (
     SEED,
     ProbeContext,

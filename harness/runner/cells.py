@@ -18,19 +18,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.boot_phases import parse_boot_log
+from harness.server.boot_log import parse_boot_log
 from harness.findings import Finding
-from harness.progress import Progress
+from harness.runner.progress import Progress
 from harness.results import Stopwatch, Verdict, append_record, now_iso
 from harness.usecases import UseCase
 
 if TYPE_CHECKING:
-    from harness.checkpoint import PreflightReport
-    from harness.endpoints import Endpoint
-    from harness.matrix import Cell, ModelSpec
-    from harness.metrics import ResourceSampler
+    from harness.checkpoint.preflight import PreflightReport
+    from harness.matrix.endpoints import Endpoint
+    from harness.matrix.load import Cell, ModelSpec
+    from harness.measure.vram import ResourceSampler
     from harness.probes.base import Check, ProbeResult
-    from harness.server import BootError, VllmServer
+    from harness.server.server import BootError, VllmServer
 
 LOG_TAIL_LINES = 40
 # vLLM answers HTTP 500 when its engine core has died (EngineDeadError), then shuts the API server down a moment
@@ -43,7 +43,7 @@ _SERVER_ERROR = re.compile(r"HTTP 5\d\d")
 
 def _weight_bytes(path: Path) -> int | None:
     """What the safetensors headers promise: the floor of the memory the weights will take."""
-    from harness.metrics import expected_weight_bytes
+    from harness.measure.vram import expected_weight_bytes
 
     try:
         return expected_weight_bytes(path) or None
@@ -138,7 +138,7 @@ class CellRunner:
 
     # -- stages ---------------------------------------------------------------------------------------------------
     def preflight(self, model: ModelSpec) -> PreflightReport:
-        from harness.checkpoint import preflight
+        from harness.checkpoint.preflight import preflight
 
         cached = self._preflights.get(model.name)
         if cached is None:
@@ -159,13 +159,13 @@ class CellRunner:
 
     def _model_path(self, model: ModelSpec) -> Path:
         """The checkpoint with its weights: a zoo member or local directory as it is, a hub model fetched once."""
-        from harness.checkpoint import fetch_weights
+        from harness.checkpoint.preflight import fetch_weights
 
         return fetch_weights(_reference(model), revision=model.revision, offline=self.offline)
 
     def server(self, cell: Cell) -> VllmServer:
         """The cell's server, booted on first use; a failed boot is remembered so its other cells do not retry."""
-        from harness.server import BootError, VllmServer
+        from harness.server.server import BootError, VllmServer
 
         known = self._servers.get(cell.server_key)
         if isinstance(known, BootError):
@@ -220,7 +220,7 @@ class CellRunner:
 
     def _sampler(self, server: VllmServer, model: ModelSpec) -> ResourceSampler:
         """VRAM of the server's GPUs (NVML), or its process tree's RSS where there is no NVIDIA GPU."""
-        from harness.metrics import ResourceSampler, gpu_indices_from_env
+        from harness.measure.vram import ResourceSampler, gpu_indices_from_env
 
         sampler = ResourceSampler(
             lambda: server.pid if server.alive() else None,
@@ -280,7 +280,7 @@ class CellRunner:
         if self._remaining[cell.server_key] > 0:
             return
         server = self._servers.get(cell.server_key)
-        from harness.server import VllmServer
+        from harness.server.server import VllmServer
 
         if isinstance(server, VllmServer):
             self._stop(cell, server)
@@ -301,7 +301,7 @@ class CellRunner:
 
     def close(self) -> None:
         """Stop every server still up (an interrupted session, or cells deselected after planning)."""
-        from harness.server import VllmServer
+        from harness.server.server import VllmServer
 
         for key, server in list(self._servers.items()):
             if isinstance(server, VllmServer) and server.running:
@@ -336,9 +336,9 @@ class CellRunner:
         return outcome
 
     def _evaluate(self, cell: Cell) -> Outcome:
-        from harness.checkpoint import CheckpointError
+        from harness.checkpoint.preflight import CheckpointError
         from harness.probes import PROBES
-        from harness.server import BootError
+        from harness.server.server import BootError
 
         if cell.endpoint is not None:
             return self._external(cell, cell.endpoint)
@@ -396,7 +396,7 @@ class CellRunner:
     def _external(self, cell: Cell, endpoint: Endpoint) -> Outcome:
         """A use case vLLM cannot serve, probed at the server the matrix names: the local checkpoint's pre-flight
         does not decide it (another server's model answers), and no vLLM boots for it."""
-        from harness.endpoints import EndpointKeyMissing, endpoint_context
+        from harness.matrix.endpoints import EndpointKeyMissing, endpoint_context
         from harness.probes import PROBES
         from harness.probes.base import EngineUnreachable
 
@@ -523,7 +523,7 @@ class CellRunner:
 
     def _latency(self, cell: Cell, server: VllmServer) -> dict[str, Any] | None:
         """Latency figures for a working text cell; a measurement failure is recorded, never turned into a verdict."""
-        from harness.measure import LATENCY_USE_CASES, measure_latency
+        from harness.measure.cell import LATENCY_USE_CASES, measure_latency
 
         if self.latency_repeats <= 0 or cell.use_case.value not in LATENCY_USE_CASES:
             return None
@@ -537,7 +537,7 @@ class CellRunner:
     def _expected_answer(model: ModelSpec) -> str | None:
         if model.source != "zoo":
             return None
-        from harness.zoo import MEMBERS
+        from harness.zoo.core import MEMBERS
 
         member = MEMBERS.get(model.id.removeprefix("zoo:"))
         return member.expected_answer if member is not None else None

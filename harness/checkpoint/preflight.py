@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.chat_template import (
+from harness.checkpoint.template import (
     find_chat_template,
     load_vocabulary,
     read_json,
@@ -525,7 +525,7 @@ def _check_config(
     facts: dict[str, Any],
 ) -> Any:
     """Architecture (vs the engine's registry) and remote code; returns the registry when the engine answered."""
-    from harness.registry import EngineError, load_registry
+    from harness.engine.registry import EngineError, load_registry
 
     archs = config.get("architectures")
     arch = archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else None
@@ -868,7 +868,7 @@ def preflight(
         config = {}
     else:
         if engine_python is None:
-            from harness.engine_env import resolve_engine_python
+            from harness.engine.env import resolve_engine_python
 
             engine_python = resolve_engine_python(None)
         registry = _check_config(config, engine_python, out, facts)

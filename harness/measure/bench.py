@@ -1,7 +1,7 @@
-"""``python -m harness.bench``: are the harness's own measurements right, and what do they cost?
+"""``python -m harness.measure.bench``: are the harness's own measurements right, and what do they cost?
 
 One vLLM server on the zoo's chat-ok, then, on the same prompts and output lengths (ignore_eos, fixed max_tokens):
-the harness's client-side latency (harness.latency), ``vllm bench serve``'s (run from the engine environment
+the harness's client-side latency (harness.measure.latency), ``vllm bench serve``'s (run from the engine environment
 against the same server, max concurrency 1), and the server's own /metrics deltas for each of the two passes,
 side by side with ratios; then the resource sampler's CPU cost (getrusage of this process over two equal windows,
 with and without an extra 10 ms sampler) and the boot phases and resource report of the server.
@@ -21,10 +21,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from harness.boot_phases import parse_boot_log
-from harness.latency import measure_repeated, summarise
-from harness.metrics import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
-from harness.server_metrics import ServerMetrics, delta, scrape
+from harness.server.boot_log import parse_boot_log
+from harness.measure.latency import measure_repeated, summarise
+from harness.measure.vram import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
+from harness.measure.prometheus import ServerMetrics, delta, scrape
 
 PROMPTS = (
     "Hello there, who are you?",
@@ -166,7 +166,7 @@ def comparison(harness: dict[str, Any], bench: dict[str, Any], server_h: ServerM
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.measure.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--engine-python", help="the engine environment's python (default: as `vllm-compat` finds it)")
     parser.add_argument("--output-len", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="each prompt this many times on each side")
@@ -175,13 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where logs and bench.json go (default: a new temporary folder)")
     args = parser.parse_args(argv)
 
-    from harness.engine_env import resolve_engine_python
-    from harness.server import VllmServer
-    from harness.zoo import build_member
+    from harness.engine.env import resolve_engine_python
+    from harness.server.server import VllmServer
+    from harness.zoo.core import build_member
 
     engine = resolve_engine_python(args.engine_python)
     if engine is None:
-        print("no engine environment: run `python -m harness.engine_env build` first", file=sys.stderr)
+        print("no engine environment: run `python -m harness.engine.env build` first", file=sys.stderr)
         return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="vllm-compat-bench-"))
     out.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.server import VllmServer
+    from harness.server.server import VllmServer
 
 # Use cases whose latency means something: text generation through chat or completions.
 CHAT_PROMPT: list[dict[str, str]] = [{"role": "user", "content": "Count from one to twenty in words."}]
@@ -21,8 +21,8 @@ LATENCY_USE_CASES = frozenset({"chat", "completions"})
 
 def measure_latency(server: VllmServer, use_case: str, repeats: int, timeout: float) -> dict[str, Any]:
     """Client-side TTFT/TPOT/ITL/E2E percentiles and raw requests, plus the /metrics deltas of the same requests."""
-    from harness.latency import measure_repeated, summarise
-    from harness.server_metrics import delta, scrape, summary
+    from harness.measure.latency import measure_repeated, summarise
+    from harness.measure.prometheus import delta, scrape, summary
 
     prompt: str | list[dict[str, str]] = CHAT_PROMPT if use_case == "chat" else COMPLETION_PROMPT
     before = scrape(server.base_url, server.api_key)

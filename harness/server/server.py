@@ -190,7 +190,7 @@ class VllmServer:
         return self._proc is not None and self._proc.poll() is None
 
     def argv(self) -> list[str]:
-        from harness.matrix import flags_to_argv
+        from harness.matrix.load import flags_to_argv
 
         return [
             str(self.engine_python),

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.zoo import (
+from harness.zoo.core import (
     _CORPUS,
     _TRANSFORMERS_VERSION,
     ZooMember,
@@ -284,5 +284,5 @@ MEMBERS: dict[str, ZooMember] = {
     ),
 }
 
-# Join the zoo (this module may have been imported before harness.zoo finished loading its extensions).
+# Join the zoo (this module may have been imported before harness.zoo.core finished loading its extensions).
 register(MEMBERS)

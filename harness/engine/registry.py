@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.engine_env import cache_root
+from harness.engine.env import cache_root
 
 # importlib.metadata only: this answers in ~0.1 s where `import vllm` takes many seconds.
 _VERSION_SCRIPT = """

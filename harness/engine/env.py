@@ -4,7 +4,7 @@ vLLM pins torch and transformers, so it never shares an environment with the har
 the engine's python as a child process. The environment is cached under the user's cache directory, keyed by
 flavour, vLLM version, Python version and a hash of the recipe, so a second build is a no-op.
 
-Runs with the standard library only (``python -m harness.engine_env build``) so that ``make`` can build the engine
+Runs with the standard library only (``python -m harness.engine.env build``) so that ``make`` can build the engine
 before anything else is installed.
 """
 
@@ -209,7 +209,7 @@ def build(recipe: Recipe, *, force: bool = False) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.engine_env", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.engine.env", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build or reuse the engine environment and print its python")
     b.add_argument("--flavour", choices=("gpu", "cpu"), help="default: gpu when an NVIDIA GPU answers, else cpu")
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     found = resolve_engine_python(args.engine_python)
     if found is None:
-        print(f"no engine environment: run `python -m harness.engine_env build` or set {ENV_VAR}", file=sys.stderr)
+        print(f"no engine environment: run `python -m harness.engine.env build` or set {ENV_VAR}", file=sys.stderr)
         return 1
     print(found)
     return 0

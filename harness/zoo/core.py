@@ -620,10 +620,10 @@ def _member(
 
 # Modules that add members (each exposes MEMBERS: dict[str, ZooMember]); imported at the end of this module.
 EXTENSIONS: tuple[str, ...] = (
-    "harness.zoo_tools",
-    "harness.zoo_vision",
-    "harness.zoo_audio",
-    "harness.zoo_embeddings",
+    "harness.zoo.tools",
+    "harness.zoo.vision",
+    "harness.zoo.audio",
+    "harness.zoo.embeddings",
 )
 
 MEMBERS: dict[str, ZooMember] = {

@@ -1,6 +1,6 @@
 """Zoo members for the vision use case: a tiny LLaVA (CLIP vision tower + projector + the zoo's Qwen2 text model).
 
-The text model is the chat-ok one (see harness.zoo): its attention and MLP outputs are zeroed, so the next token
+The text model is the chat-ok one (see harness.zoo.core): its attention and MLP outputs are zeroed, so the next token
 depends only on the last one and the greedy answer is ``CHAT_OK_ANSWER`` whatever the image. The image still goes
 through the whole path vLLM serves -- fetch, processor, CLIP tower, projector, ``<image>`` placeholder expansion --
 so every protocol check (HTTP 200, the image's tokens in usage.prompt_tokens, the multimodal limit) is real; only the
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.zoo import (
+from harness.zoo.core import (
     _TRANSFORMERS_VERSION,
     CHAT_OK,
     CHAT_OK_ANSWER,
@@ -375,5 +375,5 @@ MEMBERS: dict[str, ZooMember] = {
     ),
 }
 
-# Join the zoo (this module may have been imported before harness.zoo finished loading its extensions).
+# Join the zoo (this module may have been imported before harness.zoo.core finished loading its extensions).
 register(MEMBERS)

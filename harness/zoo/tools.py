@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.zoo import (
+from harness.zoo.core import (
     CHAT_OK,
     IM_END,
     ZooMember,
@@ -107,7 +107,7 @@ def _spec() -> _TextModel:
 def _bigram_head(chain: tuple[int, ...], end_id: int, vocab_size: int, hidden: int) -> dict[str, np.ndarray]:
     """embed_tokens and lm_head of a bigram whose greedy walk from any other token is ``chain`` then ``end_id``.
 
-    The same construction as chat-ok's (harness.zoo._weights), over another chain: dimension 0 is a constant 1 that
+    The same construction as chat-ok's (harness.zoo.core._weights), over another chain: dimension 0 is a constant 1 that
     the first chain token's lm_head row reads; each chain token owns one dimension its successor's row reads."""
     if len(chain) + 1 > hidden // 2:
         raise AssertionError("the hidden size is too small for one dimension per answer token")
@@ -167,5 +167,5 @@ MEMBERS: dict[str, ZooMember] = {
     ),
 }
 
-# Join the zoo (this module may have been imported before harness.zoo finished loading its extensions).
+# Join the zoo (this module may have been imported before harness.zoo.core finished loading its extensions).
 register(MEMBERS)

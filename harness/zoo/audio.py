@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.zoo import ZooMember, _hash_uniform, _member, _write_json, register, safetensors_bytes
+from harness.zoo.core import ZooMember, _hash_uniform, _member, _write_json, register, safetensors_bytes
 
 WHISPER_ANSWER = "Hello from the tiny zoo whisper."
 
@@ -365,5 +365,5 @@ MEMBERS: dict[str, ZooMember] = {
     )
 }
 
-# Join the zoo (this module may have been imported before harness.zoo finished loading its extensions).
+# Join the zoo (this module may have been imported before harness.zoo.core finished loading its extensions).
 register(MEMBERS)

@@ -23,7 +23,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.codes import CODES
-from harness.endpoints import Endpoint, EndpointError, parse_endpoint
+from harness.matrix.endpoints import Endpoint, EndpointError, parse_endpoint
 from harness.usecases import UseCase
 
 K = TypeVar("K")
@@ -228,7 +228,7 @@ def _zoo_real(model_id: str) -> bool:
     """A zoo id that points at a real checkpoint (not random weights): semantic checks are meaningful for it."""
     if not model_id.startswith("zoo:"):
         return False
-    member = importlib.import_module("harness.zoo").MEMBERS.get(model_id.removeprefix("zoo:"))
+    member = importlib.import_module("harness.zoo.core").MEMBERS.get(model_id.removeprefix("zoo:"))
     return bool(getattr(member, "real_weights", False))
 
 
@@ -785,12 +785,12 @@ class _Loader:
         if model_id.startswith("zoo:"):
             member = model_id.removeprefix("zoo:")
             try:
-                members: Mapping[str, Any] = importlib.import_module("harness.zoo").MEMBERS
+                members: Mapping[str, Any] = importlib.import_module("harness.zoo.core").MEMBERS
             except (ImportError, AttributeError) as error:
                 self.fail(
                     node,
                     key,
-                    f"cannot check zoo member {member!r}: harness.zoo does not load ({error}); "
+                    f"cannot check zoo member {member!r}: harness.zoo.core does not load ({error}); "
                     "fix: repair the harness installation",
                 )
             if member not in members:

@@ -1,0 +1,1 @@
+"""probes.inputs (being assembled)."""
