@@ -205,6 +205,15 @@ def test_ensure_member_builds_once_under_the_cache(tmp_path: Path, monkeypatch: 
     assert marker.exists()
 
 
+def test_default_zoo_dir_follows_the_cache_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zoo lives under the one cache root: $VLLM_COMPAT_CACHE, else $XDG_CACHE_HOME/vllm-compat."""
+    monkeypatch.delenv("VLLM_COMPAT_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert zoo.default_zoo_dir() == tmp_path / "xdg" / "vllm-compat" / "zoo" / zoo.ZOO_VERSION
+    monkeypatch.setenv("VLLM_COMPAT_CACHE", str(tmp_path / "explicit"))
+    assert zoo.default_zoo_dir() == tmp_path / "explicit" / "zoo" / zoo.ZOO_VERSION
+
+
 @pytest.fixture
 def zoo_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """cli.main with only the zoo subcommand, so these tests do not depend on the other commands' modules."""

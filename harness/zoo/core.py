@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.paths import cache_root
+
 ZOO_VERSION = "1"
 CHAT_OK_ANSWER = "Hello from the tiny zoo model."
 
@@ -735,9 +737,8 @@ def build_zoo(directory: Path, members: Iterable[str] | None = None) -> dict[str
 
 
 def default_zoo_dir() -> Path:
-    base = os.environ.get("VLLM_COMPAT_CACHE")
-    root = Path(base).expanduser() if base else Path.home() / ".cache" / "vllm-compat"
-    return root / "zoo" / ZOO_VERSION
+    """Where ensure_member builds: under the harness's one cache root, one folder per ZOO_VERSION."""
+    return cache_root() / "zoo" / ZOO_VERSION
 
 
 def _intact(target: Path) -> bool:
