@@ -1,8 +1,24 @@
-"""The pytest plugin: the matrix becomes parametrized cells of the suites in suites/, one marker per use case.
+"""The pytest plugin: the matrix becomes parametrized cells of the suites in harness/suites, one marker per use case.
 
-`pytest` at the repository root runs suites/ over matrix.yaml; `pytest -m vision` runs the vision cells only and
-boots only the servers they need. With pytest-xdist, `--dist loadgroup` keeps a server's cells on one worker.
-The report is written by the controller only (an xdist worker has ``config.workerinput``).
+`pytest` at the repository root runs harness/suites over matrix.yaml (pyproject's testpaths); `pytest -m vision` runs
+the vision cells only and boots only the servers they need. With pytest-xdist, `--dist loadgroup` keeps a server's
+cells on one worker. The report is written by the controller only (an xdist worker has ``config.workerinput``).
+
+From any other directory, with the package installed: `pytest -p vllm_compat --matrix FILE` (or `--demo`) with no
+path collects the suites that ship inside the package. pytest_load_initial_conftests appends their directory to the
+arguments, the way pytest's docs add options there: it is the last hook that runs before pytest fixes its arguments,
+and the suites then are ordinary initial paths (node ids, -k, -m, --collect-only and xdist workers, which re-run this
+hook on the same command line, all behave as for a path typed by hand). A generated collection
+(pytest_collection_modifyitems or a custom collector) would need its own node ids and deselection; --pyargs would
+have to be typed. When it adds the suites it also sets --confcutdir to their directory (unless given), so no
+conftest.py above them -- a stray one in site-packages, the user's project conftest -- is loaded. The user's pytest
+configuration file still applies, as to any pytest run in their project; `vllm-compat run` ignores it (-c, see
+harness.commands.run).
+
+Where things go: the run directory is ``<rootdir>/reports/runs/<run-id>`` and the report ``<rootdir>/reports/STATUS.md``
+(``--run-dir``, ``--status-file``), and the default matrix is ``<rootdir>/matrix.yaml``. pytest's rootdir is the
+directory of the configuration file it found (the checkout, or the user's project), else the current directory;
+`vllm-compat run` passes the current directory.
 """
 
 from __future__ import annotations
@@ -18,12 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness import suites
 from harness.results import RESULTS_FILE, Verdict, new_run_id, read_results
 from harness.usecases import UseCase
 
 if TYPE_CHECKING:
-    from harness.matrix.load import Cell, Matrix
-    from harness.runner.cells import CellRunner, Outcome
+    from harness.matrix import Cell, Matrix
+    from harness.runner import CellRunner, Outcome
 
 _USE_CASE_HELP: dict[UseCase, str] = {
     UseCase.CHAT: "chat completions, streaming and not, system prompt, multi-turn",
@@ -57,7 +74,7 @@ class RunState:
     error: str | None = None
 
     def load_matrix(self) -> Matrix | None:
-        from harness.matrix.load import MatrixError, demo_matrix_path, load_matrix
+        from harness.matrix import MatrixError, demo_matrix_path, load_matrix
 
         if self.matrix is None:
             if self.demo:
@@ -82,13 +99,19 @@ RUN_STATE = pytest.StashKey[RunState]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vllm-compat", "vllm-compat: model x use case x flags against real vLLM")
-    group.addoption("--matrix", help="matrix file (default: matrix.yaml at the repository root)")
+    group.addoption(
+        "--matrix",
+        help="matrix file (default: matrix.yaml in the rootdir); with no path given, the suites shipped in the "
+        "package are collected",
+    )
     group.addoption("--demo", action="store_true", help="run the built-in demo matrix over the zoo (CPU engine)")
     group.addoption(
         "--engine-python",
         help="python of the engine environment (default: $VLLM_COMPAT_ENGINE_PYTHON, else the cached environment)",
     )
-    group.addoption("--run-dir", help="where results.jsonl, logs and STATUS.md go (default reports/runs/<run-id>)")
+    group.addoption(
+        "--run-dir", help="where results.jsonl, logs and STATUS.md go (default <rootdir>/reports/runs/<run-id>)"
+    )
     group.addoption("--boot-timeout", type=float, help="seconds a server may take to become ready (overrides matrix)")
     group.addoption(
         "--latency-repeats",
@@ -97,7 +120,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="streamed requests per working chat/completions cell for TTFT/TPOT percentiles (0: none; default 3)",
     )
     group.addoption("--offline", action="store_true", help="never contact the hub (HF_HUB_OFFLINE)")
-    group.addoption("--status-file", help="where the published STATUS.md goes (default reports/STATUS.md)")
+    group.addoption("--status-file", help="where the published STATUS.md goes (default <rootdir>/reports/STATUS.md)")
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """`--matrix` or `--demo` with no path: collect the shipped suites (the module docstring says why here)."""
+    namespace = early_config.known_args_namespace
+    if not (namespace.matrix or namespace.demo) or namespace.file_or_dir:
+        return
+    directory = str(suites.DIRECTORY)
+    args.append(directory)
+    # pytest's own initial-conftest pass runs after this hook, from the namespace parsed before it: point it here too.
+    namespace.file_or_dir = [directory]
+    if not any(arg == "--confcutdir" or arg.startswith("--confcutdir=") for arg in args):
+        namespace.confcutdir = directory
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -155,7 +191,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _cell_of(item: pytest.Item) -> Cell | None:
-    from harness.matrix.load import Cell
+    from harness.matrix import Cell
 
     callspec = getattr(item, "callspec", None)
     cell = callspec.params.get("cell") if callspec is not None else None
@@ -194,9 +230,8 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
     """The process's CellRunner: pre-flight cache, servers, results writer."""
     from harness.engine.env import resolve_engine_python
     from harness.engine.environment import environment_record
-    from harness.runner.progress import Progress
     from harness.results import append_record
-    from harness.runner.cells import CellRunner
+    from harness.runner import CellRunner, Progress
 
     config = request.config
     state = config.stash[RUN_STATE]
@@ -245,7 +280,7 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
 def _worker_env(config: pytest.Config) -> dict[str, str]:
     """On an xdist worker with NVIDIA GPUs: this worker's slice of them, so parallel servers never share a GPU."""
     from harness.engine.environment import gpu_inventory
-    from harness.runner.gpus import worker_gpus
+    from harness.runner import worker_gpus
 
     workerinput = getattr(config, "workerinput", None)
     if not workerinput:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness.matrix.load import Cell
+from harness.matrix import Cell
 from harness.plugin import run_cell
-from harness.runner.cells import CellRunner
+from harness.runner import CellRunner
 
 USE_CASE = "chat"
 

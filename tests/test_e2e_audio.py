@@ -41,8 +41,8 @@ def registered() -> Iterator[None]:
 
 
 def _run_cells(matrix_text: str, base: Path, engine_python: Path) -> dict[str, Any]:
-    from harness.matrix.load import load_matrix
-    from harness.runner.cells import CellRunner
+    from harness.matrix import load_matrix
+    from harness.runner import CellRunner
 
     (base / "matrix.yaml").write_text(matrix_text)
     cells = load_matrix(base / "matrix.yaml").cells
@@ -90,7 +90,7 @@ def chat_ok_probes(
     registered: None, engine_python: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, ProbeResult]:
     """The audio and audio_chat probes run against one real chat-ok server (pre-flight would stop the cells)."""
-    from harness.server.server import VllmServer
+    from harness.server import VllmServer
     from harness.zoo.core import build_member
 
     base = tmp_path_factory.mktemp("chat-ok-audio")

@@ -177,8 +177,8 @@ def test_squatted_port_is_never_probed_and_a_killed_engine_is_engine_died(
     """A foreign server on the chosen port gets no probe; killing our engine mid-run gives ENGINE_DIED for every
     remaining cell, with the diagnosed cause, and nothing hangs."""
     import harness.server.server
-    from harness.matrix.load import load_matrix
-    from harness.runner.cells import CellRunner
+    from harness.matrix import load_matrix
+    from harness.runner import CellRunner
 
     port, seen = squatter
     ports = iter([port])
@@ -202,7 +202,7 @@ def test_squatted_port_is_never_probed_and_a_killed_engine_is_engine_died(
         # Readiness asks /health and /v1/models (that is how the squatter is told apart); no probe ever went there.
         assert not any(request.startswith("POST") for request in seen), seen
 
-        server = runner._servers[cells[0].server_key]
+        server = runner.servers.known(cells[0].server_key)
         os.killpg(server.pid, signal.SIGKILL)  # type: ignore[union-attr]
         started = time.monotonic()
         rest = [runner.run(cell) for cell in cells[1:]]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner.cells import CellRunner, Outcome
+from harness.runner import CellRunner, Outcome
 
 pytestmark = pytest.mark.e2e
 
@@ -49,9 +49,9 @@ class Ran:
 def registered(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """zoo:tiny-embed and the embeddings probe, registered here until the lead adds them to zoo.EXTENSIONS and
     PROBES; the zoo is built in a fresh cache so a stale tiny-embed can never be served."""
+    from harness.probes import PROBES, embeddings
     from harness.zoo import core as zoo
     from harness.zoo import embeddings as zoo_embeddings
-    from harness.probes import PROBES, embeddings
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("VLLM_COMPAT_CACHE", str(tmp_path_factory.mktemp("cache")))
@@ -63,7 +63,7 @@ def registered(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 def _run(engine_python: Path, directory: Path, model: str) -> Ran:
     """Run the one cell of a one-model matrix; the runner stops the server after it."""
-    from harness.matrix.load import load_matrix
+    from harness.matrix import load_matrix
 
     matrix_file = directory / "matrix.yaml"
     matrix_file.write_text(DEFAULTS + "models:\n" + model)

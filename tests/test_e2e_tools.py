@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner.cells import CellRunner, Outcome
+from harness.runner import CellRunner, Outcome
 
 pytestmark = pytest.mark.e2e
 
@@ -35,9 +35,9 @@ class Ran:
 @pytest.fixture(scope="module")
 def registered() -> Iterator[None]:
     """zoo:tool-call and the tools probe, registered here until the lead adds them to zoo.EXTENSIONS and PROBES."""
+    from harness.probes import PROBES, tools
     from harness.zoo import core as zoo
     from harness.zoo import tools as zoo_tools
-    from harness.probes import PROBES, tools
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(PROBES, tools.USE_CASE, tools.probe)
@@ -49,7 +49,7 @@ def registered() -> Iterator[None]:
 def _run(engine_python: Path, directory: Path, models: str) -> Ran:
     """Run every cell of a one-model matrix, the zoo built under ``directory``; the runner stops the server after
     its last cell."""
-    from harness.matrix.load import load_matrix
+    from harness.matrix import load_matrix
 
     matrix_file = directory / "matrix.yaml"
     matrix_file.write_text(DEFAULTS + "models:\n" + models)

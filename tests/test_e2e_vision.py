@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from harness.zoo import core as zoo
-from harness.probes.inputs.media import MediaServer
 from harness.probes import PROBES, video, vision
+from harness.probes.inputs.media import MediaServer
+from harness.zoo import core as zoo
 from harness.zoo.vision import MEMBERS as VISION_MEMBERS
 
 pytestmark = pytest.mark.e2e
@@ -47,8 +47,8 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    from harness.matrix.load import load_matrix
-    from harness.runner.cells import CellRunner
+    from harness.matrix import load_matrix
+    from harness.runner import CellRunner
 
     tmp = tmp_path_factory.mktemp("e2e-vision")
     servers: list[MediaServer] = []

@@ -12,17 +12,8 @@ import httpx
 import pytest
 from test_probe_unservable import StandInEndpoint, fake_engine, wav_bytes
 
-from harness.matrix.endpoints import (
-    NO_KEY,
-    Endpoint,
-    EndpointError,
-    EndpointKeyMissing,
-    endpoint_api_key,
-    endpoint_client,
-    endpoint_context,
-    parse_endpoint,
-)
-from harness.matrix.load import MatrixError, load_matrix
+from harness.matrix import NO_KEY, Endpoint, EndpointError, MatrixError, load_matrix, parse_endpoint
+from harness.runner.external import EndpointKeyMissing, endpoint_api_key, endpoint_client, endpoint_context
 from harness.usecases import UseCase
 
 MINIMAL = {"base_url": "https://api.openai.com/v1/", "model": "tts-1"}
@@ -222,7 +213,7 @@ def runner_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stan
 
 
 def _run(tmp_path: Path, base_url: str, *, member: str = "chat-ok", use_case: str = "tts") -> tuple[Any, Any]:
-    from harness.runner.cells import CellRunner
+    from harness.runner import CellRunner
 
     matrix = load_matrix(
         write(
@@ -291,7 +282,7 @@ def test_runner_refused_key_and_dead_endpoint_fail(
 
 def test_endpoint_cells_do_not_hold_a_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Planning counts only the cells vLLM serves, so a server stops after its last vLLM cell."""
-    from harness.runner.cells import CellRunner
+    from harness.runner import CellRunner
 
     matrix = load_matrix(
         write(
@@ -304,4 +295,4 @@ def test_endpoint_cells_do_not_hold_a_server(tmp_path: Path, monkeypatch: pytest
         run_id="t", run_dir=tmp_path, engine_python=fake_engine(tmp_path / "e"), offline=True, boot_timeout=None
     )
     runner.plan(matrix.cells)
-    assert dict(cast(Any, runner)._remaining) == {"chat-ok-default": 1}
+    assert runner.servers.remaining() == {"chat-ok-default": 1}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.results import Verdict
-from harness.runner.cells import Outcome, judge
+from harness.runner import Outcome, judge
 
 
 def test_failure_with_the_expected_code_is_xfail() -> None:

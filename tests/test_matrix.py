@@ -13,15 +13,8 @@ import pytest
 from demo_truth import DEMO_TRUTH
 
 from harness.codes import CODES
-from harness.matrix.load import (
-    Cell,
-    FrozenMap,
-    MatrixError,
-    Timeouts,
-    demo_matrix_path,
-    flags_to_argv,
-    load_matrix,
-)
+from harness.matrix import Cell, FrozenMap, MatrixError, Timeouts, demo_matrix_path, load_matrix
+from harness.server import flags_to_argv
 from harness.usecases import UseCase
 from harness.zoo.core import MEMBERS as ZOO_MEMBERS
 

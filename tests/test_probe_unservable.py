@@ -26,10 +26,11 @@ import pytest
 from registry_fake import fake_engine
 
 from harness.checkpoint.preflight import preflight
-from harness.matrix.endpoints import Endpoint, endpoint_context
+from harness.matrix import Endpoint
 from harness.probes import image_generation, tts
 from harness.probes.base import EngineUnreachable, ProbeContext, ProbeResult
-from harness.runner.cells import CellRunner
+from harness.runner import CellRunner
+from harness.runner.external import endpoint_context
 from harness.usecases import UseCase
 from harness.zoo.core import build_member
 
@@ -440,7 +441,7 @@ def test_tts_on_a_chat_model_is_not_servable_for_that_cell_only(tmp_path: Path, 
 
 def test_runner_reports_not_servable_without_booting(tmp_path: Path, engine: Path) -> None:
     """Through the runner, a tts cell without an endpoint FAILs NOT_SERVABLE from pre-flight and boots nothing."""
-    from harness.matrix.load import load_matrix
+    from harness.matrix import load_matrix
 
     matrix_file = tmp_path / "matrix.yaml"
     matrix_file.write_text("models:\n  - id: zoo:chat-ok\n    use_cases: [tts]\n")

@@ -17,8 +17,8 @@ from typing import Any
 import psutil
 import pytest
 
+from harness.server import BootError, VllmServer
 from harness.server import server as server_module
-from harness.server.server import BootError, VllmServer
 
 FAKE = Path(__file__).with_name("fake_engine.py")
 

@@ -1,1 +1,31 @@
-"""matrix (being assembled)."""
+"""Stage 1, the matrix: matrix.yaml -> frozen, typed cells (model x flag profile x use case), with the matrix's
+expectations (XFAIL codes), gate requirements and external endpoints.
+
+Modules, in the order a file is read:
+- ``yaml_nodes``: line-aware YAML reading; every mistake names file:line, the key, the rule, the value and the fix.
+- ``endpoints``: the ``endpoints:`` entries for use cases vLLM cannot serve (tts, image_generation).
+- ``load``: the matrix's rules (keys, flags, profiles, use cases, expectations) -> ``Matrix``.
+- ``spec``: the typed values later stages read: ``ModelSpec``, ``Cell``, ``Matrix`` (frozen, hashable).
+"""
+
+from __future__ import annotations
+
+from harness.matrix.endpoints import NO_KEY, Endpoint, EndpointError, parse_endpoint
+from harness.matrix.load import demo_matrix_path, load_matrix
+from harness.matrix.spec import DEFAULT_PROFILE, Cell, FrozenMap, Matrix, MatrixError, ModelSpec, Timeouts
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "NO_KEY",
+    "Cell",
+    "Endpoint",
+    "EndpointError",
+    "FrozenMap",
+    "Matrix",
+    "MatrixError",
+    "ModelSpec",
+    "Timeouts",
+    "demo_matrix_path",
+    "load_matrix",
+    "parse_endpoint",
+]

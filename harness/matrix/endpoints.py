@@ -23,19 +23,13 @@ The rules:
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from harness.usecases import UNSERVABLE, UseCase
-
-if TYPE_CHECKING:
-    import openai
-
-    from harness.probes.base import ProbeContext
 
 ENDPOINT_USE_CASES: frozenset[UseCase] = UNSERVABLE
 # Request options a matrix may set per use case (a service's voices and sizes differ), with the values allowed.
@@ -61,10 +55,6 @@ class EndpointError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
         self.key = key
-
-
-class EndpointKeyMissing(RuntimeError):
-    """The environment variable the endpoint's api_key_env names is unset or empty at run time."""
 
 
 @dataclass(frozen=True)
@@ -140,63 +130,6 @@ def parse_endpoint(use_case: UseCase | str, fields: Mapping[str, Any]) -> Endpoi
         if name in fields:
             options[name] = _option(use_case, name, fields[name])
     return Endpoint(use_case, base_url, model.strip(), api_key_env, tuple(sorted(options.items())), semantic)
-
-
-def endpoint_api_key(endpoint: Endpoint, environ: Mapping[str, str] | None = None) -> str:
-    """The key from the environment variable the endpoint names (NO_KEY when it names none)."""
-    if endpoint.api_key_env is None:
-        return NO_KEY
-    value = (os.environ if environ is None else environ).get(endpoint.api_key_env, "")
-    if not value.strip():
-        raise EndpointKeyMissing(
-            f"the {endpoint.use_case.value} endpoint {endpoint.base_url} needs an API key in ${endpoint.api_key_env}, "
-            f"which is unset or empty; fix: export {endpoint.api_key_env}=... before the run"
-        )
-    return value.strip()
-
-
-def endpoint_client(
-    endpoint: Endpoint, *, timeout: float, environ: Mapping[str, str] | None = None, http_client: Any = None
-) -> openai.OpenAI:
-    """An OpenAI client for the endpoint: no retries (a failure is seen as it happened), nothing from OPENAI_* env."""
-    import openai
-
-    # The client would otherwise add OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment to every request.
-    omitted: dict[str, Any] = {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
-    return openai.OpenAI(
-        base_url=endpoint.base_url,
-        api_key=endpoint_api_key(endpoint, environ),
-        timeout=timeout,
-        max_retries=0,
-        default_headers=omitted,
-        http_client=http_client,
-    )
-
-
-def endpoint_context(
-    endpoint: Endpoint,
-    *,
-    timeout: float,
-    client: openai.OpenAI | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> ProbeContext:
-    """The ProbeContext of a cell served by ``endpoint``: its model name, its request options in ``flags``."""
-    from harness.probes.base import ProbeContext
-
-    key = endpoint_api_key(endpoint, environ)
-    return ProbeContext(
-        client=client or endpoint_client(endpoint, timeout=timeout, environ=environ),
-        model=endpoint.model,
-        semantic=endpoint.semantic,
-        timeout=timeout,
-        end_of_turn=None,
-        eos_token_ids=(),
-        eos_mismatch_predicted=False,
-        flags=dict(endpoint.options),
-        facts={"endpoint": endpoint.to_json()},
-        base_url=endpoint.base_url,
-        api_key=key,
-    )
 
 
 def _base_url(value: Any) -> str:

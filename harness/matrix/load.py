@@ -6,30 +6,26 @@ rule, the actual value and the fix. The file is composed with ``yaml.compose`` s
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
-import json
 import os.path
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from harness.codes import CODES
 from harness.matrix.endpoints import Endpoint, EndpointError, parse_endpoint
+from harness.matrix.spec import DEFAULT_PROFILE, Cell, FrozenMap, Matrix, MatrixError, ModelSpec, Timeouts, merge_flags
+from harness.matrix.yaml_nodes import NodeReader, closest, kind, short
+from harness.server.argv import HARNESS_OWNED_FLAGS
 from harness.usecases import UseCase
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-DEFAULT_PROFILE = "default"
 DEFAULT_TIMEOUTS = (900.0, 120.0)  # boot, probe: when the matrix's defaults say nothing
 
 TOP_KEYS = ("description", "defaults", "models")
@@ -52,21 +48,10 @@ MODEL_KEYS = (
 )
 TIMEOUT_KEYS = ("boot", "probe")
 
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _FLAG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HUB_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-# The server owns these: a matrix that set them could point the probes at a server the harness did not start.
-HARNESS_FLAGS: dict[str, str] = {
-    "model": "the model is the entry's 'id'",
-    "revision": "set the entry's 'revision:' instead",
-    "host": "the harness binds 127.0.0.1",
-    "port": "the harness picks a free port",
-    "api-key": "the harness sets a random API key per server",
-    "served-model-name": "the harness sets a run-unique served name and checks it through /v1/models",
-}
 
 # Flags whose type is certain across vLLM versions; every other flag takes any bool/int/float/str/list/dict.
 _INT_FLAGS = frozenset(
@@ -87,138 +72,6 @@ _STR_FLAGS = frozenset({"dtype", "quantization", "tool-call-parser", "reasoning-
 _DICT_FLAGS = frozenset({"limit-mm-per-prompt", "hf-overrides", "mm-processor-kwargs", "override-generation-config"})
 
 
-class MatrixError(Exception):
-    """A mistake in a matrix file: one line, ``file:line: key.path: rule, got value; fix: ...``; never a traceback."""
-
-    def __init__(self, message: str, *, file: str = "", line: int = 0, key: str = "") -> None:
-        super().__init__(message)
-        self.file = file
-        self.line = line
-        self.key = key
-
-
-class FrozenMap(dict[K, V]):
-    """An immutable, hashable dict that keeps insertion order (flags reach vLLM in this order).
-
-    A dict subclass on purpose: ``json.dumps`` and ``dict(...)`` take it as is, so results can record flags directly.
-    """
-
-    __slots__ = ("_hash",)
-
-    def __init__(self, data: Mapping[K, V] | None = None) -> None:
-        super().__init__(data or {})
-        self._hash: int | None = None
-
-    def _immutable(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise TypeError("matrix values are immutable; build a new mapping instead")
-
-    __setitem__ = _immutable
-    __delitem__ = _immutable
-    __ior__ = _immutable
-    clear = _immutable
-    pop = _immutable
-    popitem = _immutable
-    setdefault = _immutable
-    update = _immutable
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        if self._hash is None:
-            self._hash = hash(frozenset(self.items()))
-        return self._hash
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (FrozenMap, (dict(self),))
-
-    def __repr__(self) -> str:
-        return f"FrozenMap({dict(self)!r})"
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    boot: float
-    probe: float
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    id: str  # as written: hub id, local path, or "zoo:<member>"
-    revision: str | None
-    name: str  # short, pytest-id-safe: [a-z0-9._-]
-    source: str  # "hub" | "local" | "zoo"
-    path: Path | None  # resolved for "local"; None otherwise (the checkpoint stage builds zoo members)
-    use_cases: tuple[UseCase, ...]
-    flags: Mapping[str, Any]  # defaults.flags <- model flags, nulls applied
-    profiles: Mapping[str, Mapping[str, Any]]  # profile -> its own overrides (a None value removes a flag)
-    env: Mapping[str, str]  # defaults.env <- model env, for the engine process
-    expect: Mapping[UseCase, str]  # known failure codes: a matching failure is XFAIL, a pass is XPASS (news)
-    required: frozenset[UseCase]  # cells the gate blocks on
-    semantic: bool  # a real model: probes also check that answers are right
-    timeouts: Timeouts
-    description: str
-    where: str  # "matrix.yaml:12": the entry's first line
-    notes: str = ""
-    endpoints: Mapping[UseCase, Endpoint] = field(default_factory=FrozenMap)  # use cases served outside vLLM
-
-    @property
-    def zoo_member(self) -> str | None:
-        return self.id.removeprefix("zoo:") if self.source == "zoo" else None
-
-    @property
-    def profile_names(self) -> tuple[str, ...]:
-        return (DEFAULT_PROFILE, *self.profiles)
-
-    def profile_flags(self, profile: str) -> Mapping[str, Any]:
-        """The fully merged flags for one profile: model flags updated with the profile's (None removes)."""
-        if profile == DEFAULT_PROFILE:
-            return self.flags
-        return _merge(self.flags, self.profiles[profile])
-
-
-@dataclass(frozen=True)
-class Cell:
-    model: ModelSpec
-    profile: str
-    use_case: UseCase
-    flags: Mapping[str, Any]  # fully merged for this profile
-    expect: str | None  # a CODES key when the matrix declares a known failure
-    required: bool
-    endpoint: Endpoint | None = None  # an external server answers this cell: no pre-flight verdict, no vLLM boot
-
-    @property
-    def id(self) -> str:
-        return f"{self.model.name}-{self.profile}-{self.use_case}"
-
-    @property
-    def server_key(self) -> str:
-        return f"{self.model.name}-{self.profile}"
-
-    @property
-    def argv(self) -> list[str]:
-        return flags_to_argv(self.flags)
-
-
-@dataclass(frozen=True)
-class Matrix:
-    path: Path
-    sha256: str
-    models: tuple[ModelSpec, ...]
-    cells: tuple[Cell, ...]
-    description: str = ""
-    servers: Mapping[str, tuple[Cell, ...]] = field(default_factory=FrozenMap, compare=False)
-
-    def model(self, name: str) -> ModelSpec:
-        for spec in self.models:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
-
-    def cell(self, cell_id: str) -> Cell:
-        for cell in self.cells:
-            if cell.id == cell_id:
-                return cell
-        raise KeyError(cell_id)
-
-
 def demo_matrix_path() -> Path:
     """The built-in demo matrix over the zoo, shipped as package data."""
     return Path(str(resources.files("harness") / "matrices" / "demo.yaml"))
@@ -230,23 +83,6 @@ def _zoo_real(model_id: str) -> bool:
         return False
     member = importlib.import_module("harness.zoo.core").MEMBERS.get(model_id.removeprefix("zoo:"))
     return bool(getattr(member, "real_weights", False))
-
-
-def flags_to_argv(flags: Mapping[str, Any]) -> list[str]:
-    """vLLM CLI arguments: True -> --flag; False/None -> omitted; dict -> --flag JSON; list -> --flag a b; else str."""
-    argv: list[str] = []
-    for name, value in flags.items():
-        if value is None or value is False:
-            continue  # omitting is safe on every vLLM version; --no-flag is not accepted by all of them
-        if value is True:
-            argv.append(f"--{name}")
-        elif isinstance(value, Mapping):
-            argv += [f"--{name}", json.dumps(_thaw(value), separators=(",", ":"))]
-        elif isinstance(value, list | tuple):
-            argv += [f"--{name}", *(_item_text(item) for item in value)]
-        else:
-            argv += [f"--{name}", str(value)]
-    return argv
 
 
 def load_matrix(path: str | Path) -> Matrix:
@@ -285,60 +121,6 @@ def load_matrix(path: str | Path) -> Matrix:
 # --- internals ---------------------------------------------------------------------------------------------------
 
 
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> FrozenMap[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return FrozenMap(merged)
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _thaw(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_thaw(item) for item in value]
-    return value
-
-
-def _item_text(item: Any) -> str:
-    if isinstance(item, bool):
-        return "true" if item else "false"
-    if isinstance(item, Mapping | list | tuple):
-        return json.dumps(_thaw(item), separators=(",", ":"))
-    return str(item)
-
-
-def _short(value: Any) -> str:
-    text = repr(_thaw(value))
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
-    return type(value).__name__
-
-
-def _closest(word: str, choices: tuple[str, ...] | list[str]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{match[0]}'? " if match else ""
-
-
 def _derive_name(model_id: str) -> str:
     tail = model_id.removeprefix("zoo:").rstrip("/").rsplit("/", 1)[-1]
     name = re.sub(r"[^a-z0-9._-]+", "-", tail.lower()).strip("-._")
@@ -353,98 +135,8 @@ class _Defaults:
     semantic: bool | None
 
 
-class _Loader:
-    """Walks the composed node tree; every check knows the node it is about, hence its line."""
-
-    def __init__(self, shown: str, file: Path) -> None:
-        self.shown = shown
-        self.file = file
-        self.constructor = SafeConstructor()
-        self._entries: dict[int, list[tuple[str, Node, Node]]] = {}
-
-    # -- error helpers --
-
-    def fail(self, node: Node, key: str, message: str) -> NoReturn:
-        line = node.start_mark.line + 1
-        where = f"{self.shown}:{line}: {key}: " if key else f"{self.shown}:{line}: "
-        raise MatrixError(where + message, file=self.shown, line=line, key=key)
-
-    def expected(self, node: Node, key: str, rule: str, value: Any, fix: str) -> NoReturn:
-        self.fail(node, key, f"{rule}, got {_short(value)}; fix: {fix}")
-
-    def value(self, node: Node, key: str) -> Any:
-        """The plain Python value of a node (merge keys flattened), for scalars and JSON-like flag values."""
-        try:
-            return self.constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as error:
-            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            self.fail(node, key, f"cannot read this value: {problem}; fix: use plain YAML (no tags, string keys)")
-
-    def mapping(self, node: Node, key: str, allowed: tuple[str, ...] | None, what: str) -> list[tuple[str, Node, Node]]:
-        """A mapping's (key, key node, value node) entries; rejects non-mappings, odd keys and duplicates."""
-        if not isinstance(node, MappingNode):
-            self.expected(
-                node, key, f"expected a mapping of {what}", self.value(node, key), f"write {what} as 'key: value'"
-            )
-        cached = self._entries.get(id(node))
-        if cached is not None:
-            return cached  # an alias to a mapping already read (and already flattened)
-        seen: dict[str, int] = {}
-        for key_node, _value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                continue
-            name = self.value(key_node, key) if isinstance(key_node, ScalarNode) else None
-            sub = f"{key}.{name}" if key else str(name)
-            if not isinstance(name, str):
-                self.expected(key_node, key, "keys must be strings", name, "quote the key")
-            if name in seen:
-                self.fail(key_node, sub, f"duplicate key (first on line {seen[name]}); fix: keep one of them")
-            seen[name] = key_node.start_mark.line + 1
-        # YAML merge keys ('<<: *anchor') share flag sets; entries written here override merged ones.
-        try:
-            self.constructor.flatten_mapping(node)
-        except yaml.YAMLError as error:
-            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            self.fail(node, key, f"cannot merge: {problem}; fix: '<<' takes an alias to a mapping, e.g. <<: *common")
-        merged: dict[str, tuple[str, Node, Node]] = {}
-        for key_node, value_node in node.value:
-            name = self.value(key_node, key)
-            if not isinstance(name, str):
-                self.expected(key_node, key, "keys must be strings", name, "quote the key")
-            if allowed is not None and name not in allowed:
-                self.fail(
-                    key_node,
-                    f"{key}.{name}" if key else name,
-                    f"unknown key; allowed: {', '.join(allowed)}; fix: {_closest(name, allowed)}"
-                    "remove it or use one of the allowed keys",
-                )
-            merged[name] = (name, key_node, value_node)
-        entries = list(merged.values())
-        self._entries[id(node)] = entries
-        return entries
-
-    def sequence(self, node: Node, key: str, what: str) -> list[Node]:
-        if not isinstance(node, SequenceNode):
-            self.expected(node, key, f"expected a list of {what}", self.value(node, key), f"write [{what}, ...]")
-        return list(node.value)
-
-    def text(self, node: Node, key: str, fix: str) -> str:
-        value = self.value(node, key)
-        if not isinstance(value, str):
-            self.expected(node, key, "expected a string", value, fix)
-        return value
-
-    def raw_text(self, node: Node, key: str, what: str) -> str:
-        """A scalar as written (revision '1234567', env '0.5'), so YAML's number parsing cannot alter it."""
-        if not isinstance(node, ScalarNode) or self.value(node, key) is None:
-            self.expected(node, key, f"expected {what}", self.value(node, key), f"write {what} (quote it if unsure)")
-        return str(node.value)
-
-    def boolean(self, node: Node, key: str) -> bool:
-        value = self.value(node, key)
-        if not isinstance(value, bool):
-            self.expected(node, key, "expected true or false", value, "write true or false")
-        return value
+class _Loader(NodeReader):
+    """The matrix's rules over the node tree, section by section."""
 
     # -- sections --
 
@@ -501,9 +193,9 @@ class _Loader:
         for name, _key_node, value in self.mapping(node, "defaults", DEFAULTS_KEYS, "defaults"):
             key = f"defaults.{name}"
             if name == "flags":
-                flags = _merge({}, self.flags(value, key))
+                flags = merge_flags({}, self.flags(value, key))
             elif name == "env":
-                env = _merge({}, self.env(value, key))
+                env = merge_flags({}, self.env(value, key))
             elif name == "timeouts":
                 timeouts = self.timeouts(value, key, timeouts)
             elif name == "semantic":
@@ -524,8 +216,8 @@ class _Loader:
                     sub,
                     f"flag names are vLLM's kebab-case CLI names without '--', got {name!r}; fix: write {fixed!r}",
                 )
-            if name in HARNESS_FLAGS:
-                self.fail(key_node, sub, f"managed by the harness ({HARNESS_FLAGS[name]}); fix: remove it")
+            if name in HARNESS_OWNED_FLAGS:
+                self.fail(key_node, sub, f"managed by the harness ({HARNESS_OWNED_FLAGS[name]}); fix: remove it")
             out[name] = self.flag_value(value_node, sub, name)
         return FrozenMap(out)
 
@@ -561,7 +253,7 @@ class _Loader:
                     self.expected(node, key, "mapping keys in flag values must be strings", item_key, "quote the key")
             return FrozenMap({item_key: self.freeze(node, key, item) for item_key, item in value.items()})
         self.expected(
-            node, key, f"expected bool, int, float, str, list or mapping, not a {_kind(value)}", value, "quote it"
+            node, key, f"expected bool, int, float, str, list or mapping, not a {kind(value)}", value, "quote it"
         )
 
     def env(self, node: Node, key: str) -> FrozenMap[str, Any]:
@@ -591,9 +283,9 @@ class _Loader:
         value = self.value(node, key)
         valid = tuple(u.value for u in UseCase)
         if not isinstance(value, str) or value not in valid:
-            hint = _closest(value, valid) if isinstance(value, str) else ""
+            hint = closest(value, valid) if isinstance(value, str) else ""
             self.fail(
-                node, key, f"unknown use case {_short(value)}; valid: {', '.join(valid)}; fix: {hint}use one of them"
+                node, key, f"unknown use case {short(value)}; valid: {', '.join(valid)}; fix: {hint}use one of them"
             )
         return UseCase(value)
 
@@ -651,7 +343,7 @@ class _Loader:
 
         flags = defaults.flags
         if "flags" in entries:
-            flags = _merge(flags, self.flags(entries["flags"][1], f"{key}.flags"))
+            flags = merge_flags(flags, self.flags(entries["flags"][1], f"{key}.flags"))
 
         profiles: dict[str, FrozenMap[str, Any]] = {}
         if "profiles" in entries:
@@ -671,7 +363,7 @@ class _Loader:
 
         env = defaults.env
         if "env" in entries:
-            env = _merge(env, self.env(entries["env"][1], f"{key}.env"))
+            env = merge_flags(env, self.env(entries["env"][1], f"{key}.env"))
 
         timeouts = defaults.timeouts
         if "timeouts" in entries:
@@ -689,11 +381,11 @@ class _Loader:
                     if code == "pass":
                         continue  # stated for the reader; a pass is the default expectation
                     if not isinstance(code, str) or code not in CODES:
-                        hint = _closest(code, list(CODES)) if isinstance(code, str) else ""
+                        hint = closest(code, list(CODES)) if isinstance(code, str) else ""
                         self.fail(
                             code_node,
                             sub,
-                            f"unknown failure code {_short(code)}; codes are listed in harness/codes.py "
+                            f"unknown failure code {short(code)}; codes are listed in harness/codes.py "
                             f"(e.g. NO_CHAT_TEMPLATE, STOP_TOKEN, ENGINE_DIED); fix: {hint}use a code from CODES, "
                             "or 'pass'",
                         )
@@ -799,7 +491,7 @@ class _Loader:
                     node,
                     key,
                     f"unknown zoo member {member!r}; members: {', '.join(names)}; "
-                    f"fix: {_closest(member, names)}use one of them",
+                    f"fix: {closest(member, names)}use one of them",
                 )
             return "zoo", None
         if model_id.startswith(("/", "~", "./", "../")) or model_id in (".", ".."):

@@ -1,1 +1,20 @@
-"""runner (being assembled)."""
+"""The runner: composes the stages for each cell, without pytest (the plugin is its pytest face).
+
+Modules:
+- ``cells``: ``CellRunner``, one cell -> pre-flight (once per model) -> server -> probe -> ``Outcome`` -> record.
+- ``servers``: ``ServerPool``, boot once, sample memory, stop after the server's last planned cell.
+- ``external``: cells served by an external endpoint the matrix names (tts, image_generation).
+- ``outcome``: ``Outcome`` and the matrix's expectation applied to it (``judge``).
+- ``gpus``: which GPUs an xdist worker's servers get (CUDA_VISIBLE_DEVICES).
+- ``progress``: live progress on a terminal (rich), plain lines elsewhere.
+"""
+
+from __future__ import annotations
+
+from harness.runner.cells import CellRunner
+from harness.runner.gpus import worker_gpus
+from harness.runner.outcome import Outcome, judge
+from harness.runner.progress import Progress
+from harness.runner.servers import ServerPool
+
+__all__ = ["CellRunner", "Outcome", "Progress", "ServerPool", "judge", "worker_gpus"]

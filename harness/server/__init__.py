@@ -1,1 +1,24 @@
-"""server (being assembled)."""
+"""Stage 3, the server: one vLLM OpenAI-compatible server per (model, flag profile), started by us, provably ours
+(our process, our port, our API key, our run-unique served name), stopped with its whole process group.
+
+Modules:
+- ``argv``: THE list of harness-owned vLLM flags, and matrix flags -> vLLM's command line.
+- ``server``: ``VllmServer`` (boot, readiness, squatter detection, teardown) and ``BootError`` with the diagnosis.
+- ``boot_log``: boot phases read from the engine log (weights, KV cache, engine init).
+"""
+
+from __future__ import annotations
+
+from harness.server.argv import HARNESS_OWNED_FLAGS, flags_to_argv
+from harness.server.boot_log import BootPhases, parse_boot_log
+from harness.server.server import BootError, VllmServer, free_port
+
+__all__ = [
+    "HARNESS_OWNED_FLAGS",
+    "BootError",
+    "BootPhases",
+    "VllmServer",
+    "flags_to_argv",
+    "free_port",
+    "parse_boot_log",
+]

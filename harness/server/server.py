@@ -26,6 +26,8 @@ import httpx
 import psutil
 
 from harness.diagnose import Diagnosis, diagnose
+from harness.logs import read_tail
+from harness.server.argv import HARNESS_OWNED_FLAGS, flags_to_argv
 
 if TYPE_CHECKING:
     import openai
@@ -37,10 +39,6 @@ POLL_INTERVAL_S = 0.5
 FOREIGN_GRACE_S = 30.0  # how long a foreign answer on our port may last while our engine might still die of it
 LOG_TAIL_LINES = 40
 RETRY_CODES = frozenset({"PORT_CONFLICT", "FOREIGN_SERVER"})
-
-# Flags the server sets itself: a matrix that sets them would break the "never trust a server we did not start"
-# contract (or the port retry), so they are refused rather than silently overridden.
-OWN_FLAGS = frozenset({"model", "host", "port", "api-key", "served-model-name", "uds"})
 
 # Boot phases, from the log lines vLLM 0.32 prints (read from real CPU boots; the CUDA wordings are vLLM's GPU
 # counterparts). A phase is announced once, when its first line appears; the GPU order differs from the CPU one
@@ -132,7 +130,7 @@ class VllmServer:
         foreign_grace: float = FOREIGN_GRACE_S,
         poll_interval: float = POLL_INTERVAL_S,
     ) -> None:
-        clash = sorted(OWN_FLAGS & {str(k) for k in flags})
+        clash = sorted(HARNESS_OWNED_FLAGS.keys() & {str(k) for k in flags})
         if clash:
             raise ValueError(
                 f"flags {clash} are set by the harness (host, port, key and served name make the server provably "
@@ -190,8 +188,6 @@ class VllmServer:
         return self._proc is not None and self._proc.poll() is None
 
     def argv(self) -> list[str]:
-        from harness.matrix.load import flags_to_argv
-
         return [
             str(self.engine_python),
             "-m",
@@ -216,7 +212,7 @@ class VllmServer:
             return ""
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+        return read_tail(self.log_path, lines) or ""
 
     def diagnose(self) -> Diagnosis:
         """The diagnosed root cause in the log so far (with the exit code once the process has ended)."""

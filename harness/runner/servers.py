@@ -1,0 +1,220 @@
+"""The server pool of one pytest process: each (model, profile) server boots once, on first use, and stops right
+after the last cell planned for it; a failed boot is remembered so the server's other cells do not retry it.
+
+Each server rides with a resource sampler (NVML VRAM of its GPUs, or its process tree's RSS where there is no NVIDIA
+GPU), and each boot and teardown writes a server line to results.jsonl as soon as it is known.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from harness.checkpoint import fetch_weights
+from harness.matrix import Cell, ModelSpec
+from harness.measure import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
+from harness.results import append_record, now_iso
+from harness.runner.progress import Progress
+from harness.server import BootError, VllmServer, parse_boot_log
+
+SAMPLE_INTERVAL_S = 0.02  # NVML every 20 ms, as fine as the field's best trackers; ~2% of one core on this machine
+
+
+def checkpoint_reference(model: ModelSpec) -> str:
+    """What the checkpoint stage resolves: the hub id or zoo: id, or the local path the matrix resolved."""
+    return model.id if model.path is None else str(model.path)
+
+
+def _weight_bytes(path: Path) -> int | None:
+    """What the safetensors headers promise: the floor of the memory the weights will take."""
+    try:
+        return expected_weight_bytes(path) or None
+    except (OSError, ValueError):
+        return None
+
+
+class ServerPool:
+    """Boots, keeps and stops the servers of one process's cells (the controller, or one xdist worker)."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        run_dir: Path,
+        results_path: Path,
+        engine_python: Path,
+        offline: bool | None,
+        boot_timeout: float | None,
+        progress: Progress,
+        extra_env: dict[str, str],
+    ) -> None:
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.results_path = results_path
+        self.engine_python = engine_python
+        self.offline = offline
+        self.boot_timeout = boot_timeout  # overrides the matrix when given on the command line
+        self.progress = progress
+        self.extra_env = extra_env  # e.g. this xdist worker's CUDA_VISIBLE_DEVICES; the matrix's env wins
+        self._servers: dict[str, VllmServer | BootError] = {}
+        self._samplers: dict[str, ResourceSampler] = {}
+        self._remaining: Counter[str] = Counter()
+
+    def plan(self, cells: Iterable[Cell]) -> None:
+        """Count the cells each server will serve in this process, so a server stops right after its last one."""
+        self._remaining = Counter(cell.server_key for cell in cells if cell.endpoint is None)
+
+    def remaining(self) -> dict[str, int]:
+        """Cells still to run per server key (servers answered elsewhere are not counted)."""
+        return dict(self._remaining)
+
+    def known(self, key: str) -> VllmServer | BootError | None:
+        """The server booted for ``key`` (or its boot failure); None before its first cell."""
+        return self._servers.get(key)
+
+    def get(self, cell: Cell) -> VllmServer:
+        """The cell's server, booted on first use; a failed boot raises its BootError again for every cell."""
+        known = self._servers.get(cell.server_key)
+        if isinstance(known, BootError):
+            raise known
+        if known is not None:
+            return known
+        return self._boot(cell)
+
+    def _boot(self, cell: Cell) -> VllmServer:
+        model = cell.model
+        with self.progress.visible():
+            # Weights are fetched before the boot clock starts.
+            path = fetch_weights(checkpoint_reference(model), revision=model.revision, offline=self.offline)
+        timeout = self.boot_timeout or model.timeouts.boot
+        self.progress.line(f"[{cell.server_key}] booting vLLM (timeout {timeout:.0f} s)")
+        started_at = now_iso()
+        try:
+            with self.progress.activity(f"[{cell.server_key}] booting") as show:
+                server = VllmServer(
+                    engine_python=self.engine_python,
+                    model_path=path,
+                    name=cell.server_key,
+                    flags=cell.flags,
+                    env={**self.extra_env, **model.env},
+                    run_dir=self.run_dir,
+                    boot_timeout=timeout,
+                    run_id=self.run_id,
+                    on_phase=show,
+                )
+                sampler = self._sampler(server, model)
+                server.start()
+        except BootError as error:
+            self._servers[cell.server_key] = error
+            resources = sampler.stop(settle_timeout_s=0).to_json()
+            self._record(cell, "boot_failed", started_at, error=error, extra={"resources": resources})
+            self.progress.line(f"[{cell.server_key}] boot failed: {error.diagnosis.code}: {error.diagnosis.evidence}")
+            raise
+        sampler.mark("probes")
+        self._servers[cell.server_key] = server
+        self._samplers[cell.server_key] = sampler
+        phases = parse_boot_log(server.log_text()).to_json()
+        self._record(
+            cell,
+            "ready",
+            started_at,
+            server=server,
+            extra={"boot_phases": phases, "expected_weight_bytes": _weight_bytes(path)},
+        )
+        kv = phases.get("kv_cache_tokens")
+        self.progress.line(
+            f"[{cell.server_key}] ready in {server.boot_seconds:.1f} s on port {server.port}"
+            + (f"; KV cache {kv:,} tokens" if kv else "")
+        )
+        return server
+
+    def _sampler(self, server: VllmServer, model: ModelSpec) -> ResourceSampler:
+        """VRAM of the server's GPUs (NVML), or its process tree's RSS where there is no NVIDIA GPU."""
+        sampler = ResourceSampler(
+            lambda: server.pid if server.alive() else None,
+            gpu_indices_from_env({**os.environ, **self.extra_env, **model.env}),
+            interval_s=SAMPLE_INTERVAL_S,
+        )
+        sampler.start()
+        sampler.mark("boot")
+        return sampler
+
+    def _record(
+        self,
+        cell: Cell,
+        outcome: str,
+        started_at: str,
+        *,
+        server: VllmServer | None = None,
+        error: BootError | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        record: dict[str, Any] = {
+            "kind": "server",
+            "run_id": self.run_id,
+            "server_key": cell.server_key,
+            "model": cell.model.name,
+            "model_id": cell.model.id,
+            "profile": cell.profile,
+            "flags": dict(cell.flags),
+            "outcome": outcome,
+            "started_at": started_at,
+            "at": now_iso(),
+        }
+        if server is not None:
+            record |= {
+                "port": server.port,
+                "boot_s": round(server.boot_seconds, 2),
+                "version": server.version,
+                "log": str(server.log_path),
+                "pid": server.pid,
+            }
+        if error is not None:
+            record |= {
+                "code": error.diagnosis.code,
+                "evidence": error.diagnosis.evidence,
+                "exit_code": error.exit_code,
+                "boot_s": round(error.elapsed, 2),
+                "log": str(error.log_path),
+                "log_tail": error.log_tail,
+            }
+        record |= extra or {}
+        append_record(self.results_path, record)
+
+    def finish(self, cell: Cell) -> None:
+        """One of the server's cells is done; after its last one, the server stops."""
+        if cell.endpoint is not None:
+            return  # answered elsewhere: no server of ours served it
+        self._remaining[cell.server_key] -= 1
+        if self._remaining[cell.server_key] > 0:
+            return
+        server = self._servers.get(cell.server_key)
+        if isinstance(server, VllmServer):
+            self._stop(cell, server)
+
+    def _stop(self, cell: Cell, server: VllmServer) -> None:
+        sampler = self._samplers.pop(cell.server_key, None)
+        if sampler is not None:
+            sampler.mark("teardown")
+        leftovers = server.stop()
+        extra: dict[str, Any] = {"leftover_pids": leftovers}
+        if sampler is not None:
+            report = sampler.stop()
+            extra["resources"] = report.to_json()
+            if report.leak is not None:
+                extra |= {"code": report.leak.code, "evidence": report.leak.message}
+        self._record(cell, "stopped", now_iso(), server=server, extra=extra)
+        self.progress.line(f"[{cell.server_key}] stopped" + (f"; LEFT OVER pids {leftovers}" if leftovers else ""))
+
+    def close(self) -> None:
+        """Stop every server still up (an interrupted session, or cells deselected after planning)."""
+        for key, server in list(self._servers.items()):
+            if isinstance(server, VllmServer) and server.running:
+                server.stop()
+            self._servers.pop(key, None)
+            sampler = self._samplers.pop(key, None)
+            if sampler is not None:
+                sampler.stop(settle_timeout_s=0)
