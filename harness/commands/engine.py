@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.engine import env as engine_env
+from harness.engine import ENV_VAR, build, recipe_for, resolve_engine_python
 
 HELP = "build or locate the engine environment (vLLM's own virtualenv)"
 
@@ -19,11 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "build":
-        print(engine_env.build(engine_env.recipe_for(args.flavour), force=args.force))
+        print(build(recipe_for(args.flavour), force=args.force))
         return 0
-    found = engine_env.resolve_engine_python(args.engine_python)
+    found = resolve_engine_python(args.engine_python)
     if found is None:
-        print(f"no engine environment: run `vllm-compat engine build` or set {engine_env.ENV_VAR}", file=sys.stderr)
+        print(f"no engine environment: run `vllm-compat engine build` or set {ENV_VAR}", file=sys.stderr)
         return 1
     print(found)
     return 0

