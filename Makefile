@@ -27,8 +27,8 @@ demo: engine
 	$(BIN)/vllm-compat run --demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check harness tests suites conftest.py
-	$(BIN)/ruff format --check harness tests suites conftest.py
+	$(BIN)/ruff check harness tests conftest.py
+	$(BIN)/ruff format --check harness tests conftest.py
 	$(BIN)/mypy
 
 test: engine lint

@@ -1,26 +1,36 @@
-"""`vllm-compat run`: the main job -- pytest over suites/ with the plugin, then the report."""
+"""`vllm-compat run`: the main job -- pytest over the suites shipped in harness/suites with the plugin, then the report.
+
+It runs from any directory, in a checkout or with the wheel installed, and the directory it runs from lends pytest
+nothing but a place to write:
+- ``-c harness/suites/run.ini``: pytest reads that file instead of looking for one, so a user's pytest.ini or
+  ``[tool.pytest.ini_options]`` (addopts such as ``--cov`` or ``-x``, ``python_files``, ``filterwarnings = error``)
+  cannot change how the suites are collected or run;
+- ``--rootdir`` the current directory: pytest would otherwise take the directory of the -c file (inside the installed
+  package) as its root, and the plugin writes ``<rootdir>/reports/runs/<run-id>`` and ``<rootdir>/reports/STATUS.md``
+  and reads the default ``<rootdir>/matrix.yaml``: the run's output lands where it was started, as at the repository
+  root before;
+- ``--confcutdir`` the suites directory: no conftest.py above it is loaded, neither a stray one in site-packages or the
+  virtualenv nor the user's project conftest (the suites need none);
+- ``-p vllm_compat`` names the plugin by its entry point, so the run also works under PYTEST_DISABLE_PLUGIN_AUTOLOAD.
+What comes after ``--`` is passed to pytest as it is (``-n 4 --dist loadgroup``, ``--status-file``).
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from harness.cli import UsageError
+from harness import suites
 
 HELP = "run the matrix (or the built-in demo) through the suites and write the report"
 
 
-def suites_dir() -> Path:
-    """suites/ beside the harness package: this is run from a checkout (pip install -e .)."""
-    return Path(__file__).resolve().parents[2] / "suites"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--matrix", help="matrix file (default: matrix.yaml at the repository root)")
+    source.add_argument("--matrix", help="matrix file (default: matrix.yaml in the current directory)")
     source.add_argument("--demo", action="store_true", help="the built-in demo matrix over the zoo (CPU engine)")
     parser.add_argument("--engine-python", help="python of the engine environment")
-    parser.add_argument("--run-dir", help="default reports/runs/<run-id>")
+    parser.add_argument("--run-dir", help="default reports/runs/<run-id> in the current directory")
     parser.add_argument("--boot-timeout", type=float)
     parser.add_argument("--latency-repeats", type=int, help="requests per working text cell (default 3, 0: none)")
     parser.add_argument("--offline", action="store_true", help="never contact the hub")
@@ -29,13 +39,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest as they are")
 
 
-def run(args: argparse.Namespace) -> int:
-    import pytest
-
-    suites = suites_dir()
-    if not suites.is_dir():
-        raise UsageError(f"{suites}: suites/ not found; run from a checkout installed with `pip install -e .`")
-    argv = [str(suites), "-p", "no:cacheprovider"]
+def pytest_argv(args: argparse.Namespace, cwd: Path) -> list[str]:
+    """The pytest command line of one run (the module docstring says why each isolating option is there)."""
+    argv = [
+        str(suites.DIRECTORY),
+        "-p", "vllm_compat",
+        "-p", "no:cacheprovider",
+        "-c", str(suites.RUN_CONFIG),
+        "--rootdir", str(cwd),
+        "--confcutdir", str(suites.DIRECTORY),
+    ]  # fmt: skip
     for option in ("matrix", "engine_python", "run_dir", "boot_timeout", "latency_repeats"):
         value = getattr(args, option)
         if value is not None:
@@ -48,5 +61,10 @@ def run(args: argparse.Namespace) -> int:
         argv += ["-m", args.markexpr]
     if args.keyword:
         argv += ["-k", args.keyword]
-    extra = [a for a in args.pytest_args if a != "--"]
-    return int(pytest.main(argv + extra))
+    return argv + [a for a in args.pytest_args if a != "--"]
+
+
+def run(args: argparse.Namespace) -> int:
+    import pytest
+
+    return int(pytest.main(pytest_argv(args, Path.cwd())))
