@@ -14,13 +14,13 @@ import numpy as np
 import openai
 import pytest
 
-from harness.zoo import core as zoo
-
-from harness.zoo import tools as zoo_tools
+from harness import zoo
 from harness.checkpoint.preflight import preflight
 from harness.probes import tools
 from harness.probes.base import ProbeContext, ProbeResult
 from harness.usecases import UseCase
+from harness.zoo import qwen2
+from harness.zoo import tools as zoo_tools
 
 # What vLLM 0.32 (CPU) answered, recorded from the real engine serving zoo:tool-call without the tool flags.
 TOOL_FLAGS_BODY = json.dumps(  # compact, as vLLM writes it
@@ -140,7 +140,7 @@ def failed(result: ProbeResult) -> list[str]:
 
 
 def hermes_template_dir(tmp_path: Path) -> Path:
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": zoo.CHAT_TEMPLATE}))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": qwen2.CHAT_TEMPLATE}))
     return tmp_path
 
 
@@ -159,7 +159,7 @@ def test_tools_passes_when_the_call_is_parsed_streamed_and_answered() -> None:
     assert {"tool_calls", "call_parses", "call_names_tool", "arguments_match_schema", "finish_tool_calls"} <= names
     assert {"stream_well_formed", "stream_agrees", "round_trip_answer"} <= names
     assert result.usage == {"prompt_tokens": 180, "completion_tokens": 9, "total_tokens": 189}
-    assert {"probe_s", "ttft_s", "e2e_s"} <= set(result.timings)
+    assert {"probe_s", "first_content_s", "e2e_s"} <= set(result.timings)
     assert len(api.requests) == 3
     for request in api.requests:
         assert request["tools"] == [tools.WEATHER_TOOL]
@@ -381,8 +381,8 @@ def test_tool_call_member_is_deterministic_small_and_leaves_chat_ok_alone(member
     chat_ok = tmp_path / "chat-ok"
     chat_ok.mkdir()
     zoo.MEMBERS["chat-ok"].build(chat_ok)
-    assert (chat_ok / "tokenizer.json").read_text() == zoo._tokenizer_json()
-    assert (member / "tokenizer.json").read_text() != zoo._tokenizer_json()
+    assert (chat_ok / "tokenizer.json").read_text() == qwen2.chat_tokenizer_json()
+    assert (member / "tokenizer.json").read_text() != qwen2.chat_tokenizer_json()
 
 
 def test_tool_call_member_preflight_reports_nothing(member: Path) -> None:
@@ -401,8 +401,8 @@ def test_tool_call_member_greedy_walk_is_the_hermes_call_then_im_end(member: Pat
 
     tokenizer = Tokenizer.from_file(str(member / "tokenizer.json"))
     config = json.loads((member / "config.json").read_text())
-    vocab = zoo_tools._tool_vocab()
-    head = zoo_tools._bigram_head(vocab.chain, vocab.end_id, config["vocab_size"], config["hidden_size"])
+    vocab = zoo_tools.tool_vocab()
+    head = qwen2.bigram_head(vocab.chain, vocab.end_id, config["vocab_size"], config["hidden_size"])
     embed, lm_head = head["model.embed_tokens.weight"], head["lm_head.weight"]
     token = tokenizer.encode("<|im_start|>assistant\n", add_special_tokens=False).ids[-1]
     walked: list[int] = []

@@ -140,7 +140,7 @@ def test_chat_passes_when_everything_agrees() -> None:
     }
     assert {"system_turn", "multi_turn"} <= {c.name for c in result.checks}
     assert result.usage == {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-    assert {"probe_s", "ttft_s", "e2e_s"} <= set(result.timings)
+    assert {"probe_s", "first_content_s", "e2e_s"} <= set(result.timings)
     assert all(r["temperature"] == 0 and r["seed"] is not None for r in api.requests)
     assert [r["messages"][0]["role"] for r in api.requests][2] == "system"
     assert [m["role"] for m in api.requests[3]["messages"]] == ["user", "assistant", "user"]
@@ -254,7 +254,7 @@ def test_completions_pass_and_disagreement() -> None:
     assert ok.passed, ok.message
     assert api.requests[0]["path"] == "/v1/completions"
     assert "prompt" in api.requests[0]
-    assert {"ttft_s", "e2e_s", "probe_s"} <= set(ok.timings)
+    assert {"first_content_s", "e2e_s", "probe_s"} <= set(ok.timings)
     bad = completions.probe(context(FakeAPI(text=" Paris", stream_text=" Rome")))
     assert failed(bad) == ["stream_agrees"]
 

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from harness.probes.streams import read_stream
+
 if TYPE_CHECKING:
     import openai
 
@@ -99,43 +101,22 @@ def measure_stream(
 
 
 def _time_stream(stream: Iterable[Any], start: float, *, chat: bool) -> RequestTiming:
-    first: float | None = None
-    last = start
-    itl: list[float] = []
-    parts: list[str] = []
-    text_chunks = 0
-    usage_tokens: int | None = None
-    prompt_tokens: int | None = None
-    finish_reason: str | None = None
-    for chunk in stream:
-        now = _clock()
-        if chunk.choices:
-            if first is None:
-                first = now
-            else:
-                itl.append(now - last)
-            last = now
-            choice = chunk.choices[0]
-            piece = (choice.delta.content if chat else choice.text) or ""
-            if piece:
-                text_chunks += 1
-                parts.append(piece)
-            finish_reason = choice.finish_reason or finish_reason
-        elif chunk.usage is not None:
-            usage_tokens = chunk.usage.completion_tokens
-            prompt_tokens = chunk.usage.prompt_tokens
-    if first is None:
+    # The one stream reader times every chunk; vllm bench's points are its first and last chunk with choices.
+    # ``_clock`` is looked up at call time so tests can drive it.
+    read = read_stream(stream, start, chat=chat, expect_usage=False, clock=lambda: _clock())
+    if read.first_choice_at is None or read.last_choice_at is None:
         raise NoTokenError("the stream ended without a chunk carrying choices: no TTFT can be measured")
+    usage = read.usage
     return RequestTiming(
         start=start,
-        ttft_s=first - start,
-        e2e_s=last - start,
-        itl_s=tuple(itl),
-        output_tokens=usage_tokens if usage_tokens is not None else text_chunks,
-        tokens_from_usage=usage_tokens is not None,
-        prompt_tokens=prompt_tokens,
-        text="".join(parts),
-        finish_reason=finish_reason,
+        ttft_s=read.first_choice_at - start,
+        e2e_s=read.last_choice_at - start,
+        itl_s=tuple(read.choice_gaps),
+        output_tokens=usage["completion_tokens"] if usage is not None else read.text_chunks,
+        tokens_from_usage=usage is not None,
+        prompt_tokens=usage["prompt_tokens"] if usage is not None else None,
+        text=read.text,
+        finish_reason=read.finish_reasons[-1] if read.finish_reasons else None,
     )
 
 

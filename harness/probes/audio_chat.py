@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 from harness.probes.audio import request, speech
-from harness.probes.base import SEED, ProbeContext, ProbeResult, Recorder, check_usage, run_probe, usage_of
+from harness.probes.base import SEED, ProbeContext, ProbeResult, Recorder, check_usage, run_probe
+from harness.probes.streams import usage_of
 from harness.probes.inputs.speech import Speech, normalize
 
 USE_CASE = "audio_chat"

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from harness.probes.streams import StreamRead
+
 if TYPE_CHECKING:
     import openai
 
@@ -192,16 +194,6 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def usage_of(usage: Any) -> dict[str, int] | None:
-    if usage is None:
-        return None
-    return {
-        "prompt_tokens": int(usage.prompt_tokens or 0),
-        "completion_tokens": int(usage.completion_tokens or 0),
-        "total_tokens": int(usage.total_tokens or 0),
-    }
-
-
 def check_usage(rec: Recorder, name: str, usage: dict[str, int] | None) -> None:
     """prompt_tokens > 0, completion_tokens > 0, total = prompt + completion."""
     if usage is None:
@@ -211,57 +203,8 @@ def check_usage(rec: Recorder, name: str, usage: dict[str, int] | None) -> None:
     rec.check(name, p > 0 and c > 0 and t == p + c, f"prompt={p} completion={c} total={t} (need >0, >0, sum)")
 
 
-@dataclass
-class StreamSummary:
-    """What a stream said, and what was wrong with its shape."""
-
-    text: str = ""
-    role: str | None = None
-    ids: set[str] = field(default_factory=set)
-    finish_reasons: list[str] = field(default_factory=list)
-    usage: dict[str, int] | None = None
-    chunks: int = 0
-    ttft_s: float | None = None
-    e2e_s: float = 0.0
-    problems: list[str] = field(default_factory=list)
-
-
-def read_stream(chunks: Iterator[Any], sent_at: float, *, chat: bool) -> StreamSummary:
-    """Consume a stream (chat or completions), timing the first content chunk and the end."""
-    summary = StreamSummary()
-    usage_chunks = 0
-    for chunk in chunks:
-        summary.chunks += 1
-        summary.ids.add(str(chunk.id))
-        if chunk.usage is not None:
-            usage_chunks += 1
-            summary.usage = usage_of(chunk.usage)
-        for choice in chunk.choices or ():
-            if chat:
-                piece = choice.delta.content or ""
-                if choice.delta.role:
-                    summary.role = summary.role or choice.delta.role
-            else:
-                piece = choice.text or ""
-            if piece and summary.ttft_s is None:
-                summary.ttft_s = time.perf_counter() - sent_at
-            summary.text += piece
-            if choice.finish_reason is not None:
-                summary.finish_reasons.append(str(choice.finish_reason))
-    summary.e2e_s = time.perf_counter() - sent_at
-    if summary.chunks == 0:
-        summary.problems.append("no chunks")
-    if len(summary.ids) > 1:
-        summary.problems.append(f"{len(summary.ids)} different chunk ids")
-    if len(summary.finish_reasons) != 1:
-        summary.problems.append(f"{len(summary.finish_reasons)} finish_reasons {summary.finish_reasons} (need 1)")
-    if usage_chunks == 0:
-        summary.problems.append("no usage chunk despite stream_options.include_usage")
-    return summary
-
-
 def compare_stream(
-    rec: Recorder, prefix: str, text: str, finish: str | None, usage: dict[str, int] | None, stream: StreamSummary
+    rec: Recorder, prefix: str, text: str, finish: str | None, usage: dict[str, int] | None, stream: StreamRead
 ) -> None:
     """The checks that make a stream trustworthy: well-formed, and identical in content to the plain answer."""
     rec.check(
@@ -289,7 +232,9 @@ def find_special_tokens(text: str) -> list[str]:
     return [token for token in SPECIAL_TOKENS if token in text]
 
 
-def record_stream_timings(rec: Recorder, stream: StreamSummary) -> None:
-    if stream.ttft_s is not None:
-        rec.timings["ttft_s"] = round(stream.ttft_s, 4)
+def record_stream_timings(rec: Recorder, stream: StreamRead) -> None:
+    """The stream's first visible content and its end, under the names of harness.probes.streams (not ``ttft_s``:
+    that name means vllm bench serve's definition, reported by the latency measurement)."""
+    if stream.first_content_s is not None:
+        rec.timings["first_content_s"] = round(stream.first_content_s, 4)
     rec.timings["e2e_s"] = round(stream.e2e_s, 4)

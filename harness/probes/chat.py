@@ -14,11 +14,10 @@ from harness.probes.base import (
     Recorder,
     check_usage,
     compare_stream,
-    read_stream,
     record_stream_timings,
     run_probe,
-    usage_of,
 )
+from harness.probes.streams import read_stream, usage_of
 
 USE_CASE = "chat"
 MAX_TOKENS = 32

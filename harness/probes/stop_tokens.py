@@ -8,15 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.probes.base import (
-    SEED,
-    ProbeContext,
-    ProbeResult,
-    Recorder,
-    find_special_tokens,
-    run_probe,
-    usage_of,
-)
+from harness.probes.base import SEED, ProbeContext, ProbeResult, Recorder, find_special_tokens, run_probe
+from harness.probes.streams import usage_of
 
 USE_CASE = "stop_tokens"
 MAX_TOKENS = 256

@@ -23,9 +23,10 @@ from harness.probes.base import (
     Recorder,
     RequestFailed,
     check_usage,
+    record_stream_timings,
     run_probe,
-    usage_of,
 )
+from harness.probes.streams import StreamRead, read_stream, usage_of
 
 T = TypeVar("T")
 
@@ -152,76 +153,6 @@ def tool_flags_fix(flags: Mapping[str, Any], model_dir: Path | None) -> str:
     )
 
 
-@dataclass
-class ToolCallSeen:
-    """One tool call as the API gave it (reassembled, for a stream)."""
-
-    id: str | None = None
-    type: str | None = None
-    name: str | None = None
-    arguments: str = ""
-
-
-@dataclass
-class ToolStream:
-    """What a streamed tool-call answer said, reassembled by index, and what was wrong with its shape."""
-
-    content: str = ""
-    calls: dict[int, ToolCallSeen] = field(default_factory=dict)
-    ids: set[str] = field(default_factory=set)
-    finish_reasons: list[str] = field(default_factory=list)
-    chunks: int = 0
-    ttft_s: float | None = None
-    e2e_s: float = 0.0
-    problems: list[str] = field(default_factory=list)
-
-
-def read_tool_stream(chunks: Iterator[Any], sent_at: float) -> ToolStream:
-    """Consume a streamed chat answer, reassembling tool calls by index (names once, argument deltas concatenated)."""
-    stream = ToolStream()
-    for chunk in chunks:
-        stream.chunks += 1
-        stream.ids.add(str(chunk.id))
-        for choice in chunk.choices or ():
-            delta = choice.delta
-            if (delta.content or delta.tool_calls) and stream.ttft_s is None:
-                stream.ttft_s = time.perf_counter() - sent_at
-            stream.content += delta.content or ""
-            for piece in delta.tool_calls or ():
-                _add_delta(stream, piece)
-            if choice.finish_reason is not None:
-                stream.finish_reasons.append(str(choice.finish_reason))
-    stream.e2e_s = time.perf_counter() - sent_at
-    if stream.chunks == 0:
-        stream.problems.append("no chunks")
-    if len(stream.ids) > 1:
-        stream.problems.append(f"{len(stream.ids)} different chunk ids")
-    if len(stream.finish_reasons) != 1:
-        stream.problems.append(f"{len(stream.finish_reasons)} finish_reasons {stream.finish_reasons} (need 1)")
-    for index, call in sorted(stream.calls.items()):
-        if not call.id or not call.name:
-            stream.problems.append(f"tool call {index} has no {'id' if not call.id else 'name'}")
-    return stream
-
-
-def _add_delta(stream: ToolStream, piece: Any) -> None:
-    index = piece.index
-    function = piece.function
-    if index not in stream.calls:
-        stream.calls[index] = ToolCallSeen()
-        if not piece.id:
-            stream.problems.append(f"the first delta of tool call {index} carries no id")
-    call = stream.calls[index]
-    for attribute, value in (("id", piece.id), ("type", piece.type), ("name", function and function.name)):
-        if not value:
-            continue
-        before = getattr(call, attribute)
-        if before is not None and before != value:
-            stream.problems.append(f"tool call {index}: {attribute} sent twice ({before!r}, then {value!r})")
-        setattr(call, attribute, value)
-    call.arguments += (function and function.arguments) or ""
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # the probe
 
@@ -298,15 +229,14 @@ def _run(ctx: ProbeContext, rec: Recorder) -> None:
         city = str(arguments.get("city", "")) if isinstance(arguments, dict) else ""
         rec.check("answer", QUESTION_CITY in city.lower(), f"city={city!r}, expected Paris")
 
-    def streamed() -> ToolStream:
+    def streamed() -> StreamRead:
         sent = time.perf_counter()
         chunks = _create(ctx, question, stream=True, stream_options={"include_usage": True})
-        return read_tool_stream(iter(chunks), sent)
+        # The tools probe judges the calls, not the usage chunk (parsers differ in whether they send one).
+        return read_stream(iter(chunks), sent, chat=True, expect_usage=False)
 
     stream = _request(ctx, rec, "stream_request", streamed)
-    if stream.ttft_s is not None:
-        rec.timings["ttft_s"] = round(stream.ttft_s, 4)
-    rec.timings["e2e_s"] = round(stream.e2e_s, 4)
+    record_stream_timings(rec, stream)
     rec.check(
         "stream_well_formed",
         not stream.problems,
@@ -359,19 +289,19 @@ def _city(arguments: Any) -> str:
     return city if isinstance(city, str) and city else str(TOOL_RESULT["city"])
 
 
-def _compare_stream(rec: Recorder, calls: list[Any], content: str, finish: str | None, stream: ToolStream) -> None:
+def _compare_stream(rec: Recorder, calls: list[Any], content: str, finish: str | None, stream: StreamRead) -> None:
     plain = [(c.function.name, parse_arguments(c.function.arguments)[0]) for c in calls]
     streamed = [(c.name, parse_arguments(c.arguments)[0]) for _, c in sorted(stream.calls.items())]
     same_calls = plain == streamed
     same_finish = stream.finish_reasons[-1:] == [finish]
-    same_content = stream.content.strip() == content.strip()
+    same_content = stream.text.strip() == content.strip()
     rec.check(
         "stream_agrees",
         same_calls and same_finish and same_content,
         "streamed and non-streamed calls are identical"
         if same_calls and same_finish and same_content
         else f"calls {plain} vs streamed {streamed} (raw {[c.arguments for c in stream.calls.values()]}); finish "
-        f"{finish!r} vs {stream.finish_reasons}; content {content[:60]!r} vs {stream.content[:60]!r}",
+        f"{finish!r} vs {stream.finish_reasons}; content {content[:60]!r} vs {stream.text[:60]!r}",
     )
 
 

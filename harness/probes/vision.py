@@ -18,18 +18,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from harness.probes.base import SEED, ProbeContext, ProbeResult, Recorder, _error_body, _short, check_usage, run_probe
+from harness.probes.streams import usage_of
 from harness.probes.inputs.media import IMAGES, MEDIA, Media, MediaServer
-from harness.probes.base import (
-    SEED,
-    ProbeContext,
-    ProbeResult,
-    Recorder,
-    _error_body,
-    _short,
-    check_usage,
-    run_probe,
-    usage_of,
-)
 
 USE_CASE = "vision"
 MAX_TOKENS = 24
