@@ -7,10 +7,8 @@ rule, the actual value and the fix. The file is composed with ``yaml.compose`` s
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os.path
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,11 +17,12 @@ from typing import Any
 import yaml
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
+from harness import zoo
 from harness.codes import CODES
 from harness.matrix.endpoints import Endpoint, EndpointError, parse_endpoint
 from harness.matrix.spec import DEFAULT_PROFILE, Cell, FrozenMap, Matrix, MatrixError, ModelSpec, Timeouts, merge_flags
 from harness.matrix.yaml_nodes import NodeReader, closest, kind, short
-from harness.server.argv import HARNESS_OWNED_FLAGS
+from harness.server import HARNESS_OWNED_FLAGS
 from harness.usecases import UseCase
 
 DEFAULT_TIMEOUTS = (900.0, 120.0)  # boot, probe: when the matrix's defaults say nothing
@@ -79,10 +78,9 @@ def demo_matrix_path() -> Path:
 
 def _zoo_real(model_id: str) -> bool:
     """A zoo id that points at a real checkpoint (not random weights): semantic checks are meaningful for it."""
-    if not model_id.startswith("zoo:"):
-        return False
-    member = importlib.import_module("harness.zoo.core").MEMBERS.get(model_id.removeprefix("zoo:"))
-    return bool(getattr(member, "real_weights", False))
+    name = zoo.zoo_member_name(model_id)
+    member = zoo.MEMBERS.get(name) if name is not None else None
+    return member is not None and member.real_weights
 
 
 def load_matrix(path: str | Path) -> Matrix:
@@ -122,7 +120,7 @@ def load_matrix(path: str | Path) -> Matrix:
 
 
 def _derive_name(model_id: str) -> str:
-    tail = model_id.removeprefix("zoo:").rstrip("/").rsplit("/", 1)[-1]
+    tail = (zoo.zoo_member_name(model_id) or model_id).rstrip("/").rsplit("/", 1)[-1]
     name = re.sub(r"[^a-z0-9._-]+", "-", tail.lower()).strip("-._")
     return name or "model"
 
@@ -474,19 +472,10 @@ class _Loader(NodeReader):
     def source(self, node: Node, key: str, model_id: str) -> tuple[str, Path | None]:
         if not model_id:
             self.fail(node, key, "empty id; fix: write a hub id (owner/name), a path, or zoo:<member>")
-        if model_id.startswith("zoo:"):
-            member = model_id.removeprefix("zoo:")
-            try:
-                members: Mapping[str, Any] = importlib.import_module("harness.zoo.core").MEMBERS
-            except (ImportError, AttributeError) as error:
-                self.fail(
-                    node,
-                    key,
-                    f"cannot check zoo member {member!r}: harness.zoo.core does not load ({error}); "
-                    "fix: repair the harness installation",
-                )
-            if member not in members:
-                names = sorted(members)
+        member = zoo.zoo_member_name(model_id)
+        if member is not None:
+            if member not in zoo.MEMBERS:
+                names = sorted(zoo.MEMBERS)
                 self.fail(
                     node,
                     key,

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from harness.matrix.endpoints import Endpoint
-from harness.server.argv import flags_to_argv
+from harness.server import flags_to_argv
 from harness.usecases import UseCase
+from harness.zoo import zoo_member_name
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -105,7 +106,7 @@ class ModelSpec:
 
     @property
     def zoo_member(self) -> str | None:
-        return self.id.removeprefix("zoo:") if self.source == "zoo" else None
+        return zoo_member_name(self.id)
 
     @property
     def profile_names(self) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.matrix.spec import MatrixError
-from harness.server.argv import thaw
+from harness.server import thaw
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 

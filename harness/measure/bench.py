@@ -21,10 +21,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from harness.engine import resolve_engine_python
 from harness.measure.latency import measure_repeated, summarise
 from harness.measure.prometheus import ServerMetrics, delta, scrape
 from harness.measure.vram import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
-from harness.server.boot_log import parse_boot_log
+from harness.server import VllmServer, parse_boot_log
+from harness.zoo import build_member
 
 PROMPTS = (
     "Hello there, who are you?",
@@ -174,10 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--boot-timeout", type=float, default=600.0)
     parser.add_argument("--out", type=Path, help="where logs and bench.json go (default: a new temporary folder)")
     args = parser.parse_args(argv)
-
-    from harness.engine.env import resolve_engine_python
-    from harness.server.server import VllmServer
-    from harness.zoo.core import build_member
 
     engine = resolve_engine_python(args.engine_python)
     if engine is None:

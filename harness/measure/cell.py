@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.server.server import VllmServer
+    from harness.server import VllmServer
 
 # Use cases whose latency means something: text generation through chat or completions.
 CHAT_PROMPT: list[dict[str, str]] = [{"role": "user", "content": "Count from one to twenty in words."}]

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness.probes.streams import read_stream
+from harness.probes import read_stream
 
 if TYPE_CHECKING:
     import openai

@@ -1,4 +1,11 @@
-"""One probe per use case: ``PROBES[use_case](ProbeContext) -> ProbeResult``."""
+"""Stage 4, the probes: one module per use case, ``PROBES[use_case](ProbeContext) -> ProbeResult``; a verdict is
+earned only by a probe that ran against a server.
+
+Modules: ``base`` (the frozen result with named checks, the context, request plumbing), ``streams`` (the one reader
+of streamed answers, shared with the latency measurement), one module per use case (chat, completions,
+stop_tokens, tools, vision, video, audio, audio_chat, embeddings, tts, image_generation), and ``inputs/`` (the
+media and speech the harness makes itself).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ from harness.probes import (
     vision,
 )
 from harness.probes.base import Check, EngineUnreachable, ProbeContext, ProbeResult
+from harness.probes.streams import StreamRead, read_stream
 
 PROBES: dict[str, Callable[[ProbeContext], ProbeResult]] = {
     chat.USE_CASE: chat.probe,
@@ -33,4 +41,4 @@ PROBES: dict[str, Callable[[ProbeContext], ProbeResult]] = {
     image_generation.USE_CASE: image_generation.probe,
 }
 
-__all__ = ["PROBES", "Check", "EngineUnreachable", "ProbeContext", "ProbeResult"]
+__all__ = ["PROBES", "Check", "EngineUnreachable", "ProbeContext", "ProbeResult", "StreamRead", "read_stream"]

@@ -9,7 +9,7 @@ Modules:
 
 from __future__ import annotations
 
-from harness.server.argv import HARNESS_OWNED_FLAGS, flags_to_argv
+from harness.server.argv import HARNESS_OWNED_FLAGS, flags_to_argv, thaw
 from harness.server.boot_log import BootPhases, parse_boot_log
 from harness.server.server import BootError, VllmServer, free_port
 
@@ -21,4 +21,5 @@ __all__ = [
     "flags_to_argv",
     "free_port",
     "parse_boot_log",
+    "thaw",
 ]
