@@ -16,7 +16,7 @@ from harness.codes import CODES
 from harness.matrix import Cell, FrozenMap, MatrixError, Timeouts, demo_matrix_path, load_matrix
 from harness.server import flags_to_argv
 from harness.usecases import UseCase
-from harness.zoo.core import MEMBERS as ZOO_MEMBERS
+from harness.zoo import MEMBERS as ZOO_MEMBERS
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO_NAMES = tuple(ZOO_MEMBERS)
@@ -343,6 +343,12 @@ ERRORS = [
         id="harness-flag",
     ),
     pytest.param(
+        "models:\n  - id: org/m\n    use_cases: [chat]\n    flags: {uds: /tmp/vllm.sock}\n",
+        4,
+        ["models[0].flags.uds: managed by the harness (the harness serves over TCP", "fix: remove it"],
+        id="harness-flag-uds-the-server-also-refuses",
+    ),
+    pytest.param(
         "models:\n  - id: zoo:chat-ok\n    revision: main\n    use_cases: [chat]\n",
         3,
         ["models[0].revision: only hub models have revisions"],
@@ -501,3 +507,12 @@ def test_loaded_nested_flags_render_as_json(tmp_path: Path) -> None:
         "2",
         "false",
     ]
+
+
+def test_the_matrix_and_the_server_refuse_the_same_harness_owned_flags(tmp_path: Path) -> None:
+    """One list: every flag the server refuses, the matrix refuses with its reason (they disagreed once)."""
+    from harness.server import HARNESS_OWNED_FLAGS
+
+    for flag in HARNESS_OWNED_FLAGS:
+        with pytest.raises(MatrixError, match=f"flags.{flag}: managed by the harness"):
+            load_matrix(write(tmp_path, f"models:\n  - id: org/m\n    use_cases: [chat]\n    flags: {{{flag}: x}}\n"))
