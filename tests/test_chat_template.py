@@ -20,7 +20,7 @@ from harness.checkpoint.template import (
     vllm_eos_ids,
 )
 from harness.engine.env import resolve_engine_python
-from harness.zoo.core import build_member
+from harness.zoo import build_member
 
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + "

@@ -13,14 +13,13 @@ import pytest
 from registry_fake import fake_engine
 
 from harness.checkpoint import preflight as checkpoint
-
-from harness.engine import env as engine_env
 from harness.checkpoint.preflight import fetch_weights, preflight, read_header, resolve_model
 from harness.cli import main
+from harness.engine import env as engine_env
 from harness.engine.env import resolve_engine_python
 from harness.findings import Severity
 from harness.usecases import UseCase
-from harness.zoo.core import MEMBERS, build_member
+from harness.zoo import MEMBERS, build_member
 
 ENGINE = resolve_engine_python()
 

@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 
-import harness.zoo.core
 from harness.probes import PROBES, audio, audio_chat
 from harness.probes.base import ProbeContext, ProbeResult
-from harness.zoo.audio import MEMBERS as AUDIO_MEMBERS
 from harness.zoo.audio import WHISPER_ANSWER
 
 pytestmark = pytest.mark.e2e
@@ -32,9 +30,8 @@ CHAT_OK_MATRIX = DEFAULTS + "models:\n  - id: zoo:chat-ok\n    use_cases: [audio
 
 @pytest.fixture(scope="module")
 def registered() -> Iterator[None]:
-    """The audio member and probes, registered as the lead's EXTENSIONS / PROBES lines will (no-ops once they are)."""
+    """The audio probes, registered as the lead's PROBES lines will (no-ops once they are); the zoo has the member."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(harness.zoo.core.MEMBERS, "tiny-whisper", AUDIO_MEMBERS["tiny-whisper"])
         patch.setitem(PROBES, audio.USE_CASE, audio.probe)
         patch.setitem(PROBES, audio_chat.USE_CASE, audio_chat.probe)
         yield
@@ -91,7 +88,7 @@ def chat_ok_probes(
 ) -> dict[str, ProbeResult]:
     """The audio and audio_chat probes run against one real chat-ok server (pre-flight would stop the cells)."""
     from harness.server import VllmServer
-    from harness.zoo.core import build_member
+    from harness.zoo import build_member
 
     base = tmp_path_factory.mktemp("chat-ok-audio")
     path = build_member("chat-ok", base / "zoo")

@@ -18,7 +18,7 @@ import pytest
 from demo_truth import DEMO_TRUTH
 
 from harness.results import RunResults, read_results
-from harness.zoo.core import CHAT_OK_ANSWER
+from harness.zoo.qwen2 import CHAT_OK_ANSWER
 
 pytestmark = pytest.mark.e2e
 

@@ -47,17 +47,13 @@ class Ran:
 
 @pytest.fixture(scope="module")
 def registered(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """zoo:tiny-embed and the embeddings probe, registered here until the lead adds them to zoo.EXTENSIONS and
-    PROBES; the zoo is built in a fresh cache so a stale tiny-embed can never be served."""
+    """The embeddings probe, registered here until the lead adds it to PROBES (zoo:tiny-embed is in the zoo); the
+    zoo is built in a fresh cache so a stale tiny-embed can never be served."""
     from harness.probes import PROBES, embeddings
-    from harness.zoo import core as zoo
-    from harness.zoo import embeddings as zoo_embeddings
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("VLLM_COMPAT_CACHE", str(tmp_path_factory.mktemp("cache")))
         patch.setitem(PROBES, embeddings.USE_CASE, embeddings.probe)
-        for name, member in zoo_embeddings.MEMBERS.items():
-            patch.setitem(zoo.MEMBERS, name, member)
         yield
 
 

@@ -34,15 +34,11 @@ class Ran:
 
 @pytest.fixture(scope="module")
 def registered() -> Iterator[None]:
-    """zoo:tool-call and the tools probe, registered here until the lead adds them to zoo.EXTENSIONS and PROBES."""
+    """The tools probe, registered here until the lead adds it to PROBES (zoo:tool-call is in the zoo)."""
     from harness.probes import PROBES, tools
-    from harness.zoo import core as zoo
-    from harness.zoo import tools as zoo_tools
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(PROBES, tools.USE_CASE, tools.probe)
-        for name, member in zoo_tools.MEMBERS.items():
-            patch.setitem(zoo.MEMBERS, name, member)
         yield
 
 

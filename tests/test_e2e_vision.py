@@ -13,8 +13,6 @@ import pytest
 
 from harness.probes import PROBES, video, vision
 from harness.probes.inputs.media import MediaServer
-from harness.zoo import core as zoo
-from harness.zoo.vision import MEMBERS as VISION_MEMBERS
 
 pytestmark = pytest.mark.e2e
 
@@ -59,10 +57,8 @@ def run(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             return super().start()
 
     with pytest.MonkeyPatch.context() as patch:
-        # Registration is the lead's (harness/probes/__init__.py, zoo.EXTENSIONS); until then the test adds them.
+        # Registration of the probes is the lead's (harness/probes/__init__.py); until then the test adds them.
         patch.setenv("VLLM_COMPAT_CACHE", str(tmp / "cache"))
-        for name, member in VISION_MEMBERS.items():
-            patch.setitem(zoo.MEMBERS, name, member)
         patch.setitem(PROBES, vision.USE_CASE, vision.probe)
         patch.setitem(PROBES, video.USE_CASE, video.probe)
         patch.setattr(vision, "MediaServer", RecordedMediaServer)

@@ -13,9 +13,9 @@ import httpx
 import openai
 import pytest
 
-from harness.probes.inputs import speech
 from harness.probes import audio, audio_chat
 from harness.probes.base import EngineUnreachable, ProbeContext, ProbeResult
+from harness.probes.inputs import speech
 from harness.probes.inputs.speech import SENTENCE
 
 ANSWER = "Hello from the tiny zoo whisper."
@@ -335,14 +335,14 @@ def _greedy(prompt: list[int], steps: int = 12) -> list[int]:
 
     from harness.zoo import audio as zoo_audio
 
-    w = zoo_audio._weights(zoo_audio.WHISPER)
+    w = zoo_audio.whisper_weights(zoo_audio.WHISPER)
     layer = "model.decoder.layers.0."
     for attention in ("self_attn", "encoder_attn"):
         assert not np.any(w[f"{layer}{attention}.out_proj.weight"]) and not np.any(
             w[f"{layer}{attention}.out_proj.bias"]
         )
     embed = w["model.decoder.embed_tokens.weight"]
-    eot = zoo_audio._vocab().ids[zoo_audio.EOT]
+    eot = zoo_audio.whisper_vocab().ids[zoo_audio.EOT]
     out: list[int] = []
     token = prompt[-1]
     for _ in range(steps):
@@ -362,8 +362,8 @@ def test_tiny_whisper_decoder_says_its_answer_after_whispers_prompt() -> None:
 
     from harness.zoo import audio as zoo_audio
 
-    tokenizer = Tokenizer.from_str(zoo_audio._tokenizer_json())
-    ids = zoo_audio._vocab().ids
+    tokenizer = Tokenizer.from_str(zoo_audio.whisper_tokenizer_json())
+    ids = zoo_audio.whisper_vocab().ids
     for last in (zoo_audio.NO_TIMESTAMPS, "<|0.00|>"):
         out = _greedy([ids[zoo_audio.SOT], ids["<|en|>"], ids[zoo_audio.TRANSCRIBE], ids[last]])
         assert out[-2:] == [ids["<|1.00|>"], ids[zoo_audio.EOT]]
@@ -403,7 +403,7 @@ def test_tiny_whisper_is_small_deterministic_and_named_for_vllm(tmp_path: Any) -
     features = json.loads((first / "preprocessor_config.json").read_text())
     assert (features["feature_size"], features["sampling_rate"], features["chunk_length"]) == (80, 16000, 30)
     generation = json.loads((first / "generation_config.json").read_text())
-    ids = zoo_audio._vocab().ids
+    ids = zoo_audio.whisper_vocab().ids
     assert generation["decoder_start_token_id"] == ids["<|startoftranscript|>"] == config["decoder_start_token_id"]
     assert generation["no_timestamps_token_id"] == ids["<|notimestamps|>"]
     assert generation["lang_to_id"]["<|en|>"] == ids["<|en|>"]
@@ -428,7 +428,7 @@ def test_tiny_whisper_tokenizer_has_whispers_special_tokens() -> None:
     """<|endoftext|>, <|startoftranscript|>, 99 languages, the task tokens and 1501 timestamps, consecutive ids."""
     from harness.zoo import audio as zoo_audio
 
-    ids = zoo_audio._vocab().ids
+    ids = zoo_audio.whisper_vocab().ids
     assert len(zoo_audio.LANGUAGES) == 99
     assert ids["<|startoftranscript|>"] == ids["<|endoftext|>"] + 1
     assert ids["<|en|>"] == ids["<|startoftranscript|>"] + 1

@@ -18,12 +18,12 @@ import httpx
 import openai
 import pytest
 
-from harness.zoo import embeddings as zoo_embeddings
 from harness.checkpoint.preflight import preflight
 from harness.findings import Severity
 from harness.probes import embeddings
 from harness.probes.base import EngineUnreachable, ProbeContext, ProbeResult
 from harness.usecases import UseCase
+from harness.zoo import embeddings as zoo_embeddings
 
 # What vLLM 0.32 (CPU) answered to POST /v1/embeddings for zoo:chat-ok, a generative model (HTTP 404): the route is
 # only registered for pooling models.

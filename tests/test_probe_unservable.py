@@ -32,7 +32,7 @@ from harness.probes.base import EngineUnreachable, ProbeContext, ProbeResult
 from harness.runner import CellRunner
 from harness.runner.external import endpoint_context
 from harness.usecases import UseCase
-from harness.zoo.core import build_member
+from harness.zoo import build_member
 
 Pixel = Callable[[int, int], tuple[int, ...]]
 RED = (220, 20, 20)

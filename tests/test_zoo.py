@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -11,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
-
-from harness.zoo import core as zoo
+from harness import cli, zoo
 from harness.codes import CODES
 from harness.engine.env import resolve_engine_python
+from harness.zoo import audio, embeddings, qwen2, text, tools, vision
 
 
 def _digest(path: Path) -> dict[str, str]:
@@ -145,7 +146,7 @@ def test_remote_code_ships_auto_map_code_that_building_never_runs(built: dict[st
     auto_map = json.loads((path / "config.json").read_text())["auto_map"]
     for reference in auto_map.values():
         assert (path / (reference.split(".")[0] + ".py")).is_file()
-    assert not (path / zoo.SENTINEL).exists()
+    assert not (path / text.SENTINEL).exists()
 
 
 def test_remote_code_leaves_a_sentinel_when_executed(tmp_path: Path) -> None:
@@ -153,7 +154,7 @@ def test_remote_code_leaves_a_sentinel_when_executed(tmp_path: Path) -> None:
     path = zoo.build_member("remote-code", tmp_path)
     script = "import runpy, sys\ntry:\n    runpy.run_path(sys.argv[1])\nexcept ImportError:\n    pass\n"
     subprocess.run([sys.executable, "-c", script, str(path / "configuration_tiny_zoo.py")], check=True)
-    assert (path / zoo.SENTINEL).is_file()
+    assert (path / text.SENTINEL).is_file()
 
 
 def test_diffusers_pipeline_has_model_index_and_no_root_config(built: dict[str, Path]) -> None:
@@ -203,6 +204,53 @@ def test_ensure_member_builds_once_under_the_cache(tmp_path: Path, monkeypatch: 
     marker.write_text("kept")
     assert zoo.ensure_member("tiny-head-dim") == path
     assert marker.exists()
+
+
+MEMBER_MODULES = (text, tools, vision, audio, embeddings)
+
+
+def test_members_are_each_modules_members_exactly_once() -> None:
+    """zoo.MEMBERS holds every member module's members, each once, as the same objects; every module of the package
+    that defines MEMBERS is one of them."""
+    names = [name for module in MEMBER_MODULES for name in module.MEMBERS]
+    assert len(names) == len(set(names)) == len(zoo.MEMBERS)
+    for module in MEMBER_MODULES:
+        for name, member in module.MEMBERS.items():
+            assert zoo.MEMBERS[name] is member
+            assert member.name == name
+    package = Path(zoo.__file__).parent
+    defining = {p.stem for p in package.glob("*.py") if re.search(r"^MEMBERS\b", p.read_text(), re.MULTILINE)}
+    assert defining - {"__init__"} == {module.__name__.rsplit(".", 1)[-1] for module in MEMBER_MODULES}
+
+
+def test_importing_a_member_module_registers_nothing() -> None:
+    """Re-running a member module (importlib.reload) leaves zoo.MEMBERS as it was: the package assembles it, no
+    module writes into it."""
+    script = (
+        "import importlib, harness.zoo as zoo\n"
+        "before = dict(zoo.MEMBERS)\n"
+        "for name in ('text', 'tools', 'vision', 'audio', 'embeddings'):\n"
+        "    importlib.reload(importlib.import_module('harness.zoo.' + name))\n"
+        "assert list(zoo.MEMBERS) == list(before), (list(zoo.MEMBERS), list(before))\n"
+        "assert all(zoo.MEMBERS[n] is before[n] for n in before), 'a module replaced members'\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_no_private_name_crosses_zoo_modules() -> None:
+    """No module of the zoo imports another's underscore names: what is shared is public."""
+    for path in sorted(Path(zoo.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("harness"):
+                private = [alias.name for alias in node.names if alias.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"
+
+
+def test_zoo_ids_name_members() -> None:
+    """zoo_member_name gives the member of a zoo: id and None for hub ids and paths."""
+    assert zoo.zoo_member_name(zoo.ZOO_PREFIX + "chat-ok") == "chat-ok"
+    assert zoo.zoo_member_name("Qwen/Qwen2.5-0.5B-Instruct") is None
+    assert zoo.zoo_member_name("./zoo:chat-ok") is None
 
 
 def test_default_zoo_dir_follows_the_cache_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -291,7 +339,7 @@ def _generate(path: Path, max_new: int) -> dict[str, object]:
 def test_chat_ok_greedy_answer_ends_with_im_end(built: dict[str, Path]) -> None:
     """transformers' greedy decoding of chat-ok answers CHAT_OK_ANSWER and then stops on <|im_end|>."""
     data = _generate(built["chat-ok"], 30)
-    assert data["text"] == zoo.CHAT_OK_ANSWER
+    assert data["text"] == qwen2.CHAT_OK_ANSWER
     new_ids = data["new_ids"]
     assert isinstance(new_ids, list)
     assert new_ids[-1] == data["im_end"]
@@ -301,7 +349,7 @@ def test_chat_ok_greedy_answer_ends_with_im_end(built: dict[str, Path]) -> None:
 def test_runaway_eos_generates_until_max_new_tokens(built: dict[str, Path]) -> None:
     """transformers' greedy decoding of runaway-eos answers, emits <|im_end|> and never stops before max_new_tokens."""
     data = _generate(built["runaway-eos"], 30)
-    assert data["text"] == zoo.CHAT_OK_ANSWER
+    assert data["text"] == qwen2.CHAT_OK_ANSWER
     new_ids = data["new_ids"]
     assert isinstance(new_ids, list)
     assert len(new_ids) == 30

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from harness import zoo
 from harness.checkpoint.template import (
     find_chat_template,
     load_vocabulary,
@@ -190,14 +191,12 @@ def _local_candidate(model: str, base_dir: Path | None) -> Path | None:
 
 
 def is_zoo(model: str) -> bool:
-    return model.startswith("zoo:")
+    return zoo.zoo_member_name(model) is not None
 
 
 def _zoo(model: str) -> Path:
-    from harness import zoo  # the zoo builds its members on first use
-
-    name = model.removeprefix("zoo:")
-    if name not in zoo.MEMBERS:
+    name = zoo.zoo_member_name(model)
+    if name is None or name not in zoo.MEMBERS:
         raise CheckpointError(
             "CONFIG_MISSING", f"{model}: unknown zoo member; known: {', '.join(sorted(zoo.MEMBERS))}", "zoo"
         )

@@ -40,15 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness import zoo
     from harness.checkpoint.preflight import preflight
     from harness.cli import UsageError
     from harness.engine.env import resolve_engine_python
 
     model: str = args.model
-    if model.startswith("zoo:"):
-        from harness.zoo import core as zoo
-
-        if model.removeprefix("zoo:") not in zoo.MEMBERS:
+    member = zoo.zoo_member_name(model)
+    if member is not None:
+        if member not in zoo.MEMBERS:
             raise UsageError(f"{model}: unknown zoo member; known: {', '.join(zoo.MEMBERS)}")
     elif model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
         raise UsageError(f"{model}: no such directory (a local model is a directory holding config.json)")

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from harness.zoo import core as zoo
+from harness import zoo
 from harness.cli import UsageError
 
 HELP = "write the zoo: tiny local checkpoints that reproduce real vLLM failures (the canaries)"

@@ -29,9 +29,7 @@ from harness.zoo import audio, embeddings, text, tools, vision
 from harness.zoo.member import ZOO_VERSION, ZooMember, default_zoo_dir, ensure_written, write_member
 
 MEMBERS: dict[str, ZooMember] = {
-    name: member
-    for module in (text, tools, vision, audio, embeddings)
-    for name, member in module.MEMBERS.items()
+    name: member for module in (text, tools, vision, audio, embeddings) for name, member in module.MEMBERS.items()
 }
 
 ZOO_PREFIX = "zoo:"

@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.zoo.core import ZooMember, _hash_uniform, _member, _write_json, register, safetensors_bytes
+from harness.zoo import bpe
+from harness.zoo.member import ZooMember
+from harness.zoo.writers import TRANSFORMERS_VERSION, hash_uniform, safetensors_bytes, write_json
 
 WHISPER_ANSWER = "Hello from the tiny zoo whisper."
 
@@ -51,11 +53,10 @@ _CORPUS = (
     "The quick brown fox jumps over the lazy dog.",
     "Speech to text: the model hears the audio and writes the words.",
 )
-_TRANSFORMERS_VERSION = "4.51.3"
 
 
 @dataclass(frozen=True)
-class _WhisperSpec:
+class WhisperSpec:
     d_model: int = 128
     heads: int = 2  # head_dim 64
     ffn: int = 128
@@ -67,32 +68,17 @@ class _WhisperSpec:
     dtype: str = "bfloat16"
 
 
-WHISPER = _WhisperSpec()
+WHISPER = WhisperSpec()
 
 
 @functools.cache
-def _tokenizer_json() -> str:
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-    tokenizer = Tokenizer(models.BPE(byte_fallback=False))
-    # GPT-2's byte-level BPE, as Whisper's tokenizer.
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        min_frequency=2,
-        show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        special_tokens=[],
-    )
-    tokenizer.train_from_iterator(list(_CORPUS) * 3, trainer=trainer)
-    tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
-    return str(tokenizer.to_str())
+def whisper_tokenizer_json() -> str:
+    """GPT-2's byte-level BPE, as Whisper's tokenizer, over the whisper corpus; then Whisper's special tokens."""
+    return bpe.train_bpe(_CORPUS, style="gpt2", vocab_size=400, special_tokens=SPECIAL_TOKENS)
 
 
 @dataclass(frozen=True)
-class _Vocab:
+class WhisperVocab:
     size: int
     ids: dict[str, int]  # special tokens
     answer_ids: tuple[int, ...]
@@ -100,36 +86,23 @@ class _Vocab:
 
 
 @functools.cache
-def _vocab() -> _Vocab:
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_str(_tokenizer_json())
-    ids = {token: _id(tokenizer, token) for token in SPECIAL_TOKENS}
+def whisper_vocab() -> WhisperVocab:
+    """The ids the model is written against (checked: special tokens consecutive, the answer's tokens distinct)."""
+    tokenizer = bpe.load(whisper_tokenizer_json())
+    ids = {token: bpe.token_id(tokenizer, token) for token in SPECIAL_TOKENS}
     if list(ids.values()) != list(range(ids[EOT], ids[EOT] + len(SPECIAL_TOKENS))):
         raise AssertionError("Whisper's special tokens must be consecutive, timestamps last")
-    answer = tuple(tokenizer.encode(WHISPER_ANSWER, add_special_tokens=False).ids)
-    if len(set(answer)) != len(answer):
-        raise AssertionError(f"the answer's tokens must be distinct for an unambiguous chain: {answer}")
-    if tokenizer.decode(list(answer), skip_special_tokens=True) != WHISPER_ANSWER:
-        raise AssertionError(f"decoding the answer's ids does not give {WHISPER_ANSWER!r}")
-    return _Vocab(
-        size=int(tokenizer.get_vocab_size(with_added_tokens=True)),
+    return WhisperVocab(
+        size=bpe.vocab_size(tokenizer),
         ids=ids,
-        answer_ids=answer,
-        space_id=_id(tokenizer, "\u0120"),  # byte-level " "
+        answer_ids=bpe.chain_ids(tokenizer, WHISPER_ANSWER),
+        space_id=bpe.token_id(tokenizer, "\u0120"),  # byte-level " "
     )
-
-
-def _id(tokenizer: Any, token: str) -> int:
-    token_id = tokenizer.token_to_id(token)
-    if token_id is None:
-        raise AssertionError(f"{token!r} is not in the trained tokenizer")
-    return int(token_id)
 
 
 def _chain() -> dict[int, int]:
     """Each token the decoder's MLP maps, to its successor."""
-    vocab = _vocab()
+    vocab = whisper_vocab()
     ids = vocab.ids
     answer = vocab.answer_ids
     chain = {ids[SOT]: ids["<|en|>"], ids[NO_TIMESTAMPS]: answer[0], ids["<|0.00|>"]: answer[0]}
@@ -139,15 +112,15 @@ def _chain() -> dict[int, int]:
     return chain
 
 
-def _config(spec: _WhisperSpec) -> dict[str, Any]:
-    ids = _vocab().ids
+def _config(spec: WhisperSpec) -> dict[str, Any]:
+    ids = whisper_vocab().ids
     config: dict[str, Any] = {
         "activation_dropout": 0.0,
         "activation_function": "gelu",
         "apply_spec_augment": False,
         "architectures": ["WhisperForConditionalGeneration"],
         "attention_dropout": 0.0,
-        "begin_suppress_tokens": [_vocab().space_id, ids[EOT]],
+        "begin_suppress_tokens": [whisper_vocab().space_id, ids[EOT]],
         "bos_token_id": ids[EOT],
         "classifier_proj_size": 256,
         "d_model": spec.d_model,
@@ -175,18 +148,18 @@ def _config(spec: _WhisperSpec) -> dict[str, Any]:
         "pad_token_id": ids[EOT],
         "scale_embedding": False,
         "torch_dtype": spec.dtype,
-        "transformers_version": _TRANSFORMERS_VERSION,
+        "transformers_version": TRANSFORMERS_VERSION,
         "use_cache": True,
         "use_weighted_layer_sum": False,
-        "vocab_size": _vocab().size,
+        "vocab_size": whisper_vocab().size,
     }
     return dict(sorted(config.items()))
 
 
 def _generation_config() -> dict[str, Any]:
-    ids = _vocab().ids
+    ids = whisper_vocab().ids
     return {
-        "begin_suppress_tokens": [_vocab().space_id, ids[EOT]],
+        "begin_suppress_tokens": [whisper_vocab().space_id, ids[EOT]],
         "bos_token_id": ids[EOT],
         "decoder_start_token_id": ids[SOT],
         "eos_token_id": ids[EOT],
@@ -201,25 +174,15 @@ def _generation_config() -> dict[str, Any]:
         "return_timestamps": False,
         "suppress_tokens": [],
         "task_to_id": {"transcribe": ids[TRANSCRIBE], "translate": ids["<|translate|>"]},
-        "transformers_version": _TRANSFORMERS_VERSION,
+        "transformers_version": TRANSFORMERS_VERSION,
     }
 
 
 def _tokenizer_config() -> dict[str, Any]:
-    ids = _vocab().ids
+    ids = whisper_vocab().ids
     config: dict[str, Any] = {
         "add_prefix_space": False,
-        "added_tokens_decoder": {
-            str(ids[t]): {
-                "content": t,
-                "lstrip": False,
-                "normalized": False,
-                "rstrip": False,
-                "single_word": False,
-                "special": True,
-            }
-            for t in SPECIAL_TOKENS
-        },
+        "added_tokens_decoder": {str(ids[t]): bpe.added_token_entry(t) for t in SPECIAL_TOKENS},
         "additional_special_tokens": [t for t in SPECIAL_TOKENS if t not in TIMESTAMPS and t != EOT],
         "bos_token": EOT,
         "clean_up_tokenization_spaces": False,
@@ -235,7 +198,7 @@ def _tokenizer_config() -> dict[str, Any]:
     return dict(sorted(config.items()))
 
 
-def _preprocessor_config(spec: _WhisperSpec) -> dict[str, Any]:
+def _preprocessor_config(spec: WhisperSpec) -> dict[str, Any]:
     return {
         "chunk_length": 30,
         "dither": 0.0,
@@ -257,14 +220,14 @@ def _attention(prefix: str, d: int, seed: int, *, silent: bool) -> dict[str, np.
     """HF Whisper attention weights (k_proj has no bias); ``silent`` zeroes out_proj so nothing reaches the residual."""
     tensors: dict[str, np.ndarray] = {}
     for index, name in enumerate(("q_proj", "k_proj", "v_proj")):
-        tensors[f"{prefix}.{name}.weight"] = 0.05 * _hash_uniform(seed + index, (d, d))
+        tensors[f"{prefix}.{name}.weight"] = 0.05 * hash_uniform(seed + index, (d, d))
         if name != "k_proj":
-            tensors[f"{prefix}.{name}.bias"] = 0.02 * _hash_uniform(seed + 10 + index, (d,))
+            tensors[f"{prefix}.{name}.bias"] = 0.02 * hash_uniform(seed + 10 + index, (d,))
     if silent:
         tensors[f"{prefix}.out_proj.weight"] = np.zeros((d, d), dtype=np.float32)
         tensors[f"{prefix}.out_proj.bias"] = np.zeros(d, dtype=np.float32)
     else:
-        tensors[f"{prefix}.out_proj.weight"] = 0.05 * _hash_uniform(seed + 20, (d, d))
+        tensors[f"{prefix}.out_proj.weight"] = 0.05 * hash_uniform(seed + 20, (d, d))
         tensors[f"{prefix}.out_proj.bias"] = np.zeros(d, dtype=np.float32)
     return tensors
 
@@ -273,8 +236,8 @@ def _norm(prefix: str, d: int) -> dict[str, np.ndarray]:
     return {f"{prefix}.weight": np.ones(d, dtype=np.float32), f"{prefix}.bias": np.zeros(d, dtype=np.float32)}
 
 
-def _weights(spec: _WhisperSpec) -> dict[str, np.ndarray]:
-    vocab = _vocab()
+def whisper_weights(spec: WhisperSpec) -> dict[str, np.ndarray]:
+    vocab = whisper_vocab()
     chain = _chain()
     d, v, ffn = spec.d_model, vocab.size, spec.ffn
     members = sorted(set(chain) | set(chain.values()))
@@ -284,7 +247,7 @@ def _weights(spec: _WhisperSpec) -> dict[str, np.ndarray]:
     first_free = len(members) + 1
 
     embed = np.zeros((v, d), dtype=np.float32)
-    embed[:, first_free:] = 0.5 * _hash_uniform(1, (v, d - first_free))  # other tokens: distinct, off the chain dims
+    embed[:, first_free:] = 0.5 * hash_uniform(1, (v, d - first_free))  # other tokens: distinct, off the chain dims
     for token in members:
         embed[token, :] = 0.0
         embed[token, dim[token]] = 4.0
@@ -301,11 +264,11 @@ def _weights(spec: _WhisperSpec) -> dict[str, np.ndarray]:
         fc2[dim[token], row] = -0.4
 
     tensors: dict[str, np.ndarray] = {
-        "model.encoder.conv1.weight": 0.05 * _hash_uniform(2, (d, spec.mel_bins, 3)),
+        "model.encoder.conv1.weight": 0.05 * hash_uniform(2, (d, spec.mel_bins, 3)),
         "model.encoder.conv1.bias": np.zeros(d, dtype=np.float32),
-        "model.encoder.conv2.weight": 0.05 * _hash_uniform(3, (d, d, 3)),
+        "model.encoder.conv2.weight": 0.05 * hash_uniform(3, (d, d, 3)),
         "model.encoder.conv2.bias": np.zeros(d, dtype=np.float32),
-        "model.encoder.embed_positions.weight": 0.02 * _hash_uniform(4, (spec.source_positions, d)),
+        "model.encoder.embed_positions.weight": 0.02 * hash_uniform(4, (spec.source_positions, d)),
         **_norm("model.encoder.layer_norm", d),
         "model.decoder.embed_tokens.weight": embed,
         "model.decoder.embed_positions.weight": np.zeros((spec.target_positions, d), dtype=np.float32),
@@ -317,9 +280,9 @@ def _weights(spec: _WhisperSpec) -> dict[str, np.ndarray]:
         tensors |= _attention(f"{prefix}.self_attn", d, seed, silent=False)
         tensors |= _norm(f"{prefix}.self_attn_layer_norm", d)
         tensors |= _norm(f"{prefix}.final_layer_norm", d)
-        tensors[f"{prefix}.fc1.weight"] = 0.05 * _hash_uniform(seed + 50, (ffn, d))
+        tensors[f"{prefix}.fc1.weight"] = 0.05 * hash_uniform(seed + 50, (ffn, d))
         tensors[f"{prefix}.fc1.bias"] = np.zeros(ffn, dtype=np.float32)
-        tensors[f"{prefix}.fc2.weight"] = 0.05 * _hash_uniform(seed + 51, (d, ffn))
+        tensors[f"{prefix}.fc2.weight"] = 0.05 * hash_uniform(seed + 51, (d, ffn))
         tensors[f"{prefix}.fc2.bias"] = np.zeros(d, dtype=np.float32)
     for layer in range(spec.decoder_layers):
         prefix = f"model.decoder.layers.{layer}"
@@ -337,33 +300,46 @@ def _weights(spec: _WhisperSpec) -> dict[str, np.ndarray]:
 
 
 def _tiny_whisper(directory: Path) -> None:
-    _write_json(directory / "config.json", _config(WHISPER))
-    _write_json(directory / "generation_config.json", _generation_config())
-    _write_json(directory / "preprocessor_config.json", _preprocessor_config(WHISPER))
-    (directory / "tokenizer.json").write_text(_tokenizer_json(), encoding="utf-8")
-    _write_json(directory / "tokenizer_config.json", _tokenizer_config())
-    _write_json(
+    write_json(directory / "config.json", _config(WHISPER))
+    write_json(directory / "generation_config.json", _generation_config())
+    write_json(directory / "preprocessor_config.json", _preprocessor_config(WHISPER))
+    (directory / "tokenizer.json").write_text(whisper_tokenizer_json(), encoding="utf-8")
+    write_json(directory / "tokenizer_config.json", _tokenizer_config())
+    write_json(
         directory / "special_tokens_map.json",
         {"bos_token": EOT, "eos_token": EOT, "pad_token": EOT, "unk_token": EOT},
     )
-    (directory / "model.safetensors").write_bytes(safetensors_bytes(_weights(WHISPER), WHISPER.dtype))
+    (directory / "model.safetensors").write_bytes(safetensors_bytes(whisper_weights(WHISPER), WHISPER.dtype))
 
 
 MEMBERS: dict[str, ZooMember] = {
-    m.name: m
-    for m in (
-        _member(
-            "tiny-whisper",
-            "A tiny WhisperForConditionalGeneration (d_model 128, head_dim 64) that vLLM serves on "
-            f"/v1/audio/transcriptions; whatever the audio, it transcribes {WHISPER_ANSWER!r}.",
-            # Like openai/whisper-*, no chat template: `check` without --use-case assumes chat and says so;
-            # `check --use-case audio` reports nothing.
-            ("NO_CHAT_TEMPLATE",),
-            _tiny_whisper,
-            WHISPER_ANSWER,
-        ),
-    )
+    "tiny-whisper": ZooMember(
+        name="tiny-whisper",
+        description="A tiny WhisperForConditionalGeneration (d_model 128, head_dim 64) that vLLM serves on "
+        f"/v1/audio/transcriptions; whatever the audio, it transcribes {WHISPER_ANSWER!r}.",
+        # Like openai/whisper-*, no chat template: `check` without --use-case assumes chat and says so;
+        # `check --use-case audio` reports nothing.
+        expected_codes=frozenset({"NO_CHAT_TEMPLATE"}),
+        build=_tiny_whisper,
+        expected_answer=WHISPER_ANSWER,
+    ),
 }
 
-# Join the zoo (this module may have been imported before harness.zoo.core finished loading its extensions).
-register(MEMBERS)
+__all__ = [
+    "EOT",
+    "LANGUAGES",
+    "MEMBERS",
+    "NO_TIMESTAMPS",
+    "SOT",
+    "SPECIAL_TOKENS",
+    "TASK_TOKENS",
+    "TIMESTAMPS",
+    "TRANSCRIBE",
+    "WHISPER",
+    "WHISPER_ANSWER",
+    "WhisperSpec",
+    "WhisperVocab",
+    "whisper_tokenizer_json",
+    "whisper_vocab",
+    "whisper_weights",
+]

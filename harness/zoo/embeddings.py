@@ -20,15 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.zoo.core import (
-    _CORPUS,
-    _TRANSFORMERS_VERSION,
-    ZooMember,
-    _hash_uniform,
-    _write_json,
-    register,
-    safetensors_bytes,
-)
+from harness.zoo import bpe
+from harness.zoo.member import ZooMember
+from harness.zoo.qwen2 import CHAT_CORPUS
+from harness.zoo.writers import TRANSFORMERS_VERSION, hash_uniform, safetensors_bytes, write_json
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 BERT_SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)  # ids 0..4, in this order
@@ -81,7 +76,7 @@ def _wordpiece_json() -> str:
 
     # The vocabulary is written, not trained: the WordPiece trainer breaks frequency ties in hash-map order, which
     # changes from one process to the next, and the zoo must be byte-for-byte the same on every build.
-    text = " ".join([*_CORPUS, *_EMBED_CORPUS]).lower()
+    text = " ".join([*CHAT_CORPUS, *_EMBED_CORPUS]).lower()
     words = sorted(set(re.findall(r"[a-z0-9]+", text)))
     chars = sorted({c for c in text if not c.isspace()})
     vocab = [*BERT_SPECIAL_TOKENS, *chars, *(f"##{c}" for c in chars if c.isalnum()), *(w for w in words if len(w) > 1)]
@@ -146,7 +141,7 @@ def _bert_config() -> dict[str, Any]:
         "pad_token_id": 0,
         "position_embedding_type": "absolute",
         "torch_dtype": "float32",
-        "transformers_version": _TRANSFORMERS_VERSION,
+        "transformers_version": TRANSFORMERS_VERSION,
         "type_vocab_size": 2,
         "use_cache": True,
         "vocab_size": len(_wordpiece_vocab()),
@@ -158,12 +153,12 @@ def _bert_weights() -> dict[str, np.ndarray]:
     """HF BertModel names (no ``bert.`` prefix, as in MiniLM); hashed noise, unit LayerNorms: finite, distinct."""
     h, v, inner = TINY_EMBED_HIDDEN, len(_wordpiece_vocab()), _INTERMEDIATE
     tensors: dict[str, np.ndarray] = {
-        "embeddings.word_embeddings.weight": 0.5 * _hash_uniform(501, (v, h)),
-        "embeddings.position_embeddings.weight": 0.1 * _hash_uniform(502, (_MAX_POSITIONS, h)),
-        "embeddings.token_type_embeddings.weight": 0.1 * _hash_uniform(503, (2, h)),
+        "embeddings.word_embeddings.weight": 0.5 * hash_uniform(501, (v, h)),
+        "embeddings.position_embeddings.weight": 0.1 * hash_uniform(502, (_MAX_POSITIONS, h)),
+        "embeddings.token_type_embeddings.weight": 0.1 * hash_uniform(503, (2, h)),
         "embeddings.LayerNorm.weight": np.ones(h, dtype=np.float32),
         "embeddings.LayerNorm.bias": np.zeros(h, dtype=np.float32),
-        "pooler.dense.weight": 0.05 * _hash_uniform(504, (h, h)),
+        "pooler.dense.weight": 0.05 * hash_uniform(504, (h, h)),
         "pooler.dense.bias": np.zeros(h, dtype=np.float32),
     }
     for layer in range(_LAYERS):
@@ -178,8 +173,8 @@ def _bert_weights() -> dict[str, np.ndarray]:
             "output.dense": (h, inner),
         }
         for index, (name, shape) in enumerate(shapes.items()):
-            tensors[prefix + name + ".weight"] = 0.1 * _hash_uniform(seed + index, shape)
-            tensors[prefix + name + ".bias"] = 0.02 * _hash_uniform(seed + 10 + index, (shape[0],))
+            tensors[prefix + name + ".weight"] = 0.1 * hash_uniform(seed + index, shape)
+            tensors[prefix + name + ".bias"] = 0.02 * hash_uniform(seed + 10 + index, (shape[0],))
         for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
             tensors[prefix + norm + ".weight"] = np.ones(h, dtype=np.float32)
             tensors[prefix + norm + ".bias"] = np.zeros(h, dtype=np.float32)
@@ -190,18 +185,8 @@ def _tokenizer_files(directory: Path) -> None:
     (directory / "tokenizer.json").write_text(_wordpiece_json(), encoding="utf-8")
     (directory / "vocab.txt").write_text("".join(f"{token}\n" for token in _wordpiece_vocab()), encoding="utf-8")
     special = {"cls_token": CLS, "mask_token": MASK, "pad_token": PAD, "sep_token": SEP, "unk_token": UNK}
-    _write_json(directory / "special_tokens_map.json", special)
-    added = {
-        str(index): {
-            "content": token,
-            "lstrip": False,
-            "normalized": False,
-            "rstrip": False,
-            "single_word": False,
-            "special": True,
-        }
-        for index, token in enumerate(BERT_SPECIAL_TOKENS)
-    }
+    write_json(directory / "special_tokens_map.json", special)
+    added = {str(index): bpe.added_token_entry(token) for index, token in enumerate(BERT_SPECIAL_TOKENS)}
     config: dict[str, Any] = {
         **special,
         "added_tokens_decoder": added,
@@ -214,11 +199,11 @@ def _tokenizer_files(directory: Path) -> None:
         "tokenize_chinese_chars": True,
         "tokenizer_class": "BertTokenizer",
     }
-    _write_json(directory / "tokenizer_config.json", dict(sorted(config.items())))
+    write_json(directory / "tokenizer_config.json", dict(sorted(config.items())))
 
 
 def _sentence_transformers_files(directory: Path) -> None:
-    _write_json(
+    write_json(
         directory / "modules.json",
         [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -226,7 +211,7 @@ def _sentence_transformers_files(directory: Path) -> None:
             {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
         ],
     )
-    _write_json(
+    write_json(
         directory / "1_Pooling" / "config.json",
         {
             "word_embedding_dimension": TINY_EMBED_HIDDEN,
@@ -237,15 +222,15 @@ def _sentence_transformers_files(directory: Path) -> None:
         },
     )
     # vLLM caps max_model_len at max_seq_length (MiniLM's 256 refuses --max-model-len 512): 512 fits the demo.
-    _write_json(directory / "sentence_bert_config.json", {"max_seq_length": _MAX_POSITIONS, "do_lower_case": False})
-    _write_json(
+    write_json(directory / "sentence_bert_config.json", {"max_seq_length": _MAX_POSITIONS, "do_lower_case": False})
+    write_json(
         directory / "config_sentence_transformers.json",
-        {"__version__": {"sentence_transformers": "2.0.0", "transformers": _TRANSFORMERS_VERSION, "pytorch": "2.6.0"}},
+        {"__version__": {"sentence_transformers": "2.0.0", "transformers": TRANSFORMERS_VERSION, "pytorch": "2.6.0"}},
     )
 
 
 def _tiny_embed(directory: Path) -> None:
-    _write_json(directory / "config.json", _bert_config())
+    write_json(directory / "config.json", _bert_config())
     _tokenizer_files(directory)
     _sentence_transformers_files(directory)
     (directory / "model.safetensors").write_bytes(safetensors_bytes(_bert_weights(), "float32"))
@@ -284,5 +269,13 @@ MEMBERS: dict[str, ZooMember] = {
     ),
 }
 
-# Join the zoo (this module may have been imported before harness.zoo.core finished loading its extensions).
-register(MEMBERS)
+__all__ = [
+    "BERT_SPECIAL_TOKENS",
+    "MEMBERS",
+    "MINILM_HIDDEN",
+    "MINILM_MODULE",
+    "MINILM_PACKAGE",
+    "TINY_EMBED_HIDDEN",
+    "MiniLMMissing",
+    "minilm_path",
+]

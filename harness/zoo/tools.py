@@ -25,23 +25,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from harness.zoo.core import (
+from harness.zoo import bpe
+from harness.zoo.member import ZooMember
+from harness.zoo.qwen2 import (
     CHAT_OK,
     IM_END,
-    ZooMember,
-    _config,
-    _generation_config,
-    _hash_uniform,
-    _TextModel,
-    _tokenizer_config,
-    _tokenizer_json,
-    _weights,
-    _write_json,
-    register,
-    safetensors_bytes,
+    TextModel,
+    bigram_head,
+    chat_tokenizer_config,
+    chat_tokenizer_json,
+    generation_config,
+    pad_vocab,
+    qwen2_config,
+    qwen2_weights,
 )
+from harness.zoo.writers import safetensors_bytes, write_json
 
 TOOL_CALL_START = "<tool_call>"
 TOOL_CALL_END = "</tool_call>"
@@ -62,7 +60,7 @@ TOOL_CALL_ARGUMENTS: dict[str, Any] = {"city": "Paris"}
 
 
 @dataclass(frozen=True)
-class _ToolVocab:
+class ToolVocab:
     tokenizer_json: str
     size: int  # with the added pieces
     chain: tuple[int, ...]  # the answer's token ids, in order
@@ -70,88 +68,48 @@ class _ToolVocab:
 
 
 @functools.cache
-def _tool_vocab() -> _ToolVocab:
-    from tokenizers import AddedToken, Tokenizer
-
-    tokenizer = Tokenizer.from_str(_tokenizer_json())
-    tokenizer.add_tokens([AddedToken(piece, special=False, normalized=False) for piece in TOOL_CALL_PIECES])
-    chain = tuple(tokenizer.encode(TOOL_CALL_ANSWER, add_special_tokens=False).ids)
+def tool_vocab() -> ToolVocab:
+    """The chat tokenizer with the answer's pieces appended, and the ids the model is written against."""
+    tokenizer = bpe.extended(chat_tokenizer_json(), TOOL_CALL_PIECES, special=False)
+    chain = bpe.chain_ids(tokenizer, TOOL_CALL_ANSWER)
     piece_ids = tuple(tokenizer.token_to_id(piece) for piece in TOOL_CALL_PIECES)
     if chain != piece_ids:
         raise AssertionError(f"the answer must encode as one added token per piece: {chain} vs {piece_ids}")
     prompt_end = tokenizer.encode("<|im_start|>assistant\n", add_special_tokens=False).ids[-1]
-    if len(set(chain)) != len(chain) or prompt_end in chain:
-        raise AssertionError(f"the answer's tokens must be distinct and not end the prompt: {chain}, {prompt_end}")
-    if tokenizer.decode(list(chain), skip_special_tokens=True) != TOOL_CALL_ANSWER:
-        raise AssertionError(f"decoding the answer's ids does not give {TOOL_CALL_ANSWER!r}")
-    end_id = tokenizer.token_to_id(IM_END)
-    if end_id is None:
-        raise AssertionError(f"{IM_END} is not in the tokenizer")
-    return _ToolVocab(
+    if prompt_end in chain:
+        raise AssertionError(f"the answer's tokens must not end the prompt: {chain}, {prompt_end}")
+    return ToolVocab(
         tokenizer_json=str(tokenizer.to_str()),
-        size=int(tokenizer.get_vocab_size(with_added_tokens=True)),
+        size=bpe.vocab_size(tokenizer),
         chain=chain,
-        end_id=int(end_id),
+        end_id=bpe.token_id(tokenizer, IM_END),
     )
 
 
-def _padded_vocab_size() -> int:
-    return -(-_tool_vocab().size // 64) * 64
-
-
-def _spec() -> _TextModel:
+def _spec() -> TextModel:
     """chat-ok's model, its vocabulary widened to the added pieces (padded like Qwen's)."""
-    return replace(CHAT_OK, config_overrides={"vocab_size": _padded_vocab_size()})
-
-
-def _bigram_head(chain: tuple[int, ...], end_id: int, vocab_size: int, hidden: int) -> dict[str, np.ndarray]:
-    """embed_tokens and lm_head of a bigram whose greedy walk from any other token is ``chain`` then ``end_id``.
-
-    The same construction as chat-ok's (harness.zoo.core._weights), over another chain: dimension 0 is a constant 1 that
-    the first chain token's lm_head row reads; each chain token owns one dimension its successor's row reads."""
-    if len(chain) + 1 > hidden // 2:
-        raise AssertionError("the hidden size is too small for one dimension per answer token")
-    first_free = len(chain) + 1
-    embed = np.zeros((vocab_size, hidden), dtype=np.float32)
-    embed[:, 0] = 1.0
-    embed[:, first_free:] = 0.5 * _hash_uniform(1, (vocab_size, hidden - first_free))
-    lm_head = np.zeros((vocab_size, hidden), dtype=np.float32)
-    lm_head[chain[0], 0] = 4.0
-    for position, (token, successor) in enumerate(zip(chain, (*chain[1:], end_id), strict=True)):
-        dim = 1 + position
-        embed[token, :] = 0.0
-        embed[token, 0] = 1.0
-        embed[token, dim] = 4.0
-        lm_head[successor, dim] = 4.0
-    return {"model.embed_tokens.weight": embed, "lm_head.weight": lm_head}
+    return replace(CHAT_OK, config_overrides={"vocab_size": pad_vocab(tool_vocab().size)})
 
 
 def _tool_tokenizer_config() -> dict[str, Any]:
-    config = _tokenizer_config(eos=IM_END, chat_template=True)
-    vocab = _tool_vocab()
+    config = chat_tokenizer_config(eos=IM_END, chat_template=True)
+    vocab = tool_vocab()
     decoder = dict(config["added_tokens_decoder"])
     for piece, token_id in zip(TOOL_CALL_PIECES, vocab.chain, strict=True):
-        decoder[str(token_id)] = {
-            "content": piece,
-            "lstrip": False,
-            "normalized": False,
-            "rstrip": False,
-            "single_word": False,
-            "special": False,
-        }
+        decoder[str(token_id)] = bpe.added_token_entry(piece, special=False)
     config["added_tokens_decoder"] = dict(sorted(decoder.items(), key=lambda item: int(item[0])))
     return config
 
 
 def _tool_call(directory: Path) -> None:
     spec = _spec()
-    vocab = _tool_vocab()
-    tensors = _weights(spec)  # the layers (chat-ok's); embed_tokens and lm_head are replaced below
-    tensors.update(_bigram_head(vocab.chain, vocab.end_id, _padded_vocab_size(), spec.hidden))
-    _write_json(directory / "config.json", _config(spec))
-    _write_json(directory / "generation_config.json", _generation_config(spec))
+    vocab = tool_vocab()
+    tensors = qwen2_weights(spec)  # the layers (chat-ok's); embed_tokens and lm_head are replaced below
+    tensors.update(bigram_head(vocab.chain, vocab.end_id, pad_vocab(vocab.size), spec.hidden))
+    write_json(directory / "config.json", qwen2_config(spec))
+    write_json(directory / "generation_config.json", generation_config(spec))
     (directory / "tokenizer.json").write_text(vocab.tokenizer_json, encoding="utf-8")
-    _write_json(directory / "tokenizer_config.json", _tool_tokenizer_config())
+    write_json(directory / "tokenizer_config.json", _tool_tokenizer_config())
     (directory / "model.safetensors").write_bytes(safetensors_bytes(tensors, spec.dtype))
 
 
@@ -167,5 +125,14 @@ MEMBERS: dict[str, ZooMember] = {
     ),
 }
 
-# Join the zoo (this module may have been imported before harness.zoo.core finished loading its extensions).
-register(MEMBERS)
+__all__ = [
+    "MEMBERS",
+    "TOOL_CALL_ANSWER",
+    "TOOL_CALL_ARGUMENTS",
+    "TOOL_CALL_END",
+    "TOOL_CALL_NAME",
+    "TOOL_CALL_PIECES",
+    "TOOL_CALL_START",
+    "ToolVocab",
+    "tool_vocab",
+]

@@ -1,6 +1,6 @@
 """Zoo members for the vision use case: a tiny LLaVA (CLIP vision tower + projector + the zoo's Qwen2 text model).
 
-The text model is the chat-ok one (see harness.zoo.core): its attention and MLP outputs are zeroed, so the next token
+The text model is the chat-ok one (see harness.zoo.qwen2): its attention and MLP outputs are zeroed, so the next token
 depends only on the last one and the greedy answer is ``CHAT_OK_ANSWER`` whatever the image. The image still goes
 through the whole path vLLM serves -- fetch, processor, CLIP tower, projector, ``<image>`` placeholder expansion --
 so every protocol check (HTTP 200, the image's tokens in usage.prompt_tokens, the multimodal limit) is real; only the
@@ -20,23 +20,20 @@ from typing import Any
 
 import numpy as np
 
-from harness.zoo.core import (
-    _TRANSFORMERS_VERSION,
+from harness.zoo import bpe
+from harness.zoo.member import ZooMember
+from harness.zoo.qwen2 import (
     CHAT_OK,
     CHAT_OK_ANSWER,
     IM_END,
-    ZooMember,
-    _config,
-    _generation_config,
-    _hash_uniform,
-    _TextModel,
-    _tokenizer_config,
-    _tokenizer_json,
-    _weights,
-    _write_json,
-    register,
-    safetensors_bytes,
+    TextModel,
+    chat_tokenizer_config,
+    chat_tokenizer_json,
+    generation_config,
+    qwen2_config,
+    qwen2_weights,
 )
+from harness.zoo.writers import TRANSFORMERS_VERSION, hash_uniform, safetensors_bytes, write_json
 
 IMAGE_TOKEN = "<image>"
 VIDEO_TOKEN = "<video>"
@@ -79,7 +76,7 @@ CHAT_TEMPLATE = (
 
 
 @dataclass(frozen=True)
-class _WideText(_TextModel):
+class _WideText(TextModel):
     """The chat-ok text model with room for two more special tokens (<image>, <video>) in its embedding rows."""
 
     @property
@@ -92,20 +89,15 @@ VIDEO_TEXT = _WideText()
 
 @functools.cache
 def _llava_tokenizer_json(extra: tuple[str, ...] = (IMAGE_TOKEN,)) -> str:
-    from tokenizers import AddedToken, Tokenizer
-
-    tokenizer = Tokenizer.from_str(_tokenizer_json())
-    tokenizer.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in extra])
-    return str(tokenizer.to_str())
+    return str(bpe.extended(chat_tokenizer_json(), extra, special=True).to_str())
 
 
-def token_id(token: str, extra: tuple[str, ...] = (IMAGE_TOKEN,), spec: _TextModel = CHAT_OK) -> int:
-    from tokenizers import Tokenizer
-
-    found = Tokenizer.from_str(_llava_tokenizer_json(extra)).token_to_id(token)
-    if found is None or found >= spec.vocab_size:
+def token_id(token: str, extra: tuple[str, ...] = (IMAGE_TOKEN,), spec: TextModel = CHAT_OK) -> int:
+    """The id of ``token`` in the chat tokenizer extended by ``extra``; it must fit the text model's rows."""
+    found = bpe.token_id(bpe.load(_llava_tokenizer_json(extra)), token)
+    if found >= spec.vocab_size:
         raise AssertionError(f"{token} got id {found}, outside the text model's {spec.vocab_size} rows")
-    return int(found)
+    return found
 
 
 def image_token_id() -> int:
@@ -116,8 +108,8 @@ def _llava_config() -> dict[str, Any]:
     return _llava_like_config(CHAT_OK)
 
 
-def _llava_like_config(spec: _TextModel, size: int = IMAGE_SIZE, patch: int = PATCH_SIZE) -> dict[str, Any]:
-    text = _config(spec)
+def _llava_like_config(spec: TextModel, size: int = IMAGE_SIZE, patch: int = PATCH_SIZE) -> dict[str, Any]:
+    text = qwen2_config(spec)
     text.pop("transformers_version", None)
     config: dict[str, Any] = {
         "architectures": ["LlavaForConditionalGeneration"],
@@ -131,7 +123,7 @@ def _llava_like_config(spec: _TextModel, size: int = IMAGE_SIZE, patch: int = PA
         "text_config": text,
         "tie_word_embeddings": False,
         "torch_dtype": spec.dtype,
-        "transformers_version": _TRANSFORMERS_VERSION,
+        "transformers_version": TRANSFORMERS_VERSION,
         "vision_config": {
             "attention_dropout": 0.0,
             "hidden_act": "quick_gelu",
@@ -159,16 +151,16 @@ def _vision_weights(size: int = IMAGE_SIZE, patch: int = PATCH_SIZE) -> dict[str
     prefix = "vision_tower.vision_model."
     ones, zeros = np.ones(h, dtype=np.float32), np.zeros(h, dtype=np.float32)
     tensors: dict[str, np.ndarray] = {
-        prefix + "embeddings.class_embedding": 0.05 * _hash_uniform(2001, (h,)),
-        prefix + "embeddings.patch_embedding.weight": 0.05 * _hash_uniform(2002, (h, 3, patch, patch)),
-        prefix + "embeddings.position_embedding.weight": 0.05 * _hash_uniform(2003, (positions, h)),
+        prefix + "embeddings.class_embedding": 0.05 * hash_uniform(2001, (h,)),
+        prefix + "embeddings.patch_embedding.weight": 0.05 * hash_uniform(2002, (h, 3, patch, patch)),
+        prefix + "embeddings.position_embedding.weight": 0.05 * hash_uniform(2003, (positions, h)),
         prefix + "pre_layrnorm.weight": ones,  # sic: CLIP's own spelling
         prefix + "pre_layrnorm.bias": zeros,
         prefix + "post_layernorm.weight": ones,
         prefix + "post_layernorm.bias": zeros,
-        "multi_modal_projector.linear_1.weight": 0.05 * _hash_uniform(2004, (text_h, h)),
+        "multi_modal_projector.linear_1.weight": 0.05 * hash_uniform(2004, (text_h, h)),
         "multi_modal_projector.linear_1.bias": np.zeros(text_h, dtype=np.float32),
-        "multi_modal_projector.linear_2.weight": 0.05 * _hash_uniform(2005, (text_h, text_h)),
+        "multi_modal_projector.linear_2.weight": 0.05 * hash_uniform(2005, (text_h, text_h)),
         "multi_modal_projector.linear_2.bias": np.zeros(text_h, dtype=np.float32),
     }
     for layer in range(VISION_LAYERS):
@@ -183,7 +175,7 @@ def _vision_weights(size: int = IMAGE_SIZE, patch: int = PATCH_SIZE) -> dict[str
             "mlp.fc2.weight": (h, i),
         }
         for index, (name, shape) in enumerate(shapes.items()):
-            tensors[base + name] = 0.05 * _hash_uniform(seed + index, shape)
+            tensors[base + name] = 0.05 * hash_uniform(seed + index, shape)
         for name, size in (
             ("self_attn.q_proj.bias", h),
             ("self_attn.k_proj.bias", h),
@@ -200,11 +192,9 @@ def _vision_weights(size: int = IMAGE_SIZE, patch: int = PATCH_SIZE) -> dict[str
     return tensors
 
 
-def _llava_weights(
-    spec: _TextModel = CHAT_OK, size: int = IMAGE_SIZE, patch: int = PATCH_SIZE
-) -> dict[str, np.ndarray]:
+def _llava_weights(spec: TextModel = CHAT_OK, size: int = IMAGE_SIZE, patch: int = PATCH_SIZE) -> dict[str, np.ndarray]:
     tensors = _vision_weights(size, patch)
-    for name, array in _weights(spec).items():
+    for name, array in qwen2_weights(spec).items():
         tensors["language_model." + name] = array  # model.* -> language_model.model.*, lm_head.* likewise
     return tensors
 
@@ -227,30 +217,19 @@ def _clip_preprocessor(size: int = IMAGE_SIZE, **extra: Any) -> dict[str, Any]:
     return dict(sorted(config.items()))
 
 
-def _special(content: str) -> dict[str, Any]:
-    return {
-        "content": content,
-        "lstrip": False,
-        "normalized": False,
-        "rstrip": False,
-        "single_word": False,
-        "special": True,
-    }
-
-
 def _tiny_llava(directory: Path) -> None:
-    _write_json(directory / "config.json", _llava_config())
-    _write_json(directory / "generation_config.json", _generation_config(CHAT_OK))
+    write_json(directory / "config.json", _llava_config())
+    write_json(directory / "generation_config.json", generation_config(CHAT_OK))
     (directory / "tokenizer.json").write_text(_llava_tokenizer_json(), encoding="utf-8")
-    tokenizer_config = _tokenizer_config(eos=IM_END, chat_template=False)
-    tokenizer_config["added_tokens_decoder"][str(image_token_id())] = _special(IMAGE_TOKEN)
+    tokenizer_config = chat_tokenizer_config(eos=IM_END, chat_template=False)
+    tokenizer_config["added_tokens_decoder"][str(image_token_id())] = bpe.added_token_entry(IMAGE_TOKEN)
     tokenizer_config["processor_class"] = "LlavaProcessor"
-    _write_json(directory / "tokenizer_config.json", dict(sorted(tokenizer_config.items())))
-    _write_json(
+    write_json(directory / "tokenizer_config.json", dict(sorted(tokenizer_config.items())))
+    write_json(
         directory / "preprocessor_config.json",
         _clip_preprocessor(image_processor_type="CLIPImageProcessor", processor_class="LlavaProcessor"),
     )
-    _write_json(
+    write_json(
         directory / "processor_config.json",
         {
             "image_token": IMAGE_TOKEN,
@@ -303,15 +282,17 @@ def _llava_next_video_config() -> dict[str, Any]:
 
 
 def _tiny_llava_next_video(directory: Path) -> None:
-    _write_json(directory / "config.json", _llava_next_video_config())
-    _write_json(directory / "generation_config.json", _generation_config(VIDEO_TEXT))
+    write_json(directory / "config.json", _llava_next_video_config())
+    write_json(directory / "generation_config.json", generation_config(VIDEO_TEXT))
     (directory / "tokenizer.json").write_text(_llava_tokenizer_json(_VIDEO_EXTRA), encoding="utf-8")
-    tokenizer_config = _tokenizer_config(eos=IM_END, chat_template=False)
+    tokenizer_config = chat_tokenizer_config(eos=IM_END, chat_template=False)
     for token in _VIDEO_EXTRA:
-        tokenizer_config["added_tokens_decoder"][str(token_id(token, _VIDEO_EXTRA, VIDEO_TEXT))] = _special(token)
+        tokenizer_config["added_tokens_decoder"][str(token_id(token, _VIDEO_EXTRA, VIDEO_TEXT))] = (
+            bpe.added_token_entry(token)
+        )
     tokenizer_config["processor_class"] = "LlavaNextVideoProcessor"
-    _write_json(directory / "tokenizer_config.json", dict(sorted(tokenizer_config.items())))
-    _write_json(
+    write_json(directory / "tokenizer_config.json", dict(sorted(tokenizer_config.items())))
+    write_json(
         directory / "preprocessor_config.json",
         _clip_preprocessor(
             VIDEO_IMAGE_SIZE,
@@ -321,7 +302,7 @@ def _tiny_llava_next_video(directory: Path) -> None:
             processor_class="LlavaNextVideoProcessor",
         ),
     )
-    _write_json(
+    write_json(
         directory / "video_preprocessor_config.json",
         _clip_preprocessor(
             VIDEO_IMAGE_SIZE,
@@ -330,7 +311,7 @@ def _tiny_llava_next_video(directory: Path) -> None:
             video_processor_type="LlavaNextVideoVideoProcessor",
         ),
     )
-    _write_json(
+    write_json(
         directory / "processor_config.json",
         {
             "image_token": IMAGE_TOKEN,
@@ -375,5 +356,20 @@ MEMBERS: dict[str, ZooMember] = {
     ),
 }
 
-# Join the zoo (this module may have been imported before harness.zoo.core finished loading its extensions).
-register(MEMBERS)
+__all__ = [
+    "CHAT_TEMPLATE",
+    "IMAGE_SIZE",
+    "IMAGE_TOKEN",
+    "IMAGE_TOKENS",
+    "MEMBERS",
+    "PATCH_SIZE",
+    "VIDEO_CHAT_TEMPLATE",
+    "VIDEO_FRAME_TOKENS",
+    "VIDEO_IMAGE_SIZE",
+    "VIDEO_PATCH_SIZE",
+    "VIDEO_POOL_STRIDE",
+    "VIDEO_TEXT",
+    "VIDEO_TOKEN",
+    "image_token_id",
+    "token_id",
+]
