@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from harness.measure.latency import measure_repeated, summarise
+from harness.measure.prometheus import delta, scrape, summary
+
 if TYPE_CHECKING:
     from harness.server import VllmServer
 
@@ -21,9 +24,6 @@ LATENCY_USE_CASES = frozenset({"chat", "completions"})
 
 def measure_latency(server: VllmServer, use_case: str, repeats: int, timeout: float) -> dict[str, Any]:
     """Client-side TTFT/TPOT/ITL/E2E percentiles and raw requests, plus the /metrics deltas of the same requests."""
-    from harness.measure.latency import measure_repeated, summarise
-    from harness.measure.prometheus import delta, scrape, summary
-
     prompt: str | list[dict[str, str]] = CHAT_PROMPT if use_case == "chat" else COMPLETION_PROMPT
     before = scrape(server.base_url, server.api_key)
     timings = measure_repeated(

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from harness.diagnose import diagnose
 from harness.probes.streams import StreamRead
 
 if TYPE_CHECKING:
@@ -183,8 +184,6 @@ def _error_body(error: Any) -> str:
 
 
 def _http_code(body: str) -> str:
-    from harness.diagnose import diagnose
-
     code = diagnose(body, None).code
     return "HTTP_ERROR" if code == "OTHER" else code
 

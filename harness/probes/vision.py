@@ -18,9 +18,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from harness.diagnose import diagnose
 from harness.probes.base import SEED, ProbeContext, ProbeResult, Recorder, _error_body, _short, check_usage, run_probe
-from harness.probes.streams import usage_of
 from harness.probes.inputs.media import IMAGES, MEDIA, Media, MediaServer
+from harness.probes.streams import usage_of
 
 USE_CASE = "vision"
 MAX_TOKENS = 24
@@ -157,8 +158,6 @@ def fail_request(rec: Recorder, step: str, error: BaseException) -> None:
 
 def expect_refusal(rec: Recorder, name: str, call: Callable[[], Any], *, modality: str, limit: int, sent: int) -> None:
     """A request beyond the configured limit: the check passes only on HTTP 400 with vLLM's limit message."""
-    from harness.diagnose import diagnose
-
     answer, error = attempt(rec, name, call)
     if error is not None:
         body = _error_body(error)
