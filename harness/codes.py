@@ -1,53 +1,92 @@
 """Stable root-cause codes: the vocabulary shared by pre-flight, diagnosis, probes, results and the report.
 
 A code is part of the public contract (matrix ``expect:`` entries, results.jsonl, status pages): never rename one.
+Each ``Code`` member is its own name as a ``str`` (a ``StrEnum``), so ``Code.OOM == "OOM"`` and code strings read from
+files or written by older callers compare equal to members; ``Code("OOM")`` turns a string back into a member.
 """
 
 from __future__ import annotations
 
-CODES: dict[str, str] = {
+from collections.abc import Mapping
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    """A root cause, with the one line a report prints beside it (``Code.OOM.description``)."""
+
+    description: str
+
+    # The default only lets type checkers accept a lookup by value, Code("OOM"): every member gives a description.
+    def __new__(cls, value: str, description: str = "") -> Code:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
     # pre-flight (checkpoint files, no GPU)
-    "CONFIG_MISSING": "config.json is missing (incomplete download or not a transformers checkpoint)",
-    "WEIGHTS_MISSING": "no weight files (safetensors / bin) next to config.json",
-    "WEIGHTS_INCOMPLETE": "a shard named by the index is absent, or a file is shorter than its header promises",
-    "TOKENIZER_MISSING": "no tokenizer files",
-    "NO_CHAT_TEMPLATE": "no chat template anywhere: vLLM answers chat requests with HTTP 400",
-    "TEMPLATE_ERROR": "the chat template fails to render, or tries to escape the sandbox",
-    "EOS_MISMATCH": "the end-of-turn token is not among the eos ids vLLM stops on: generation never stops",
-    "ARCH_UNSUPPORTED": "the architecture is not in the installed vLLM's model registry",
-    "REMOTE_CODE_REQUIRED": "the checkpoint needs trust_remote_code (auto_map to code shipped with it)",
-    "NOT_SERVABLE": "vLLM cannot serve this (diffusers pipeline, GGUF-only, TTS, image generation...)",
-    "PROCESSOR_MISSING": "a multimodal use case without a processor / preprocessor config",
-    "ENGINE_UNKNOWN": "no engine environment to ask: a check that needs vLLM could not be made",
+    CONFIG_MISSING = "CONFIG_MISSING", "config.json is missing (incomplete download or not a transformers checkpoint)"
+    WEIGHTS_MISSING = "WEIGHTS_MISSING", "no weight files (safetensors / bin) next to config.json"
+    WEIGHTS_INCOMPLETE = (
+        "WEIGHTS_INCOMPLETE",
+        "a shard named by the index is absent, or a file is shorter than its header promises",
+    )
+    TOKENIZER_MISSING = "TOKENIZER_MISSING", "no tokenizer files"
+    NO_CHAT_TEMPLATE = "NO_CHAT_TEMPLATE", "no chat template anywhere: vLLM answers chat requests with HTTP 400"
+    TEMPLATE_ERROR = "TEMPLATE_ERROR", "the chat template fails to render, or tries to escape the sandbox"
+    EOS_MISMATCH = (
+        "EOS_MISMATCH",
+        "the end-of-turn token is not among the eos ids vLLM stops on: generation never stops",
+    )
+    ARCH_UNSUPPORTED = "ARCH_UNSUPPORTED", "the architecture is not in the installed vLLM's model registry"
+    REMOTE_CODE_REQUIRED = (
+        "REMOTE_CODE_REQUIRED",
+        "the checkpoint needs trust_remote_code (auto_map to code shipped with it)",
+    )
+    NOT_SERVABLE = "NOT_SERVABLE", "vLLM cannot serve this (diffusers pipeline, GGUF-only, TTS, image generation...)"
+    PROCESSOR_MISSING = "PROCESSOR_MISSING", "a multimodal use case without a processor / preprocessor config"
+    ENGINE_UNKNOWN = "ENGINE_UNKNOWN", "no engine environment to ask: a check that needs vLLM could not be made"
     # boot and runtime (diagnosed from the engine log, exit code and HTTP errors)
-    "HUB_AUTH": "the hub refused the download (gated or private repository, missing token)",
-    "HUB_UNREACHABLE": "the checkpoint is not in the HF cache and the hub cannot be reached (or offline mode is on)",
-    "ENV_IMPORT_BROKEN": "the engine environment cannot import what vLLM needs",
-    "TRANSFORMERS_MISMATCH": "the installed transformers does not know this model type",
-    "WEIGHTS_CORRUPT": "a weight file cannot be read",
-    "WEIGHT_NAME_MISMATCH": "weight names in the checkpoint do not match what vLLM's model expects",
-    "KV_BUDGET": "not enough memory left for the KV cache",
-    "MAX_MODEL_LEN": "max-model-len larger than the model or the KV cache allows",
-    "GPU_CONTENDED": "the GPU's free memory is below what gpu-memory-utilization asks (another process holds it)",
-    "OOM": "out of memory",
-    "PROC_KILLED": "the engine was killed by a signal",
-    "TOOL_FLAGS": "tool calls need --enable-auto-tool-choice and --tool-call-parser",
-    "MM_LIMIT": "more multimodal items than --limit-mm-per-prompt allows",
-    "WRONG_TASK": "the model does not serve this API (e.g. a text model asked for transcription)",
-    "PORT_CONFLICT": "the port was taken",
-    "TRUST_REMOTE_CODE": "the engine refused to load a model that needs --trust-remote-code",
-    "BOOT_TIMEOUT": "the engine did not become ready within the boot timeout",
-    "ENGINE_DIED": "the engine process died while cells were being probed",
-    "FOREIGN_SERVER": "the server answering on our port is not the one we started",
+    HUB_AUTH = "HUB_AUTH", "the hub refused the download (gated or private repository, missing token)"
+    HUB_UNREACHABLE = (
+        "HUB_UNREACHABLE",
+        "the checkpoint is not in the HF cache and the hub cannot be reached (or offline mode is on)",
+    )
+    ENV_IMPORT_BROKEN = "ENV_IMPORT_BROKEN", "the engine environment cannot import what vLLM needs"
+    TRANSFORMERS_MISMATCH = "TRANSFORMERS_MISMATCH", "the installed transformers does not know this model type"
+    WEIGHTS_CORRUPT = "WEIGHTS_CORRUPT", "a weight file cannot be read"
+    WEIGHT_NAME_MISMATCH = (
+        "WEIGHT_NAME_MISMATCH",
+        "weight names in the checkpoint do not match what vLLM's model expects",
+    )
+    KV_BUDGET = "KV_BUDGET", "not enough memory left for the KV cache"
+    MAX_MODEL_LEN = "MAX_MODEL_LEN", "max-model-len larger than the model or the KV cache allows"
+    GPU_CONTENDED = (
+        "GPU_CONTENDED",
+        "the GPU's free memory is below what gpu-memory-utilization asks (another process holds it)",
+    )
+    OOM = "OOM", "out of memory"
+    PROC_KILLED = "PROC_KILLED", "the engine was killed by a signal"
+    TOOL_FLAGS = "TOOL_FLAGS", "tool calls need --enable-auto-tool-choice and --tool-call-parser"
+    MM_LIMIT = "MM_LIMIT", "more multimodal items than --limit-mm-per-prompt allows"
+    WRONG_TASK = "WRONG_TASK", "the model does not serve this API (e.g. a text model asked for transcription)"
+    PORT_CONFLICT = "PORT_CONFLICT", "the port was taken"
+    TRUST_REMOTE_CODE = "TRUST_REMOTE_CODE", "the engine refused to load a model that needs --trust-remote-code"
+    BOOT_TIMEOUT = "BOOT_TIMEOUT", "the engine did not become ready within the boot timeout"
+    ENGINE_DIED = "ENGINE_DIED", "the engine process died while cells were being probed"
+    FOREIGN_SERVER = "FOREIGN_SERVER", "the server answering on our port is not the one we started"
     # measurement
-    "LEAK": "GPU memory (or server processes) did not return to the baseline after teardown",
+    LEAK = "LEAK", "GPU memory (or server processes) did not return to the baseline after teardown"
     # probes
-    "STOP_TOKEN": "generation did not stop on the end-of-turn token",
-    "PROBE_FAILED": "a probe's check did not hold",
-    "HTTP_ERROR": "the API answered with an HTTP error",
-    "OTHER": "a failure with no known signature",
-}
+    STOP_TOKEN = "STOP_TOKEN", "generation did not stop on the end-of-turn token"
+    PROBE_FAILED = "PROBE_FAILED", "a probe's check did not hold"
+    HTTP_ERROR = "HTTP_ERROR", "the API answered with an HTTP error"
+    OTHER = "OTHER", "a failure with no known signature"
+
+
+# The vocabulary as plain strings: what the matrix validates ``expect:`` against and suggests close matches from.
+CODES: Mapping[str, str] = {code.value: code.description for code in Code}
 
 
 def describe(code: str) -> str:
+    """The one-line description of a code; "unknown code" for a string outside the vocabulary."""
     return CODES.get(code, "unknown code")
