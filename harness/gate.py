@@ -1,13 +1,14 @@
 """The pre-deployment gate: a rollout is blocked when a required cell does not PASS, or a cell regressed.
 
-Pure over results.jsonl records, so the decision can be tested on recorded runs and re-made later from the files.
+Pure over typed results.jsonl records, so the decision can be tested on recorded runs and re-made later from the files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.results import RunResults
+from harness.results import CellRecord, RunResults
+from harness.verdicts import Verdict
 
 
 @dataclass(frozen=True)
@@ -31,24 +32,24 @@ def decide(run: RunResults, baseline: RunResults | None = None) -> GateDecision:
     """Required cells must PASS (an XFAIL is still a failure to a rollout); with a baseline, a cell that passed
     there and does not pass now is a regression, required or not."""
     blockers: list[Blocker] = []
-    required = [c for c in run.cells if c.get("required")]
+    required = [c for c in run.cells if c.required]
     for cell in required:
-        if cell["verdict"] != "PASS":
-            code = f" {cell['code']}" if cell.get("code") else ""
-            blockers.append(
-                Blocker(cell["cell_id"], f"required, but {cell['verdict']}{code}: {cell.get('message', '')}")
-            )
+        if cell.verdict is not Verdict.PASS:
+            blockers.append(Blocker(cell.cell_id, f"required, but {cell.verdict}{_code(cell)}: {cell.message}"))
     compared = 0
     if baseline is not None:
-        before = {c["cell_id"]: c for c in baseline.cells}
+        before = {c.cell_id: c for c in baseline.cells}
         for cell in run.cells:
-            previous = before.get(cell["cell_id"])
+            previous = before.get(cell.cell_id)
             if previous is None:
                 continue
             compared += 1
-            if previous["verdict"] == "PASS" and cell["verdict"] != "PASS" and not cell.get("required"):
-                code = f" {cell['code']}" if cell.get("code") else ""
+            if previous.verdict is Verdict.PASS and cell.verdict is not Verdict.PASS and not cell.required:
                 blockers.append(
-                    Blocker(cell["cell_id"], f"regressed: PASS in the baseline, now {cell['verdict']}{code}")
+                    Blocker(cell.cell_id, f"regressed: PASS in the baseline, now {cell.verdict}{_code(cell)}")
                 )
     return GateDecision(tuple(blockers), len(required), compared)
+
+
+def _code(cell: CellRecord) -> str:
+    return f" {cell.code}" if cell.code else ""

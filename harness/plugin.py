@@ -27,7 +27,7 @@ import contextlib
 import io
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness import suites
-from harness.results import RESULTS_FILE, Verdict, new_run_id, read_results
+from harness.results import RESULTS_FILE, EnvironmentRecord, ResultsError, new_run_id, read_results
 from harness.usecases import UseCase
+from harness.verdicts import Verdict
 
 if TYPE_CHECKING:
     from harness.matrix import Cell, Matrix
@@ -292,7 +293,11 @@ def _worker_env(config: pytest.Config) -> dict[str, str]:
 
 
 def _write_environment_once(
-    state: RunState, engine_python: Path | None, matrix: Matrix, record: Any, append: Any
+    state: RunState,
+    engine_python: Path | None,
+    matrix: Matrix,
+    record: Callable[..., EnvironmentRecord],
+    append: Callable[[Path, EnvironmentRecord], None],
 ) -> None:
     """The first process into the run directory writes the environment line (xdist workers race for it)."""
     marker = state.run_dir / ".environment"
@@ -339,7 +344,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from harness.report import write_reports
 
-    write_reports(state.run_dir, status_path=state.status_path)
+    # A file this harness cannot read (a newer schema_version): the terminal summary prints the one-line reason.
+    with contextlib.suppress(ResultsError):
+        write_reports(state.run_dir, status_path=state.status_path)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -353,20 +360,31 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
     from harness.report import headline
 
-    results = read_results(state.run_dir)
+    try:
+        results = read_results(state.run_dir)
+    except ResultsError as error:
+        terminalreporter.write_line(f"vllm-compat: no report: {error}", red=True)
+        return
     if not results.cells:
         return
-    style = {"PASS": "green", "FAIL": "red", "ERROR": "bold red", "SKIP": "yellow", "XFAIL": "cyan", "XPASS": "magenta"}
+    style = {
+        Verdict.PASS: "green",
+        Verdict.FAIL: "red",
+        Verdict.ERROR: "bold red",
+        Verdict.SKIP: "yellow",
+        Verdict.XFAIL: "cyan",
+        Verdict.XPASS: "magenta",
+    }
     table = Table(title="vllm-compat", show_lines=False)
     table.add_column("cell", overflow="fold")
     for column in ("verdict", "code", "boot s", "probe s"):
         table.add_column(column, no_wrap=True)
-    for cell in sorted(results.cells, key=lambda c: c["cell_id"]):
-        timings = cell.get("timings") or {}
+    for cell in sorted(results.cells, key=lambda c: c.cell_id):
+        timings = cell.timings
         table.add_row(
-            cell["cell_id"],
-            f"[{style.get(cell['verdict'], '')}]{cell['verdict']}[/]",
-            cell.get("code") or "",
+            cell.cell_id,
+            f"[{style[cell.verdict]}]{cell.verdict}[/]",
+            cell.code or "",
             f"{timings['boot_s']:.1f}" if "boot_s" in timings else "",
             f"{timings['probe_s']:.2f}" if "probe_s" in timings else "",
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -10,34 +11,41 @@ from typing import Any
 import jinja2
 
 from harness.codes import describe
-from harness.results import RunResults, Verdict, read_results
-from harness.usecases import ALL_USE_CASES
+from harness.results import CellRecord, EnvironmentRecord, RunResults, ServerRecord, read_results
+from harness.usecases import UseCase
+from harness.verdicts import Verdict
 
 STATUS_FILE = "STATUS.md"
-_GLYPH = {"PASS": "✅", "FAIL": "❌", "ERROR": "💥", "SKIP": "⏭️", "XFAIL": "☑️", "XPASS": "⚠️"}
+_GLYPH: dict[Verdict, str] = {
+    Verdict.PASS: "✅",
+    Verdict.FAIL: "❌",
+    Verdict.ERROR: "💥",
+    Verdict.SKIP: "⏭️",
+    Verdict.XFAIL: "☑️",
+    Verdict.XPASS: "⚠️",
+}
 
 
 def headline(results: RunResults) -> str:
     """One sentence a reader can trust: working means a probe ran and passed, nothing else."""
     counts = results.counts()
     total = len(results.cells)
-    working = counts["PASS"]
+    working = counts[Verdict.PASS]
     parts = [f"**{working} of {total} cells working**"]
-    if counts["XFAIL"]:
-        parts.append(f"{counts['XFAIL']} failing as the matrix expects")
-    unexpected = counts["FAIL"] + counts["ERROR"] + counts["XPASS"]
+    if counts[Verdict.XFAIL]:
+        parts.append(f"{counts[Verdict.XFAIL]} failing as the matrix expects")
+    unexpected = counts[Verdict.FAIL] + counts[Verdict.ERROR] + counts[Verdict.XPASS]
     parts.append(f"{unexpected} unexpected" if unexpected else "no surprises")
-    if counts["SKIP"]:
-        parts.append(f"{counts['SKIP']} skipped")
+    if counts[Verdict.SKIP]:
+        parts.append(f"{counts[Verdict.SKIP]} skipped")
     return " · ".join(parts)
 
 
-def _cell_text(cell: dict[str, Any] | None) -> str:
+def _cell_text(cell: CellRecord | None) -> str:
     if cell is None:
         return ""
-    verdict = cell["verdict"]
-    code = f" `{cell['code']}`" if cell.get("code") and verdict != "PASS" else ""
-    return f"{_GLYPH.get(verdict, '')} {verdict}{code}"
+    code = f" `{cell.code}`" if cell.code and cell.verdict is not Verdict.PASS else ""
+    return f"{_GLYPH[cell.verdict]} {cell.verdict}{code}"
 
 
 def _md(text: object) -> str:
@@ -45,16 +53,28 @@ def _md(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _used_use_cases(cells: Iterable[dict[str, Any]]) -> list[str]:
-    present = {c["use_case"] for c in cells}
-    return [u for u in ALL_USE_CASES if u in present]
+def _known(value: object, unknown: str = "?") -> object:
+    """A field an older record may lack (None) reads as unknown."""
+    return unknown if value is None else value
 
 
-def _grid(results: RunResults) -> list[dict[str, Any]]:
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+def _used_use_cases(cells: Iterable[CellRecord]) -> list[str]:
+    present = {c.use_case for c in cells}
+    return [u.value for u in UseCase if u in present]
+
+
+@dataclass(frozen=True)
+class _GridRow:
+    model: str
+    profile: str
+    cells: dict[str, CellRecord]  # by use case
+
+
+def _grid(results: RunResults) -> list[_GridRow]:
+    rows: dict[tuple[str, str], _GridRow] = {}
     for cell in results.cells:
-        row = rows.setdefault((cell["model"], cell["profile"]), {"model": cell["model"], "profile": cell["profile"]})
-        row[cell["use_case"]] = cell
+        row = rows.setdefault((cell.model, cell.profile), _GridRow(cell.model, cell.profile, {}))
+        row.cells[cell.use_case.value] = cell
     return list(rows.values())
 
 
@@ -65,7 +85,7 @@ def _gib(value: object) -> str:
     return str(value) if value is not None else ""
 
 
-def _peak(resources: dict[str, Any], field: str) -> object:
+def _peak(resources: Mapping[str, Any], field: str) -> object:
     """The highest figure of one field over every phase; an "n/a" string when that is all there is."""
     values = [stats.get(field) for stats in (resources.get("phases") or {}).values()]
     numbers = [v for v in values if isinstance(v, int | float)]
@@ -74,17 +94,29 @@ def _peak(resources: dict[str, Any], field: str) -> object:
     return next((v for v in values if isinstance(v, str)), None)
 
 
-def _measured(server: dict[str, Any]) -> dict[str, Any]:
-    """The figures a deployment decision needs, per server: boot, KV cache, VRAM (or the honest n/a) and RSS."""
-    resources = server.get("resources") or {}
-    phases = server.get("boot_phases") or {}
-    return server | {
-        "kv_tokens": f"{phases['kv_cache_tokens']:,}" if phases.get("kv_cache_tokens") else "",
-        "vram_peak": _gib(_peak(resources, "process_bytes")) if resources else "",
-        "device_peak": _gib(_peak(resources, "device_used_bytes")) if resources else "",
-        "rss_peak": _gib(_peak(resources, "rss_bytes")) if resources else "",
-        "weights": _gib(server.get("expected_weight_bytes")),
-    }
+@dataclass(frozen=True)
+class _ServerRow:
+    """A server with the figures a deployment decision needs: boot, KV cache, VRAM (or the honest n/a) and RSS."""
+
+    server: ServerRecord
+    kv_tokens: str
+    vram_peak: str
+    device_peak: str
+    rss_peak: str
+    weights: str
+
+
+def _measured(server: ServerRecord) -> _ServerRow:
+    resources = server.resources or {}
+    phases = server.boot_phases or {}
+    return _ServerRow(
+        server=server,
+        kv_tokens=f"{phases['kv_cache_tokens']:,}" if phases.get("kv_cache_tokens") else "",
+        vram_peak=_gib(_peak(resources, "process_bytes")) if resources else "",
+        device_peak=_gib(_peak(resources, "device_used_bytes")) if resources else "",
+        rss_peak=_gib(_peak(resources, "rss_bytes")) if resources else "",
+        weights=_gib(server.expected_weight_bytes),
+    )
 
 
 def _ms(seconds: object) -> str:
@@ -99,9 +131,23 @@ def _arrived_in_one_burst(ttft: object, e2e: object, tpot: object, server_tpot: 
     return isinstance(tpot, int | float) and isinstance(server_tpot, int | float) and tpot < 0.25 * server_tpot
 
 
-def _latency_row(cell: dict[str, Any]) -> dict[str, str]:
+@dataclass(frozen=True)
+class _LatencyRow:
     """p50s of the client-side figures and the server's means for the same requests, as table text."""
-    latency = cell.get("latency") or {}
+
+    cell: CellRecord
+    ttft: str
+    tpot: str
+    e2e: str
+    rate: str
+    server_ttft: str
+    server_tpot: str
+    probe: str
+    note: str
+
+
+def _latency_row(cell: CellRecord) -> _LatencyRow:
+    latency = cell.latency or {}
     client = latency.get("client") or {}
     server = latency.get("server") or {}
 
@@ -112,44 +158,29 @@ def _latency_row(cell: dict[str, Any]) -> dict[str, str]:
     note = f"latency not measured: {latency['error']}" if latency.get("error") else ""
     if not note and _arrived_in_one_burst(p50("ttft_s"), p50("e2e_s"), p50("tpot_s"), server.get("tpot_s.mean")):
         note = "the stream arrived in one burst: client TTFT/TPOT do not describe the engine; read the server columns"
-    return {
-        "ttft": _ms(p50("ttft_s")),
-        "tpot": _ms(p50("tpot_s")),
-        "e2e": _ms(p50("e2e_s")),
-        "rate": f"{rate:.0f}" if isinstance(rate, int | float) else "",
-        "server_ttft": _ms(server.get("ttft_s.mean")),
-        "server_tpot": _ms(server.get("tpot_s.mean")),
-        "probe": _ms((cell.get("timings") or {}).get("probe_s")),
-        "note": note,
-    }
+    return _LatencyRow(
+        cell=cell,
+        ttft=_ms(p50("ttft_s")),
+        tpot=_ms(p50("tpot_s")),
+        e2e=_ms(p50("e2e_s")),
+        rate=f"{rate:.0f}" if isinstance(rate, int | float) else "",
+        server_ttft=_ms(server.get("ttft_s.mean")),
+        server_tpot=_ms(server.get("tpot_s.mean")),
+        probe=_ms(cell.timings.get("probe_s")),
+        note=note,
+    )
 
 
-def _environment(results: RunResults) -> dict[str, Any]:
-    env = dict(results.environment)
-    versions = env.get("engine_versions") or {}
-    env["vllm"] = versions.get("vllm", "unknown (no engine environment)")
-    gpus = env.get("gpus") or []
-    env["gpu_text"] = ", ".join(g["name"] for g in gpus) if gpus else env.get("driver", "n/a (no NVIDIA GPU)")
-    return env
+def _vllm(environment: EnvironmentRecord | None) -> str:
+    versions = environment.engine_versions if environment is not None else {}
+    return versions.get("vllm", "unknown (no engine environment)")
 
 
-_CELL_DEFAULTS: dict[str, Any] = {
-    "code": None,
-    "expected": None,
-    "message": "",
-    "evidence": "",
-    "checks": [],
-    "log_tail": None,
-    "server": None,
-    "timings": {},
-    "latency": None,
-}
-_SERVER_DEFAULTS: dict[str, Any] = {"code": None, "boot_s": None, "port": None, "version": None, "log": ""}
-
-
-def _complete(records: Iterable[dict[str, Any]], defaults: dict[str, Any]) -> list[dict[str, Any]]:
-    """Older or partial records lack some keys; the template is strict, so fill them in explicitly."""
-    return [defaults | record for record in records]
+def _gpu_text(environment: EnvironmentRecord | None) -> str:
+    if environment is not None and environment.gpus:
+        return ", ".join(gpu.name for gpu in environment.gpus)
+    driver = environment.driver if environment is not None else None
+    return driver if driver is not None else "n/a (no NVIDIA GPU)"
 
 
 def render_status(results: RunResults) -> str:
@@ -163,19 +194,12 @@ def render_status(results: RunResults) -> str:
     )
     env.filters["md"] = _md
     env.filters["cell"] = _cell_text
+    env.filters["known"] = _known
     env.globals["describe"] = describe
     template = env.get_template("status.md.j2")
-    results = RunResults(
-        run_dir=results.run_dir,
-        environment=results.environment,
-        servers=[_measured(s) for s in _complete(results.servers, _SERVER_DEFAULTS)],
-        cells=_complete(results.cells, _CELL_DEFAULTS),
-    )
-    order = {v.value: i for i, v in enumerate([Verdict.ERROR, Verdict.XPASS, Verdict.FAIL, Verdict.XFAIL])}
-    problems = sorted(
-        (c for c in results.cells if c["verdict"] in order), key=lambda c: (order[c["verdict"]], c["cell_id"])
-    )
-    boot_failures = [s for s in results.servers if s.get("outcome") not in (None, "ready", "stopped")]
+    order = {v: i for i, v in enumerate([Verdict.ERROR, Verdict.XPASS, Verdict.FAIL, Verdict.XFAIL])}
+    problems = sorted((c for c in results.cells if c.verdict in order), key=lambda c: (order[c.verdict], c.cell_id))
+    servers = [_measured(s) for s in results.servers]
     return template.render(
         headline=headline(results),
         counts=results.counts(),
@@ -183,12 +207,11 @@ def render_status(results: RunResults) -> str:
         use_cases=_used_use_cases(results.cells),
         grid=_grid(results),
         problems=problems,
-        timed=[
-            c | {"lat": _latency_row(c)} for c in results.cells if (c.get("timings") or {}).get("probe_s") is not None
-        ],
-        servers=results.servers,
-        boot_failures=boot_failures,
-        environment=_environment(results),
+        timed=[_latency_row(c) for c in results.cells if c.timings.get("probe_s") is not None],
+        servers=servers,
+        environment=results.environment or EnvironmentRecord(run_id="?"),
+        vllm=_vllm(results.environment),
+        gpu_text=_gpu_text(results.environment),
         run_dir=results.run_dir,
     )
 

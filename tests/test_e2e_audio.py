@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from harness.codes import Code
 from harness.probes import PROBES, audio, audio_chat
 from harness.probes.base import ProbeContext, ProbeResult
+from harness.verdicts import Verdict
 from harness.zoo.audio import WHISPER_ANSWER
 
 pytestmark = pytest.mark.e2e
@@ -68,7 +70,7 @@ def whisper(registered: None, engine_python: Path, tmp_path_factory: pytest.Temp
 def test_tiny_whisper_passes_the_audio_probe(whisper: dict[str, Any]) -> None:
     """tiny-whisper's audio cell is PASS on checks that ran: its exact transcript in json, text and verbose_json."""
     outcome = whisper["audio"]
-    assert outcome.verdict.value == "PASS", outcome.message
+    assert outcome.verdict is Verdict.PASS, outcome.message
     checks = {check.name: check for check in outcome.checks}
     assert WHISPER_ANSWER in checks["transcript"].detail
     assert {"format_text", "format_verbose_json", "text_nonempty"} <= set(checks)
@@ -79,7 +81,7 @@ def test_tiny_whisper_passes_the_audio_probe(whisper: dict[str, Any]) -> None:
 def test_tiny_whisper_in_an_audio_chat_cell_never_boots_for_chat(whisper: dict[str, Any]) -> None:
     """A transcription-only Whisper has no chat template: its audio_chat cell fails at pre-flight, not as a pass."""
     outcome = whisper["audio_chat"]
-    assert (outcome.verdict.value, outcome.code) == ("FAIL", "NO_CHAT_TEMPLATE"), outcome.message
+    assert (outcome.verdict, outcome.code) == (Verdict.FAIL, Code.NO_CHAT_TEMPLATE), outcome.message
 
 
 @pytest.fixture(scope="module")
@@ -147,5 +149,5 @@ def test_text_model_audio_cells_stop_at_pre_flight(registered: None, engine_pyth
     registry) without booting a server."""
     outcomes = _run_cells(CHAT_OK_MATRIX, tmp_path, engine_python)
     for outcome in outcomes.values():
-        assert (outcome.verdict.value, outcome.code) == ("FAIL", "WRONG_TASK"), outcome.message
+        assert (outcome.verdict, outcome.code) == (Verdict.FAIL, Code.WRONG_TASK), outcome.message
         assert outcome.server is None

@@ -17,7 +17,10 @@ import psutil
 import pytest
 from demo_truth import DEMO_TRUTH
 
+from harness.codes import Code
 from harness.results import RunResults, read_results
+from harness.usecases import UseCase
+from harness.verdicts import Verdict
 from harness.zoo.qwen2 import CHAT_OK_ANSWER
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +55,7 @@ def demo(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
 
 
 def _verdicts(results: RunResults) -> dict[str, tuple[str, str | None]]:
-    return {c["cell_id"]: (c["verdict"], c["code"]) for c in results.cells}
+    return {c.cell_id: (c.verdict, c.code) for c in results.cells}
 
 
 def test_demo_run_is_green_and_every_verdict_matches_the_zoo(demo: tuple[int, RunResults, str]) -> None:
@@ -65,35 +68,35 @@ def test_demo_run_is_green_and_every_verdict_matches_the_zoo(demo: tuple[int, Ru
 def test_chat_ok_answers_its_known_text_through_a_server_this_run_started(demo: tuple[int, RunResults, str]) -> None:
     """chat-ok's PASS rests on checks that ran, including the exact answer, on a server with a recorded port."""
     _, results, _ = demo
-    cell = next(c for c in results.cells if c["cell_id"] == "chat-ok-default-chat")
-    assert cell["checks"] and all(check["passed"] for check in cell["checks"])
-    assert any(CHAT_OK_ANSWER in check["detail"] or "answer" in check["name"] for check in cell["checks"])
-    assert cell["server"]["port"] and cell["server"]["vllm_version"]
+    cell = next(c for c in results.cells if c.cell_id == "chat-ok-default-chat")
+    assert cell.checks and all(check.passed for check in cell.checks)
+    assert any(CHAT_OK_ANSWER in check.detail or "answer" in check.name for check in cell.checks)
+    assert cell.server is not None and cell.server.port and cell.server.vllm_version
 
 
 def test_preflight_failures_never_boot_a_server(demo: tuple[int, RunResults, str]) -> None:
     """Cells failed by pre-flight have no server, and no server was booted for their models."""
     _, results, _ = demo
-    booted = {s["model"] for s in results.servers}
+    booted = {s.model for s in results.servers}
     assert booted.isdisjoint(PREFLIGHT_ONLY)
-    chat = next(c for c in results.cells if c["cell_id"] == "no-chat-template-default-chat")
-    assert chat["server"] is None and "no server booted" in chat["message"]
+    chat = next(c for c in results.cells if c.cell_id == "no-chat-template-default-chat")
+    assert chat.server is None and "no server booted" in chat.message
 
 
 def test_runaway_eos_names_the_end_of_turn_token_and_cites_the_prediction(demo: tuple[int, RunResults, str]) -> None:
     """The STOP_TOKEN failure names <|im_end|>, the active eos ids and pre-flight's EOS_MISMATCH."""
     _, results, _ = demo
-    cell = next(c for c in results.cells if c["cell_id"] == "runaway-eos-default-stop_tokens")
-    assert "<|im_end|>" in cell["message"]
-    assert "eos ids" in cell["message"] and "EOS_MISMATCH" in cell["message"]
+    cell = next(c for c in results.cells if c.cell_id == "runaway-eos-default-stop_tokens")
+    assert "<|im_end|>" in cell.message
+    assert "eos ids" in cell.message and "EOS_MISMATCH" in cell.message
 
 
 def test_tiny_head_dim_is_an_engine_death_with_its_cause(demo: tuple[int, RunResults, str]) -> None:
     """head_dim 16 is never PASS: the engine dies on the first request and the log line that says why is kept."""
     _, results, _ = demo
-    cell = next(c for c in results.cells if c["cell_id"] == "tiny-head-dim-default-chat")
-    assert cell["code"] == "ENGINE_DIED"
-    assert "head_dim=16" in cell["message"] + cell["evidence"]
+    cell = next(c for c in results.cells if c.cell_id == "tiny-head-dim-default-chat")
+    assert cell.code is Code.ENGINE_DIED
+    assert "head_dim=16" in cell.message + cell.evidence
 
 
 def test_no_engine_process_outlives_the_run(demo: tuple[int, RunResults, str]) -> None:
@@ -101,9 +104,9 @@ def test_no_engine_process_outlives_the_run(demo: tuple[int, RunResults, str]) -
     _, results, _ = demo
     assert results.servers
     for server in results.servers:
-        assert server.get("leftover_pids") == [], server
-        if server.get("pid") and psutil.pid_exists(server["pid"]):
-            assert "vllm" not in " ".join(psutil.Process(server["pid"]).cmdline())
+        assert server.leftover_pids == (), server
+        if server.pid and psutil.pid_exists(server.pid):
+            assert "vllm" not in " ".join(psutil.Process(server.pid).cmdline())
 
 
 def test_report_opens_with_the_honest_headline(demo: tuple[int, RunResults, str]) -> None:
@@ -131,8 +134,8 @@ def test_a_use_case_marker_boots_only_the_servers_it_needs(engine_python: Path, 
         engine_python,
     )
     results = read_results(tmp_path / "run")
-    assert sorted(s["model"] for s in results.servers) == ["chat-ok", "runaway-eos"], done.stdout[-3000:]
-    assert {c["use_case"] for c in results.cells} == {"stop_tokens"}
+    assert sorted(s.model for s in results.servers) == ["chat-ok", "runaway-eos"], done.stdout[-3000:]
+    assert {c.use_case for c in results.cells} == {UseCase.STOP_TOKENS}
     assert done.returncode == 0, done.stdout[-3000:]
 
 
@@ -197,8 +200,8 @@ def test_squatted_port_is_never_probed_and_a_killed_engine_is_engine_died(
     runner.plan(cells)
     try:
         first = runner.run(cells[0])
-        assert first.verdict.value == "PASS", first
-        assert first.server is not None and first.server["port"] != port
+        assert first.verdict is Verdict.PASS, first
+        assert first.server is not None and first.server.port != port
         # Readiness asks /health and /v1/models (that is how the squatter is told apart); no probe ever went there.
         assert not any(request.startswith("POST") for request in seen), seen
 
@@ -208,7 +211,7 @@ def test_squatted_port_is_never_probed_and_a_killed_engine_is_engine_died(
         rest = [runner.run(cell) for cell in cells[1:]]
         assert time.monotonic() - started < 60
         for outcome in rest:
-            assert (outcome.verdict.value, outcome.code) == ("FAIL", "ENGINE_DIED"), outcome
+            assert (outcome.verdict, outcome.code) == (Verdict.FAIL, Code.ENGINE_DIED), outcome
             assert "PROC_KILLED" in outcome.message
     finally:
         runner.close()
@@ -217,8 +220,9 @@ def test_squatted_port_is_never_probed_and_a_killed_engine_is_engine_died(
 def test_working_text_cells_carry_latency_beside_the_servers_own_view(demo: tuple[int, RunResults, str]) -> None:
     """chat-ok's chat cell has client TTFT/TPOT percentiles and /metrics figures for the same requests."""
     _, results, _ = demo
-    cell = next(c for c in results.cells if c["cell_id"] == "chat-ok-default-chat")
-    latency = cell["latency"]
+    cell = next(c for c in results.cells if c.cell_id == "chat-ok-default-chat")
+    latency = cell.latency
+    assert latency is not None
     assert latency["client"]["requests"] == latency["repeats"] >= 1
     assert latency["client"]["ttft_s"]["p50"] > 0
     assert latency["client"]["tpot_s"]["p50"] > 0
@@ -229,10 +233,11 @@ def test_working_text_cells_carry_latency_beside_the_servers_own_view(demo: tupl
 def test_servers_record_boot_phases_and_honest_memory_figures(demo: tuple[int, RunResults, str]) -> None:
     """Each booted server has its KV cache size from the log, 'n/a (no NVIDIA GPU)' for VRAM and a real RSS."""
     _, results, _ = demo
-    server = next(s for s in results.servers if s["server_key"] == "chat-ok-default")
-    assert server["boot_phases"]["kv_cache_tokens"] > 0
-    probes = server["resources"]["phases"]["probes"]
+    server = next(s for s in results.servers if s.server_key == "chat-ok-default")
+    assert server.boot_phases is not None and server.boot_phases["kv_cache_tokens"] > 0
+    assert server.resources is not None
+    probes = server.resources["phases"]["probes"]
     assert probes["process_bytes"] == "n/a (no NVIDIA GPU)"
     assert probes["rss_bytes"] > 50 * 2**20
-    assert server["expected_weight_bytes"] > 0
+    assert server.expected_weight_bytes is not None and server.expected_weight_bytes > 0
     assert "n/a (no NVIDIA GPU)" in (results.run_dir / "STATUS.md").read_text()

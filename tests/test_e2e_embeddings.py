@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.runner import CellRunner, Outcome
+from harness.verdicts import Verdict
 
 pytestmark = pytest.mark.e2e
 
@@ -95,7 +96,7 @@ def minilm(registered: None, engine_python: Path, tmp_path_factory: pytest.TempP
 def test_tiny_embed_passes_every_protocol_check(tiny: Ran) -> None:
     """tiny-embed's cell is PASS on checks that ran: 128 finite floats per input, stable, batch equal to single."""
     outcome = tiny.outcome
-    assert (outcome.verdict.value, outcome.code) == ("PASS", None), outcome.message
+    assert (outcome.verdict, outcome.code) == (Verdict.PASS, None), outcome.message
     checks = {c.name: c for c in outcome.checks}
     assert set(checks) >= PROTOCOL_CHECKS
     assert "semantic" not in checks
@@ -106,7 +107,7 @@ def test_tiny_embed_passes_every_protocol_check(tiny: Ran) -> None:
 def test_minilm_passes_protocol_and_semantic_checks(minilm: Ran) -> None:
     """all-MiniLM-L6-v2 gives 384-dimensional vectors and puts each paraphrase nearer than unrelated sentences."""
     outcome = minilm.outcome
-    assert (outcome.verdict.value, outcome.code) == ("PASS", None), outcome.message
+    assert (outcome.verdict, outcome.code) == (Verdict.PASS, None), outcome.message
     checks = {c.name: c for c in outcome.checks}
     assert set(checks) >= PROTOCOL_CHECKS | {"semantic"}
     assert "got 384, expected 384 (config.json hidden_size)" in checks["dimension"].detail

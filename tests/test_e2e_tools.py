@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.codes import Code
 from harness.runner import CellRunner, Outcome
+from harness.verdicts import Verdict
 
 pytestmark = pytest.mark.e2e
 
@@ -79,7 +81,7 @@ def test_tool_call_with_hermes_flags_passes_every_tools_check(with_flags: Ran) -
     """With --enable-auto-tool-choice --tool-call-parser hermes, the tools probe passes every check on the real
     engine (parsed call, schema, finish_reason, stream reassembly, round trip) within a few seconds."""
     outcome = with_flags.outcomes["tool-call-default-tools"]
-    assert (outcome.verdict.value, outcome.code) == ("PASS", None), outcome.message
+    assert (outcome.verdict, outcome.code) == (Verdict.PASS, None), outcome.message
     checks = {c.name: c for c in outcome.checks}
     assert {"tool_calls", "arguments_match_schema", "finish_tool_calls", "stream_agrees", "round_trip_answer"} <= set(
         checks
@@ -91,14 +93,14 @@ def test_tool_call_with_hermes_flags_passes_every_tools_check(with_flags: Ran) -
 def test_tool_call_without_tools_answers_its_raw_call_as_chat(with_flags: Ran) -> None:
     """Without tools in the request, the same server answers chat with the raw hermes call: the member's answer."""
     outcome = with_flags.outcomes["tool-call-default-chat"]
-    assert outcome.verdict.value == "PASS", outcome.message
+    assert outcome.verdict is Verdict.PASS, outcome.message
 
 
 def test_tool_call_without_flags_is_tool_flags_with_the_fix(without_flags: Ran) -> None:
     """Without the tool flags vLLM answers HTTP 400; the cell is the expected TOOL_FLAGS failure, and the message
     names both flags and the hermes parser the template suggests."""
     outcome = without_flags.outcomes["tool-call-no-flags-default-tools"]
-    assert (outcome.verdict.value, outcome.code) == ("XFAIL", "TOOL_FLAGS"), outcome.message
+    assert (outcome.verdict, outcome.code) == (Verdict.XFAIL, Code.TOOL_FLAGS), outcome.message
     assert "HTTP 400" in outcome.message
     assert "enable-auto-tool-choice: true" in outcome.message
     assert "tool-call-parser: hermes" in outcome.message

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from harness.codes import Code
 from harness.probes import PROBES, video, vision
 from harness.probes.inputs.media import MediaServer
+from harness.verdicts import Verdict
 
 pytestmark = pytest.mark.e2e
 
@@ -92,7 +94,7 @@ def test_vision_cell_passes_and_the_extra_image_is_refused(run: Run) -> None:
     """tiny-llava's vision cell passes: images add tokens, the exact answer comes back, and the second image is
     refused with MM_LIMIT as the limit of one demands."""
     outcome = run.outcomes["tiny-llava/vision"]
-    assert outcome.verdict.value == "PASS", outcome
+    assert outcome.verdict is Verdict.PASS, outcome
     checks = {check.name: check for check in outcome.checks}
     refused = checks["two_images_refused"]
     assert refused.passed and refused.detail.startswith("expected refusal") and "At most 1 image(s)" in refused.detail
@@ -104,7 +106,7 @@ def test_vision_cell_passes_and_the_extra_image_is_refused(run: Run) -> None:
 
 def test_vllm_fetched_the_image_from_the_media_server(run: Run) -> None:
     """The http-URL image was requested from the harness's MediaServer by vLLM itself."""
-    assert run.outcomes["tiny-llava/vision"].verdict.value == "PASS"
+    assert run.outcomes["tiny-llava/vision"].verdict is Verdict.PASS
     fetches = sum(server.fetched("digit7.png") for server in run.media_servers)
     assert fetches >= 1, [server.requests for server in run.media_servers]
 
@@ -112,14 +114,14 @@ def test_vllm_fetched_the_image_from_the_media_server(run: Run) -> None:
 def test_video_on_llava_is_refused_with_mm_limit(run: Run) -> None:
     """LLaVA's video cell fails honestly: vLLM refuses the clip with 'At most 0 video(s)', the expected MM_LIMIT."""
     outcome = run.outcomes["tiny-llava/video"]
-    assert (outcome.verdict.value, outcome.code) == ("XFAIL", "MM_LIMIT"), outcome
+    assert (outcome.verdict, outcome.code) == (Verdict.XFAIL, Code.MM_LIMIT), outcome
     assert "At most 0 video(s) may be provided in one prompt" in outcome.evidence
 
 
 def test_video_cell_passes_on_llava_next_video(run: Run) -> None:
     """tiny-llava-next-video's video cell passes: the AVI clip is decoded, adds tokens, and the URL was fetched."""
     outcome = run.outcomes["tiny-llava-next-video/video"]
-    assert outcome.verdict.value == "PASS", outcome
+    assert outcome.verdict is Verdict.PASS, outcome
     checks = {check.name: check for check in outcome.checks}
     for name in ("data_uri_tokens", "http_url_tokens", "http_url_fetched", "data_uri_answer"):
         assert checks[name].passed, checks[name]
@@ -131,7 +133,7 @@ def test_video_cell_passes_on_llava_next_video(run: Run) -> None:
 def test_images_on_llava_next_video_are_refused_with_mm_limit(run: Run) -> None:
     """vLLM serves LLaVA-NeXT-Video for video only: its vision cell fails with the expected MM_LIMIT."""
     outcome = run.outcomes["tiny-llava-next-video/vision"]
-    assert (outcome.verdict.value, outcome.code) == ("XFAIL", "MM_LIMIT"), outcome
+    assert (outcome.verdict, outcome.code) == (Verdict.XFAIL, Code.MM_LIMIT), outcome
     assert "At most 0 image(s) may be provided in one prompt" in outcome.evidence
 
 

@@ -12,9 +12,11 @@ import httpx
 import pytest
 from test_probe_unservable import StandInEndpoint, fake_engine, wav_bytes
 
+from harness.codes import Code
 from harness.matrix import NO_KEY, Endpoint, EndpointError, MatrixError, load_matrix, parse_endpoint
 from harness.runner.external import EndpointKeyMissing, endpoint_api_key, endpoint_client, endpoint_context
 from harness.usecases import UseCase
+from harness.verdicts import Verdict
 
 MINIMAL = {"base_url": "https://api.openai.com/v1/", "model": "tts-1"}
 
@@ -238,7 +240,7 @@ def test_runner_probes_the_endpoint_without_booting(
     and not the key."""
     monkeypatch.setenv("STAND_IN_KEY", "sk-stand-in")
     outcome, records = _run(tmp_path, runner_env.base_url)
-    assert (outcome.verdict.value, outcome.code) == ("PASS", None), outcome.message
+    assert (outcome.verdict, outcome.code) == (Verdict.PASS, None), outcome.message
     assert outcome.message.startswith(f"external endpoint {runner_env.base_url} (model 'stand-in-1'): tts: all")
     assert [r["kind"] for r in records] == ["cell"]  # no server record: nothing booted
     assert records[0]["server"]["external"]["base_url"] == runner_env.base_url
@@ -252,7 +254,7 @@ def test_runner_endpoint_overrides_the_diffusers_not_servable(
     """A diffusers pipeline's image_generation cell with an endpoint is decided by the endpoint, not NOT_SERVABLE."""
     monkeypatch.setenv("STAND_IN_KEY", "sk-stand-in")
     outcome, _ = _run(tmp_path, runner_env.base_url, member="diffusers-pipeline", use_case="image_generation")
-    assert outcome.verdict.value == "PASS", outcome.message
+    assert outcome.verdict is Verdict.PASS, outcome.message
     assert [c.name for c in outcome.checks][-1] == "answer"
 
 
@@ -262,7 +264,7 @@ def test_runner_missing_key_is_an_error(
     """An endpoint whose key variable is unset is ERROR naming the variable; nothing is sent."""
     monkeypatch.delenv("STAND_IN_KEY", raising=False)
     outcome, _ = _run(tmp_path, runner_env.base_url)
-    assert outcome.verdict.value == "ERROR"
+    assert outcome.verdict is Verdict.ERROR
     assert "$STAND_IN_KEY" in outcome.message
     assert runner_env.requests == []
 
@@ -273,10 +275,10 @@ def test_runner_refused_key_and_dead_endpoint_fail(
     """A refused key FAILs HTTP_ERROR with HTTP 401; an endpoint with nothing listening FAILs HTTP_ERROR too."""
     monkeypatch.setenv("STAND_IN_KEY", "sk-wrong")
     outcome, _ = _run(tmp_path, runner_env.base_url)
-    assert (outcome.verdict.value, outcome.code) == ("FAIL", "HTTP_ERROR")
+    assert (outcome.verdict, outcome.code) == (Verdict.FAIL, Code.HTTP_ERROR)
     assert "HTTP 401" in outcome.message
     outcome, _ = _run(tmp_path, "http://127.0.0.1:9/v1")
-    assert (outcome.verdict.value, outcome.code) == ("FAIL", "HTTP_ERROR")
+    assert (outcome.verdict, outcome.code) == (Verdict.FAIL, Code.HTTP_ERROR)
     assert "unreachable" in outcome.message
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.results import Verdict
-from harness.runner import Outcome, judge
+from harness.runner import Outcome
+from harness.verdicts import Verdict, judge
 
 
 def test_failure_with_the_expected_code_is_xfail() -> None:

@@ -26,12 +26,14 @@ import pytest
 from registry_fake import fake_engine
 
 from harness.checkpoint.preflight import preflight
+from harness.codes import Code
 from harness.matrix import Endpoint
 from harness.probes import image_generation, tts
 from harness.probes.base import EngineUnreachable, ProbeContext, ProbeResult
 from harness.runner import CellRunner
 from harness.runner.external import endpoint_context
 from harness.usecases import UseCase
+from harness.verdicts import Verdict
 from harness.zoo import build_member
 
 Pixel = Callable[[int, int], tuple[int, ...]]
@@ -449,7 +451,7 @@ def test_runner_reports_not_servable_without_booting(tmp_path: Path, engine: Pat
     runner = CellRunner(run_id="t", run_dir=tmp_path / "run", engine_python=engine, offline=True, boot_timeout=None)
     runner.plan([cell])
     outcome = runner.run(cell)
-    assert (outcome.verdict.value, outcome.code) == ("FAIL", "NOT_SERVABLE")
+    assert (outcome.verdict, outcome.code) == (Verdict.FAIL, Code.NOT_SERVABLE)
     assert "external endpoint" in outcome.message
     assert outcome.message.endswith("no server booted")
     assert outcome.server is None

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from harness.cli import UsageError
-from harness.results import RESULTS_FILE, RunResults, read_results
+from harness.results import RESULTS_FILE, ResultsError, RunResults, read_results
 
 HELP = "decide a rollout from a run: required cells must PASS, and nothing that passed in the baseline may regress"
 
@@ -20,7 +20,10 @@ def _load(path: str) -> RunResults:
     run_dir = Path(path)
     if not (run_dir / RESULTS_FILE).is_file():
         raise UsageError(f"{run_dir / RESULTS_FILE}: no results here; pass a directory under reports/runs/")
-    return read_results(run_dir)
+    try:
+        return read_results(run_dir)
+    except ResultsError as error:  # e.g. a newer schema_version: one line and exit 2, no traceback
+        raise UsageError(str(error)) from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from harness.cli import UsageError
-from harness.results import RESULTS_FILE
+from harness.results import RESULTS_FILE, ResultsError
 
 HELP = "re-render STATUS.md from a run directory's results.jsonl"
 
@@ -22,6 +22,9 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / RESULTS_FILE).is_file():
         raise UsageError(f"{run_dir / RESULTS_FILE}: no results here; pass a directory under reports/runs/")
-    written = write_reports(run_dir, status_path=Path(args.out) if args.out else None)
+    try:
+        written = write_reports(run_dir, status_path=Path(args.out) if args.out else None)
+    except ResultsError as error:  # e.g. a newer schema_version: one line and exit 2, no traceback
+        raise UsageError(str(error)) from None
     print(written)
     return 0

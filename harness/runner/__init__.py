@@ -4,7 +4,8 @@ Modules:
 - ``cells``: ``CellRunner``, one cell -> pre-flight (once per model) -> server -> probe -> ``Outcome`` -> record.
 - ``servers``: ``ServerPool``, boot once, sample memory, stop after the server's last planned cell.
 - ``external``: cells served by an external endpoint the matrix names (tts, image_generation).
-- ``outcome``: ``Outcome`` and the matrix's expectation applied to it (``judge``).
+- ``outcome``: ``Outcome``, a cell's verdict with its evidence (``harness.verdicts.judge`` applies the matrix's
+  expectation to it).
 - ``gpus``: which GPUs an xdist worker's servers get (CUDA_VISIBLE_DEVICES).
 - ``progress``: live progress on a terminal (rich), plain lines elsewhere.
 """
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 from harness.runner.cells import CellRunner
 from harness.runner.gpus import worker_gpus
-from harness.runner.outcome import Outcome, judge
+from harness.runner.outcome import Outcome
 from harness.runner.progress import Progress
 from harness.runner.servers import ServerPool
 
-__all__ = ["CellRunner", "Outcome", "Progress", "ServerPool", "judge", "worker_gpus"]
+__all__ = ["CellRunner", "Outcome", "Progress", "ServerPool", "worker_gpus"]

@@ -12,22 +12,25 @@ import re
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from harness.checkpoint import CheckpointError, PreflightReport, preflight
+from harness.codes import Code
 from harness.diagnose import Diagnosis
 from harness.findings import Finding
 from harness.logs import read_tail
 from harness.matrix import Cell, ModelSpec
 from harness.measure import LATENCY_USE_CASES, measure_latency
 from harness.probes import PROBES, EngineUnreachable, ProbeContext, ProbeResult
-from harness.results import Stopwatch, Verdict, append_record, now_iso
+from harness.results import CellRecord, CellServer, CheckRecord, Stopwatch, append_record, now_iso
 from harness.runner.external import probe_external
-from harness.runner.outcome import Outcome, judge
+from harness.runner.outcome import Outcome
 from harness.runner.progress import Progress
 from harness.runner.servers import ServerPool, checkpoint_reference
 from harness.server import BootError, VllmServer
+from harness.verdicts import Verdict, judge
 from harness.zoo import MEMBERS, zoo_member_name
 
 LOG_TAIL_LINES = 40
@@ -180,7 +183,7 @@ class CellRunner:
                 message=f"boot failed after {error.elapsed:.1f} s (exit code {error.exit_code}): "
                 f"{error.diagnosis.evidence}",
                 evidence=error.diagnosis.evidence,
-                server={"key": cell.server_key, "log": str(error.log_path)},
+                server=CellServer(key=cell.server_key, log=str(error.log_path)),
                 log_tail=error.log_tail,
                 findings=findings,
                 timings={"boot_s": round(error.elapsed, 2)},
@@ -195,25 +198,24 @@ class CellRunner:
         report: PreflightReport,
         findings: tuple[Finding, ...],
     ) -> Outcome:
-        server_info = {
-            "key": cell.server_key,
-            "port": server.port,
-            "vllm_version": (server.version or {}).get("version"),
-            "log": str(server.log_path),
-        }
+        server_info = CellServer(
+            key=cell.server_key,
+            port=server.port,
+            vllm_version=(server.version or {}).get("version"),
+            log=str(server.log_path),
+        )
         timings: dict[str, float] = {"boot_s": round(server.boot_seconds, 2)}
         death = server.death_report()
         if death is not None:
             return self._engine_died(server, death, server_info, timings, findings)
         facts = report.facts
-        template = facts.get("chat_template") or {}
         context = ProbeContext(
             client=server.client(timeout=cell.model.timeouts.probe),
             model=server.served_model_name,
             semantic=cell.model.semantic,
             timeout=cell.model.timeouts.probe,
-            end_of_turn=template.get("end_of_turn"),
-            eos_token_ids=tuple(facts.get("eos_token_ids") or ()),
+            end_of_turn=facts.chat_template.end_of_turn if facts.chat_template is not None else None,
+            eos_token_ids=facts.eos_token_ids or (),
             eos_mismatch_predicted=any(f.code == "EOS_MISMATCH" for f in findings),
             expected_answer=_expected_answer(cell.model),
             flags=cell.flags,
@@ -264,7 +266,7 @@ class CellRunner:
     def _engine_died(
         server: VllmServer,
         death: Diagnosis,
-        server_info: dict[str, Any],
+        server_info: CellServer,
         timings: dict[str, float],
         findings: tuple[Finding, ...],
         result: ProbeResult | None = None,
@@ -276,7 +278,7 @@ class CellRunner:
             evidence=death.evidence,
             checks=tuple(result.checks) if result else (),
             timings=timings,
-            server=server_info | {"cause": death.code},
+            server=replace(server_info, cause=Code(death.code)),
             log_tail=read_tail(server.log_path, LOG_TAIL_LINES),
             findings=findings,
         )
@@ -294,33 +296,30 @@ class CellRunner:
     def _cell_record(self, cell: Cell, outcome: Outcome, watch: Stopwatch) -> None:
         timings = dict(outcome.timings)
         timings.setdefault("cell_s", watch.elapsed())
-        append_record(
-            self.results_path,
-            {
-                "kind": "cell",
-                "run_id": self.run_id,
-                "cell_id": cell.id,
-                "model": cell.model.name,
-                "model_id": cell.model.id,
-                "revision": cell.model.revision,
-                "profile": cell.profile,
-                "use_case": cell.use_case.value,
-                "verdict": outcome.verdict.value,
-                "code": outcome.code,
-                "expected": cell.expect,
-                "required": cell.required,
-                "message": outcome.message,
-                "evidence": outcome.evidence,
-                "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in outcome.checks],
-                "findings": [f.to_json() for f in outcome.findings],
-                "timings": timings,
-                "latency": outcome.latency,
-                "server": outcome.server,
-                "log_tail": outcome.log_tail,
-                "started_at": watch.started_at,
-                "finished_at": now_iso(),
-            },
+        record = CellRecord(
+            run_id=self.run_id,
+            cell_id=cell.id,
+            model=cell.model.name,
+            model_id=cell.model.id,
+            revision=cell.model.revision,
+            profile=cell.profile,
+            use_case=cell.use_case,
+            verdict=outcome.verdict,
+            code=Code(outcome.code) if outcome.code else None,
+            expected=Code(cell.expect) if cell.expect else None,
+            required=cell.required,
+            message=outcome.message,
+            evidence=outcome.evidence,
+            checks=tuple(CheckRecord(c.name, c.passed, c.detail) for c in outcome.checks),
+            findings=outcome.findings,
+            timings=timings,
+            latency=outcome.latency,
+            server=outcome.server,
+            log_tail=outcome.log_tail,
+            started_at=watch.started_at,
+            finished_at=now_iso(),
         )
+        append_record(self.results_path, record)
 
 
 def _expected_answer(model: ModelSpec) -> str | None:

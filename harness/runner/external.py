@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from harness.matrix import NO_KEY, Cell, Endpoint
 from harness.probes import PROBES, EngineUnreachable, ProbeContext
-from harness.results import Verdict
+from harness.results import CellServer
 from harness.runner.outcome import Outcome
+from harness.verdicts import Verdict
 
 if TYPE_CHECKING:
     import openai
@@ -73,7 +74,6 @@ def endpoint_context(
         eos_token_ids=(),
         eos_mismatch_predicted=False,
         flags=dict(endpoint.options),
-        facts={"endpoint": endpoint.to_json()},
         base_url=endpoint.base_url,
         api_key=key,
     )
@@ -82,7 +82,7 @@ def endpoint_context(
 def probe_external(cell: Cell, endpoint: Endpoint, say: Callable[[str], None]) -> Outcome:
     """A use case vLLM cannot serve, probed at the server the matrix names: the local checkpoint's pre-flight does
     not decide it (another server's model answers), and no vLLM boots for it."""
-    info: dict[str, Any] = {"key": cell.server_key, "external": endpoint.to_json()}
+    info = CellServer(key=cell.server_key, external=endpoint.to_json())
     probe = PROBES.get(cell.use_case.value)
     if probe is None:
         message = f"no probe for use case {cell.use_case.value!r} in this harness version"

@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from harness.checkpoint import fetch_weights
+from harness.codes import Code
+from harness.findings import Finding
 from harness.matrix import Cell, ModelSpec
 from harness.measure import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
-from harness.results import append_record, now_iso
+from harness.results import ServerOutcome, ServerRecord, append_record, now_iso
 from harness.runner.progress import Progress
 from harness.server import BootError, VllmServer, parse_boot_log
 
@@ -110,7 +113,7 @@ class ServerPool:
         except BootError as error:
             self._servers[cell.server_key] = error
             resources = sampler.stop(settle_timeout_s=0).to_json()
-            self._record(cell, "boot_failed", started_at, error=error, extra={"resources": resources})
+            self._record(cell, ServerOutcome.BOOT_FAILED, started_at, error=error, resources=resources)
             self.progress.line(f"[{cell.server_key}] boot failed: {error.diagnosis.code}: {error.diagnosis.evidence}")
             raise
         sampler.mark("probes")
@@ -119,10 +122,11 @@ class ServerPool:
         phases = parse_boot_log(server.log_text()).to_json()
         self._record(
             cell,
-            "ready",
+            ServerOutcome.READY,
             started_at,
             server=server,
-            extra={"boot_phases": phases, "expected_weight_bytes": _weight_bytes(path)},
+            boot_phases=phases,
+            expected_weight_bytes=_weight_bytes(path),
         )
         kv = phases.get("kv_cache_tokens")
         self.progress.line(
@@ -145,43 +149,53 @@ class ServerPool:
     def _record(
         self,
         cell: Cell,
-        outcome: str,
+        outcome: ServerOutcome,
         started_at: str,
         *,
         server: VllmServer | None = None,
         error: BootError | None = None,
-        extra: dict[str, Any] | None = None,
+        boot_phases: dict[str, Any] | None = None,
+        expected_weight_bytes: int | None = None,
+        resources: dict[str, Any] | None = None,
+        leftover_pids: list[int] | None = None,
+        leak: Finding | None = None,
     ) -> None:
-        record: dict[str, Any] = {
-            "kind": "server",
-            "run_id": self.run_id,
-            "server_key": cell.server_key,
-            "model": cell.model.name,
-            "model_id": cell.model.id,
-            "profile": cell.profile,
-            "flags": dict(cell.flags),
-            "outcome": outcome,
-            "started_at": started_at,
-            "at": now_iso(),
-        }
+        record = ServerRecord(
+            run_id=self.run_id,
+            server_key=cell.server_key,
+            model=cell.model.name,
+            model_id=cell.model.id,
+            profile=cell.profile,
+            flags=dict(cell.flags),
+            outcome=outcome,
+            started_at=started_at,
+            at=now_iso(),
+            boot_phases=boot_phases,
+            expected_weight_bytes=expected_weight_bytes,
+            resources=resources,
+            leftover_pids=tuple(leftover_pids) if leftover_pids is not None else None,
+        )
         if server is not None:
-            record |= {
-                "port": server.port,
-                "boot_s": round(server.boot_seconds, 2),
-                "version": server.version,
-                "log": str(server.log_path),
-                "pid": server.pid,
-            }
+            record = replace(
+                record,
+                port=server.port,
+                boot_s=round(server.boot_seconds, 2),
+                version=server.version,
+                log=str(server.log_path),
+                pid=server.pid,
+            )
         if error is not None:
-            record |= {
-                "code": error.diagnosis.code,
-                "evidence": error.diagnosis.evidence,
-                "exit_code": error.exit_code,
-                "boot_s": round(error.elapsed, 2),
-                "log": str(error.log_path),
-                "log_tail": error.log_tail,
-            }
-        record |= extra or {}
+            record = replace(
+                record,
+                code=Code(error.diagnosis.code),
+                evidence=error.diagnosis.evidence,
+                exit_code=error.exit_code,
+                boot_s=round(error.elapsed, 2),
+                log=str(error.log_path),
+                log_tail=error.log_tail,
+            )
+        if leak is not None:
+            record = replace(record, code=Code(leak.code), evidence=leak.message)
         append_record(self.results_path, record)
 
     def finish(self, cell: Cell) -> None:
@@ -200,13 +214,16 @@ class ServerPool:
         if sampler is not None:
             sampler.mark("teardown")
         leftovers = server.stop()
-        extra: dict[str, Any] = {"leftover_pids": leftovers}
-        if sampler is not None:
-            report = sampler.stop()
-            extra["resources"] = report.to_json()
-            if report.leak is not None:
-                extra |= {"code": report.leak.code, "evidence": report.leak.message}
-        self._record(cell, "stopped", now_iso(), server=server, extra=extra)
+        report = sampler.stop() if sampler is not None else None
+        self._record(
+            cell,
+            ServerOutcome.STOPPED,
+            now_iso(),
+            server=server,
+            leftover_pids=leftovers,
+            resources=report.to_json() if report is not None else None,
+            leak=report.leak if report is not None else None,
+        )
         self.progress.line(f"[{cell.server_key}] stopped" + (f"; LEFT OVER pids {leftovers}" if leftovers else ""))
 
     def close(self) -> None:
