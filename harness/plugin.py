@@ -11,14 +11,15 @@ and the suites then are ordinary initial paths (node ids, -k, -m, --collect-only
 hook on the same command line, all behave as for a path typed by hand). A generated collection
 (pytest_collection_modifyitems or a custom collector) would need its own node ids and deselection; --pyargs would
 have to be typed. When it adds the suites it also sets --confcutdir to their directory (unless given), so no
-conftest.py above them -- a stray one in site-packages, the user's project conftest -- is loaded. The user's pytest
-configuration file still applies, as to any pytest run in their project; `vllm-compat run` ignores it (-c, see
+conftest.py above them -- a stray one in site-packages, the user's project conftest -- is loaded. A pytest
+configuration file still applies as pytest finds it (it looks before any plugin loads, from the common ancestor of the
+current directory and the matrix file, which it takes for a path); `vllm-compat run` reads none but its own (-c, see
 harness.commands.run).
 
-Where things go: the run directory is ``<rootdir>/reports/runs/<run-id>`` and the report ``<rootdir>/reports/STATUS.md``
-(``--run-dir``, ``--status-file``), and the default matrix is ``<rootdir>/matrix.yaml``. pytest's rootdir is the
-directory of the configuration file it found (the checkout, or the user's project), else the current directory;
-`vllm-compat run` passes the current directory.
+Where things go: the run directory is ``<project>/reports/runs/<run-id>``, the report ``<project>/reports/STATUS.md``
+(``--run-dir``, ``--status-file``) and the default matrix ``<project>/matrix.yaml``. The project directory is pytest's
+rootdir when pytest found a configuration file (the checkout from any of its subdirectories, a configured project,
+`vllm-compat run`'s own file with --rootdir the current directory), and otherwise the current directory (project_dir).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class RunState:
     status_path: Path
     matrix_arg: str | None
     demo: bool
-    rootpath: Path
+    project_dir: Path  # where the default matrix.yaml is read from (see project_dir())
     matrix: Matrix | None = None
     runner: CellRunner | None = None
     cells_run: int = 0
@@ -83,7 +84,10 @@ class RunState:
             elif self.matrix_arg:
                 path = Path(self.matrix_arg)
             else:
-                path = self.rootpath / "matrix.yaml"
+                path = self.project_dir / "matrix.yaml"
+                if not path.is_file():
+                    self.error = f"vllm-compat: {path}: no matrix file (the default); pass --matrix PATH or --demo"
+                    return None
             # A user mistake ends the run with the one-line message and the usage exit code, never a traceback:
             # remembered here, raised by pytest_collection_modifyitems (outside any collector that would wrap it).
             try:
@@ -102,8 +106,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vllm-compat", "vllm-compat: model x use case x flags against real vLLM")
     group.addoption(
         "--matrix",
-        help="matrix file (default: matrix.yaml in the rootdir); with no path given, the suites shipped in the "
-        "package are collected",
+        help="matrix file (default: matrix.yaml in the project directory: the configured rootdir, else the current "
+        "directory); with no path given, the suites shipped in the package are collected",
     )
     group.addoption("--demo", action="store_true", help="run the built-in demo matrix over the zoo (CPU engine)")
     group.addoption(
@@ -111,7 +115,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="python of the engine environment (default: $VLLM_COMPAT_ENGINE_PYTHON, else the cached environment)",
     )
     group.addoption(
-        "--run-dir", help="where results.jsonl, logs and STATUS.md go (default <rootdir>/reports/runs/<run-id>)"
+        "--run-dir", help="where results.jsonl, logs and STATUS.md go (default <project>/reports/runs/<run-id>)"
     )
     group.addoption("--boot-timeout", type=float, help="seconds a server may take to become ready (overrides matrix)")
     group.addoption(
@@ -121,7 +125,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="streamed requests per working chat/completions cell for TTFT/TPOT percentiles (0: none; default 3)",
     )
     group.addoption("--offline", action="store_true", help="never contact the hub (HF_HUB_OFFLINE)")
-    group.addoption("--status-file", help="where the published STATUS.md goes (default <rootdir>/reports/STATUS.md)")
+    group.addoption("--status-file", help="where the published STATUS.md goes (default <project>/reports/STATUS.md)")
 
 
 def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
@@ -137,6 +141,17 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) 
         namespace.confcutdir = directory
 
 
+def project_dir(config: pytest.Config) -> Path:
+    """Where reports/ goes and matrix.yaml is looked for: pytest's rootdir when it found a configuration file (the
+    checkout, a configured project, or `vllm-compat run`'s own -c with --rootdir), else the current directory.
+
+    Without a configuration file pytest's rootdir is a common ancestor of the current directory and the command line's
+    paths -- and before the plugin registers --matrix, pytest takes the matrix file for such a path, so the rootdir
+    would wander with the matrix's location.
+    """
+    return config.rootpath if config.inipath is not None else config.invocation_params.dir
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for use_case in UseCase:
         config.addinivalue_line(
@@ -150,15 +165,15 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         run_id = new_run_id()
         given = config.getoption("--run-dir")
-        run_dir = Path(given) if given else config.rootpath / "reports" / "runs" / run_id
+        run_dir = Path(given) if given else project_dir(config) / "reports" / "runs" / run_id
     status = config.getoption("--status-file")
     config.stash[RUN_STATE] = RunState(
         run_id=run_id,
         run_dir=run_dir.resolve(),
-        status_path=Path(status) if status else config.rootpath / "reports" / "STATUS.md",
+        status_path=Path(status) if status else project_dir(config) / "reports" / "STATUS.md",
         matrix_arg=config.getoption("--matrix"),
         demo=bool(config.getoption("--demo")),
-        rootpath=config.rootpath,
+        project_dir=project_dir(config),
     )
     if config.getoption("--offline"):
         os.environ["HF_HUB_OFFLINE"] = "1"

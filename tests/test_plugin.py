@@ -1,4 +1,5 @@
-"""The pytest plugin, driven through pytester: ids, markers, selection, verdicts without a boot, usage errors."""
+"""The pytest plugin, driven through pytester: ids, markers, selection, verdicts without a boot, usage errors, and the
+suites shipped in the package collected from a directory that has none."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
+# A suite of the user's own, collected only when its path is given.
 SUITE = """
 from harness.plugin import run_cell
 USE_CASE = "{use_case}"
 def test_{use_case}(cell, cell_runner):
     run_cell(cell, cell_runner)
 """
+RAISES = 'raise RuntimeError("this conftest.py must not be loaded")\n'
 MATRIX = """
 defaults: {timeouts: {boot: 60, probe: 30}}
 models:
@@ -28,8 +31,7 @@ models:
 
 @pytest.fixture
 def suites(pytester: pytest.Pytester) -> pytest.Pytester:
-    for use_case in ("chat", "completions", "stop_tokens"):
-        pytester.makepyfile(**{f"test_{use_case}": SUITE.format(use_case=use_case)})
+    """A directory with a matrix and no suites: `--matrix` with no path collects the ones shipped in the package."""
     pytester.makefile(".yaml", matrix=MATRIX)
     return pytester
 
@@ -41,7 +43,7 @@ def _records(run_dir: Path) -> list[dict[str, object]]:
 def test_cells_get_readable_ids_and_a_marker_per_use_case(suites: pytest.Pytester) -> None:
     """Cell ids read <name>-<profile>-<use case>, and -m selects one use case's cells only."""
     result = suites.runpytest_subprocess("--matrix", "matrix.yaml", "--collect-only", "-q", "-m", "completions")
-    result.stdout.fnmatch_lines(["*test_completions*missing-config-default-completions*"])
+    result.stdout.fnmatch_lines(["test_completions.py::test_completions[[]missing-config-default-completions[]]"])
     assert "missing-config-default-chat" not in result.stdout.str()
     assert "stop_tokens" not in result.stdout.str()
 
@@ -82,7 +84,6 @@ def test_a_probe_cell_without_an_engine_is_an_error_never_a_pass(suites: pytest.
 
 def test_a_malformed_matrix_is_a_one_line_usage_error(pytester: pytest.Pytester) -> None:
     """An unknown use case stops the run with file:line and no traceback."""
-    pytester.makepyfile(test_chat=SUITE.format(use_case="chat"))
     pytester.makefile(".yaml", matrix="models:\n  - id: zoo:chat-ok\n    use_cases: [chat, telepathy]\n")
     result = pytester.runpytest_subprocess("--matrix", "matrix.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -105,3 +106,38 @@ def test_xdist_workers_share_one_run_and_the_controller_writes_the_report(
     assert [r["kind"] for r in records].count("environment") == 1
     assert len({r["run_id"] for r in records}) == 1
     assert (tmp_path / "STATUS.md").is_file()
+
+
+def test_the_shipped_suites_are_collected_without_loading_a_stray_conftest(suites: pytest.Pytester) -> None:
+    """With --matrix and no path, every cell comes from the package's suites, and no conftest.py outside them (here the
+    current directory's, which raises) is loaded."""
+    suites.makeconftest(RAISES)
+    result = suites.runpytest_subprocess("--matrix", "matrix.yaml", "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
+    assert sorted(line for line in result.stdout.lines if "::" in line) == [
+        "test_chat.py::test_chat[chat-ok-default-chat]",
+        "test_chat.py::test_chat[missing-config-default-chat]",
+        "test_completions.py::test_completions[missing-config-default-completions]",
+    ]
+
+
+def test_a_path_given_is_collected_instead_of_the_shipped_suites(suites: pytest.Pytester) -> None:
+    """A user's own suite passed as a path is what runs; the package's suites are not added to it."""
+    suites.mkdir("mine")
+    (suites.path / "mine" / "test_chat.py").write_text(SUITE.format(use_case="chat"))
+    result = suites.runpytest_subprocess("mine", "--matrix", "matrix.yaml", "--collect-only", "-q")
+    assert [line for line in result.stdout.lines if "::" in line] == [
+        "mine/test_chat.py::test_chat[missing-config-default-chat]",
+        "mine/test_chat.py::test_chat[chat-ok-default-chat]",
+    ]
+
+
+def test_without_a_matrix_file_here_the_run_is_a_one_line_usage_error(pytester: pytest.Pytester) -> None:
+    """No --matrix, no --demo and no matrix.yaml in the project directory: one line that says what to pass."""
+    pytester.makepyfile(test_chat=SUITE.format(use_case="chat"))
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(
+        [f"*{pytester.path / 'matrix.yaml'}: no matrix file (the default)*--matrix PATH or --demo*"]
+    )
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
