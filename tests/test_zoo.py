@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import cli, zoo
+from harness.checkpoint import read_header
 from harness.codes import CODES
 from harness.engine.env import resolve_engine_python
 from harness.zoo import audio, embeddings, qwen2, text, tools, vision
@@ -32,10 +33,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return zoo.build_zoo(tmp_path_factory.mktemp("zoo"))
 
 
-def _safetensors_header(path: Path) -> tuple[int, dict[str, dict[str, object]]]:
+def _tensor_shapes(path: Path) -> dict[str, list[int]]:
+    """Each tensor's shape, from the file's header (harness.checkpoint's Header does not keep shapes)."""
     with path.open("rb") as f:
         (length,) = struct.unpack("<Q", f.read(8))
-        return length, json.loads(f.read(length))
+        header: dict[str, dict[str, list[int]]] = json.loads(f.read(length))
+    return {name: info["shape"] for name, info in header.items() if name != "__metadata__"}
 
 
 def test_build_is_byte_for_byte_deterministic(tmp_path: Path, built: dict[str, Path]) -> None:
@@ -84,8 +87,8 @@ def test_chat_ok_has_chatml_template_and_im_end_among_eos(built: dict[str, Path]
     assert tokenizer_config["eos_token"] == "<|im_end|>"
     assert "<|im_start|>" in tokenizer_config["chat_template"]
     assert "<|im_end|>" in tokenizer_config["chat_template"]
-    _, header = _safetensors_header(path / "model.safetensors")
-    assert header["model.embed_tokens.weight"]["shape"] == [config["vocab_size"], config["hidden_size"]]
+    shapes = _tensor_shapes(path / "model.safetensors")
+    assert shapes["model.embed_tokens.weight"] == [config["vocab_size"], config["hidden_size"]]
 
 
 def test_no_chat_template_has_no_template_anywhere(built: dict[str, Path]) -> None:
@@ -117,7 +120,8 @@ def test_missing_config_has_everything_but_config_json(built: dict[str, Path]) -
 
 
 def test_incomplete_shards_misses_one_shard_and_truncates_another(built: dict[str, Path]) -> None:
-    """incomplete-shards' index names an absent shard and a shard shorter than its safetensors header promises."""
+    """incomplete-shards' index names an absent shard and a shard shorter than its safetensors header promises (read
+    with pre-flight's own header parser)."""
     path = built["incomplete-shards"]
     index = json.loads((path / "model.safetensors.index.json").read_text())
     shards = sorted(set(index["weight_map"].values()))
@@ -125,9 +129,8 @@ def test_incomplete_shards_misses_one_shard_and_truncates_another(built: dict[st
     truncated: list[str] = []
     complete: list[str] = []
     for shard in (s for s in shards if (path / s).exists()):
-        length, header = _safetensors_header(path / shard)
-        end = max(int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__")  # type: ignore[index]
-        (truncated if (path / shard).stat().st_size < 8 + length + end else complete).append(shard)
+        expected = read_header(path / shard).expected_size
+        (truncated if (path / shard).stat().st_size < expected else complete).append(shard)
     assert len(absent) == 1
     assert len(truncated) == 1
     assert len(complete) >= 1
