@@ -64,6 +64,7 @@ class ServerPool:
         self.extra_env = extra_env  # e.g. this xdist worker's CUDA_VISIBLE_DEVICES; the matrix's env wins
         self._servers: dict[str, VllmServer | BootError] = {}
         self._samplers: dict[str, ResourceSampler] = {}
+        self._started: dict[str, str] = {}  # when each server's boot began: its teardown line says the same
         self._remaining: Counter[str] = Counter()
 
     def plan(self, cells: Iterable[Cell]) -> None:
@@ -119,6 +120,7 @@ class ServerPool:
         sampler.mark("probes")
         self._servers[cell.server_key] = server
         self._samplers[cell.server_key] = sampler
+        self._started[cell.server_key] = started_at
         phases = parse_boot_log(server.log_text()).to_json()
         self._record(
             cell,
@@ -218,7 +220,7 @@ class ServerPool:
         self._record(
             cell,
             ServerOutcome.STOPPED,
-            now_iso(),
+            self._started.pop(cell.server_key, now_iso()),
             server=server,
             leftover_pids=leftovers,
             resources=report.to_json() if report is not None else None,
