@@ -1,9 +1,12 @@
-"""A pre-flight finding: one observation about a checkpoint, with a stable code and the evidence for it."""
+"""A finding: one observation about a checkpoint or a run, with a stable code, the evidence for it, and the cells
+it concerns."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
+
+from harness.usecases import UseCase
 
 
 class Severity(StrEnum):
@@ -18,8 +21,13 @@ class Finding:
     severity: Severity
     message: str  # what, the rule, the actual value, the fix
     evidence: str  # where it was seen: "config.json: eos_token_id", "model.safetensors.index.json: weight_map"
+    # The use cases whose cells an error fails before any boot; None: every cell of the model.
+    scope: frozenset[UseCase] | None = None
+
+    def concerns(self, use_case: UseCase) -> bool:
+        """Whether this finding is about ``use_case``'s cell (every cell when it has no scope)."""
+        return self.scope is None or use_case in self.scope
 
     def to_json(self) -> dict[str, str]:
-        data = asdict(self)
-        data["severity"] = self.severity.value
-        return data
+        # The scope stays out of the JSON: records and `vllm-compat check --json` keep the shape readers know.
+        return {"code": self.code, "severity": self.severity.value, "message": self.message, "evidence": self.evidence}

@@ -9,17 +9,16 @@ from typing import Any
 
 import pytest
 
+from harness.checkpoint.eos import engine_eos_ids, vllm_eos_ids
 from harness.checkpoint.template import (
     MARKER,
     end_of_turn_after,
-    engine_eos_ids,
     find_chat_template,
     render_checks,
     sandbox,
     unused_templates,
-    vllm_eos_ids,
 )
-from harness.engine.env import resolve_engine_python
+from harness.engine import resolve_engine_python
 from harness.zoo import build_member
 
 CHATML = (

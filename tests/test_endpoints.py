@@ -132,7 +132,7 @@ def test_context_carries_the_endpoint() -> None:
     ctx = endpoint_context(endpoint, timeout=7, environ={"K": "sk-1"})
     assert (ctx.model, ctx.timeout, ctx.semantic, ctx.api_key) == ("tts-1", 7, True, "sk-1")
     assert dict(ctx.flags) == {"voice": "nova"}
-    assert ctx.facts == {"endpoint": endpoint.to_json()}
+    assert ctx.facts is None
     assert (ctx.end_of_turn, ctx.eos_token_ids, ctx.model_dir) == (None, (), None)
 
 

@@ -435,7 +435,7 @@ def test_tiny_embed_preflight_for_embeddings_reports_nothing(member: Path) -> No
     report = preflight(str(member), use_cases=[UseCase.EMBEDDINGS], engine_python=None)
     serious = {f.code for f in report.findings if f.severity in (Severity.ERROR, Severity.WARNING)}
     assert serious == set(zoo_embeddings.MEMBERS["tiny-embed"].expected_codes) == set()
-    assert report.facts["architecture"] == "BertModel"
+    assert report.facts.architecture == "BertModel"
 
 
 def test_minilm_path_names_the_package_to_install_when_absent(monkeypatch: pytest.MonkeyPatch) -> None:

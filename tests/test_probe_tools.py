@@ -391,8 +391,9 @@ def test_tool_call_member_preflight_reports_nothing(member: Path) -> None:
     cases = [UseCase.CHAT, UseCase.COMPLETIONS, UseCase.STOP_TOKENS, UseCase.TOOLS]
     report = preflight(str(member), use_cases=cases, engine_python=None)
     assert {f.code for f in report.findings} == set(zoo_tools.MEMBERS["tool-call"].expected_codes) == set()
-    assert report.facts["chat_template"]["supports_tools"] is True
-    assert report.facts["chat_template"]["end_of_turn"] == "<|im_end|>"
+    assert report.facts.chat_template is not None
+    assert report.facts.chat_template.supports_tools is True
+    assert report.facts.chat_template.end_of_turn == "<|im_end|>"
 
 
 def test_tool_call_member_greedy_walk_is_the_hermes_call_then_im_end(member: Path) -> None:

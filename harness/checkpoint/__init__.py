@@ -1,7 +1,47 @@
-"""checkpoint (being assembled by its owner): fetch + pre-flight without a GPU."""
+"""Stage 2: fetch a checkpoint and pre-flight it without a GPU -- what vLLM will refuse or get wrong, said before any
+boot, with the evidence and the fix.
+
+Pre-flight reads only small files (configs, tokenizer, templates, indexes, safetensors headers), never runs anything
+shipped with a checkpoint, and reports ``Finding``s scoped to the use cases whose cells they fail, plus typed
+``PreflightFacts``. Modules, in pipeline order:
+
+- ``fetch``: resolve a ``zoo:`` member, a local directory or a hub id through the HF cache; ``fetch_weights``.
+- ``safetensors``: the one safetensors header parser (truncation, parameters, weight bytes).
+- ``tokenizer``: special tokens and the token -> id table, read from the tokenizer files.
+- ``eos``: the eos ids vLLM stops on, predicted from the files and computed by vLLM in the engine python.
+- ``template``: the chat template vLLM would use, rendered in a jinja2 sandbox; its end-of-turn token.
+- ``report``: ``PreflightReport``, ``PreflightFacts`` and the finding collector.
+- ``checks``: the rules, one ``check_*`` per aspect (layout, config and architecture, task, weights, tokenizer, chat).
+- ``preflight``: ``preflight()``, composing the above.
+"""
 
 from __future__ import annotations
 
-from harness.checkpoint.preflight import CheckpointError, PreflightReport, fetch_weights, preflight, resolve_model
+from harness.checkpoint.eos import EosIds, engine_eos_ids, vllm_eos_ids
+from harness.checkpoint.fetch import SMALL_FILES, CheckpointError, Listing, fetch_weights, list_files, resolve_model
+from harness.checkpoint.preflight import preflight
+from harness.checkpoint.report import PreflightFacts, PreflightReport
+from harness.checkpoint.safetensors import Header, expected_weight_bytes, read_header
+from harness.checkpoint.template import ChatTemplateFacts, FoundTemplate, find_chat_template, render_checks
 
-__all__ = ["CheckpointError", "PreflightReport", "fetch_weights", "preflight", "resolve_model"]
+__all__ = [
+    "SMALL_FILES",
+    "ChatTemplateFacts",
+    "CheckpointError",
+    "EosIds",
+    "FoundTemplate",
+    "Header",
+    "Listing",
+    "PreflightFacts",
+    "PreflightReport",
+    "engine_eos_ids",
+    "expected_weight_bytes",
+    "fetch_weights",
+    "find_chat_template",
+    "list_files",
+    "preflight",
+    "read_header",
+    "render_checks",
+    "resolve_model",
+    "vllm_eos_ids",
+]

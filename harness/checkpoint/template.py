@@ -1,16 +1,15 @@
 """Chat templates without transformers: find one where transformers/vLLM would, render it in a jinja2 sandbox
 configured like transformers' ``_compile_jinja_template``, and read the end-of-turn token from a rendered turn.
 
-Also the eos ids vLLM stops on, computed from the checkpoint's files with vLLM 0.32's rule (see ``vllm_eos_ids``).
+Nothing of the checkpoint runs outside the sandbox: a template that reaches for anything else stops at once
+(``SandboxEscape``).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,10 @@ import jinja2.ext
 import jinja2.nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from harness.checkpoint.fetch import read_json
+from harness.checkpoint.tokenizer import Vocabulary, load_vocabulary, special_tokens
+
 MARKER = "VLLMCOMPATMARK"  # the assistant's content in the end-of-turn render; no tokenizer has it as one token
-SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
@@ -35,14 +36,6 @@ WEATHER_TOOL: dict[str, Any] = {
         },
     },
 }
-
-
-def read_json(path: Path) -> Any:
-    """The parsed JSON at ``path``, or None when absent or not JSON (the callers report what is missing)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _has_processor(path: Path) -> bool:
@@ -148,67 +141,31 @@ def sandbox() -> ImmutableSandboxedEnvironment:
     return env
 
 
-def _token_text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("content"), str):
-        return str(value["content"])  # an AddedToken serialised as a dict
-    return None
-
-
-def special_tokens(path: Path) -> dict[str, Any]:
-    """bos/eos/unk/pad/... and additional_special_tokens as transformers passes them to the template."""
-    out: dict[str, Any] = {}
-    for name in ("special_tokens_map.json", "tokenizer_config.json"):  # tokenizer_config wins, as in transformers
-        data = read_json(path / name)
-        if not isinstance(data, dict):
-            continue
-        for key in SPECIAL_TOKEN_KEYS:
-            text = _token_text(data.get(key))
-            if text is not None:
-                out[key] = text
-        extra = data.get("additional_special_tokens") or data.get("extra_special_tokens")
-        if isinstance(extra, list):
-            out["additional_special_tokens"] = [t for t in (_token_text(x) for x in extra) if t is not None]
-    return out
-
-
-@dataclass
-class Vocabulary:
-    """Token text -> id from tokenizer.json and tokenizer_config.json, without loading a tokenizer."""
-
-    ids: dict[str, int] = field(default_factory=dict)
-    added: dict[str, int] = field(default_factory=dict)  # added / special tokens: the end-of-turn candidates
-
-    def id_of(self, token: str) -> int | None:
-        return self.added.get(token, self.ids.get(token))
-
-
-def load_vocabulary(path: Path) -> Vocabulary:
-    vocab = Vocabulary()
-    data = read_json(path / "tokenizer.json")
-    if isinstance(data, dict):
-        model = data.get("model") or {}
-        table = model.get("vocab") if isinstance(model, dict) else None
-        if isinstance(table, dict):
-            vocab.ids = {str(k): int(v) for k, v in table.items() if isinstance(v, int)}
-        elif isinstance(table, list):  # Unigram: [[piece, score], ...], the id is the position
-            vocab.ids = {str(item[0]): i for i, item in enumerate(table) if isinstance(item, list) and item}
-        for token in data.get("added_tokens") or []:
-            if isinstance(token, dict) and isinstance(token.get("content"), str) and isinstance(token.get("id"), int):
-                vocab.added[token["content"]] = token["id"]
-    config = read_json(path / "tokenizer_config.json")
-    decoder = config.get("added_tokens_decoder") if isinstance(config, dict) else None
-    if isinstance(decoder, dict):
-        for key, token in decoder.items():
-            text = _token_text(token)
-            if text is not None and str(key).isdigit():
-                vocab.added.setdefault(text, int(key))
-    return vocab
-
-
 class SandboxEscape(Exception):
     """The template tried to reach outside the sandbox (jinja2 SecurityError)."""
+
+
+@dataclass(frozen=True)
+class ChatTemplateFacts:
+    """What pre-flight learnt of the chat template vLLM will use (all None/False when there is none)."""
+
+    source: str | None  # where it was found: "chat_template.jinja", "tokenizer_config.json: chat_template", ...
+    renders: bool
+    end_of_turn: str | None  # the token that closes an assistant turn, e.g. "<|im_end|>"
+    supports_system: bool | None
+    supports_tools: bool | None  # None when tools were not asked
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "renders": self.renders,
+            "end_of_turn": self.end_of_turn,
+            "supports_system": self.supports_system,
+            "supports_tools": self.supports_tools,
+        }
+
+
+NO_TEMPLATE = ChatTemplateFacts(None, False, None, None, None)
 
 
 @dataclass(frozen=True)
@@ -224,14 +181,8 @@ class RenderResult:
     assistant_render: str | None
     sandbox_escape: str | None = None
 
-    def facts(self, source: str) -> dict[str, Any]:
-        return {
-            "source": source,
-            "renders": self.renders,
-            "end_of_turn": self.end_of_turn,
-            "supports_system": self.supports_system,
-            "supports_tools": self.supports_tools,
-        }
+    def facts(self, source: str) -> ChatTemplateFacts:
+        return ChatTemplateFacts(source, self.renders, self.end_of_turn, self.supports_system, self.supports_tools)
 
 
 def _render(template: jinja2.Template, messages: Sequence[Mapping[str, Any]], **kwargs: Any) -> str:
@@ -332,102 +283,3 @@ def render_checks(
 
 def _escaped(message: str) -> RenderResult:
     return RenderResult(False, f"SecurityError: {message}", None, None, None, None, None, None, None, message)
-
-
-# ---- the eos ids vLLM stops on -------------------------------------------------------------------------------
-
-
-def _as_ids(value: Any) -> list[int]:
-    if isinstance(value, bool):
-        return []
-    if isinstance(value, int):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
-    return []
-
-
-@dataclass(frozen=True)
-class EosIds:
-    ids: frozenset[int]
-    tokenizer_eos: str | None
-    tokenizer_eos_id: int | None
-    generation_ids: tuple[int, ...]
-    generation_source: str | None  # "generation_config.json: eos_token_id", "config.json: eos_token_id", ...
-    unknown: str | None = None  # why the set may be incomplete (e.g. no tokenizer.json to map the eos token)
-
-
-def vllm_eos_ids(path: Path, read: Callable[[Path], Any] = read_json) -> EosIds:
-    """The token ids vLLM 0.32 stops generation on (without request-level stop_token_ids).
-
-    vllm/v1/engine/input_processor.py calls ``SamplingParams.update_from_generation_config(
-    model_config.try_get_generation_config(), renderer.get_eos_token_id())``: the tokenizer's ``eos_token_id`` plus
-    ``eos_token_id`` of ``GenerationConfig.from_pretrained(model).to_diff_dict()``. When generation_config.json is
-    absent (OSError), vllm/transformers_utils/config.py ``try_get_generation_config`` falls back to
-    ``GenerationConfig.from_model_config(config)``: config.json's top-level ``eos_token_id``, else the one in its
-    ``text_config`` / ``decoder`` / ``generator`` sub-config. A generation_config.json without ``eos_token_id``
-    contributes nothing: config.json is then NOT consulted."""
-    tokens = special_tokens(path)
-    eos = tokens.get("eos_token")
-    vocab = load_vocabulary(path)
-    eos_id = vocab.id_of(eos) if isinstance(eos, str) else None
-    unknown = None
-    if isinstance(eos, str) and eos_id is None:
-        unknown = f"eos_token {eos!r} has no id in tokenizer.json / tokenizer_config.json added_tokens_decoder"
-    generation = read(path / "generation_config.json")
-    gen_ids: list[int] = []
-    source: str | None = None
-    if (path / "generation_config.json").is_file():
-        if isinstance(generation, dict) and "eos_token_id" in generation:
-            gen_ids, source = _as_ids(generation["eos_token_id"]), "generation_config.json: eos_token_id"
-    else:
-        config = read(path / "config.json")
-        if isinstance(config, dict):
-            if config.get("eos_token_id") is not None:
-                gen_ids, source = _as_ids(config["eos_token_id"]), "config.json: eos_token_id"
-            else:
-                for sub in ("decoder", "generator", "text_config"):
-                    inner = config.get(sub)
-                    if isinstance(inner, dict) and inner.get("eos_token_id") is not None:
-                        gen_ids, source = _as_ids(inner["eos_token_id"]), f"config.json: {sub}.eos_token_id"
-                        break
-    ids = set(gen_ids)
-    if eos_id is not None:
-        ids.add(eos_id)
-    return EosIds(frozenset(ids), eos, eos_id, tuple(gen_ids), source, unknown)
-
-
-# Runs in the engine python: vLLM's own code path for the stop ids (input_processor.py), without booting a server.
-_ENGINE_EOS_SCRIPT = """
-import json, sys
-from vllm import SamplingParams
-from vllm.tokenizers import get_tokenizer
-from vllm.transformers_utils.config import try_get_generation_config
-out = {}
-for path in sys.argv[1:]:
-    config = try_get_generation_config(path, trust_remote_code=False)
-    fields = {} if config is None else config.to_diff_dict()
-    params = SamplingParams(max_tokens=16)
-    params.update_from_generation_config(fields, get_tokenizer(path).eos_token_id)
-    out[path] = sorted(params.all_stop_token_ids)
-print("VLLM_COMPAT_EOS " + json.dumps(out))
-"""
-
-
-def engine_eos_ids(paths: Sequence[Path], python: Path, *, timeout: float = 300.0) -> dict[Path, frozenset[int]]:
-    """The stop ids vLLM itself computes for each checkpoint directory (its tokenizer + generation config code,
-    run in the engine python; one process for all paths, since importing vLLM takes seconds)."""
-    done = subprocess.run(
-        [str(python), "-c", _ENGINE_EOS_SCRIPT, *(str(p) for p in paths)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "ERROR"},
-    )
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith("VLLM_COMPAT_EOS "):
-            answer = json.loads(line.removeprefix("VLLM_COMPAT_EOS "))
-            return {Path(k): frozenset(int(i) for i in v) for k, v in answer.items()}
-    tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-    raise RuntimeError(f"engine python {python} could not compute vLLM's eos ids (exit {done.returncode}): {tail}")

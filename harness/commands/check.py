@@ -6,9 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from harness.findings import Severity
 from harness.usecases import ALL_USE_CASES, UseCase
+
+if TYPE_CHECKING:
+    from harness.checkpoint import PreflightFacts, PreflightReport
 
 HELP = "pre-flight a checkpoint (hub id, local directory or zoo:<member>) without a GPU"
 
@@ -41,9 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness import zoo
-    from harness.checkpoint.preflight import preflight
+    from harness.checkpoint import preflight
     from harness.cli import UsageError
-    from harness.engine.env import resolve_engine_python
+    from harness.engine import resolve_engine_python
 
     model: str = args.model
     member = zoo.zoo_member_name(model)
@@ -65,60 +69,65 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2, sort_keys=False))
     else:
-        _print(report.to_json())
+        _print(report)
     return 0 if report.verdict == "ok" else 1
 
 
-def _fact(value: Any) -> str:
+def _fact(value: object) -> str:
     if value is None:
         return "unknown"
-    if isinstance(value, list):
+    if isinstance(value, tuple):
         return "{" + ", ".join(str(v) for v in value) + "}"
     return str(value)
 
 
-def _lines(data: dict[str, Any]) -> list[tuple[str, str]]:
-    facts = data["facts"]
-    rows = [(k, _fact(facts.get(k))) for k in ("architecture", "dtype", "parameters", "weight_bytes")]
-    rows += [(k, _fact(facts.get(k))) for k in ("context_length", "eos_token_ids")]
-    template = facts.get("chat_template") or {}
-    if template:
+def _lines(facts: PreflightFacts) -> list[tuple[str, str]]:
+    rows = [
+        ("architecture", _fact(facts.architecture)),
+        ("dtype", _fact(facts.dtype)),
+        ("parameters", _fact(facts.parameters)),
+        ("weight_bytes", _fact(facts.weight_bytes)),
+        ("context_length", _fact(facts.context_length)),
+        ("eos_token_ids", _fact(facts.eos_token_ids)),
+    ]
+    template = facts.chat_template
+    if template is not None:
         rows.append(
             (
                 "chat_template",
-                f"source={_fact(template.get('source'))} renders={template.get('renders')} "
-                f"end_of_turn={_fact(template.get('end_of_turn'))} system={_fact(template.get('supports_system'))} "
-                f"tools={_fact(template.get('supports_tools'))}",
+                f"source={_fact(template.source)} renders={template.renders} "
+                f"end_of_turn={_fact(template.end_of_turn)} system={_fact(template.supports_system)} "
+                f"tools={_fact(template.supports_tools)}",
             )
         )
     return rows
 
 
-def _print(data: dict[str, Any]) -> None:
-    verdict = data["verdict"]
-    findings = data["findings"]
+def _print(report: PreflightReport) -> None:
+    verdict = report.verdict
+    findings = report.findings
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
 
         console = Console()
         colour = "green" if verdict == "ok" else "red"
-        console.print(f"[bold]{data['model']}[/bold]  verdict: [{colour}]{verdict}[/{colour}]")
+        console.print(f"[bold]{report.model}[/bold]  verdict: [{colour}]{verdict}[/{colour}]")
         table = Table(show_header=True, header_style="bold")
         for column in ("severity", "code", "message", "evidence"):
             table.add_column(column, overflow="fold")
-        styles = {"error": "red", "warning": "yellow", "info": "dim"}
+        styles = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
         for f in findings:
-            table.add_row(f"[{styles[f['severity']]}]{f['severity']}[/]", f["code"], f["message"], f["evidence"])
+            table.add_row(f"[{styles[f.severity]}]{f.severity.value}[/]", f.code, f.message, f.evidence)
         if findings:
             console.print(table)
         facts = Table(show_header=False, box=None)
-        for key, value in _lines(data):
+        for key, value in _lines(report.facts):
             facts.add_row(key, value)
         console.print(facts)
         return
-    print(f"{data['model']}: {verdict}")
+    print(f"{report.model}: {verdict}")
     for f in findings:
-        print(f"{f['severity']:<7} {f['code']}: {f['message']} [{f['evidence']}]")
-    for key, value in _lines(data):
+        print(f"{f.severity.value:<7} {f.code}: {f.message} [{f.evidence}]")
+    for key, value in _lines(report.facts):
         print(f"  {key}: {value}")

@@ -33,7 +33,7 @@ from harness.engine.env import (
 from harness.engine.environment import environment_record, gpu_inventory, harness_git_sha, recorded_versions
 from harness.engine.nvml import NO_GPU, nvml_init, nvml_shutdown, open_nvml, pynvml_module
 from harness.engine.registry import EngineRegistry, Support, load_registry, registry_cache_dir
-from harness.engine.scripts import EngineError, run_engine_script
+from harness.engine.scripts import EngineError, answer_line, run_engine_script
 from harness.engine.versions import engine_versions, vllm_distribution
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "EngineRegistry",
     "Recipe",
     "Support",
+    "answer_line",
     "build",
     "default_engine_python",
     "engine_versions",

@@ -8,18 +8,16 @@ and reports memory that did not as a LEAK finding. Without an NVIDIA driver ever
 
 from __future__ import annotations
 
-import json
-import os
-import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psutil
 
+# The weight bytes a server's memory is compared with; the one safetensors parser is the checkpoint stage's.
+from harness.checkpoint import expected_weight_bytes as expected_weight_bytes
 from harness.engine import NO_GPU, nvml_init, nvml_shutdown, open_nvml, pynvml_module
 from harness.findings import Finding, Severity
 
@@ -60,24 +58,6 @@ def gpu_indices_from_env(env: Mapping[str, str], nvml: Any = None) -> list[int] 
             except Exception:
                 return None
     return indices
-
-
-def expected_weight_bytes(model_dir: str | os.PathLike[str]) -> int:
-    """Bytes of tensor data the checkpoint's ``*.safetensors`` files hold, read from their headers only."""
-    total = 0
-    for path in sorted(Path(model_dir).glob("*.safetensors")):
-        with path.open("rb") as handle:
-            raw = handle.read(8)
-            if len(raw) != 8:
-                raise ValueError(f"{path}: shorter than the 8-byte safetensors header length")
-            (length,) = struct.unpack("<Q", raw)
-            header = json.loads(handle.read(length))
-        for name, entry in header.items():
-            if name == "__metadata__":
-                continue
-            start, end = entry["data_offsets"]
-            total += int(end) - int(start)
-    return total
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from harness.probes.streams import StreamRead
 if TYPE_CHECKING:
     import openai
 
+    from harness.checkpoint import PreflightFacts
+
 T = TypeVar("T")
 
 SEED = 1234
@@ -84,7 +86,7 @@ class ProbeContext:
     # What the multimodal / tools / embeddings probes need to know about the cell and the checkpoint:
     flags: Mapping[str, Any] = field(default_factory=dict)  # the cell's vLLM flags (limit-mm-per-prompt, parsers...)
     model_dir: Path | None = None  # the checkpoint on disk (config.json: hidden_size, processor configs...)
-    facts: Mapping[str, Any] = field(default_factory=dict)  # pre-flight facts (architecture, context_length...)
+    facts: PreflightFacts | None = None  # pre-flight facts (architecture, context_length...); None: not from pre-flight
     base_url: str = ""  # server root, for endpoints the openai client does not cover
     api_key: str = ""
 

@@ -209,14 +209,13 @@ class CellRunner:
         if death is not None:
             return self._engine_died(server, death, server_info, timings, findings)
         facts = report.facts
-        template = facts.get("chat_template") or {}
         context = ProbeContext(
             client=server.client(timeout=cell.model.timeouts.probe),
             model=server.served_model_name,
             semantic=cell.model.semantic,
             timeout=cell.model.timeouts.probe,
-            end_of_turn=template.get("end_of_turn"),
-            eos_token_ids=tuple(facts.get("eos_token_ids") or ()),
+            end_of_turn=facts.chat_template.end_of_turn if facts.chat_template is not None else None,
+            eos_token_ids=facts.eos_token_ids or (),
             eos_mismatch_predicted=any(f.code == "EOS_MISMATCH" for f in findings),
             expected_answer=_expected_answer(cell.model),
             flags=cell.flags,

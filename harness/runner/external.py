@@ -74,7 +74,6 @@ def endpoint_context(
         eos_token_ids=(),
         eos_mismatch_predicted=False,
         flags=dict(endpoint.options),
-        facts={"endpoint": endpoint.to_json()},
         base_url=endpoint.base_url,
         api_key=key,
     )

@@ -1,0 +1,487 @@
+"""The pre-flight rules: each ``check_*`` looks at one aspect of a checkpoint and adds its findings, scoped to the
+use cases whose cells they fail.
+
+Every message says what was seen, the rule (what vLLM does with it), the actual value and the fix. An ERROR fails
+the cells in its scope without a boot; a WARNING or INFO is a prediction, and the probe decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from harness.checkpoint.eos import vllm_eos_ids
+from harness.checkpoint.fetch import WEIGHT_SUFFIXES, Listing, read_json
+from harness.checkpoint.report import FindingList
+from harness.checkpoint.safetensors import hub_parameter_count, read_header
+from harness.checkpoint.template import (
+    NO_TEMPLATE,
+    ChatTemplateFacts,
+    find_chat_template,
+    render_checks,
+    unused_templates,
+)
+from harness.checkpoint.tokenizer import TOKENIZER_FILES, load_vocabulary
+from harness.engine import EngineError, EngineRegistry, load_registry
+from harness.findings import Severity
+from harness.usecases import CHAT_LIKE, MULTIMODAL, UNSERVABLE, UseCase
+
+PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+# vLLM's keys for the model's context length (vllm/config/model.py _get_and_verify_max_len); the smallest wins.
+CONTEXT_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
+
+
+@dataclass(frozen=True)
+class WeightFacts:
+    """What ``check_weights`` learnt (None: no weights to count)."""
+
+    weight_bytes: int | None = None
+    weight_files: int | None = None
+    parameters: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatFacts:
+    """What ``check_chat`` learnt: the eos ids vLLM stops on and the chat template's end-of-turn token."""
+
+    eos_token_ids: tuple[int, ...]
+    eos_source: str | None
+    chat_template: ChatTemplateFacts
+    end_of_turn_id: int | None = None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    for key in ("text_config", "llm_config", "language_config"):
+        inner = config.get(key)
+        if isinstance(inner, dict):
+            return inner
+    return config
+
+
+def architecture_of(config: Mapping[str, Any]) -> str | None:
+    """config.json's first architecture, the one vLLM loads."""
+    archs = config.get("architectures")
+    return archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else None
+
+
+def model_type_of(config: Mapping[str, Any]) -> str | None:
+    model_type = config.get("model_type")
+    return model_type if isinstance(model_type, str) else None
+
+
+def dtype_of(config: Mapping[str, Any]) -> str | None:
+    """The checkpoint's dtype as config.json names it (top level, else its text model's)."""
+    dtype = config.get("torch_dtype") or config.get("dtype") or _text_config(config).get("torch_dtype")
+    return dtype if isinstance(dtype, str) else None
+
+
+def context_length(config: Mapping[str, Any]) -> int | None:
+    values = []
+    for source in (_text_config(config), config):
+        values = [v for k in CONTEXT_KEYS if (v := _int(source.get(k))) is not None]
+        if values:
+            break
+    return min(values) if values else None
+
+
+def check_layout(listing: Listing, out: FindingList) -> bool:
+    """Layouts vLLM does not serve; True when the checkpoint is one (then nothing else is checked)."""
+    files = listing.files
+    if "model_index.json" in files:
+        out.add(
+            "NOT_SERVABLE",
+            Severity.ERROR,
+            "model_index.json found: this is a diffusers pipeline, which vLLM does not serve; "
+            "serve it with diffusers (or vLLM-Omni), and remove it from the vLLM matrix",
+            "model_index.json",
+        )
+        return True
+    if "config.json" in files:
+        return False
+    ggufs = sorted(f for f in files if f.endswith(".gguf"))
+    if ggufs:
+        out.add(
+            "NOT_SERVABLE",
+            Severity.ERROR,
+            f"GGUF-only checkpoint ({ggufs[0]}{' +' + str(len(ggufs) - 1) if len(ggufs) > 1 else ''}) without "
+            "config.json: the harness does not boot GGUF; point the matrix at the original transformers "
+            "checkpoint",
+            ggufs[0],
+        )
+        return True
+    for suffix, kind in ((".onnx", "ONNX"), (".nemo", "NeMo"), (".mlpackage", "Core ML"), (".tflite", "TFLite")):
+        hits = sorted(f for f in files if f.endswith(suffix) or f"{suffix}/" in f)
+        if hits:
+            out.add(
+                "NOT_SERVABLE",
+                Severity.ERROR,
+                f"{kind} checkpoint ({hits[0]}) without config.json: not a layout vLLM loads",
+                hits[0],
+            )
+            return True
+    return False
+
+
+def check_weights(listing: Listing, path: Path, index_files: list[str], out: FindingList, model: str) -> WeightFacts:
+    """Weight files present, shards named by the indexes present, safetensors files as long as their headers say."""
+    files = listing.files
+    weights = sorted(
+        f
+        for f in files
+        if "/" not in f and f.endswith(WEIGHT_SUFFIXES) and not f.startswith(("training_args", "optimizer"))
+    )
+    if not weights and not index_files:
+        where = "the repository" if not listing.local else "the directory"
+        out.add(
+            "WEIGHTS_MISSING",
+            Severity.ERROR,
+            f"no weight files (*.safetensors, *.bin, *.pt) in {where} next to config.json ({listing.source}): "
+            "the download is incomplete or this is a config-only repository; fetch the weights",
+            listing.source,
+        )
+        return WeightFacts()
+    for index_name in index_files:
+        index = read_json(path / index_name)
+        weight_map = index.get("weight_map") if isinstance(index, dict) else None
+        if not isinstance(weight_map, dict):
+            out.add(
+                "WEIGHTS_INCOMPLETE",
+                Severity.ERROR,
+                f"{index_name} has no weight_map: the index is unreadable; re-download it",
+                f"{index_name}: weight_map",
+            )
+            continue
+        shards = sorted({str(v) for v in weight_map.values()})
+        missing = [s for s in shards if s not in files]
+        if missing:
+            out.add(
+                "WEIGHTS_INCOMPLETE",
+                Severity.ERROR,
+                f"{len(missing)} of {len(shards)} shards named by {index_name} are absent from {listing.source}: "
+                f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}; re-download the checkpoint",
+                f"{index_name}: weight_map",
+            )
+    parameters = 0
+    total = 0
+    headers_read = 0
+    for name in weights:
+        size = files.get(name)
+        total += size or 0
+        if not name.endswith(".safetensors") or not listing.local:
+            continue
+        file = path / name
+        if not file.is_file():
+            continue  # a hub model whose weights are not cached yet: sizes come from the listing
+        try:
+            header = read_header(file)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            out.add(
+                "WEIGHTS_INCOMPLETE",
+                Severity.ERROR,
+                f"{name}: the safetensors header cannot be read ({error}); the file is truncated or corrupt: "
+                "re-download it",
+                f"{name}: header",
+            )
+            continue
+        headers_read += 1
+        actual = file.stat().st_size
+        if actual < header.expected_size:
+            out.add(
+                "WEIGHTS_INCOMPLETE",
+                Severity.ERROR,
+                f"{name} is {actual} bytes but its header promises {header.expected_size} "
+                f"(8 + {header.header_bytes} header + data): the file is truncated; re-download it",
+                f"{name}: header data_offsets",
+            )
+        parameters += header.parameters
+    if headers_read:
+        counted: int | None = parameters
+    else:
+        counted = hub_parameter_count(model) if not listing.local else None
+    return WeightFacts(weight_bytes=total or None, weight_files=len(weights), parameters=counted)
+
+
+def check_config(config: Mapping[str, Any], engine_python: Path | None, out: FindingList) -> EngineRegistry | None:
+    """Architecture (vs the engine's registry) and remote code; returns the registry when the engine answered."""
+    arch = architecture_of(config)
+    registry = None
+    if engine_python is None:
+        out.add(
+            "ENGINE_UNKNOWN",
+            Severity.WARNING,
+            f"architecture {arch!r} not checked against vLLM's registry: no engine environment "
+            "(run `vllm-compat engine build`, or pass --engine-python / set VLLM_COMPAT_ENGINE_PYTHON)",
+            "config.json: architectures",
+        )
+    else:
+        try:
+            registry = load_registry(engine_python)
+        except EngineError as error:
+            out.add(
+                "ENGINE_UNKNOWN",
+                Severity.WARNING,
+                f"architecture {arch!r} not checked against vLLM's registry: {error}",
+                "config.json: architectures",
+            )
+    auto_map = config.get("auto_map")
+    model_type = config.get("model_type")
+    if registry is not None:
+        if arch is None:
+            out.add(
+                "ARCH_UNSUPPORTED",
+                Severity.ERROR,
+                "config.json has no architectures list: vLLM raises 'No model architectures are specified'; "
+                'add e.g. "architectures": ["LlamaForCausalLM"]',
+                "config.json: architectures",
+            )
+        else:
+            support = registry.support(arch)
+            if support == "transformers-backend":
+                out.add(
+                    "ARCH_UNSUPPORTED",
+                    Severity.WARNING,
+                    f"architecture {arch!r} is not in {registry.label}'s registry; vLLM falls back to its "
+                    "Transformers backend (model_impl=auto), which serves only models whose attention supports "
+                    "it: the boot decides",
+                    "config.json: architectures",
+                )
+            elif support == "unsupported" and not isinstance(auto_map, dict):
+                out.add(
+                    "ARCH_UNSUPPORTED",
+                    Severity.ERROR,
+                    f"architecture {arch!r} is neither in {registry.label}'s model registry "
+                    f"({len(registry.architectures)} architectures) nor a transformers class: vLLM cannot load it; "
+                    "use a vLLM version that supports it or a supported architecture",
+                    "config.json: architectures",
+                )
+    if isinstance(auto_map, dict) and auto_map:
+        targets = ", ".join(f"{k}={v}" for k, v in sorted(auto_map.items()))
+        known_type = registry is not None and isinstance(model_type, str) and model_type in registry.model_types
+        native = registry is not None and arch is not None and registry.support(arch) == "native"
+        if known_type and native:
+            out.add(
+                "REMOTE_CODE_REQUIRED",
+                Severity.INFO,
+                f"config.json has auto_map ({targets}) but model_type {model_type!r} and {arch!r} are built into "
+                f"{registry.label if registry else 'vLLM'}: it loads without trust_remote_code",
+                "config.json: auto_map",
+            )
+        else:
+            out.add(
+                "REMOTE_CODE_REQUIRED",
+                Severity.ERROR,
+                f"config.json auto_map points at code shipped with the checkpoint ({targets}); model_type "
+                f"{model_type!r} is not built into "
+                f"{registry.label if registry else 'transformers/vLLM (engine not asked)'}: vLLM needs "
+                "--trust-remote-code, which runs that code; the harness never fetches or runs it. Review the code "
+                "and opt in explicitly, or use a checkpoint converted to a built-in architecture",
+                "config.json: auto_map",
+            )
+    return registry
+
+
+def check_tokenizer(listing: Listing, out: FindingList) -> bool:
+    files = listing.files
+    present = [f for f in TOKENIZER_FILES if f in files] + [f for f in files if f.endswith(".tiktoken")]
+    if present:
+        return True
+    has_config = "tokenizer_config.json" in files
+    out.add(
+        "TOKENIZER_MISSING",
+        Severity.ERROR,
+        f"no tokenizer files ({', '.join(TOKENIZER_FILES)}){' - only tokenizer_config.json' if has_config else ''}: "
+        "vLLM cannot tokenize; copy the tokenizer from the base model or pass --tokenizer",
+        "tokenizer.json",
+    )
+    return False
+
+
+def check_chat(
+    path: Path,
+    config: Mapping[str, Any],
+    use_cases: frozenset[UseCase],
+    chat_assumed: bool,
+    registry: EngineRegistry | None,
+    out: FindingList,
+) -> ChatFacts:
+    """The chat template (found, renders, system, tools, end-of-turn token) against the eos ids vLLM stops on."""
+    chat_cases = (use_cases & CHAT_LIKE) or (frozenset({UseCase.CHAT}) if chat_assumed else frozenset())
+    eos = vllm_eos_ids(path)
+    facts = ChatFacts(tuple(sorted(eos.ids)), eos.generation_source, NO_TEMPLATE)
+    found = find_chat_template(path)
+    model_type = config.get("model_type")
+    if found is None:
+        notes = unused_templates(path)
+        extra = f" ({'; '.join(notes)})" if notes else ""
+        if registry is not None and model_type in registry.chat_template_fallbacks:
+            severity, fix = Severity.WARNING, f"{registry.label} uses its built-in fallback template for {model_type!r}"
+        elif chat_cases:
+            severity, fix = Severity.ERROR, "add a chat_template (chat_template.jinja) or pass --chat-template"
+        else:
+            severity, fix = Severity.INFO, "only chat-like use cases need one"
+        asked = ", ".join(sorted(u.value for u in chat_cases)) or "no chat-like use case"
+        out.add(
+            "NO_CHAT_TEMPLATE",
+            severity,
+            f"no chat template in chat_template.jinja, chat_template.json or tokenizer_config.json{extra}: vLLM "
+            f"answers /v1/chat/completions with HTTP 400 (asked: {asked}); {fix}",
+            "tokenizer_config.json: chat_template",
+            scope=CHAT_LIKE,
+        )
+        return facts
+    with_tools = UseCase.TOOLS in use_cases
+    vocab = load_vocabulary(path)
+    result = render_checks(path, found, with_tools=with_tools, vocab=vocab)
+    facts = replace(facts, chat_template=result.facts(found.source))
+    if result.sandbox_escape is not None:
+        out.add(
+            "TEMPLATE_ERROR",
+            Severity.ERROR,
+            f"the chat template tried to escape the jinja2 sandbox ({result.sandbox_escape}): nothing of this "
+            "checkpoint is run; replace the template with a trusted one",
+            found.source,
+        )
+        return facts
+    severity = Severity.ERROR if chat_cases else Severity.WARNING
+    if not result.renders:
+        out.add(
+            "TEMPLATE_ERROR",
+            severity,
+            f"the chat template fails to render a user turn / a multi-turn conversation ({result.error}): vLLM "
+            "answers chat requests with HTTP 400; fix the template or pass --chat-template",
+            found.source,
+            scope=CHAT_LIKE,
+        )
+        return facts
+    if result.supports_system is False:
+        out.add(
+            "TEMPLATE_ERROR",
+            Severity.WARNING,
+            f"the chat template raises on a system message ({result.system_error}): requests with a system "
+            "prompt get HTTP 400; fold the system prompt into the first user turn",
+            found.source,
+            scope=CHAT_LIKE,
+        )
+    if with_tools and result.supports_tools is not True:
+        tool_source = found.tool_source or found.source
+        out.add(
+            "TEMPLATE_ERROR",
+            Severity.ERROR if result.tools_error else Severity.WARNING,
+            f"tools: {result.tools_error or 'the rendered prompt does not mention the tool (tools are ignored)'}"
+            "; the model cannot see tool definitions: use a template that renders `tools` (a tool_use template)",
+            tool_source,
+            scope={UseCase.TOOLS},
+        )
+    if result.end_of_turn is None:
+        if result.assistant_render is not None:
+            out.add(
+                "EOS_MISMATCH",
+                Severity.INFO,
+                "no special token follows the assistant's content in the rendered turn: the end-of-turn token "
+                "cannot be predicted; the stop_tokens probe decides",
+                found.source,
+                scope=CHAT_LIKE,
+            )
+        return facts
+    facts = replace(facts, end_of_turn_id=result.end_of_turn_id)
+    if result.end_of_turn_id is None:
+        out.add(
+            "EOS_MISMATCH",
+            Severity.WARNING,
+            f"end-of-turn token {result.end_of_turn!r} has no id in tokenizer.json or added_tokens_decoder: "
+            "it is not a single token, so vLLM cannot stop on it; the stop_tokens probe decides",
+            f"{found.source}; tokenizer.json: added_tokens",
+            scope=CHAT_LIKE,
+        )
+    elif result.end_of_turn_id not in eos.ids:
+        where = eos.generation_source or "no eos_token_id in generation_config.json / config.json"
+        target = (
+            "generation_config.json"
+            if (path / "generation_config.json").is_file()
+            else ("a new generation_config.json (config.json is read only while it is absent)")
+        )
+        shown = "{" + ", ".join(str(i) for i in sorted(eos.ids)) + "}" if eos.ids else "{} (none)"
+        out.add(
+            "EOS_MISMATCH",
+            Severity.WARNING,
+            f"end-of-turn token {result.end_of_turn!r} (id {result.end_of_turn_id}) is not among the eos ids vLLM "
+            f"stops on {shown} (tokenizer eos_token {eos.tokenizer_eos!r}, {where}): generation will run to "
+            f"max_tokens; add {result.end_of_turn_id} to {target} eos_token_id (a prediction: the stop_tokens "
+            "probe decides)",
+            f"{found.source}; {where}",
+            scope=CHAT_LIKE,
+        )
+    return facts
+
+
+def check_use_cases(listing: Listing, use_cases: frozenset[UseCase], out: FindingList) -> None:
+    """Use cases no vLLM serves, and multimodal use cases without the processor files they need."""
+    for use_case in sorted(use_cases & UNSERVABLE):
+        out.add(
+            "NOT_SERVABLE",
+            Severity.ERROR,
+            f"use case {use_case.value!r}: no vLLM version serves it (vLLM generates text and embeddings); "
+            f"point this cell at an external endpoint, OpenAI-compatible (matrix: 'endpoints: {{{use_case.value}: "
+            "{base_url: ..., model: ..., api_key_env: ...}}') or drop it from the matrix",
+            f"use case: {use_case.value}",
+            scope={use_case},
+        )
+    multimodal = sorted(use_cases & MULTIMODAL)
+    if multimodal and not any(f in listing.files for f in PROCESSOR_FILES):
+        asked = ", ".join(u.value for u in multimodal)
+        out.add(
+            "PROCESSOR_MISSING",
+            Severity.ERROR,
+            f"use case {asked} needs the model's processor, but neither preprocessor_config.json nor "
+            "processor_config.json exists: vLLM cannot turn images/audio into model inputs; copy them from the "
+            "base model (or this is a text-only model)",
+            "preprocessor_config.json",
+            scope=set(multimodal),
+        )
+
+
+def check_task(
+    config: Mapping[str, Any], use_cases: frozenset[UseCase], registry: EngineRegistry | None, out: FindingList
+) -> None:
+    """A text-only architecture in an image/audio/video cell is the wrong model for the task (the "audio service that
+    runs a text model"): WRONG_TASK, named before any processor file is looked for."""
+    multimodal = sorted(use_cases & MULTIMODAL)
+    arch = architecture_of(config)
+    if not multimodal or registry is None or arch is None or not registry.multimodal_architectures:
+        return
+    if registry.support(arch) != "native" or arch in registry.multimodal_architectures:
+        return
+    asked = ", ".join(u.value for u in multimodal)
+    out.drop("PROCESSOR_MISSING")  # a text model has no processor because it is the wrong model, not a broken one
+    out.add(
+        "WRONG_TASK",
+        Severity.ERROR,
+        f"use case {asked}: architecture {arch!r} is text-only in {registry.label} (not among its multimodal "
+        "models): vLLM refuses images/audio for it ('is not a multimodal model'; no transcription endpoint); "
+        "point this cell at a model that takes that input",
+        "config.json: architectures",
+        scope=set(multimodal),
+    )
+
+
+def is_sentence_encoder(path: Path) -> bool:
+    """A sentence-transformers encoder: a Pooling module in modules.json."""
+    modules = read_json(path / "modules.json")
+    return isinstance(modules, list) and any(
+        isinstance(m, dict) and "Pooling" in str(m.get("type", "")) for m in modules
+    )
