@@ -70,6 +70,14 @@ def test_missing_config_is_an_error_for_every_use_case(model: Path, engine: Path
     assert [f.code for f in report.errors_for(UseCase.EMBEDDINGS)] == ["CONFIG_MISSING"]
 
 
+def test_dtype_comes_from_the_headers_when_config_does_not_name_it(model: Path, engine: Path) -> None:
+    """Without torch_dtype in config.json the dtype is the one the safetensors headers store most bytes in."""
+    config = json.loads((model / "config.json").read_text())
+    assert config.pop("torch_dtype") == "bfloat16"
+    (model / "config.json").write_text(json.dumps(config))
+    assert preflight(str(model), engine_python=engine).facts.dtype == "bfloat16"
+
+
 def test_config_that_is_not_json_is_config_missing(model: Path, engine: Path) -> None:
     """A config.json that does not parse is CONFIG_MISSING saying so."""
     (model / "config.json").write_text("{oops")

@@ -7,6 +7,7 @@ the cells in its scope without a boot; a WARNING or INFO is a prediction, and th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from harness.checkpoint.eos import vllm_eos_ids
 from harness.checkpoint.fetch import WEIGHT_SUFFIXES, Listing, read_json
 from harness.checkpoint.report import FindingList
-from harness.checkpoint.safetensors import hub_parameter_count, read_header
+from harness.checkpoint.safetensors import dominant_dtype, hub_parameter_count, read_header
 from harness.checkpoint.template import (
     NO_TEMPLATE,
     ChatTemplateFacts,
@@ -49,6 +50,7 @@ class WeightFacts:
     weight_bytes: int | None = None
     weight_files: int | None = None
     parameters: int | None = None
+    dtype: str | None = None  # the dtype most of the bytes of the safetensors headers read are in
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ def check_weights(listing: Listing, path: Path, index_files: list[str], out: Fin
                 f"{index_name}: weight_map",
             )
     parameters = 0
+    by_dtype: Counter[str] = Counter()
     total = 0
     headers_read = 0
     for name in weights:
@@ -209,11 +212,12 @@ def check_weights(listing: Listing, path: Path, index_files: list[str], out: Fin
                 f"{name}: header data_offsets",
             )
         parameters += header.parameters
+        by_dtype.update(header.dtype_bytes)
     if headers_read:
         counted: int | None = parameters
     else:
         counted = hub_parameter_count(model) if not listing.local else None
-    return WeightFacts(weight_bytes=total or None, weight_files=len(weights), parameters=counted)
+    return WeightFacts(total or None, len(weights), counted, dominant_dtype(by_dtype))
 
 
 def check_config(config: Mapping[str, Any], engine_python: Path | None, out: FindingList) -> EngineRegistry | None:

@@ -90,7 +90,11 @@ def preflight(
     check_task(config, cases, registry, out)
     weights = check_weights(listing, path, index_files, out, model)
     facts = replace(
-        facts, weight_bytes=weights.weight_bytes, weight_files=weights.weight_files, parameters=weights.parameters
+        facts,
+        weight_bytes=weights.weight_bytes,
+        weight_files=weights.weight_files,
+        parameters=weights.parameters,
+        dtype=facts.dtype or weights.dtype,  # config.json names it when it can; the headers say what is stored
     )
     if check_tokenizer(listing, out):
         # With no use case asked, chat is assumed -- except for a sentence-transformers encoder (a Pooling module in

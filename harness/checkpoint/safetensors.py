@@ -17,6 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_HEADER_BYTES = 100_000_000  # a larger length is a corrupt file, not a header worth reading
+# safetensors' dtype names -> torch's, the names config.json (torch_dtype) and vLLM's --dtype use.
+TORCH_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +45,14 @@ class Header:
     def data_bytes(self) -> int:
         """Bytes of tensor data the header describes."""
         return sum(self.dtype_bytes.values())
+
+
+def dominant_dtype(dtype_bytes: Mapping[str, int]) -> str | None:
+    """The dtype holding most of the bytes, in torch's name (safetensors' own for a dtype torch does not name)."""
+    if not dtype_bytes:
+        return None
+    name = max(dtype_bytes, key=lambda dtype: dtype_bytes[dtype])
+    return TORCH_DTYPES.get(name, name)
 
 
 def read_header(path: Path) -> Header:
@@ -83,4 +106,4 @@ def hub_parameter_count(model: str) -> int | None:
         return None
 
 
-__all__ = ["Header", "expected_weight_bytes", "hub_parameter_count", "read_header"]
+__all__ = ["TORCH_DTYPES", "Header", "dominant_dtype", "expected_weight_bytes", "hub_parameter_count", "read_header"]
