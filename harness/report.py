@@ -11,6 +11,7 @@ from typing import Any
 import jinja2
 
 from harness.codes import describe
+from harness.engine import NO_GPU
 from harness.results import CellRecord, EnvironmentRecord, RunResults, ServerRecord, read_results
 from harness.usecases import UseCase
 from harness.verdicts import Verdict
@@ -180,7 +181,7 @@ def _gpu_text(environment: EnvironmentRecord | None) -> str:
     if environment is not None and environment.gpus:
         return ", ".join(gpu.name for gpu in environment.gpus)
     driver = environment.driver if environment is not None else None
-    return driver if driver is not None else "n/a (no NVIDIA GPU)"
+    return driver if driver is not None else NO_GPU
 
 
 def render_status(results: RunResults) -> str:
