@@ -129,7 +129,7 @@ def suggest_parser(model_dir: Path | None) -> str | None:
     """The tool-call parser the checkpoint's chat template points to, by its tool-call markup; None if unknown."""
     if model_dir is None:
         return None
-    from harness.checkpoint.template import find_chat_template
+    from harness.checkpoint import find_chat_template
 
     try:
         found = find_chat_template(model_dir)
