@@ -14,9 +14,9 @@ import httpx
 import openai
 import pytest
 
-from harness.probes.inputs.media import MEDIA
 from harness.probes import video, vision
 from harness.probes.base import EngineUnreachable, ProbeContext, ProbeResult
+from harness.probes.inputs.media import MEDIA
 
 ANSWER = "Hello from the tiny zoo model."
 

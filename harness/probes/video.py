@@ -9,8 +9,8 @@ mentions the square or its motion, leniently. A model that takes no video gets v
 
 from __future__ import annotations
 
-from harness.probes.inputs.media import MEDIA, VIDEO, MediaServer
 from harness.probes.base import ProbeContext, ProbeResult, Recorder, run_probe
+from harness.probes.inputs.media import MEDIA, VIDEO, MediaServer
 from harness.probes.vision import ask, baseline_tokens, media_request, part
 
 USE_CASE = "video"
