@@ -17,8 +17,8 @@ from typing import Any
 
 from harness.probes.audio import request, speech
 from harness.probes.base import SEED, ProbeContext, ProbeResult, Recorder, check_usage, run_probe
-from harness.probes.streams import usage_of
 from harness.probes.inputs.speech import Speech, normalize
+from harness.probes.streams import usage_of
 
 USE_CASE = "audio_chat"
 ENDPOINT = "/v1/chat/completions"
