@@ -2,10 +2,11 @@
 
 A known sentence spoken by espeak-ng (harness.probes.inputs.speech) is uploaded with the language given explicitly
 ("en": a model without language detection needs it, and it spares Whisper a detection pass) at temperature 0.
-Checks: the json answer's text is a string (non-empty when the audio has words), response_format text and verbose_json answer
-too (verbose_json may be refused with HTTP 400 by models without segment timestamps: that is reported, not failed),
-the zoo's exact transcript where the member has one, and for real models (``semantic``) a word error rate at most
-``WER_THRESHOLD``. Without espeak-ng the audio is a tone: protocol checks only, and a semantic cell fails saying so.
+Checks: the json answer's text is a string (non-empty when the audio has words), response_format text and
+verbose_json answer too (verbose_json may be refused with HTTP 400 by models without segment timestamps: that is
+reported, not failed), the zoo's exact transcript where the member has one, and for real models (``semantic``) a
+word error rate at most ``WER_THRESHOLD``. Without espeak-ng the audio is a tone: protocol checks only, and a
+semantic cell fails saying so.
 
 A server whose model has no transcription task does not register the route at all: vLLM answers HTTP 404 Not Found,
 which is WRONG_TASK here (a text model in an audio cell), not a crash and not a generic HTTP error.
