@@ -31,6 +31,10 @@ DATA = Path(__file__).parent / "data" / "results"
 # Written by hand from the dict literals of the runner before records were typed (no schema_version): a booted and
 # stopped server, a failed boot, cells of every verdict, a re-run cell and a line cut short at the end.
 V1_HANDMADE = DATA / "v1_handmade.jsonl"
+# `make demo` run by the harness before records were typed, and the STATUS.md that harness rendered from it.
+V1_DEMO = DATA / "v1_demo.jsonl"
+V1_DEMO_STATUS = DATA / "v1_demo_STATUS.md"
+V1_DEMO_RUN_DIR = "/tmp/before-demo/run"
 
 
 def _run_dir(tmp_path: Path, source: Path) -> Path:
@@ -234,11 +238,21 @@ def test_a_file_written_before_schema_versions_is_read(tmp_path: Path) -> None:
     assert results.environment is not None and results.environment.engine_versions["vllm"] == "0.32.0"
 
 
-def test_an_old_file_rewritten_in_the_current_schema_reads_and_renders_the_same(tmp_path: Path) -> None:
+def test_a_demo_run_of_the_unversioned_harness_renders_the_status_that_harness_rendered(tmp_path: Path) -> None:
+    """The real demo results.jsonl written before versioning renders exactly the STATUS.md written then."""
+    results = read_results(_run_dir(tmp_path, V1_DEMO))
+    assert len(results.cells) == 27 and all(isinstance(c.verdict, Verdict) for c in results.cells)
+    expected = V1_DEMO_STATUS.read_text(encoding="utf-8")
+    expected = expected.replace(f"Results: `{V1_DEMO_RUN_DIR}/", f"Results: `{tmp_path}/")  # the one line naming it
+    assert render_status(results) == expected
+
+
+@pytest.mark.parametrize("source", [V1_HANDMADE, V1_DEMO], ids=["handmade", "demo"])
+def test_an_old_file_rewritten_in_the_current_schema_reads_and_renders_the_same(tmp_path: Path, source: Path) -> None:
     """Every record of a version 1 file, written again by this harness, reads back equal and renders the same
     STATUS.md."""
     (tmp_path / "old").mkdir()
-    old = read_results(_run_dir(tmp_path / "old", V1_HANDMADE))
+    old = read_results(_run_dir(tmp_path / "old", source))
     new_dir = tmp_path / "new"
     for record in read_records(old.run_dir / "results.jsonl"):
         append_record(new_dir / "results.jsonl", record)
