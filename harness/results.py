@@ -366,8 +366,14 @@ def append_record(path: Path, record: Record) -> None:
 
 # -- the reader ---------------------------------------------------------------------------------------------------
 def _from_v1(data: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 lines have the same fields as version 2; only the version itself was missing."""
-    return data | {"schema_version": 2}
+    """Version 1 lines have the fields of version 2, with one meaning that changed: a version 1 cell's
+    ``timings["ttft_s"]`` is the probe's first visible content (first text or tool-call delta), which version 2
+    calls ``first_content_s``; ``ttft_s`` now only ever means vllm bench serve's (as in ``latency``)."""
+    data = data | {"schema_version": 2}
+    timings = data.get("timings")
+    if data.get("kind") == CellRecord.KIND and isinstance(timings, dict) and "ttft_s" in timings:
+        data["timings"] = {("first_content_s" if key == "ttft_s" else key): value for key, value in timings.items()}
+    return data
 
 
 # version -> the function that turns a line of that version into the next version's shape

@@ -238,6 +238,15 @@ def test_a_file_written_before_schema_versions_is_read(tmp_path: Path) -> None:
     assert results.environment is not None and results.environment.engine_versions["vllm"] == "0.32.0"
 
 
+def test_a_version_1_probe_ttft_is_read_as_first_content(tmp_path: Path) -> None:
+    """A version 1 cell's timings["ttft_s"] (the probe's first visible content) reads as first_content_s; the
+    latency blob's ttft_s, vllm bench serve's in both versions, stays."""
+    results = read_results(_run_dir(tmp_path, V1_DEMO))
+    chat = next(c for c in results.cells if c.cell_id == "chat-ok-default-chat")
+    assert "ttft_s" not in chat.timings and chat.timings["first_content_s"] > 0
+    assert chat.latency is not None and chat.latency["client"]["ttft_s"]["p50"] > 0
+
+
 def test_a_demo_run_of_the_unversioned_harness_renders_the_status_that_harness_rendered(tmp_path: Path) -> None:
     """The real demo results.jsonl written before versioning renders exactly the STATUS.md written then."""
     results = read_results(_run_dir(tmp_path, V1_DEMO))
