@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from harness.probes import video, vision
+from harness.probes import multimodal, video, vision
 from harness.probes.base import EngineUnreachable, ProbeContext, ProbeResult
 from harness.probes.inputs.media import MEDIA
 
@@ -124,13 +124,13 @@ def checks(result: ProbeResult) -> dict[str, str]:
 )
 def test_mm_limit_reads_every_spelling(flags: dict[str, Any], expected: int) -> None:
     """The image limit is read from a mapping, its JSON text, the {count: n} form or vLLM's default of 999."""
-    assert vision.mm_limit(flags, "image") == expected
+    assert multimodal.mm_limit(flags, "image") == expected
 
 
 def test_mm_limit_names_a_bad_value() -> None:
     """A limit flag that is neither a mapping nor JSON fails with the value in the message."""
     with pytest.raises(ValueError, match="image=2"):
-        vision.mm_limit({"limit-mm-per-prompt": "image=2"}, "image")
+        multimodal.mm_limit({"limit-mm-per-prompt": "image=2"}, "image")
 
 
 # --- vision --------------------------------------------------------------------------------------------------------

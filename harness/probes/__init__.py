@@ -2,7 +2,8 @@
 earned only by a probe that ran against a server.
 
 Modules: ``base`` (the frozen result with named checks, the context, request plumbing), ``streams`` (the one reader
-of streamed answers, shared with the latency measurement), one module per use case (chat, completions,
+of streamed answers, shared with the latency measurement), ``multimodal`` (what the vision, video and audio_chat
+probes share), one module per use case (chat, completions,
 stop_tokens, tools, vision, video, audio, audio_chat, embeddings, tts, image_generation), and ``inputs/`` (the
 media and speech the harness makes itself).
 """

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from harness.probes.base import ProbeContext, ProbeResult, Recorder, RequestFailed, _error_body, _short, run_probe
+from harness.probes.base import ProbeContext, ProbeResult, Recorder, RequestFailed, error_body, run_probe, short
 from harness.probes.inputs.speech import WER_THRESHOLD, Speech, synthesize, word_errors
 
 USE_CASE = "audio"
@@ -58,7 +58,7 @@ def request(rec: Recorder, step: str, call: Callable[[], T], endpoint: str) -> T
         error = failed.__cause__
         if not isinstance(error, openai.APIStatusError) or rec.code not in ("HTTP_ERROR", code_before):
             raise  # diagnose already named a cause (or the request timed out)
-        body = _error_body(error)
+        body = error_body(error)
         refusal = next((m for m in WRONG_TASK_BODIES if m.search(body)), None)
         # FastAPI's answer for a route that does not exist; vLLM's "The model `x` does not exist." (also 404) is not.
         route_absent = error.status_code == 404 and ROUTE_ABSENT.search(body) is not None
@@ -69,9 +69,9 @@ def request(rec: Recorder, step: str, call: Callable[[], T], endpoint: str) -> T
             rec.check(
                 step,
                 False,
-                f"HTTP {error.status_code} on {endpoint} ({what}): {_short(body, 160)}",
+                f"HTTP {error.status_code} on {endpoint} ({what}): {short(body, 160)}",
                 code="WRONG_TASK",
-                evidence=f"POST {endpoint} -> HTTP {error.status_code} {_short(body, 200)}",
+                evidence=f"POST {endpoint} -> HTTP {error.status_code} {short(body, 200)}",
             )
         raise
 
@@ -155,14 +155,14 @@ def _verbose(ctx: ProbeContext, rec: Recorder, audio: Speech, text: str) -> None
         try:
             return _transcribe(ctx, audio, "verbose_json")
         except openai.BadRequestError as error:
-            body = _error_body(error)
+            body = error_body(error)
             if "verbose_json" in body:  # "Currently do not support verbose_json for <model>": an honest refusal
                 return _Refused(body)
             raise
 
     verbose = request(rec, "format_verbose_json", call, ENDPOINT)
     if isinstance(verbose, _Refused):
-        rec.check("format_verbose_json", True, f"refused as unsupported by this model: {_short(verbose.body, 160)}")
+        rec.check("format_verbose_json", True, f"refused as unsupported by this model: {short(verbose.body, 160)}")
         return
     problems: list[str] = []
     verbose_text = getattr(verbose, "text", None)

@@ -16,8 +16,9 @@ import time
 from typing import Any
 
 from harness.probes.audio import request, speech
-from harness.probes.base import SEED, ProbeContext, ProbeResult, Recorder, check_usage, run_probe
+from harness.probes.base import ProbeContext, ProbeResult, Recorder, check_usage, run_probe
 from harness.probes.inputs.speech import Speech, normalize
+from harness.probes.multimodal import chat_with_content
 from harness.probes.streams import usage_of
 
 USE_CASE = "audio_chat"
@@ -47,14 +48,7 @@ def _stem(word: str) -> str:
 
 
 def _create(ctx: ProbeContext, content: list[dict[str, Any]]) -> Any:
-    return ctx.client.chat.completions.create(
-        model=ctx.model,
-        messages=[{"role": "user", "content": content}],  # type: ignore[list-item,misc]
-        max_tokens=MAX_TOKENS,
-        temperature=0,
-        seed=SEED,
-        timeout=ctx.timeout,
-    )
+    return chat_with_content(ctx, content, MAX_TOKENS)
 
 
 def _run(ctx: ProbeContext, rec: Recorder) -> None:

@@ -131,9 +131,9 @@ class Recorder:
         try:
             return call()
         except openai.APIStatusError as error:
-            body = _error_body(error)
+            body = error_body(error)
             code = _http_code(body)
-            self.check(step, False, f"HTTP {error.status_code}: {_short(body)}", code=code, evidence=body)
+            self.check(step, False, f"HTTP {error.status_code}: {short(body)}", code=code, evidence=body)
             raise RequestFailed(step) from error
         except Exception as error:
             kinds = {cls.__name__ for cls in type(error).__mro__}
@@ -177,7 +177,7 @@ def run_probe(use_case: str, ctx: ProbeContext, body: Callable[[ProbeContext, Re
     return rec.finish()
 
 
-def _error_body(error: Any) -> str:
+def error_body(error: Any) -> str:
     try:
         text = str(error.response.text)
     except Exception:  # a streamed or closed response: fall back to the parsed body
@@ -190,7 +190,7 @@ def _http_code(body: str) -> str:
     return "HTTP_ERROR" if code == "OTHER" else code
 
 
-def _short(text: str, limit: int = 300) -> str:
+def short(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -224,7 +224,7 @@ def compare_stream(
         same_text and same_finish and same_usage,
         "streamed and non-streamed answers are identical"
         if same_text and same_finish and same_usage
-        else f"text {_short(text, 80)!r} vs streamed {_short(stream.text, 80)!r}; finish {finish!r} vs "
+        else f"text {short(text, 80)!r} vs streamed {short(stream.text, 80)!r}; finish {finish!r} vs "
         f"{stream.finish_reasons}; usage {usage} vs {stream.usage}",
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from harness.probes.base import ProbeContext, ProbeResult, Recorder, run_probe
 from harness.probes.inputs.media import MEDIA, VIDEO, MediaServer
-from harness.probes.vision import ask, baseline_tokens, media_request, part
+from harness.probes.multimodal import ask, baseline_tokens, media_request, part
 
 USE_CASE = "video"
 
