@@ -10,7 +10,6 @@ from typing import Any
 
 import jinja2
 
-from harness.codes import describe
 from harness.engine import NO_GPU
 from harness.results import CellRecord, EnvironmentRecord, RunResults, ServerRecord, read_results
 from harness.usecases import UseCase
@@ -196,7 +195,6 @@ def render_status(results: RunResults) -> str:
     env.filters["md"] = _md
     env.filters["cell"] = _cell_text
     env.filters["known"] = _known
-    env.globals["describe"] = describe
     template = env.get_template("status.md.j2")
     order = {v: i for i, v in enumerate([Verdict.ERROR, Verdict.XPASS, Verdict.FAIL, Verdict.XFAIL])}
     problems = sorted((c for c in results.cells if c.verdict in order), key=lambda c: (order[c.verdict], c.cell_id))
