@@ -244,8 +244,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
     """The process's CellRunner: pre-flight cache, servers, results writer."""
-    from harness.engine.env import resolve_engine_python
-    from harness.engine.environment import environment_record
+    from harness.engine import environment_record, resolve_engine_python
     from harness.results import append_record
     from harness.runner import CellRunner, Progress
 
@@ -295,7 +294,7 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
 
 def _worker_env(config: pytest.Config) -> dict[str, str]:
     """On an xdist worker with NVIDIA GPUs: this worker's slice of them, so parallel servers never share a GPU."""
-    from harness.engine.environment import gpu_inventory
+    from harness.engine import gpu_inventory
     from harness.runner import worker_gpus
 
     workerinput = getattr(config, "workerinput", None)

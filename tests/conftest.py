@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine.env import resolve_engine_python
+from harness.engine import resolve_engine_python
 
 
 def pytest_configure(config: pytest.Config) -> None:

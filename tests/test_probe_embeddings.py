@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from harness.checkpoint.preflight import preflight
+from harness.checkpoint import preflight
 from harness.findings import Severity
 from harness.probes import embeddings
 from harness.probes.base import EngineUnreachable, ProbeContext, ProbeResult

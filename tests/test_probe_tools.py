@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from harness import zoo
-from harness.checkpoint.preflight import preflight
+from harness.checkpoint import preflight
 from harness.probes import tools
 from harness.probes.base import ProbeContext, ProbeResult
 from harness.usecases import UseCase

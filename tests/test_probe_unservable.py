@@ -25,7 +25,7 @@ import openai
 import pytest
 from registry_fake import fake_engine
 
-from harness.checkpoint.preflight import preflight
+from harness.checkpoint import preflight
 from harness.codes import Code
 from harness.matrix import Endpoint
 from harness.probes import image_generation, tts

@@ -16,7 +16,7 @@ import pytest
 from harness import cli, zoo
 from harness.checkpoint import read_header
 from harness.codes import CODES
-from harness.engine.env import resolve_engine_python
+from harness.engine import resolve_engine_python
 from harness.zoo import audio, embeddings, qwen2, text, tools, vision
 
 
