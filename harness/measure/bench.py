@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.engine import resolve_engine_python
+from harness.logs import read_tail
 from harness.measure.latency import measure_repeated, summarise
 from harness.measure.prometheus import ServerMetrics, delta, scrape
 from harness.measure.vram import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
@@ -94,7 +95,7 @@ def run_vllm_bench(
     with log.open("wb") as handle:
         code = subprocess.run(argv, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False).returncode
     if code != 0 or not result.exists():
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        tail = read_tail(log, 20)
         raise RuntimeError(f"vllm bench serve failed (exit {code}); log {log}:\n{tail}")
     data: dict[str, Any] = json.loads(result.read_text())
     return data
