@@ -45,6 +45,23 @@ class Code(StrEnum):
     NOT_SERVABLE = "NOT_SERVABLE", "vLLM cannot serve this (diffusers pipeline, GGUF-only, TTS, image generation...)"
     PROCESSOR_MISSING = "PROCESSOR_MISSING", "a multimodal use case without a processor / preprocessor config"
     ENGINE_UNKNOWN = "ENGINE_UNKNOWN", "no engine environment to ask: a check that needs vLLM could not be made"
+    # pre-flight against a GPU (files x GPU x flags, judged by the installed vLLM's rules) and their boot-time twins
+    DTYPE_UNSUPPORTED = "DTYPE_UNSUPPORTED", "the dtype is not supported on this GPU or for this model type"
+    QUANT_UNSUPPORTED = (
+        "QUANT_UNSUPPORTED",
+        "the quantisation method needs a higher compute capability, or this vLLM does not know it",
+    )
+    TP_INDIVISIBLE = (
+        "TP_INDIVISIBLE",
+        "attention heads not divisible by the tensor-parallel size, or more GPUs asked than there are",
+    )
+    WEIGHTS_TOO_LARGE = "WEIGHTS_TOO_LARGE", "the weights per GPU exceed total memory x gpu-memory-utilization"
+    PARSER_UNKNOWN = "PARSER_UNKNOWN", "the tool-call or reasoning parser name is not one the installed vLLM has"
+    LORA_UNSUPPORTED = "LORA_UNSUPPORTED", "--enable-lora on an architecture whose vLLM class does not take LoRA"
+    GPU_ARCH_UNSUPPORTED = (
+        "GPU_ARCH_UNSUPPORTED",
+        "the engine's build has no kernels for this GPU's architecture (e.g. sm_120 on an older wheel)",
+    )
     # boot and runtime (diagnosed from the engine log, exit code and HTTP errors)
     HUB_AUTH = "HUB_AUTH", "the hub refused the download (gated or private repository, missing token)"
     HUB_UNREACHABLE = (
@@ -52,6 +69,9 @@ class Code(StrEnum):
         "the checkpoint is not in the HF cache and the hub cannot be reached (or offline mode is on)",
     )
     ENV_IMPORT_BROKEN = "ENV_IMPORT_BROKEN", "the engine environment cannot import what vLLM needs"
+    MODEL_NOT_FOUND = "MODEL_NOT_FOUND", "no such model: the hub id or local path does not exist"
+    NO_GPU = "NO_GPU", "the engine found no GPU (no driver, no device visible to the container, CUDA not initialised)"
+    NCCL_ERROR = "NCCL_ERROR", "NCCL failed between the workers (multi-GPU communication)"
     TRANSFORMERS_MISMATCH = "TRANSFORMERS_MISMATCH", "the installed transformers does not know this model type"
     WEIGHTS_CORRUPT = "WEIGHTS_CORRUPT", "a weight file cannot be read"
     WEIGHT_NAME_MISMATCH = (

@@ -12,6 +12,9 @@ shipped with a checkpoint, and reports ``Finding``s scoped to the use cases whos
 - ``template``: the chat template vLLM would use, rendered in a jinja2 sandbox; its end-of-turn token.
 - ``report``: ``PreflightReport``, ``PreflightFacts`` and the finding collector.
 - ``checks``: the rules, one ``check_*`` per aspect (layout, config and architecture, task, weights, tokenizer, chat).
+- ``gpu``: ``check_gpu``, the checkpoint x a GPU x the vLLM flags, judged by the installed vLLM's rules
+  (``harness.engine.rules``): dtype, quantisation, tensor parallelism, weights and KV cache memory, max-model-len,
+  parser names, LoRA, kernels.
 - ``preflight``: ``preflight()``, composing the above.
 """
 
@@ -19,8 +22,9 @@ from __future__ import annotations
 
 from harness.checkpoint.eos import EosIds, engine_eos_ids, vllm_eos_ids
 from harness.checkpoint.fetch import SMALL_FILES, CheckpointError, Listing, fetch_weights, list_files, resolve_model
+from harness.checkpoint.gpu import GpuFacts, check_gpu, derived_max_len, kv_bytes_per_token, runs_on
 from harness.checkpoint.preflight import preflight
-from harness.checkpoint.report import PreflightFacts, PreflightReport
+from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
 from harness.checkpoint.safetensors import Header, expected_weight_bytes, read_header
 from harness.checkpoint.template import ChatTemplateFacts, FoundTemplate, find_chat_template, render_checks
 
@@ -29,19 +33,25 @@ __all__ = [
     "ChatTemplateFacts",
     "CheckpointError",
     "EosIds",
+    "FindingList",
     "FoundTemplate",
+    "GpuFacts",
     "Header",
     "Listing",
     "PreflightFacts",
     "PreflightReport",
+    "check_gpu",
+    "derived_max_len",
     "engine_eos_ids",
     "expected_weight_bytes",
     "fetch_weights",
     "find_chat_template",
+    "kv_bytes_per_token",
     "list_files",
     "preflight",
     "read_header",
     "render_checks",
     "resolve_model",
+    "runs_on",
     "vllm_eos_ids",
 ]

@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.checkpoint.template import ChatTemplateFacts
 from harness.findings import Finding, Severity
 from harness.usecases import UseCase
+
+if TYPE_CHECKING:
+    from harness.checkpoint.gpu import GpuFacts  # gpu.py adds to FindingList: a runtime import would be a cycle
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class PreflightReport:
     findings: tuple[Finding, ...]
     facts: PreflightFacts
     use_cases: tuple[UseCase, ...] = ()  # as asked; none: chat was assumed
+    gpu: GpuFacts | None = None  # what pre-flight computed against a GPU (check --gpu, a matrix run's GPUs)
 
     @property
     def verdict(self) -> Literal["ok", "fail"]:
@@ -81,6 +85,7 @@ class PreflightReport:
             "use_cases": [u.value for u in self.use_cases],
             "findings": [f.to_json() for f in self.findings],
             "facts": self.facts.to_json(),
+            **({"gpu": self.gpu.to_json()} if self.gpu is not None else {}),
         }
 
 

@@ -21,6 +21,10 @@ Without --use-case, chat is assumed: a missing or broken chat template is then a
 model is meant for (e.g. --use-case embeddings) to judge it for those only; tts and image_generation are never
 servable by vLLM. Only small files are downloaded (configs, tokenizer, templates, indexes), into the normal HF cache;
 HF_HUB_OFFLINE=1 or --offline reads the cache only. Exit status: 0 no error finding, 1 error findings, 2 usage error.
+
+With --gpu the checkpoint is also judged against that GPU and the --flag values, by the installed vLLM's own rules
+(read from the engine, cached per vLLM version): dtype, quantisation capability, tensor-parallel divisibility,
+weights and KV cache against total memory x gpu-memory-utilization, max-model-len, parser names, LoRA, kernels.
 """
 
 
@@ -41,13 +45,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revision", help="hub revision (branch, tag or commit)")
     parser.add_argument("--offline", action="store_true", default=None, help="read the HF cache only (no network)")
     parser.add_argument("--engine-python", help="the engine environment's python (default: the built one, if any)")
+    parser.add_argument(
+        "--gpu",
+        metavar="auto|NAME|SPEC",
+        help="also judge the checkpoint against a GPU: auto (ask NVML), a known name (T4, L4, A100-80GB, H100, "
+        "RTX 5090, ...) or sm_<capability>:<memory> such as sm_89:24GiB",
+    )
+    parser.add_argument(
+        "--flag",
+        dest="flags",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a vLLM flag the server would get, for the GPU-side checks; repeatable "
+        "(e.g. --flag tensor-parallel-size=2 --flag dtype=bfloat16 --flag enable-lora)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from harness import zoo
     from harness.checkpoint import preflight
     from harness.cli import UsageError
-    from harness.engine import resolve_engine_python
+    from harness.engine import GpuSpecError, resolve_engine_python, resolve_gpu
 
     model: str = args.model
     member = zoo.zoo_member_name(model)
@@ -59,12 +78,23 @@ def run(args: argparse.Namespace) -> int:
     engine = resolve_engine_python(args.engine_python)
     if args.engine_python and (engine is None or not engine.exists()):
         raise UsageError(f"--engine-python {args.engine_python}: no such file")
+    gpu = None
+    if args.gpu:
+        try:
+            gpu = resolve_gpu(args.gpu)
+        except GpuSpecError as error:
+            raise UsageError(str(error)) from None
+    flags = parse_flags(args.flags)
+    if flags and gpu is None:
+        raise UsageError("--flag only informs the GPU-side checks: pass --gpu too (e.g. --gpu L4)")
     report = preflight(
         model,
         use_cases=[UseCase(u) for u in args.use_cases],
         revision=args.revision,
         engine_python=engine,
         offline=args.offline,
+        gpu=gpu,
+        flags=flags,
     )
     if args.json:
         print(json.dumps(report.to_json(), indent=2, sort_keys=False))
@@ -73,12 +103,40 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.verdict == "ok" else 1
 
 
+def parse_flags(items: list[str]) -> dict[str, object]:
+    """``--flag k=v`` values as a flags mapping; a bare ``k`` is a switch (True)."""
+    from harness.cli import UsageError
+
+    flags: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().lstrip("-")
+        if not key:
+            raise UsageError(f"--flag {item!r}: expected KEY=VALUE (e.g. tensor-parallel-size=2) or a switch KEY")
+        flags[key] = value.strip() if sep else True
+    return flags
+
+
 def _fact(value: object) -> str:
     if value is None:
         return "unknown"
     if isinstance(value, tuple):
         return "{" + ", ".join(str(v) for v in value) + "}"
     return str(value)
+
+
+def _gpu_lines(report: PreflightReport) -> list[tuple[str, str]]:
+    gpu = report.gpu
+    if gpu is None:
+        return []
+    gib = 1 << 30
+    rows = [("gpu", f"{gpu.gpu.label} [{gpu.gpu.source}]"), ("gpu_dtype", _fact(gpu.dtype))]
+    if gpu.weight_bytes_per_gpu is not None:
+        rows.append(("weights_per_gpu", f"{gpu.weight_bytes_per_gpu / gib:.2f} GiB of {gpu.budget_bytes / gib:.2f}"))
+    if gpu.kv_bytes_per_token is not None:
+        rows.append(("kv_bytes_per_token", str(gpu.kv_bytes_per_token)))
+    rows.append(("max_model_len", _fact(gpu.max_model_len)))
+    return rows
 
 
 def _lines(facts: PreflightFacts) -> list[tuple[str, str]]:
@@ -122,12 +180,12 @@ def _print(report: PreflightReport) -> None:
         if findings:
             console.print(table)
         facts = Table(show_header=False, box=None)
-        for key, value in _lines(report.facts):
+        for key, value in _lines(report.facts) + _gpu_lines(report):
             facts.add_row(key, value)
         console.print(facts)
         return
     print(f"{report.model}: {verdict}")
     for f in findings:
         print(f"{f.severity.value:<7} {f.code}: {f.message} [{f.evidence}]")
-    for key, value in _lines(report.facts):
+    for key, value in _lines(report.facts) + _gpu_lines(report):
         print(f"  {key}: {value}")

@@ -10,6 +10,9 @@ child process. Modules, from the bottom up:
 - ``versions``: the package versions installed in it (importlib.metadata, vLLM not imported).
 - ``registry``: the architectures, model types and chat-template fallbacks the installed vLLM knows, cached per
   vLLM version.
+- ``rules``: what the installed vLLM says about GPUs and flags (quantisation methods' minimum capability, dtype
+  resolution, parser names, LoRA-capable architectures, the kernels' architectures), cached per vLLM version.
+- ``gpu_specs``: the GPU a pre-flight is judged against: the known-GPU table, ``sm_89:24GiB`` specs, NVML's answer.
 - ``environment``: what a run was tested on: engine versions, GPUs and driver, the harness's own version.
 - ``__main__``: ``python -m harness.engine build|where``, the ``vllm-compat engine`` command without the CLI's
   dependencies.
@@ -31,8 +34,10 @@ from harness.engine.env import (
     resolve_engine_python,
 )
 from harness.engine.environment import environment_record, gpu_inventory, harness_git_sha, recorded_versions
+from harness.engine.gpu_specs import KNOWN_GPUS, GpuSpec, GpuSpecError, detect_gpu, parse_gpu, resolve_gpu
 from harness.engine.nvml import NO_GPU, nvml_init, nvml_shutdown, open_nvml, pynvml_module
 from harness.engine.registry import EngineRegistry, Support, load_registry, registry_cache_dir
+from harness.engine.rules import DtypeRule, EngineRules, load_rules, rules_cache_dir, rules_from_json
 from harness.engine.scripts import EngineError, answer_line, run_engine_script
 from harness.engine.versions import engine_versions, vllm_distribution
 
@@ -40,28 +45,39 @@ __all__ = [
     "CPU_RECIPE",
     "ENV_VAR",
     "GPU_RECIPE",
+    "KNOWN_GPUS",
     "NO_GPU",
+    "DtypeRule",
     "EngineError",
     "EngineRegistry",
+    "EngineRules",
+    "GpuSpec",
+    "GpuSpecError",
     "Recipe",
     "Support",
     "answer_line",
     "build",
     "default_engine_python",
+    "detect_gpu",
     "engine_versions",
     "environment_record",
     "gpu_inventory",
     "harness_git_sha",
     "has_nvidia_gpu",
     "load_registry",
+    "load_rules",
     "nvml_init",
     "nvml_shutdown",
     "open_nvml",
+    "parse_gpu",
     "pynvml_module",
     "recipe_for",
     "recorded_versions",
     "registry_cache_dir",
     "resolve_engine_python",
+    "resolve_gpu",
+    "rules_cache_dir",
+    "rules_from_json",
     "run_engine_script",
     "vllm_distribution",
 ]

