@@ -135,6 +135,68 @@ SIGNATURES: tuple[Signature, ...] = (
         IMPORT,
         "Python import failures",
     ),
+    # --- GPU, flags and parallelism (what pre-flight against a GPU predicts: harness/checkpoint/gpu.py) --------------
+    _sig(
+        "QUANT_UNSUPPORTED",
+        r"(quantization method \S+|Quantization scheme) is not supported for\W+the current GPU|"
+        r"Unknown quantization method",
+        SPECIFIC,
+        "vllm/config/vllm.py _get_quantization_config; compressed_tensors scheme check (tuple-formatted message)",
+    ),
+    _sig(
+        "DTYPE_UNSUPPORTED",
+        r"Bfloat16 is only supported on GPUs with compute capability|does not support float16\. Reason|"
+        r"is not supported for quantization method \S+\. Supported dtypes",
+        SPECIFIC,
+        "vllm/platforms/cuda.py check_if_supports_dtype; vllm/config/model.py _check_valid_dtype; config/vllm.py",
+    ),
+    _sig(
+        "TP_INDIVISIBLE",
+        r"must be divisible by tensor parallel size|is not divisible by (the )?tensor parallel size|"
+        r"number of GPUs per node is not divisible by the number of tensor parallelism",
+        SPECIFIC,
+        "vllm/config/model.py verify_with_parallel_config (and older wordings)",
+    ),
+    _sig(
+        "PARSER_UNKNOWN",
+        r"invalid (tool call|reasoning) parser:|(Tool|Reasoning) parser '[^']*' not found",
+        SPECIFIC,
+        "vllm/entrypoints/launchers/launcher.py validate_api_server_args; ParserManager lookups",
+    ),
+    _sig(
+        "LORA_UNSUPPORTED",
+        r"does not support LoRA yet|does not support LoRA\b",
+        SPECIFIC,
+        "vllm/v1/worker/lora_model_runner_mixin.py",
+    ),
+    _sig(
+        "GPU_ARCH_UNSUPPORTED",
+        r"no kernel image is available for execution on the device|"
+        r"is not compatible with the current PyTorch installation|"
+        r"GPUs with compute capability below \d\.\d are not supported",
+        SPECIFIC,
+        "CUDA runtime (a wheel without this GPU's sm_XY); torch's capability warning-turned-error; old vLLM check",
+    ),
+    _sig(
+        "NO_GPU",
+        r"Failed to infer device type|No CUDA GPUs are available|Found no NVIDIA driver on your system|"
+        r"CUDA driver initialization failed|NVIDIA-SMI has failed",
+        SPECIFIC,
+        "vllm/config/device.py (no platform detected); torch.cuda lazy init",
+    ),
+    _sig(
+        "NCCL_ERROR",
+        r"NCCL error|ncclInternalError|ncclSystemError|ncclUnhandledCudaError|ncclInvalidUsage",
+        SPECIFIC,
+        "vllm/distributed/device_communicators/pynccl_wrapper.py NCCL_CHECK; torch.distributed",
+    ),
+    _sig(
+        "MODEL_NOT_FOUND",
+        r"404 Client Error[^\n]*Repository Not Found|Repo id must (be in the form|use alphanumeric)|"
+        r"HFValidationError",
+        SPECIFIC,
+        "huggingface_hub: a hub id that does not exist (404), or a local path that does not exist read as a repo id",
+    ),
     # --- memory -------------------------------------------------------------------------------------------------
     _sig(
         "GPU_CONTENDED",
@@ -220,7 +282,8 @@ WRAPPERS = re.compile(
     r"WorkerProc failed to start|Frontend process failed during engine core initialization|EngineDeadError|"
     r"EngineCore encountered an issue|died unexpectedly|Traceback \(most recent call last\)|"
     r"The above exception was the direct cause|During handling of the above exception|^Process \w+:$|"
-    r"ValidationError: \d+ validation error",
+    r"ValidationError: \d+ validation error|Engine process failed to start|Worker failed|"
+    r"WorkerProc hit an exception",
     re.IGNORECASE,
 )
 

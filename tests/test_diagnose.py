@@ -41,6 +41,19 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "http-tool-flags.log": ("TOOL_FLAGS", "--enable-auto-tool-choice and --tool-call-parser"),
     "http-mm-limit.log": ("MM_LIMIT", "At most 1 image(s) may be provided"),
     "http-wrong-task.log": ("WRONG_TASK", "The model does not support Transcriptions API"),
+    # GPU-side causes, from vLLM's public issues (the thread on each file's first line)
+    "issue-dtype-bf16-t4.log": ("DTYPE_UNSUPPORTED", "Your Tesla T4 GPU has compute capability 7.5"),
+    "issue-dtype-bf16-v100.log": ("DTYPE_UNSUPPORTED", "Your Tesla V100-SXM2-32GB GPU"),
+    "issue-quant-awq-v100.log": ("QUANT_UNSUPPORTED", "The quantization method awq is not supported"),
+    "issue-quant-fp8-a10.log": ("QUANT_UNSUPPORTED", "The quantization method fp8 is not supported"),
+    "issue-quant-scheme.log": ("QUANT_UNSUPPORTED", "'Quantization scheme is not supported for '"),
+    "issue-tp-indivisible-33b.log": ("TP_INDIVISIBLE", "(52) must be divisible by tensor parallel size (3)"),
+    "issue-tp-indivisible-qwen2.log": ("TP_INDIVISIBLE", "must be divisible by tensor parallel size (8)"),
+    "issue-nccl-unhandled-cuda.log": ("NCCL_ERROR", "NCCL error: unhandled cuda error"),
+    "issue-nccl-system-error.log": ("NCCL_ERROR", "RuntimeError: NCCL error: unhandled system error"),
+    "issue-no-kernel-image.log": ("GPU_ARCH_UNSUPPORTED", "no kernel image is available"),
+    "issue-no-gpu-infer-device.log": ("NO_GPU", "Failed to infer device type"),
+    "issue-no-gpu-cuda.log": ("NO_GPU", "No CUDA GPUs are available"),
 }
 
 
@@ -240,3 +253,32 @@ def test_media_sent_to_a_text_model_is_wrong_task() -> None:
         '"param":null,"code":400}}'
     )
     assert diagnose(body).code == "WRONG_TASK"
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("KeyError: 'invalid tool call parser: qwen25 (chose from { hermes,mistral })'", "PARSER_UNKNOWN"),
+        ("KeyError: \"Reasoning parser 'deepseek-r1' not found. Available parsers: deepseek_r1\"", "PARSER_UNKNOWN"),
+        ("ValueError: GPT2LMHeadModel does not support LoRA yet.", "LORA_UNSUPPORTED"),
+        (
+            "huggingface_hub.errors.HFValidationError: Repo id must be in the form 'repo_name' or "
+            "'namespace/repo_name': '/models/nope'. Use `repo_type` argument if needed.",
+            "MODEL_NOT_FOUND",
+        ),
+        (
+            "ValueError: The model type 'gemma3' does not support float16. Reason: Numerical instability.",
+            "DTYPE_UNSUPPORTED",
+        ),
+    ],
+)
+def test_gpu_and_flag_causes_from_vllms_own_messages(text: str, code: str) -> None:
+    """The messages vLLM 0.32 raises for parsers, LoRA, dtype and a missing model (its source) give their codes."""
+    wrapped = f"{text}\nRuntimeError: Engine process failed to start. See stack trace for the root cause.\n"
+    assert diagnose(wrapped).code == code
+
+
+def test_engine_process_failed_to_start_alone_is_other_never_a_guess() -> None:
+    """A log holding only the wrapper lines is OTHER, with a wrapper as the evidence, never a guessed cause."""
+    text = "RuntimeError: Engine process failed to start. See stack trace for the root cause.\nWorker failed\n"
+    assert diagnose(text).code == "OTHER"
