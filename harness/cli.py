@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "report": "harness.commands.report",
     "gate": "harness.commands.gate",
     "engine": "harness.commands.engine",
+    "history": "harness.commands.history",
+    "pages": "harness.commands.pages",
 }
 
 

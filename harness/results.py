@@ -150,7 +150,7 @@ class CellRecord:
     cell_id: str
     model: str  # the matrix's name for the model
     model_id: str  # hub id, zoo:name or local path as the matrix gave it
-    revision: str | None
+    revision: str | None  # as the matrix gave it (None: the hub's main)
     profile: str
     use_case: UseCase
     verdict: Verdict
@@ -167,6 +167,11 @@ class CellRecord:
     log_tail: str | None = None  # the engine log's last lines, when it died
     started_at: str | None = None
     finished_at: str | None = None
+    stage: str | None = None  # a failure's stage: preflight, fetch, dry_boot, boot or probe (absent: not recorded)
+    # What the checkpoint resolved to (checkpoint.resolved_revision: hub commit sha, or "content:<hash>" of a local
+    # directory); None when pre-flight never resolved it, and in lines written before it was recorded (no version
+    # bump: an absent key reads as None, which is what those lines knew).
+    resolved_revision: str | None = None
 
     KIND = "cell"
 
@@ -195,6 +200,8 @@ class CellRecord:
             "log_tail": self.log_tail,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "stage": self.stage,
+            "resolved_revision": self.resolved_revision,
         }
 
     @classmethod
@@ -222,6 +229,8 @@ class CellRecord:
             log_tail=data.get("log_tail"),
             started_at=data.get("started_at"),
             finished_at=data.get("finished_at"),
+            stage=data.get("stage"),
+            resolved_revision=data.get("resolved_revision"),
         )
 
 
@@ -252,6 +261,8 @@ class ServerRecord:
     expected_weight_bytes: int | None = None  # what the safetensors headers promise
     resources: Mapping[str, Any] | None = None  # measure.vram.ResourceReport.to_json()
     leftover_pids: tuple[int, ...] | None = None  # processes of the server still alive after teardown
+    stage: str | None = None  # a failed boot: "dry_boot" (dummy weights, nothing fetched) or "boot"
+    dry_boot_s: float | None = None  # seconds the dry boot took to become ready, when one ran
 
     KIND = "server"
 
@@ -290,6 +301,8 @@ class ServerRecord:
             expected_weight_bytes=data.get("expected_weight_bytes"),
             resources=data.get("resources"),
             leftover_pids=tuple(leftovers) if leftovers is not None else None,
+            stage=data.get("stage"),
+            dry_boot_s=data.get("dry_boot_s"),
         )
 
     def merged(self, later: ServerRecord) -> ServerRecord:

@@ -16,6 +16,7 @@ shipped with a checkpoint, and reports ``Finding``s scoped to the use cases whos
   (``harness.engine.rules``): dtype, quantisation, tensor parallelism, weights and KV cache memory, max-model-len,
   parser names, LoRA, kernels.
 - ``preflight``: ``preflight()``, composing the above.
+- ``revision``: ``resolved_revision()``: the hub commit or a local directory's content hash (the history key).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from harness.checkpoint.fetch import SMALL_FILES, CheckpointError, Listing, fetc
 from harness.checkpoint.gpu import GpuFacts, check_gpu, derived_max_len, kv_bytes_per_token, runs_on
 from harness.checkpoint.preflight import preflight
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
+from harness.checkpoint.revision import content_hash, resolved_revision
 from harness.checkpoint.safetensors import Header, expected_weight_bytes, read_header
 from harness.checkpoint.template import ChatTemplateFacts, FoundTemplate, find_chat_template, render_checks
 
@@ -41,6 +43,7 @@ __all__ = [
     "PreflightFacts",
     "PreflightReport",
     "check_gpu",
+    "content_hash",
     "derived_max_len",
     "engine_eos_ids",
     "expected_weight_bytes",
@@ -52,6 +55,7 @@ __all__ = [
     "read_header",
     "render_checks",
     "resolve_model",
+    "resolved_revision",
     "runs_on",
     "vllm_eos_ids",
 ]

@@ -1,19 +1,33 @@
-"""`vllm-compat gate RUN_DIR [--baseline RUN_DIR]`: exit 0 to allow a rollout, 1 to block it."""
+"""`vllm-compat gate RUN_DIR [--baseline RUN_DIR | --history DB]`: exit 0 to allow a rollout, 1 to block it, 2 on a
+usage error. Writes a Markdown summary (RUN_DIR/gate.md, and appended to $GITHUB_STEP_SUMMARY when set) and JUnit XML
+(RUN_DIR/gate.junit.xml, or --junit PATH) with one testcase per cell."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from harness.cli import UsageError
 from harness.results import RESULTS_FILE, ResultsError, RunResults, read_results
 
-HELP = "decide a rollout from a run: required cells must PASS, and nothing that passed in the baseline may regress"
+HELP = (
+    "decide a rollout from a run: required cells must PASS, nothing that worked in the baseline (a run or the "
+    "history) may break, and figures the matrix bounds may not regress beyond tolerance and noise"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="the run to judge (reports/runs/<run-id>)")
-    parser.add_argument("--baseline", help="an earlier run: a cell that passed there must still pass")
+    baseline = parser.add_mutually_exclusive_group()
+    baseline.add_argument("--baseline", help="an earlier run: a cell that worked there must still work")
+    baseline.add_argument("--history", help="the history file: each cell against its own previous results")
+    parser.add_argument(
+        "--matrix", help="the matrix whose per-model `gate:` tolerances apply (default: the one the run used)"
+    )
+    parser.add_argument("--junit", help="where to write the JUnit XML (default: RUN_DIR/gate.junit.xml)")
+    parser.add_argument("--summary", help="where to write the Markdown summary (default: RUN_DIR/gate.md)")
 
 
 def _load(path: str) -> RunResults:
@@ -26,13 +40,48 @@ def _load(path: str) -> RunResults:
         raise UsageError(str(error)) from None
 
 
-def run(args: argparse.Namespace) -> int:
-    from harness.gate import decide
+def _tolerances(args: argparse.Namespace, run: RunResults) -> Mapping[str, Mapping[str, float]]:
+    """Model name -> figure -> tolerance, from --matrix or the matrix the run recorded (when it is still there)."""
+    from harness.matrix import MatrixError, load_matrix
 
-    decision = decide(_load(args.run_dir), _load(args.baseline) if args.baseline else None)
+    named = args.matrix or (run.environment.matrix if run.environment is not None else None)
+    if named is None or (not args.matrix and not Path(named).is_file()):
+        return {}
+    try:
+        matrix = load_matrix(Path(named))
+    except (MatrixError, OSError) as error:
+        raise UsageError(str(error)) from None
+    return {model.name: dict(model.gate) for model in matrix.models if model.gate}
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.gate import decide, decide_with_history, junit, markdown
+    from harness.history import HistoryError, HistoryStore
+
+    results = _load(args.run_dir)
+    tolerances = _tolerances(args, results)
+    if args.history:
+        try:
+            with HistoryStore.open(Path(args.history), create=False) as store:
+                decision = decide_with_history(results, store, tolerances=tolerances)
+        except HistoryError as error:
+            raise UsageError(str(error)) from None
+    else:
+        decision = decide(results, _load(args.baseline) if args.baseline else None, tolerances=tolerances)
+    run_id = results.environment.run_id if results.environment else (results.cells[0].run_id if results.cells else "?")
+    summary = markdown(decision, run_id)
+    summary_path = Path(args.summary) if args.summary else results.run_dir / "gate.md"
+    junit_path = Path(args.junit) if args.junit else results.run_dir / "gate.junit.xml"
+    summary_path.write_text(summary, encoding="utf-8")
+    junit_path.write_text(junit(decision, run_id), encoding="utf-8")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as handle:
+            handle.write(summary)
     for blocker in decision.blockers:
         print(f"BLOCK {blocker.cell_id}: {blocker.reason}")
-    compared = f", {decision.compared} compared with the baseline" if args.baseline else ""
+    compared = f", {decision.compared} compared with {decision.baseline}" if decision.baseline != "none" else ""
     verdict = "ALLOW" if decision.passed else f"BLOCK ({len(decision.blockers)} blocker(s))"
     print(f"gate: {verdict}: {decision.required} required cell(s){compared}")
+    print(f"gate: summary {summary_path}, JUnit {junit_path}")
     return 0 if decision.passed else 1

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from harness.matrix.endpoints import NO_KEY, Endpoint, EndpointError, parse_endpoint
 from harness.matrix.load import demo_matrix_path, load_matrix
-from harness.matrix.spec import DEFAULT_PROFILE, Cell, FrozenMap, Matrix, MatrixError, ModelSpec, Timeouts
+from harness.matrix.spec import DEFAULT_PROFILE, GATE_METRICS, Cell, FrozenMap, Matrix, MatrixError, ModelSpec, Timeouts
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "GATE_METRICS",
     "NO_KEY",
     "Cell",
     "Endpoint",

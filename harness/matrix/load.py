@@ -20,7 +20,17 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 from harness import zoo
 from harness.codes import CODES
 from harness.matrix.endpoints import Endpoint, EndpointError, parse_endpoint
-from harness.matrix.spec import DEFAULT_PROFILE, Cell, FrozenMap, Matrix, MatrixError, ModelSpec, Timeouts, merge_flags
+from harness.matrix.spec import (
+    DEFAULT_PROFILE,
+    GATE_METRICS,
+    Cell,
+    FrozenMap,
+    Matrix,
+    MatrixError,
+    ModelSpec,
+    Timeouts,
+    merge_flags,
+)
 from harness.matrix.yaml_nodes import NodeReader, closest, kind, short
 from harness.server import HARNESS_OWNED_FLAGS
 from harness.usecases import UseCase
@@ -44,12 +54,15 @@ MODEL_KEYS = (
     "required",
     "semantic",
     "endpoints",
+    "dry_boot",
+    "gate",
 )
 TIMEOUT_KEYS = ("boot", "probe")
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _FLAG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PERCENT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _HUB_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 # Flags whose type is certain across vLLM versions; every other flag takes any bool/int/float/str/list/dict.
@@ -425,6 +438,25 @@ class _Loader(NodeReader):
                 except EndpointError as error:
                     self.fail(fields.get(error.key, ep_node), f"{sub}.{error.key}".rstrip("."), str(error))
 
+        gate: dict[str, float] = {}
+        if "gate" in entries:
+            for metric, metric_node, limit_node in self.mapping(
+                entries["gate"][1], f"{key}.gate", None, "figure: 'N%' (e.g. ttft_p50: 10%)"
+            ):
+                sub = f"{key}.gate.{metric}"
+                if metric not in GATE_METRICS:
+                    hint = closest(metric, list(GATE_METRICS))
+                    self.fail(
+                        metric_node, sub, f"unknown figure; the gate bounds {', '.join(GATE_METRICS)}; fix: {hint}"
+                    )
+                limit = self.value(limit_node, sub)
+                match = _PERCENT_RE.match(limit) if isinstance(limit, str) else None
+                if match is None:
+                    self.expected(limit_node, sub, "expected a percentage", limit, "write e.g. '10%'")
+                gate[metric] = float(match.group(1)) / 100
+
+        dry_boot = self.boolean(entries["dry_boot"][1], f"{key}.dry_boot") if "dry_boot" in entries else None
+
         if "semantic" in entries:
             sem_node = entries["semantic"][1]
             semantic = self.boolean(sem_node, f"{key}.semantic")
@@ -458,6 +490,8 @@ class _Loader(NodeReader):
             where=where,
             notes=notes,
             endpoints=FrozenMap(endpoints),
+            gate=FrozenMap(gate),
+            dry_boot=dry_boot,
         )
 
     def listed(self, node: Node, key: str, use_case: UseCase, use_cases: list[UseCase], what: str) -> None:

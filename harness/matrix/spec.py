@@ -103,6 +103,10 @@ class ModelSpec:
     where: str  # "matrix.yaml:12": the entry's first line
     notes: str = ""
     endpoints: Mapping[UseCase, Endpoint] = field(default_factory=FrozenMap)  # use cases served outside vLLM
+    # gate tolerances: figure -> relative regression allowed before the gate blocks ({"ttft_p50": 0.10})
+    gate: Mapping[str, float] = field(default_factory=FrozenMap)
+    # boot on dummy weights before fetching any: True/False as the matrix says; None: hub models not yet cached
+    dry_boot: bool | None = None
 
     @property
     def zoo_member(self) -> str | None:
@@ -117,6 +121,10 @@ class ModelSpec:
         if profile == DEFAULT_PROFILE:
             return self.flags
         return merge_flags(self.flags, self.profiles[profile])
+
+
+# The figures a model's `gate:` may bound (history keeps them per cell; lower is better for all of them).
+GATE_METRICS: tuple[str, ...] = ("ttft_p50", "tpot_p50", "e2e_p50", "boot_s", "peak_vram", "peak_rss")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.checkpoint import CheckpointError, PreflightReport, preflight
+from harness.checkpoint import CheckpointError, PreflightReport, preflight, resolved_revision
 from harness.codes import Code
 from harness.diagnose import Diagnosis
 from harness.findings import Finding
@@ -61,6 +61,7 @@ class CellRunner:
         progress: Progress | None = None,
         latency_repeats: int = 3,
         extra_env: dict[str, str] | None = None,
+        dry_boot: bool = False,
     ) -> None:
         self.run_id = run_id
         self.run_dir = run_dir
@@ -71,6 +72,7 @@ class CellRunner:
         self.latency_repeats = latency_repeats  # streamed requests per working chat/completions cell; 0: none
         self.results_path = run_dir / "results.jsonl"
         self._preflights: dict[str, PreflightReport | BaseException] = {}
+        self._revisions: dict[str, str | None] = {}  # model name -> resolved revision, hashed once per run
         self._planned = self._done = 0  # cells this process will run / has run: the "cells done/left" progress
         self.servers = ServerPool(
             run_id=run_id,
@@ -81,6 +83,7 @@ class CellRunner:
             boot_timeout=boot_timeout,
             progress=self.progress,
             extra_env=extra_env or {},
+            dry_boot=dry_boot,
         )
 
     def plan(self, cells: Iterable[Cell]) -> None:
@@ -128,8 +131,10 @@ class CellRunner:
             # A teardown problem must not hide the cell's verdict; the server record says what was left over.
             with contextlib.suppress(Exception):
                 self.servers.finish(cell)
+        if raw.verdict is Verdict.FAIL and raw.stage is None:
+            raw = replace(raw, stage="probe")  # every earlier stage names itself; what is left failed in a probe
         outcome = judge(raw, cell.expect)
-        self._cell_record(cell, outcome, watch)
+        self._cell_record(cell, outcome, watch, self._resolved_revision(cell))
         self._done += 1
         code = f" {outcome.code}" if outcome.code else ""
         left = f" ({self._done}/{self._planned} cells done)" if self._planned else ""
@@ -151,6 +156,7 @@ class CellRunner:
                 message=f"pre-flight: {first.message}" + (f" (also {rest})" if rest else "") + "; no server booted",
                 evidence=first.evidence,
                 findings=findings,
+                stage="preflight",
             )
         probe = PROBES.get(cell.use_case.value)
         if probe is None:
@@ -175,13 +181,17 @@ class CellRunner:
                 message=f"fetching the weights: {error.message}; no server booted",
                 evidence=error.evidence,
                 findings=findings,
+                stage="fetch",
             )
         except BootError as error:
+            stage = getattr(error, "stage", "boot")
+            dry = " on dummy weights (dry boot; no weight fetched)" if stage == "dry_boot" else ""
             return Outcome(
                 verdict=Verdict.FAIL,
                 code=error.diagnosis.code,
-                message=f"boot failed after {error.elapsed:.1f} s (exit code {error.exit_code}): "
+                message=f"boot{dry} failed after {error.elapsed:.1f} s (exit code {error.exit_code}): "
                 f"{error.diagnosis.evidence}",
+                stage=stage,
                 evidence=error.diagnosis.evidence,
                 server=CellServer(key=cell.server_key, log=str(error.log_path)),
                 log_tail=error.log_tail,
@@ -293,7 +303,19 @@ class CellRunner:
         except Exception as error:  # the verdict stands on the probe; the report shows why figures are missing
             return {"error": f"{type(error).__name__}: {error}"}
 
-    def _cell_record(self, cell: Cell, outcome: Outcome, watch: Stopwatch) -> None:
+    def _resolved_revision(self, cell: Cell) -> str | None:
+        """The commit or content hash pre-flight's directory resolved to (the history key); None without one."""
+        name = cell.model.name
+        if name not in self._revisions:
+            report = self._preflights.get(name)
+            path = report.path if isinstance(report, PreflightReport) else None
+            try:
+                self._revisions[name] = resolved_revision(path)
+            except OSError:  # a directory that vanished mid-run: the key says unknown rather than break the cell
+                self._revisions[name] = None
+        return self._revisions[name]
+
+    def _cell_record(self, cell: Cell, outcome: Outcome, watch: Stopwatch, revision: str | None = None) -> None:
         timings = dict(outcome.timings)
         timings.setdefault("cell_s", watch.elapsed())
         record = CellRecord(
@@ -316,8 +338,10 @@ class CellRunner:
             latency=outcome.latency,
             server=outcome.server,
             log_tail=outcome.log_tail,
+            stage=outcome.stage if outcome.verdict in (Verdict.FAIL, Verdict.XFAIL) else None,
             started_at=watch.started_at,
             finished_at=now_iso(),
+            resolved_revision=revision,
         )
         append_record(self.results_path, record)
 

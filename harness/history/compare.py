@@ -1,0 +1,257 @@
+"""A run against history: each cell's transition since its previous comparable run, and its performance deltas.
+
+Comparable means the same cell id on the same machine label (GPU names and driver, or "cpu"): a result from an H100
+box says nothing about an L4 box. Everything else in the key (revision, vLLM version, flags, harness) may change
+between two comparable results -- that change is what a transition names.
+
+Verdicts fall in three groups: working (PASS, XPASS), broken (FAIL, ERROR, XFAIL) and not judged (SKIP, NOT RUN),
+which neither break nor fix a streak. Transitions:
+
+- NEW FAILURE: working in the previous comparable result, broken now.   FIXED: the reverse.
+- RECURRING: broken then and now; with the run its streak started in, the last working run and the number of flips.
+- FLAKY: a NEW FAILURE, FIXED or RECURRING cell with at least two flips in its last five comparable results.
+- MISSING: in the previous run on this machine, absent from this one.   NEW CELL: no earlier comparable result.
+
+The noise rule for performance (TTFT/TPOT/E2E p50, boot seconds, peak VRAM/RSS; lower is better): the baseline is
+the median of the cell's last five working results; a change is flagged only when it is beyond BOTH the relative
+threshold (10% unless the matrix sets a tolerance) AND the cell's own run-to-run spread, the range (max - min) of
+those same results. Beyond the threshold but within the spread it is "noisy". The range rather than a standard
+deviation because three to five points give an unstable deviation, and the range is what the runs really showed;
+with a single earlier result the spread is zero and the threshold alone decides (said in the delta's text).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from harness.history.keys import METRIC_LABELS, METRICS
+from harness.history.store import Entry, HistoryStore, RunRow
+from harness.verdicts import Verdict
+
+WORKING = frozenset({Verdict.PASS, Verdict.XPASS})
+BROKEN = frozenset({Verdict.FAIL, Verdict.ERROR, Verdict.XFAIL})
+DEFAULT_THRESHOLD = 0.10
+WINDOW = 5  # results looked at for flakiness and for the performance baseline
+
+
+class Transition(StrEnum):
+    NEW_FAILURE = "NEW FAILURE"
+    FIXED = "FIXED"
+    FLAKY = "FLAKY"
+    RECURRING = "RECURRING"
+    MISSING = "MISSING"
+    NEW_CELL = "NEW CELL"
+    STILL_WORKING = "STILL WORKING"
+    NOT_JUDGED = "NOT JUDGED"  # SKIP / NOT RUN now, or only such results before
+
+
+# The "since the previous run" panel's order: what needs attention first.
+PANEL_ORDER: tuple[Transition, ...] = (
+    Transition.NEW_FAILURE,
+    Transition.FIXED,
+    Transition.FLAKY,
+    Transition.MISSING,
+    Transition.RECURRING,
+    Transition.NEW_CELL,
+)
+
+
+class PerfStatus(StrEnum):
+    REGRESSION = "regression"
+    IMPROVEMENT = "improvement"
+    NOISY = "noisy"  # beyond the threshold, within the cell's own spread
+
+
+@dataclass(frozen=True)
+class PerfDelta:
+    metric: str
+    now: float
+    baseline: float  # median of the last working results
+    relative: float  # (now - baseline) / baseline
+    spread: float  # max - min of those results
+    points: int
+    threshold: float
+    status: PerfStatus
+
+    def text(self) -> str:
+        spread = f"spread {_fmt(self.metric, self.spread)} over {self.points} run(s)"
+        if self.points == 1:
+            spread = "one earlier result, no spread yet: threshold alone"
+        return (
+            f"{METRIC_LABELS[self.metric]} {_fmt(self.metric, self.baseline)} -> {_fmt(self.metric, self.now)} "
+            f"({self.relative:+.0%}; threshold {self.threshold:.0%}, {spread}): {self.status}"
+        )
+
+
+def _fmt(metric: str, value: float) -> str:
+    if metric in ("peak_vram", "peak_rss"):
+        return f"{value / 2**30:.2f} GiB"
+    return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
+
+
+@dataclass(frozen=True)
+class CellChange:
+    cell_id: str
+    transition: Transition
+    now: Entry | None
+    before: Entry | None  # the previous comparable (judged) result
+    changes: tuple[str, ...] = ()  # what differs in the key since ``before``
+    streak_start: str | None = None  # RECURRING: the run the broken streak began in
+    last_working: str | None = None  # the last run it worked in, if ever
+    flips: int = 0  # working <-> broken changes over its whole comparable history
+    recent_flips: int = 0  # within the last WINDOW results
+    was: Transition | None = None  # FLAKY: the transition it would otherwise be
+    perf: tuple[PerfDelta, ...] = ()
+
+    def summary(self) -> str:
+        """One line: "chat-ok-default-chat: NEW FAILURE PASS -> FAIL CONFIG_MISSING; revision ... -> ..."."""
+        before = _verdict(self.before)
+        now = _verdict(self.now)
+        text = f"{self.cell_id}: {self.transition}"
+        if self.transition is Transition.MISSING:
+            text += f" (was {before})"
+        elif self.transition is not Transition.NEW_CELL:
+            text += f" {before} -> {now}"
+        else:
+            text += f" {now}"
+        extra: list[str] = []
+        if self.changes:
+            extra.append("; ".join(self.changes))
+        elif self.before is not None and self.now is not None and self.transition in PANEL_ORDER:
+            extra.append("nothing in the key changed")
+        if self.transition is Transition.RECURRING:
+            extra.append(f"broken since {self.streak_start}, last working {self.last_working or 'never'}")
+        if self.transition is Transition.FLAKY:
+            extra.append(f"{self.recent_flips} flips in the last {WINDOW} results (otherwise {self.was})")
+        return text + (" -- " + "; ".join(extra) if extra else "")
+
+    def regressions(self) -> tuple[PerfDelta, ...]:
+        return tuple(d for d in self.perf if d.status is PerfStatus.REGRESSION)
+
+
+def _verdict(entry: Entry | None) -> str:
+    if entry is None:
+        return "-"
+    return f"{entry.verdict}" + (f" {entry.code}" if entry.code else "")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    run: RunRow
+    previous: RunRow | None
+    cells: tuple[CellChange, ...] = field(default=())
+
+    def of(self, *transitions: Transition) -> list[CellChange]:
+        return [c for c in self.cells if c.transition in transitions]
+
+    def panel(self) -> list[CellChange]:
+        """What changed, new failures first, then fixed, flaky, missing, recurring, new cells."""
+        return sorted(self.of(*PANEL_ORDER), key=lambda c: (PANEL_ORDER.index(c.transition), c.cell_id))
+
+    def by_cell(self) -> dict[str, CellChange]:
+        return {c.cell_id: c for c in self.cells}
+
+
+def compare(
+    store: HistoryStore,
+    run: RunRow,
+    *,
+    thresholds: Mapping[str, Mapping[str, float]] | None = None,
+) -> Comparison:
+    """Every cell of ``run`` against its comparable history, plus the previous run's cells absent now.
+
+    ``thresholds``: model name -> metric -> relative threshold (the matrix's ``gate:`` tolerances)."""
+    previous = store.previous_run(run)
+    before = store.cells(previous.run_id) if previous is not None else []
+    return comparison_of(run, previous, store.histories(run), before, thresholds)
+
+
+def comparison_of(
+    run: RunRow,
+    previous: RunRow | None,
+    histories: Mapping[str, list[Entry]],
+    previous_cells: list[Entry],
+    thresholds: Mapping[str, Mapping[str, float]] | None = None,
+) -> Comparison:
+    """``compare`` over histories already read: each of the run's cells with its history up to the run (oldest
+    first, the run's own result last), and the previous run's cells."""
+    changes: list[CellChange] = []
+    for history in histories.values():
+        limits = (thresholds or {}).get(history[-1].model, {})
+        changes.append(classify(history, limits))
+    for entry in previous_cells:
+        if entry.key.cell_id not in histories:
+            changes.append(CellChange(entry.key.cell_id, Transition.MISSING, None, entry))
+    return Comparison(run, previous, tuple(sorted(changes, key=lambda c: c.cell_id)))
+
+
+def classify(history: list[Entry], thresholds: Mapping[str, float] | None = None) -> CellChange:
+    """The last entry of a cell's comparable history (oldest first) against the ones before it."""
+    now = history[-1]
+    judged = [e for e in history[:-1] if e.verdict in WORKING | BROKEN]
+    if now.verdict not in WORKING | BROKEN:
+        return CellChange(now.key.cell_id, Transition.NOT_JUDGED, now, judged[-1] if judged else None)
+    if not judged:
+        return CellChange(now.key.cell_id, Transition.NEW_CELL, now, None)
+    before = judged[-1]
+    sequence = [e.verdict in WORKING for e in [*judged, now]]
+    flip_at = [i for i in range(1, len(sequence)) if sequence[i] != sequence[i - 1]]
+    recent = [i for i in flip_at if i >= len(sequence) - WINDOW]
+    was_working, working = sequence[-2], sequence[-1]
+    if was_working and working:
+        transition = Transition.STILL_WORKING
+    elif was_working:
+        transition = Transition.NEW_FAILURE
+    elif working:
+        transition = Transition.FIXED
+    else:
+        transition = Transition.RECURRING
+    streak_start = last_working = None
+    if not working:
+        entries = [*judged, now]
+        start = max((i for i in flip_at), default=0)
+        streak_start = entries[start].run_id
+        last_working = next((e.run_id for e in reversed(judged) if e.verdict in WORKING), None)
+    was = None
+    if transition is not Transition.STILL_WORKING and len(recent) >= 2:
+        was, transition = transition, Transition.FLAKY
+    return CellChange(
+        cell_id=now.key.cell_id,
+        transition=transition,
+        now=now,
+        before=before,
+        changes=tuple(now.key.changes_since(before.key)),
+        streak_start=streak_start,
+        last_working=last_working,
+        flips=len(flip_at),
+        recent_flips=len(recent),
+        was=was,
+        perf=perf_deltas(now, [e for e in judged if e.verdict in WORKING][-WINDOW:], thresholds or {}),
+    )
+
+
+def perf_deltas(now: Entry, earlier: list[Entry], thresholds: Mapping[str, float]) -> tuple[PerfDelta, ...]:
+    """Each figure against the median of the earlier working results; flagged beyond threshold AND spread."""
+    out: list[PerfDelta] = []
+    for metric in METRICS:
+        value = now.figures.get(metric)
+        points = [v for v in (e.figures.get(metric) for e in earlier) if v is not None]
+        if value is None or not points:
+            continue
+        baseline = statistics.median(points)
+        if baseline <= 0:
+            continue
+        threshold = thresholds.get(metric, DEFAULT_THRESHOLD)
+        relative = (value - baseline) / baseline
+        spread = max(points) - min(points)
+        if abs(relative) <= threshold:
+            continue
+        if abs(value - baseline) <= spread:
+            status = PerfStatus.NOISY
+        else:
+            status = PerfStatus.REGRESSION if value > baseline else PerfStatus.IMPROVEMENT
+        out.append(PerfDelta(metric, value, baseline, relative, spread, len(points), threshold, status))
+    return tuple(out)

@@ -1,0 +1,18 @@
+"""Status pages: a static site from the history file, readable from file:// with no network and without colour.
+
+Modules:
+
+- ``site``: ``write_site()``: index (headline, model x use case grid, "since the previous run", environment), a page
+  per cell (checks, message, evidence, findings, log tail, latency, VRAM, history strip, trend plots), a page per run.
+- ``svg``: trend plots as inline SVG, each point labelled with its vLLM version and revision.
+- ``scrub``: no secret reaches a page.
+- ``templates/``: the jinja2 templates, shipped inside the package.
+"""
+
+from __future__ import annotations
+
+from harness.pages.scrub import scrub
+from harness.pages.site import SYMBOL, Site, slug, write_site
+from harness.pages.svg import Point, trend_plot
+
+__all__ = ["SYMBOL", "Point", "Site", "scrub", "slug", "trend_plot", "write_site"]

@@ -1,0 +1,266 @@
+"""The static site: an index (headline, grid, since-the-previous-run panel, environment), a page per cell and a page
+per run, rendered from the history file alone (run directories may be gone).
+
+Links are relative and nothing is fetched: the site works from file:// and from GitHub Pages alike. Verdicts are a
+symbol and a word, colour only repeats them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import markupsafe
+
+from harness.history import (
+    METRIC_LABELS,
+    PANEL_ORDER,
+    CellChange,
+    Comparison,
+    Entry,
+    HistoryStore,
+    RunRow,
+    comparison_of,
+    short_revision,
+)
+from harness.pages.scrub import scrub
+from harness.pages.svg import Point, trend_plot
+from harness.results import CellRecord
+from harness.verdicts import Verdict
+
+TEMPLATES = Path(__file__).parent / "templates"
+SYMBOL: Mapping[str, str] = {
+    "PASS": "✔",
+    "FAIL": "✘",
+    "ERROR": "⚠",
+    "SKIP": "⊘",
+    "XFAIL": "✘",
+    "XPASS": "★",
+    "NOT RUN": "·",
+}
+TRANSITION_SYMBOL: Mapping[str, str] = {
+    "NEW FAILURE": "▼",
+    "FIXED": "▲",
+    "FLAKY": "≈",
+    "MISSING": "?",
+    "RECURRING": "■",
+    "NEW CELL": "+",
+}
+RUN_PAGES = 50  # the latest runs get a page each; older ones stay in the history file (and its cell pages)
+PLOTS = (("ttft_p50", "s"), ("boot_s", "s"), ("peak_vram", "GiB"), ("peak_rss", "GiB"))
+
+
+def slug(name: str) -> str:
+    """A file name for a cell or run id that is safe on any file system and in a URL."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def _verdict_html(verdict: str, code: str | None = None) -> str:
+    symbol = SYMBOL.get(verdict, "?")
+    css = verdict.lower().replace(" ", "-")
+    code_text = f" {code}" if code and verdict != "PASS" else ""
+    return f'<span class="v v-{css}">{symbol} {verdict}{code_text}</span>'
+
+
+def _environment(run: RunRow) -> list[tuple[str, str]]:
+    env = run.environment
+    rows = [("run", run.run_id), ("started", run.run_at), ("machine", run.gpu), ("vLLM", run.vllm_version or "?")]
+    if env is not None:
+        rows += [
+            (
+                "harness",
+                f"{env.harness_version or '?'} (git {env.harness_git_sha[:10] if env.harness_git_sha else '-'})",
+            ),
+            ("engine packages", ", ".join(f"{k} {v}" for k, v in sorted(env.engine_versions.items())) or "?"),
+            ("python", env.python or "?"),
+            ("platform", env.platform or "?"),
+            ("driver", env.driver or "?"),
+            ("matrix", f"{env.matrix or '?'} (sha256 {env.matrix_sha256[:12] if env.matrix_sha256 else '-'})"),
+        ]
+    return rows
+
+
+@dataclass
+class _Grid:
+    use_cases: list[str]
+    rows: list[tuple[str, dict[str, list[Entry]]]]  # model -> use case -> entries (one per profile)
+
+
+def _grid(entries: list[Entry]) -> _Grid:
+    use_cases = sorted({e.use_case for e in entries})
+    models: dict[str, dict[str, list[Entry]]] = {}
+    for entry in entries:
+        models.setdefault(entry.model, {}).setdefault(entry.use_case, []).append(entry)
+    return _Grid(use_cases, sorted(models.items()))
+
+
+def _scrubbed(value: Any) -> Any:
+    """Every printed value is scrubbed; markup the site built itself stays markup."""
+    if isinstance(value, markupsafe.Markup):
+        return markupsafe.Markup(scrub(str(value)))
+    return scrub(value) if isinstance(value, str) else value
+
+
+class _Loaded:
+    """The whole history read once, so that fifty run pages do not each query every cell's history."""
+
+    def __init__(self, entries: list[Entry], runs: list[RunRow]) -> None:
+        self.by_cell: dict[tuple[str, str], list[Entry]] = {}
+        self.by_run: dict[str, list[Entry]] = {}
+        self.position: dict[tuple[str, str], int] = {}  # (run id, cell id) -> index in its cell's list
+        for entry in entries:  # ordered by cell, machine, time
+            same = self.by_cell.setdefault((entry.key.cell_id, entry.key.gpu), [])
+            self.position[(entry.run_id, entry.key.cell_id)] = len(same)
+            same.append(entry)
+            self.by_run.setdefault(entry.run_id, []).append(entry)
+        self.previous: dict[str, RunRow | None] = {}
+        last: dict[str, RunRow] = {}
+        for run in runs:  # oldest first
+            self.previous[run.run_id] = last.get(run.gpu)
+            last[run.gpu] = run
+
+    def history(self, cell_id: str, run: RunRow) -> list[Entry]:
+        """The cell's results on the run's machine up to the run (all of them when the cell is missing from it)."""
+        same = self.by_cell.get((cell_id, run.gpu), [])
+        position = self.position.get((run.run_id, cell_id))
+        if position is not None:
+            return same[: position + 1]
+        return [e for e in same if (e.run_at, e.run_id) <= (run.run_at, run.run_id)]
+
+    def comparison(self, run: RunRow) -> Comparison:
+        previous = self.previous.get(run.run_id)
+        histories = {e.key.cell_id: self.history(e.key.cell_id, run) for e in self.by_run.get(run.run_id, [])}
+        before = self.by_run.get(previous.run_id, []) if previous is not None else []
+        return comparison_of(run, previous, histories, before)
+
+
+class Site:
+    """Writes the site for one run (the latest by default) of a history file into ``out``."""
+
+    def __init__(self, store: HistoryStore, out: Path) -> None:
+        self.store = store
+        self.out = out
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            finalize=_scrubbed,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["verdict"] = lambda v, code=None: markupsafe.Markup(_verdict_html(str(v), code))
+        self.env.filters["slug"] = slug
+        self.env.filters["rev"] = short_revision
+        self.env.globals["TRANSITION_SYMBOL"] = TRANSITION_SYMBOL
+        self.env.globals["METRIC_LABELS"] = METRIC_LABELS
+
+    def write(self, run_id: str | None = None) -> Path:
+        run = self.store.run(run_id) if run_id else self.store.latest()
+        if run is None:
+            raise ValueError(f"{run_id or 'no run'} in {self.store.path}: add a run first (vllm-compat history add)")
+        if self.out.exists():
+            for sub in ("cells", "runs"):
+                shutil.rmtree(self.out / sub, ignore_errors=True)
+        (self.out / "cells").mkdir(parents=True, exist_ok=True)
+        (self.out / "runs").mkdir(parents=True, exist_ok=True)
+        self.runs = self.store.runs()
+        self.loaded = _Loaded(self.store.everything(), self.runs)
+        comparison = self.loaded.comparison(run)
+        entries = self.loaded.by_run.get(run.run_id, [])
+        self._page("index.html", "index.html.j2", self._run_context(run, comparison, entries, prefix=""))
+        for other in self.runs[-RUN_PAGES:]:
+            if other.run_id == run.run_id:
+                context = self._run_context(run, comparison, entries, prefix="../")
+            else:
+                other_entries = self.loaded.by_run.get(other.run_id, [])
+                context = self._run_context(other, self.loaded.comparison(other), other_entries, prefix="../")
+            self._page(f"runs/{slug(other.run_id)}.html", "run.html.j2", context)
+        for change in comparison.cells:
+            self._cell_page(run, change)
+        return self.out / "index.html"
+
+    def _run_context(self, run: RunRow, comparison: Comparison, entries: list[Entry], prefix: str) -> dict[str, Any]:
+        working = sum(1 for e in entries if e.verdict is Verdict.PASS)
+        counts: dict[str, int] = {}
+        for entry in entries:
+            counts[entry.verdict.value] = counts.get(entry.verdict.value, 0) + 1
+        regressions = [(c, d) for c in comparison.cells for d in c.perf]
+        return {
+            "prefix": prefix,
+            "run": run,
+            "headline": f"{working} of {len(entries)} cells working",
+            "counts": sorted(counts.items()),
+            "grid": _grid(entries),
+            "changes": comparison.by_cell(),
+            "panel": comparison.panel(),
+            "panel_order": [t.value for t in PANEL_ORDER],
+            "perf": regressions,
+            "previous": comparison.previous,
+            "environment": _environment(run),
+            "runs": list(reversed(self.runs))[:RUN_PAGES],
+            "entries": entries,
+        }
+
+    def _cell_page(self, run: RunRow, change: CellChange) -> None:
+        entry = change.now or change.before
+        if entry is None:
+            return
+        history = self.loaded.history(change.cell_id, run)
+        record: CellRecord | None = self.store.record(entry.run_id, change.cell_id)
+        plots = []
+        for metric, unit in PLOTS:
+            points = []
+            for past in history:
+                value = past.figures.get(metric)
+                if value is None:
+                    continue
+                shown = value / 2**30 if unit == "GiB" else value
+                label = f"vLLM {past.key.vllm_version or '?'} · {short_revision(past.key.revision)}"
+                tooltip = f"{past.run_id}: {past.verdict} {shown:.4g} {unit} ({label})"
+                points.append(Point(label, shown, tooltip))
+            if points:
+                plots.append(markupsafe.Markup(trend_plot(METRIC_LABELS[metric], points, unit)))
+        self._page(
+            f"cells/{slug(change.cell_id)}.html",
+            "cell.html.j2",
+            {
+                "prefix": "../",
+                "run": run,
+                "change": change,
+                "entry": entry,
+                "record": record,
+                "history": list(reversed(history)),
+                "strip": history[-30:],
+                "plots": plots,
+                "latency": _latency_rows(record),
+            },
+        )
+
+    def _page(self, name: str, template: str, context: dict[str, Any]) -> None:
+        html = self.env.get_template(template).render(**context)
+        (self.out / name).write_text(scrub(html), encoding="utf-8")
+
+
+def _latency_rows(record: CellRecord | None) -> list[tuple[str, str]]:
+    """Client-side percentiles by figure: [("ttft_s", "p50 0.018 s · p90 0.019 s · p99 0.020 s"), ...]."""
+    if record is None or not isinstance(record.latency, Mapping):
+        return []
+    if "error" in record.latency:
+        return [("error", str(record.latency["error"]))]
+    client = record.latency.get("client")
+    rows: list[tuple[str, str]] = []
+    if isinstance(client, Mapping):
+        for name, stats in client.items():
+            if isinstance(stats, Mapping) and "p50" in stats:
+                rows.append((name, " · ".join(f"{p} {stats[p]:.4f} s" for p in ("p50", "p90", "p99") if p in stats)))
+    return rows
+
+
+def write_site(store: HistoryStore, out: Path, run_id: str | None = None) -> Path:
+    """Write the pages for ``run_id`` (default: the latest run) and return the index's path."""
+    return Site(store, out).write(run_id)
