@@ -22,9 +22,14 @@ engine: $(STAMP)
 	$(BIN)/vllm-compat engine build
 
 # The main job: with no GPU and no hub it runs the built-in demo matrix over the zoo on the CPU engine
-# and writes reports/STATUS.md.
+# and writes reports/STATUS.md; then it adds the run (and any earlier ones under reports/runs) to
+# reports/history.sqlite and writes the status pages, comparing with the earlier runs of this machine.
+# The run's exit status is make's, once the pages are written.
 demo: engine
-	$(BIN)/vllm-compat run --demo
+	$(BIN)/vllm-compat run --demo; status=$$?; \
+	$(BIN)/vllm-compat history add reports/runs/*/ && \
+	$(BIN)/vllm-compat pages --history reports/history.sqlite --out reports/pages; \
+	exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness tests conftest.py
@@ -35,7 +40,7 @@ test: engine lint
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) reports/runs reports/STATUS.md
+	rm -rf $(VENV) reports/runs reports/STATUS.md reports/history.sqlite reports/pages
 
 # Harness latency vs `vllm bench serve` vs the server's /metrics on one server, plus the sampler's own cost.
 bench: engine

@@ -191,5 +191,8 @@ def test_cli_add_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["history", "--history", db, "show", "m-default-chat", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [e["verdict"] for e in shown] == ["PASS", "FAIL"]
+    assert main(["history", "--history", db, "add", dirs[0], str(tmp_path / "empty")]) == 0  # skipped, with why
+    assert "empty/results.jsonl: no results here" in capsys.readouterr().err
+    assert main(["history", "--history", db, "add", str(tmp_path / "empty")]) == 2
     assert main(["history", "--history", db, "show", "nope"]) == 2
     assert main(["history", "--history", str(tmp_path / "none.sqlite"), "show"]) == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from harness.cli import UsageError
@@ -40,17 +41,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _add(store: HistoryStore, run_dirs: list[str]) -> int:
+    """Each run directory in turn; one that cannot be read is skipped with its reason (`make demo` passes every
+    directory under reports/runs, an interrupted one among them), and it is an error only when none could be read."""
+    problems: list[str] = []
     for name in run_dirs:
         run_dir = Path(name)
         if not (run_dir / RESULTS_FILE).is_file():
-            raise UsageError(f"{run_dir / RESULTS_FILE}: no results here; pass a directory under reports/runs/")
+            problems.append(f"{run_dir / RESULTS_FILE}: no results here; pass a directory under reports/runs/")
+            continue
         try:
             results = read_results(run_dir)
-        except ResultsError as error:
-            raise UsageError(str(error)) from None
+            run_id = run_id_of(results)
+        except (ResultsError, HistoryError) as error:
+            problems.append(str(error))
+            continue
         added = store.add(results)
         state = "added" if added else "already in history, skipped"
-        print(f"{run_id_of(results)}: {len(results.cells)} cell(s) {state} ({store.path})")
+        print(f"{run_id}: {len(results.cells)} cell(s) {state} ({store.path})")
+    if len(problems) == len(run_dirs):
+        raise UsageError("; ".join(problems))
+    for problem in problems:
+        print(f"skipped {problem}", file=sys.stderr)
     return 0
 
 
