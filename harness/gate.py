@@ -51,6 +51,7 @@ class CellGate:
     reasons: tuple[str, ...] = ()  # why it blocks; empty: it does not
     notes: tuple[str, ...] = ()  # what changed in its key, perf deltas that did not block
     flaky: bool = False  # failed, then passed when re-run with --confirm: reported, not blocking
+    regressed: bool = False  # worked in the baseline, broken now (what --confirm re-runs)
 
     @property
     def blocks(self) -> bool:
@@ -80,6 +81,7 @@ def _judge(now: Entry, earlier: list[Entry], tolerances: Mapping[str, float], fl
     """One cell against its earlier comparable results (oldest first; empty when there is no baseline)."""
     reasons: list[str] = []
     notes: list[str] = []
+    regressed = False
     code = f" {now.code}" if now.code else ""
     if now.required and now.verdict is not Verdict.PASS and now.key.cell_id not in flaky:
         reasons.append(f"required, but {now.verdict}{code}: {now.message}")
@@ -92,6 +94,7 @@ def _judge(now: Entry, earlier: list[Entry], tolerances: Mapping[str, float], fl
         if broke and now.key.cell_id not in flaky and not reasons:
             what = f"; changed: {'; '.join(change.changes)}" if change.changes else "; nothing in its key changed"
             reasons.append(f"regressed: {_describe(change.before)} before, now {now.verdict}{code}{what}")
+        regressed = broke
         for delta in change.perf:
             if delta.status is PerfStatus.REGRESSION and delta.metric in tolerances:
                 reasons.append(f"{delta.text()} (tolerance {tolerances[delta.metric]:.0%})")
@@ -111,6 +114,7 @@ def _judge(now: Entry, earlier: list[Entry], tolerances: Mapping[str, float], fl
         reasons=tuple(reasons),
         notes=tuple(notes),
         flaky=now.key.cell_id in flaky,
+        regressed=regressed,
     )
 
 

@@ -107,3 +107,38 @@ def test_matrix_gate_tolerances_are_percentages_of_known_figures(tmp_path: Path)
     matrix.write_text(entry % "ttft_p50: 10")
     with pytest.raises(MatrixError, match=re.escape("expected a percentage, got 10; fix: write e.g. '10%'")):
         load_matrix(matrix)
+
+
+def test_confirm_reruns_a_regressed_cell_and_a_pass_makes_it_flaky(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--confirm re-runs only the regressed cells through `vllm-compat run -k`; one that passes is FLAKY, not blocking.
+
+    The re-run here is a stand-in that writes the re-run's results (tests/test_e2e_history.py does it on vLLM)."""
+    import subprocess
+
+    import harness.commands.gate as gate_command
+
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text("models:\n  - {id: zoo:chat-ok, name: m, use_cases: [chat, tools]}\n")
+    before, now = tmp_path / "before", tmp_path / "now"
+    for run_dir, verdict in ((before, P), (now, F)):
+        append_record(run_dir / "results.jsonl", environment(run_id=run_dir.name, matrix=str(matrix)))
+        append_record(run_dir / "results.jsonl", cell(CHAT, verdict, run_id=run_dir.name))
+        append_record(run_dir / "results.jsonl", cell("m|default|tools", F, run_id=run_dir.name))
+    calls: list[list[str]] = []
+
+    def rerun(command: list[str], check: bool) -> subprocess.CompletedProcess[str]:
+        calls.append(command)
+        confirm_dir = Path(command[command.index("--run-dir") + 1])
+        append_record(confirm_dir / "results.jsonl", cell(CHAT, P, run_id="confirm"))
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(gate_command.subprocess, "run", rerun)
+    assert main(["gate", str(now), "--baseline", str(before), "--confirm"]) == 0
+    (command,) = calls
+    assert command[command.index("-k") + 1] == "m-default-chat"  # tools failed before too: not re-run
+    assert "FLAKY m-default-chat" in capsys.readouterr().out
+    flaky = ET.parse(now / "gate.junit.xml").getroot().find(".//testcase[@name='m-default-chat']")
+    assert flaky is not None and flaky.find("failure") is None
+    assert {p.get("name"): p.get("value") for p in flaky.iter("property")}["flaky"] == "true"

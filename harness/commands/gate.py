@@ -1,16 +1,22 @@
 """`vllm-compat gate RUN_DIR [--baseline RUN_DIR | --history DB]`: exit 0 to allow a rollout, 1 to block it, 2 on a
-usage error. Writes a Markdown summary (RUN_DIR/gate.md, and appended to $GITHUB_STEP_SUMMARY when set) and JUnit XML
+usage error. ``--confirm`` re-runs a cell that worked in the baseline and fails now once, on a fresh boot of the
+same profile: if it passes it is FLAKY (reported, recorded in the summary and the JUnit XML, not blocking). Writes a
+Markdown summary (RUN_DIR/gate.md, and appended to $GITHUB_STEP_SUMMARY when set) and JUnit XML
 (RUN_DIR/gate.junit.xml, or --junit PATH) with one testcase per cell."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from harness.cli import UsageError
 from harness.results import RESULTS_FILE, ResultsError, RunResults, read_results
+from harness.verdicts import Verdict
 
 HELP = (
     "decide a rollout from a run: required cells must PASS, nothing that worked in the baseline (a run or the "
@@ -26,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--matrix", help="the matrix whose per-model `gate:` tolerances apply (default: the one the run used)"
     )
+    parser.add_argument(
+        "--confirm",
+        action="store_true",
+        help="re-run each cell that worked in the baseline and fails now, once, on a fresh boot of the same profile "
+        "(RUN_DIR/confirm-<time>): one that passes is reported FLAKY and does not block",
+    )
+    parser.add_argument("--engine-python", help="python of the engine environment, for --confirm")
     parser.add_argument("--junit", help="where to write the JUnit XML (default: RUN_DIR/gate.junit.xml)")
     parser.add_argument("--summary", help="where to write the Markdown summary (default: RUN_DIR/gate.md)")
 
@@ -68,6 +81,15 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(error)) from None
     else:
         decision = decide(results, _load(args.baseline) if args.baseline else None, tolerances=tolerances)
+    if args.confirm:
+        flaky = _confirm(args, results, [c.cell_id for c in decision.cells if c.regressed and c.blocks])
+        if flaky:
+            if args.history:
+                with HistoryStore.open(Path(args.history), create=False) as store:
+                    decision = decide_with_history(results, store, tolerances=tolerances, flaky=flaky)
+            else:
+                baseline = _load(args.baseline) if args.baseline else None
+                decision = decide(results, baseline, tolerances=tolerances, flaky=flaky)
     run_id = results.environment.run_id if results.environment else (results.cells[0].run_id if results.cells else "?")
     summary = markdown(decision, run_id)
     summary_path = Path(args.summary) if args.summary else results.run_dir / "gate.md"
@@ -78,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as handle:
             handle.write(summary)
+    for cell in decision.cells:
+        if cell.flaky:
+            print(f"FLAKY {cell.cell_id}: {cell.verdict} in the run, PASS when re-run on a fresh boot; not blocking")
     for blocker in decision.blockers:
         print(f"BLOCK {blocker.cell_id}: {blocker.reason}")
     compared = f", {decision.compared} compared with {decision.baseline}" if decision.baseline != "none" else ""
@@ -85,3 +110,27 @@ def run(args: argparse.Namespace) -> int:
     print(f"gate: {verdict}: {decision.required} required cell(s){compared}")
     print(f"gate: summary {summary_path}, JUnit {junit_path}")
     return 0 if decision.passed else 1
+
+
+def _confirm(args: argparse.Namespace, results: RunResults, cell_ids: list[str]) -> frozenset[str]:
+    """Re-run these cells once through `vllm-compat run` (same matrix, so the same server profile; a fresh boot) into
+    RUN_DIR/confirm-<time>; the ids of those that PASS there."""
+    if not cell_ids:
+        return frozenset()
+    matrix = args.matrix or (results.environment.matrix if results.environment is not None else None)
+    if matrix is None or not Path(matrix).is_file():
+        raise UsageError(
+            f"--confirm re-runs cells from their matrix, and {matrix or 'none'} is not a file; pass --matrix"
+        )
+    confirm_dir = results.run_dir / f"confirm-{time.strftime('%Y%m%d-%H%M%S')}"
+    command = [sys.executable, "-m", "harness.cli", "run", "--matrix", str(matrix), "--run-dir", str(confirm_dir)]
+    if args.engine_python:
+        command += ["--engine-python", args.engine_python]
+    command += ["-k", " or ".join(cell_ids), "--", "--status-file", str(confirm_dir / "STATUS.md")]
+    print(f"gate: confirming {len(cell_ids)} cell(s) on a fresh boot: {', '.join(cell_ids)} -> {confirm_dir}")
+    subprocess.run(command, check=False)
+    rerun = read_results(confirm_dir) if (confirm_dir / RESULTS_FILE).is_file() else None
+    if rerun is None:
+        print(f"gate: the confirmation run wrote no results ({confirm_dir}); the cells stay blocking")
+        return frozenset()
+    return frozenset(c.cell_id for c in rerun.cells if c.cell_id in cell_ids and c.verdict is Verdict.PASS)
