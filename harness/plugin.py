@@ -125,6 +125,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="streamed requests per working chat/completions cell for TTFT/TPOT percentiles (0: none; default 3)",
     )
     group.addoption("--offline", action="store_true", help="never contact the hub (HF_HUB_OFFLINE)")
+    group.addoption(
+        "--dry-boot",
+        action="store_true",
+        help="boot every server on dummy weights (--load-format dummy) before fetching its weights; by default only "
+        "hub models whose weights are not cached yet, or as the matrix's dry_boot: says",
+    )
     group.addoption("--status-file", help="where the published STATUS.md goes (default <project>/reports/STATUS.md)")
 
 
@@ -283,6 +289,7 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
         boot_timeout=config.getoption("--boot-timeout"),
         progress=Progress(write_line, uncaptured=uncaptured, live=live),
         latency_repeats=config.getoption("--latency-repeats"),
+        dry_boot=bool(config.getoption("--dry-boot")),
     )
     runner.plan(state.extra.get("planned", []))
     state.runner = runner

@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boot-timeout", type=float)
     parser.add_argument("--latency-repeats", type=int, help="requests per working text cell (default 3, 0: none)")
     parser.add_argument("--offline", action="store_true", help="never contact the hub")
+    parser.add_argument(
+        "--dry-boot",
+        action="store_true",
+        help="boot each server on dummy weights before fetching its weights (default: hub models not yet cached)",
+    )
     parser.add_argument("-m", dest="markexpr", help="only these use cases, e.g. -m 'chat or vision'")
     parser.add_argument("-k", dest="keyword", help="only cells whose id matches, e.g. -k qwen")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest as they are")
@@ -57,6 +62,8 @@ def pytest_argv(args: argparse.Namespace, cwd: Path) -> list[str]:
         argv.append("--demo")
     if args.offline:
         argv.append("--offline")
+    if args.dry_boot:
+        argv.append("--dry-boot")
     if args.markexpr:
         argv += ["-m", args.markexpr]
     if args.keyword:

@@ -3,6 +3,7 @@
 Modules:
 - ``cells``: ``CellRunner``, one cell -> pre-flight (once per model) -> server -> probe -> ``Outcome`` -> record.
 - ``servers``: ``ServerPool``, boot once, sample memory, stop after the server's last planned cell.
+- ``dry_boot``: a boot on dummy weights (``--load-format dummy``) before any weight is fetched, and when it runs.
 - ``external``: cells served by an external endpoint the matrix names (tts, image_generation).
 - ``outcome``: ``Outcome``, a cell's verdict with its evidence (``harness.verdicts.judge`` applies the matrix's
   expectation to it).
@@ -13,9 +14,19 @@ Modules:
 from __future__ import annotations
 
 from harness.runner.cells import CellRunner
+from harness.runner.dry_boot import DryBootError, dry_boot, wants_dry_boot
 from harness.runner.gpus import worker_gpus
 from harness.runner.outcome import Outcome
 from harness.runner.progress import Progress
 from harness.runner.servers import ServerPool
 
-__all__ = ["CellRunner", "Outcome", "Progress", "ServerPool", "worker_gpus"]
+__all__ = [
+    "CellRunner",
+    "DryBootError",
+    "Outcome",
+    "Progress",
+    "ServerPool",
+    "dry_boot",
+    "wants_dry_boot",
+    "worker_gpus",
+]

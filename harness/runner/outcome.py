@@ -26,3 +26,4 @@ class Outcome:
     log_tail: str | None = None
     findings: tuple[Finding, ...] = ()
     latency: dict[str, Any] | None = None  # client percentiles + /metrics deltas, for working text cells
+    stage: str | None = None  # which stage caught a failure: preflight, fetch, dry_boot, boot or probe

@@ -14,12 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.checkpoint import fetch_weights
+from harness.checkpoint import fetch_weights, resolve_model
 from harness.codes import Code
 from harness.findings import Finding
 from harness.matrix import Cell, ModelSpec
 from harness.measure import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
 from harness.results import ServerOutcome, ServerRecord, append_record, now_iso
+from harness.runner.dry_boot import DryBootError, dry_boot, wants_dry_boot
 from harness.runner.progress import Progress
 from harness.server import BootError, VllmServer, parse_boot_log
 
@@ -53,8 +54,10 @@ class ServerPool:
         boot_timeout: float | None,
         progress: Progress,
         extra_env: dict[str, str],
+        dry_boot: bool = False,
     ) -> None:
         self.run_id = run_id
+        self.dry_boot = dry_boot  # --dry-boot: every server boots on dummy weights first (else the matrix decides)
         self.run_dir = run_dir
         self.results_path = results_path
         self.engine_python = engine_python
@@ -90,6 +93,7 @@ class ServerPool:
 
     def _boot(self, cell: Cell) -> VllmServer:
         model = cell.model
+        dry_boot_s = self._dry_boot(cell) if wants_dry_boot(model, self.dry_boot) else None
         with self.progress.visible():
             # Weights are fetched before the boot clock starts.
             path = fetch_weights(checkpoint_reference(model), revision=model.revision, offline=self.offline)
@@ -114,7 +118,9 @@ class ServerPool:
         except BootError as error:
             self._servers[cell.server_key] = error
             resources = sampler.stop(settle_timeout_s=0).to_json()
-            self._record(cell, ServerOutcome.BOOT_FAILED, started_at, error=error, resources=resources)
+            self._record(
+                cell, ServerOutcome.BOOT_FAILED, started_at, error=error, resources=resources, dry_boot_s=dry_boot_s
+            )
             self.progress.line(f"[{cell.server_key}] boot failed: {error.diagnosis.code}: {error.diagnosis.evidence}")
             raise
         sampler.mark("probes")
@@ -129,6 +135,7 @@ class ServerPool:
             server=server,
             boot_phases=phases,
             expected_weight_bytes=_weight_bytes(path),
+            dry_boot_s=dry_boot_s,
         )
         kv = phases.get("kv_cache_tokens")
         self.progress.line(
@@ -136,6 +143,37 @@ class ServerPool:
             + (f"; KV cache {kv:,} tokens" if kv else "")
         )
         return server
+
+    def _dry_boot(self, cell: Cell) -> float:
+        """Boot on dummy weights before fetching any: the seconds it took, or DryBootError (recorded, remembered)."""
+        model = cell.model
+        timeout = self.boot_timeout or model.timeouts.boot
+        # Only the small files (config, tokenizer): the dummy loader never reads a weight file.
+        path = resolve_model(checkpoint_reference(model), revision=model.revision, offline=self.offline)
+        self.progress.line(f"[{cell.server_key}] dry boot: vLLM on dummy weights, before any weight is fetched")
+        started_at = now_iso()
+        try:
+            with self.progress.activity(f"[{cell.server_key}] dry boot"):
+                seconds = dry_boot(
+                    engine_python=self.engine_python,
+                    model_path=path,
+                    name=cell.server_key,
+                    flags=cell.flags,
+                    env={**self.extra_env, **model.env},
+                    run_dir=self.run_dir,
+                    boot_timeout=timeout,
+                    run_id=self.run_id,
+                )
+        except DryBootError as error:
+            self._servers[cell.server_key] = error
+            self._record(cell, ServerOutcome.BOOT_FAILED, started_at, error=error)
+            self.progress.line(
+                f"[{cell.server_key}] dry boot failed: {error.diagnosis.code}: {error.diagnosis.evidence}; "
+                "no weight fetched"
+            )
+            raise
+        self.progress.line(f"[{cell.server_key}] dry boot ready in {seconds:.1f} s; fetching the weights")
+        return seconds
 
     def _sampler(self, server: VllmServer, model: ModelSpec) -> ResourceSampler:
         """VRAM of the server's GPUs (NVML), or its process tree's RSS where there is no NVIDIA GPU."""
@@ -161,6 +199,7 @@ class ServerPool:
         resources: dict[str, Any] | None = None,
         leftover_pids: list[int] | None = None,
         leak: Finding | None = None,
+        dry_boot_s: float | None = None,
     ) -> None:
         record = ServerRecord(
             run_id=self.run_id,
@@ -176,6 +215,7 @@ class ServerPool:
             expected_weight_bytes=expected_weight_bytes,
             resources=resources,
             leftover_pids=tuple(leftover_pids) if leftover_pids is not None else None,
+            dry_boot_s=round(dry_boot_s, 2) if dry_boot_s is not None else None,
         )
         if server is not None:
             record = replace(
@@ -195,6 +235,7 @@ class ServerPool:
                 boot_s=round(error.elapsed, 2),
                 log=str(error.log_path),
                 log_tail=error.log_tail,
+                stage=getattr(error, "stage", "boot"),  # which boot caught it: the dry boot or the real one
             )
         if leak is not None:
             record = replace(record, code=Code(leak.code), evidence=leak.message)
