@@ -196,3 +196,16 @@ def test_cli_add_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["history", "--history", db, "add", str(tmp_path / "empty")]) == 2
     assert main(["history", "--history", db, "show", "nope"]) == 2
     assert main(["history", "--history", str(tmp_path / "none.sqlite"), "show"]) == 2
+
+
+def test_a_known_failure_that_stays_known_is_not_news(tmp_path: Path) -> None:
+    """XFAIL with the same code twice is STILL EXPECTED (not in the panel); with another code it is RECURRING."""
+    x = Verdict.XFAIL
+    same = _store(
+        tmp_path / "a", make_run("r1", 0, {CHAT: (x, "STOP_TOKEN")}), make_run("r2", 1, {CHAT: (x, "STOP_TOKEN")})
+    )
+    assert _latest(same).transition is Transition.STILL_EXPECTED
+    other = _store(
+        tmp_path / "b", make_run("r1", 0, {CHAT: (x, "STOP_TOKEN")}), make_run("r2", 1, {CHAT: (F, "HTTP_ERROR")})
+    )
+    assert _latest(other).transition is Transition.RECURRING

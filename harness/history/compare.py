@@ -9,6 +9,7 @@ which neither break nor fix a streak. Transitions:
 
 - NEW FAILURE: working in the previous comparable result, broken now.   FIXED: the reverse.
 - RECURRING: broken then and now; with the run its streak started in, the last working run and the number of flips.
+  STILL EXPECTED: an XFAIL with the same code as before (the matrix's known failure; not listed as news).
 - FLAKY: a NEW FAILURE, FIXED or RECURRING cell with at least two flips in its last five comparable results.
 - MISSING: in the previous run on this machine, absent from this one.   NEW CELL: no earlier comparable result.
 
@@ -45,6 +46,7 @@ class Transition(StrEnum):
     MISSING = "MISSING"
     NEW_CELL = "NEW CELL"
     STILL_WORKING = "STILL WORKING"
+    STILL_EXPECTED = "STILL EXPECTED"  # XFAIL with the same code as before: the known failure, as the matrix says
     NOT_JUDGED = "NOT JUDGED"  # SKIP / NOT RUN now, or only such results before
 
 
@@ -215,8 +217,15 @@ def classify(history: list[Entry], thresholds: Mapping[str, float] | None = None
         start = max((i for i in flip_at), default=0)
         streak_start = entries[start].run_id
         last_working = next((e.run_id for e in reversed(judged) if e.verdict in WORKING), None)
+    if (
+        transition is Transition.RECURRING
+        and now.verdict is Verdict.XFAIL
+        and before.verdict is Verdict.XFAIL
+        and now.code == before.code
+    ):
+        transition = Transition.STILL_EXPECTED
     was = None
-    if transition is not Transition.STILL_WORKING and len(recent) >= 2:
+    if transition not in (Transition.STILL_WORKING, Transition.STILL_EXPECTED) and len(recent) >= 2:
         was, transition = transition, Transition.FLAKY
     return CellChange(
         cell_id=now.key.cell_id,

@@ -179,12 +179,13 @@ def _entry(row: Sequence[Any]) -> Entry:
 def entries_of(run: RunResults) -> list[Entry]:
     """A run's cells as history entries, without adding them (the gate judges a run that is not in history yet)."""
     at = run_at(run)
+    run_id = run_id_of(run) if run.cells else ""
     out = []
     for cell in run.cells:
         server = server_of(run, cell)
         out.append(
             Entry(
-                run_id=cell.run_id,
+                run_id=run_id,  # merged shards count as one run: the environment's run id
                 run_at=at,
                 key=key_of(cell, server, run.environment),
                 model=cell.model,
