@@ -29,7 +29,7 @@ import io
 import os
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ from harness.usecases import UseCase
 from harness.verdicts import Verdict
 
 if TYPE_CHECKING:
+    from harness.engine import GpuSpec
     from harness.matrix import Cell, Matrix
     from harness.runner import CellRunner, Outcome
 
@@ -280,8 +281,10 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
 
     live = reporter is not None and not on_worker and bool(reporter.isatty)
     offline = True if config.getoption("--offline") else None
+    extra_env = _worker_env(config)
     runner = CellRunner(
-        extra_env=_worker_env(config),
+        extra_env=extra_env,
+        gpu=_runner_gpu(extra_env),
         run_id=state.run_id,
         run_dir=state.run_dir,
         engine_python=engine_python,
@@ -297,6 +300,19 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
         yield runner
     finally:
         runner.close()
+
+
+def _runner_gpu(extra_env: dict[str, str]) -> GpuSpec | None:
+    """The GPU this process's servers get, for pre-flight's GPU-side checks: NVML's GPU 0 with the count
+    CUDA_VISIBLE_DEVICES leaves this process; None with no NVIDIA GPU (then those checks are left out)."""
+    from harness.engine import detect_gpu
+
+    gpu = detect_gpu()
+    visible = extra_env.get("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES"))
+    if gpu is None or visible is None:
+        return gpu
+    ids = [v for v in visible.split(",") if v.strip()]
+    return replace(gpu, count=len(ids)) if ids else None
 
 
 def _worker_env(config: pytest.Config) -> dict[str, str]:

@@ -396,3 +396,36 @@ def test_check_command_refuses_a_bad_gpu_and_flags_without_a_gpu(capsys: pytest.
     assert "sm_89:24GiB" in capsys.readouterr().err
     assert cli.main(["check", "zoo:chat-ok", "--flag", "dtype=half"]) == 2
     assert "pass --gpu too" in capsys.readouterr().err
+
+
+def test_a_matrix_run_judges_each_servers_flags_against_its_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a run on a T4, the profile forcing bfloat16 fails in pre-flight with DTYPE_UNSUPPORTED (no boot); the
+    default profile on the same model has no such finding."""
+    from harness.matrix import load_matrix
+    from harness.runner import CellRunner
+
+    monkeypatch.setenv("VLLM_COMPAT_CACHE", str(tmp_path / "cache"))
+    engine = rules_engine(tmp_path / "engine")
+    model = tmp_path / "mistral"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(cfg.MISTRAL_7B_V03))
+    (tmp_path / "matrix.yaml").write_text(
+        f"models:\n  - id: {model}\n    use_cases: [completions]\n    flags: {{max-model-len: 4096}}\n"
+        "    profiles: {bf16: {dtype: bfloat16}}\n"
+    )
+    cells = {c.profile: c for c in load_matrix(tmp_path / "matrix.yaml").cells}
+    runner = CellRunner(
+        run_id="r", run_dir=tmp_path / "run", engine_python=engine, offline=True, boot_timeout=5, gpu=parse_gpu("T4")
+    )
+    runner.plan(cells.values())
+    try:
+        bf16 = runner.run(cells["bf16"])
+        default = runner.run(cells["default"])
+    finally:
+        runner.close()
+    assert bf16.stage == "preflight" and default.stage == "preflight"  # both: no weights in this directory
+    assert any(f.code == "DTYPE_UNSUPPORTED" and f.severity is Severity.ERROR for f in bf16.findings)
+    assert not any(f.code == "DTYPE_UNSUPPORTED" and f.severity is Severity.ERROR for f in default.findings)
+    assert any(f.code == "DTYPE_UNSUPPORTED" and f.severity is Severity.WARNING for f in default.findings)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from harness.checkpoint.eos import EosIds, engine_eos_ids, vllm_eos_ids
 from harness.checkpoint.fetch import SMALL_FILES, CheckpointError, Listing, fetch_weights, list_files, resolve_model
-from harness.checkpoint.gpu import GpuFacts, check_gpu, derived_max_len, kv_bytes_per_token, runs_on
+from harness.checkpoint.gpu import GpuFacts, against_gpu, check_gpu, derived_max_len, kv_bytes_per_token, runs_on
 from harness.checkpoint.preflight import preflight
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
 from harness.checkpoint.revision import content_hash, resolved_revision
@@ -42,6 +42,7 @@ __all__ = [
     "Listing",
     "PreflightFacts",
     "PreflightReport",
+    "against_gpu",
     "check_gpu",
     "content_hash",
     "derived_max_len",

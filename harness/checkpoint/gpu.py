@@ -8,14 +8,17 @@ and the fix. The vLLM source each rule follows is named in the evidence.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from harness.checkpoint.report import FindingList
-from harness.engine import EngineRules, GpuSpec
+from harness.checkpoint.report import FindingList, PreflightReport
+from harness.engine import EngineError, EngineRules, GpuSpec, load_rules, resolve_engine_python
 from harness.findings import Severity
+from harness.usecases import UseCase
 
 GIB = 1 << 30
 
@@ -160,6 +163,57 @@ def kv_bytes_per_token(config: Mapping[str, Any], dtype_bytes: int, tp: int) -> 
         or text.get("hybrid_override_pattern")
     )
     return 2 * layers * per_gpu_heads * head_dim * dtype_bytes, exact
+
+
+def against_gpu(
+    report: PreflightReport,
+    gpu: GpuSpec,
+    flags: Mapping[str, object],
+    engine_python: Path | None = None,
+) -> PreflightReport:
+    """``report`` with the GPU-side findings and facts added: its checkpoint x ``gpu`` x ``flags``, judged by the
+    installed vLLM's rules (ENGINE_UNKNOWN, a warning, when there is no engine to ask). A checkpoint with no
+    readable config.json is returned as it is: its own findings already say why."""
+    config = _read_config(report.path)
+    if config is None:
+        return report
+    out = FindingList()
+    out.items = list(report.findings)
+    python = engine_python if engine_python is not None else resolve_engine_python(None)
+    try:
+        if python is None:
+            raise EngineError("no engine environment found (vllm-compat engine build)")
+        rules = load_rules(python)
+    except EngineError as error:
+        out.add(
+            "ENGINE_UNKNOWN",
+            Severity.WARNING,
+            f"the GPU-side checks need the installed vLLM's rules and none could be read: {error}",
+            "engine environment",
+        )
+        return replace(report, findings=tuple(out.items))
+    facts = check_gpu(
+        config,
+        architecture=report.facts.architecture,
+        stored_dtype=report.facts.dtype,
+        weight_bytes=report.facts.weight_bytes,
+        gpu=gpu,
+        flags=flags,
+        rules=rules,
+        pooling=UseCase.EMBEDDINGS in report.use_cases,
+        out=out,
+    )
+    return replace(report, findings=tuple(out.items), gpu=facts)
+
+
+def _read_config(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) and config else None
 
 
 def check_gpu(
@@ -492,4 +546,12 @@ def runs_on(arch_list: tuple[str, ...], capability: int) -> bool:
     return False
 
 
-__all__ = ["GpuFacts", "check_gpu", "derived_max_len", "kv_bytes_per_token", "normalise_flags", "runs_on"]
+__all__ = [
+    "GpuFacts",
+    "against_gpu",
+    "check_gpu",
+    "derived_max_len",
+    "kv_bytes_per_token",
+    "normalise_flags",
+    "runs_on",
+]

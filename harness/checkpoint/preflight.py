@@ -25,9 +25,9 @@ from harness.checkpoint.checks import (
     model_type_of,
 )
 from harness.checkpoint.fetch import CheckpointError, list_files, offline_mode, read_json, resolve_model
-from harness.checkpoint.gpu import GpuFacts, check_gpu
+from harness.checkpoint.gpu import against_gpu
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
-from harness.engine import EngineError, EngineRegistry, GpuSpec, load_rules, resolve_engine_python
+from harness.engine import EngineRegistry, GpuSpec, resolve_engine_python
 from harness.findings import Severity
 from harness.usecases import UseCase
 
@@ -111,45 +111,5 @@ def preflight(
             chat_template=chat.chat_template,
             end_of_turn_id=chat.end_of_turn_id,
         )
-    gpu_facts = (
-        _against_gpu(config, facts, gpu, flags or {}, engine_python, cases, out) if gpu is not None else None
-    )
-    return PreflightReport(model, path, tuple(out.items), facts, asked, gpu_facts)
-
-
-def _against_gpu(
-    config: Mapping[str, object],
-    facts: PreflightFacts,
-    gpu: GpuSpec,
-    flags: Mapping[str, object],
-    engine_python: Path | None,
-    cases: frozenset[UseCase],
-    out: FindingList,
-) -> GpuFacts | None:
-    """The GPU-side findings, judged by the engine's rules; ENGINE_UNKNOWN when there is no engine to ask."""
-    if not config:
-        return None
-    python = engine_python if engine_python is not None else resolve_engine_python(None)
-    try:
-        if python is None:
-            raise EngineError("no engine environment found (vllm-compat engine build)")
-        rules = load_rules(python)
-    except EngineError as error:
-        out.add(
-            "ENGINE_UNKNOWN",
-            Severity.WARNING,
-            f"the GPU-side checks need the installed vLLM's rules and none could be read: {error}",
-            "engine environment",
-        )
-        return None
-    return check_gpu(
-        config,
-        architecture=facts.architecture,
-        stored_dtype=facts.dtype,
-        weight_bytes=facts.weight_bytes,
-        gpu=gpu,
-        flags=flags,
-        rules=rules,
-        pooling=UseCase.EMBEDDINGS in cases,
-        out=out,
-    )
+    report = PreflightReport(model, path, tuple(out.items), facts, asked)
+    return against_gpu(report, gpu, flags or {}, engine_python) if gpu is not None else report

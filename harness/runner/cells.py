@@ -16,9 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.checkpoint import CheckpointError, PreflightReport, preflight, resolved_revision
+from harness.checkpoint import CheckpointError, PreflightReport, against_gpu, preflight, resolved_revision
 from harness.codes import Code
 from harness.diagnose import Diagnosis
+from harness.engine import GpuSpec
 from harness.findings import Finding
 from harness.logs import read_tail
 from harness.matrix import Cell, ModelSpec
@@ -62,8 +63,13 @@ class CellRunner:
         latency_repeats: int = 3,
         extra_env: dict[str, str] | None = None,
         dry_boot: bool = False,
+        gpu: GpuSpec | None = None,
     ) -> None:
         self.run_id = run_id
+        # The GPU this process's servers get (NVML's, with the count this worker sees): pre-flight judges each
+        # server's flags against it; None (no NVIDIA GPU) leaves the GPU-side checks out.
+        self.gpu = gpu
+        self._against_gpu: dict[str, PreflightReport] = {}  # server key -> pre-flight with its GPU findings
         self.run_dir = run_dir
         self.engine_python = engine_python
         self.offline = offline
@@ -111,6 +117,17 @@ class CellRunner:
             raise cached
         return cached
 
+    def _judged(self, cell: Cell, report: PreflightReport) -> PreflightReport:
+        """The model's pre-flight with the GPU-side findings of this cell's server (its flags x the GPU), once per
+        server; without a GPU, the pre-flight as it is."""
+        if self.gpu is None or cell.endpoint is not None:
+            return report
+        judged = self._against_gpu.get(cell.server_key)
+        if judged is None:
+            judged = against_gpu(report, self.gpu, cell.flags, self.engine_python)
+            self._against_gpu[cell.server_key] = judged
+        return judged
+
     def close(self) -> None:
         """Stop every server still up (an interrupted session, or cells deselected after planning)."""
         self.servers.close()
@@ -144,7 +161,7 @@ class CellRunner:
     def _evaluate(self, cell: Cell) -> Outcome:
         if cell.endpoint is not None:
             return probe_external(cell, cell.endpoint, self.say)
-        report = self.preflight(cell.model)
+        report = self._judged(cell, self.preflight(cell.model))
         findings = tuple(report.findings)
         errors = report.errors_for(cell.use_case)
         if errors:
