@@ -44,6 +44,10 @@ class Code(StrEnum):
     )
     NOT_SERVABLE = "NOT_SERVABLE", "vLLM cannot serve this (diffusers pipeline, GGUF-only, TTS, image generation...)"
     PROCESSOR_MISSING = "PROCESSOR_MISSING", "a multimodal use case without a processor / preprocessor config"
+    UNSAFE_PATH = (
+        "UNSAFE_PATH",
+        "a symlink loop, a link to a directory outside the checkpoint, or a FIFO/device in it: nothing of it is read",
+    )
     ENGINE_UNKNOWN = "ENGINE_UNKNOWN", "no engine environment to ask: a check that needs vLLM could not be made"
     # pre-flight against a GPU (files x GPU x flags, judged by the installed vLLM's rules) and their boot-time twins
     DTYPE_UNSUPPORTED = "DTYPE_UNSUPPORTED", "the dtype is not supported on this GPU or for this model type"

@@ -14,6 +14,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "e2e: boots real vLLM (the CPU build) on the zoo; needs the engine environment (make engine)"
     )
+    config.addinivalue_line(
+        "markers",
+        "reliability: a fault the harness must survive (signal, hung engine, full disk, hostile input, a secret); "
+        "`pytest -m reliability -s` runs them all and prints the figures",
+    )
 
 
 @pytest.fixture(scope="session")

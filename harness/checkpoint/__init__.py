@@ -10,6 +10,7 @@ shipped with a checkpoint, and reports ``Finding``s scoped to the use cases whos
 - ``tokenizer``: special tokens and the token -> id table, read from the tokenizer files.
 - ``eos``: the eos ids vLLM stops on, predicted from the files and computed by vLLM in the engine python.
 - ``template``: the chat template vLLM would use, rendered in a jinja2 sandbox; its end-of-turn token.
+- ``sandbox``: run a stranger's code (the template renders) in a child bounded in time and memory.
 - ``report``: ``PreflightReport``, ``PreflightFacts`` and the finding collector.
 - ``checks``: the rules, one ``check_*`` per aspect (layout, config and architecture, task, weights, tokenizer, chat).
 - ``gpu``: ``check_gpu``, the checkpoint x a GPU x the vLLM flags, judged by the installed vLLM's rules

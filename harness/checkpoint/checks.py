@@ -16,7 +16,7 @@ from typing import Any
 from harness.checkpoint.eos import vllm_eos_ids
 from harness.checkpoint.fetch import WEIGHT_SUFFIXES, Listing, read_json
 from harness.checkpoint.report import FindingList
-from harness.checkpoint.safetensors import dominant_dtype, hub_parameter_count, read_header
+from harness.checkpoint.safetensors import HeaderCorrupt, dominant_dtype, hub_parameter_count, read_header
 from harness.checkpoint.template import (
     NO_TEMPLATE,
     ChatTemplateFacts,
@@ -192,7 +192,15 @@ def check_weights(listing: Listing, path: Path, index_files: list[str], out: Fin
             continue  # a hub model whose weights are not cached yet: sizes come from the listing
         try:
             header = read_header(file)
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except HeaderCorrupt as error:
+            out.add(
+                "WEIGHTS_CORRUPT",
+                Severity.ERROR,
+                f"{name}: the safetensors header is corrupt ({error}): vLLM cannot load it; re-download the file",
+                f"{name}: header",
+            )
+            continue
+        except (OSError, ValueError) as error:
             out.add(
                 "WEIGHTS_INCOMPLETE",
                 Severity.ERROR,
@@ -358,6 +366,16 @@ def check_chat(
             Severity.ERROR,
             f"the chat template tried to escape the jinja2 sandbox ({result.sandbox_escape}): nothing of this "
             "checkpoint is run; replace the template with a trusted one",
+            found.source,
+        )
+        return facts
+    if result.bound_exceeded is not None:
+        out.add(
+            "TEMPLATE_ERROR",
+            Severity.ERROR,
+            f"the chat template did not finish rendering in the sandbox: it {result.bound_exceeded}; a template "
+            "that loops for ever or builds huge strings would hang vLLM's chat endpoint: nothing of this checkpoint "
+            "is run; replace the template with a trusted one",
             found.source,
         )
         return facts

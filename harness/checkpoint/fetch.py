@@ -8,8 +8,11 @@ executed: remote code (``auto_map``) is reported, never fetched. huggingface_hub
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,12 +58,56 @@ class CheckpointError(Exception):
         self.code, self.message, self.evidence = code, message, evidence
 
 
-def read_json(path: Path) -> Any:
-    """The parsed JSON at ``path``, or None when absent or not JSON (the callers report what is missing)."""
+# A checkpoint's JSON files are configs and tokenizers: the largest real ones (tokenizer.json of a 256k vocabulary)
+# weigh ~35 MB. A larger file is refused unread: parsing 2 GB of a stranger's JSON would take the machine's memory.
+MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+def json_problem(path: Path) -> tuple[Any, str | None]:
+    """The parsed JSON at ``path`` and None, or None and why it cannot be read (absent, too large, not UTF-8,
+    nested deeper than the parser allows, not JSON), in words for a finding."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            return None, f"is {size} bytes, above the {MAX_JSON_BYTES // (1024 * 1024)} MiB bound for a JSON file"
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_JSON_BYTES + 1)  # the bound holds even for a file that grows while read
+        if len(raw) > MAX_JSON_BYTES:
+            return None, f"grew past the {MAX_JSON_BYTES // (1024 * 1024)} MiB bound for a JSON file while read"
+        return json.loads(raw.decode("utf-8")), None
+    except FileNotFoundError:
+        return None, "is missing"
+    except OSError as error:
+        return None, f"cannot be read ({error.strerror or error})"
+    except UnicodeDecodeError as error:
+        return None, f"is not UTF-8 (byte {error.start})"
+    except RecursionError:
+        return None, "nests deeper than the JSON parser allows"
+    except ValueError as error:
+        return None, f"is not valid JSON ({str(error)[:120]})"
+
+
+def read_json(path: Path) -> Any:
+    """The parsed JSON at ``path``, or None when absent, unreadable or not JSON (the callers report what is missing;
+    ``json_problem`` says why)."""
+    return json_problem(path)[0]
+
+
+# huggingface_hub's rule for a repo id (validate_repo_id): [owner/]name of letters, digits, '-', '_', '.', at most 96
+# characters, no '--' or '..'. Anything else is a path that is not a directory here, never a name to put in the cache.
+_HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_hub_id(model: str) -> None:
+    """CheckpointError unless ``model`` is a well-formed hub id (so that it cannot walk out of the HF cache)."""
+    if not _HUB_ID.match(model) or ".." in model or "--" in model or len(model) > 96:
+        raise CheckpointError(
+            "CONFIG_MISSING",
+            f"{model!r} is neither an existing local directory nor a hub id (rule: [owner/]name of letters, digits, "
+            "'-', '_', '.', at most 96 characters, no '..' or '--'); fix: write owner/name, or the path of a "
+            "directory holding config.json",
+            "model id",
+        )
 
 
 def offline_mode(offline: bool | None) -> bool:
@@ -157,6 +204,7 @@ def resolve_model(
     local = _local_candidate(model, base_dir)
     if local is not None:
         return local
+    check_hub_id(model)
     return _snapshot(model, revision, offline_mode(offline), list(SMALL_FILES))
 
 
@@ -176,6 +224,7 @@ def fetch_weights(model: str, *, revision: str | None = None, offline: bool | No
     local = _local_candidate(model, None)
     if local is not None:
         return local
+    check_hub_id(model)
     is_offline = offline_mode(offline)
     listing = list_files(model, _snapshot(model, revision, is_offline, list(SMALL_FILES)), revision, is_offline)
     return _snapshot(model, revision, is_offline, [*SMALL_FILES, *_weight_patterns(listing.files)])
@@ -216,6 +265,49 @@ def list_files(model: str, path: Path, revision: str | None, offline: bool) -> L
         except Exception:
             pass
     return Listing(_walk(path), "HF cache snapshot", True)
+
+
+def link_root(path: Path) -> Path:
+    """Where a checkpoint's symlinks may point: the directory itself, or for an HF cache snapshot (whose files
+    are links into ``../../blobs``) the ``models--*`` repository folder."""
+    return path.parent.parent if _is_snapshot(path) else path
+
+
+def unsafe_links(path: Path, *, limit: int = 5) -> list[str]:
+    """Entries under ``path`` that pre-flight must not open, as ``name -> why`` (at most ``limit``): symlink loops,
+    anything that is not a regular file or directory (a FIFO or device would block or never end a read), and
+    directory links that lead outside ``link_root(path)``. A link to a regular file elsewhere is normal (HF cache
+    blobs, a shared weight store, the zoo's packaged checkpoints) and is read within the JSON bound. Nothing is
+    followed: the walk does not enter linked directories."""
+    root = os.path.realpath(link_root(path))
+    found: list[str] = []
+    for folder, dirs, files in os.walk(path, followlinks=False):
+        for name in sorted(dirs + files):
+            item = Path(folder) / name
+            rel = item.relative_to(path).as_posix()
+            why = _unsafe(item, root)
+            if why is not None:
+                found.append(f"{rel}{' -> ' + os.readlink(item) if item.is_symlink() else ''} ({why})")
+                if len(found) >= limit:
+                    return found
+    return found
+
+
+def _unsafe(item: Path, root: str) -> str | None:
+    try:
+        resolved = os.path.realpath(item, strict=True)
+        mode = os.stat(resolved).st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symlink loop"
+        return None  # dangling: nothing to open, the checks that need the file report it absent
+    if stat.S_ISDIR(mode):
+        if item.is_symlink() and os.path.commonpath([root, resolved]) != root:
+            return f"a directory outside {root}"
+        return None
+    if not stat.S_ISREG(mode):
+        return "not a regular file: reading it could block for ever"
+    return None
 
 
 def _is_snapshot(path: Path) -> bool:

@@ -24,7 +24,14 @@ from harness.checkpoint.checks import (
     is_sentence_encoder,
     model_type_of,
 )
-from harness.checkpoint.fetch import CheckpointError, list_files, offline_mode, read_json, resolve_model
+from harness.checkpoint.fetch import (
+    CheckpointError,
+    json_problem,
+    list_files,
+    offline_mode,
+    resolve_model,
+    unsafe_links,
+)
 from harness.checkpoint.gpu import against_gpu
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
 from harness.engine import EngineRegistry, GpuSpec, resolve_engine_python
@@ -56,16 +63,28 @@ def preflight(
     except CheckpointError as error:
         out.add(error.code, Severity.ERROR, error.message, error.evidence)
         return PreflightReport(model, None, tuple(out.items), facts, asked)
+    unsafe = unsafe_links(path)
+    if unsafe:
+        out.add(
+            "UNSAFE_PATH",
+            Severity.ERROR,
+            f"{len(unsafe)}{'+' if len(unsafe) >= 5 else ''} entr{'y' if len(unsafe) == 1 else 'ies'} of the "
+            f"checkpoint cannot be read safely ({'; '.join(unsafe)}): symlink loops, links to directories outside "
+            "it and non-regular files (FIFOs, devices) could hang or walk out of pre-flight, so none of it is "
+            "read; replace them with the files",
+            str(path),
+        )
+        return PreflightReport(model, path, tuple(out.items), facts, asked)
     listing = list_files(model, path, revision, offline_mode(offline))
     facts = replace(facts, files_source=listing.source)
     check_use_cases(listing, cases, out)
     if check_layout(listing, out):
         return PreflightReport(model, path, tuple(out.items), facts, asked)
-    config = read_json(path / "config.json")
+    config, config_problem = json_problem(path / "config.json")
     registry: EngineRegistry | None = None
     if not isinstance(config, dict):
         mistral = "params.json" in listing.files
-        reason = "is not valid JSON" if (path / "config.json").is_file() else "is missing"
+        reason = config_problem or f"is not a JSON object (a {type(config).__name__})"
         out.add(
             "CONFIG_MISSING",
             Severity.WARNING if mistral else Severity.ERROR,

@@ -55,31 +55,40 @@ def dominant_dtype(dtype_bytes: Mapping[str, int]) -> str | None:
     return TORCH_DTYPES.get(name, name)
 
 
+class HeaderCorrupt(ValueError):
+    """The header is not one a safetensors writer makes: an absurd length, not JSON, or the wrong shape (the file
+    is corrupt, not merely cut short)."""
+
+
 def read_header(path: Path) -> Header:
     """Parse only a safetensors file's header (8-byte little-endian length, then JSON); never the tensors.
 
-    ValueError (or KeyError / TypeError for a header of the wrong shape) when the file is not a readable one."""
+    The read is bounded by ``MAX_HEADER_BYTES`` whatever the length field claims. ValueError when the file is cut
+    short; HeaderCorrupt (a ValueError) when the header is absurd or of the wrong shape."""
     with path.open("rb") as handle:
         head = handle.read(8)
         if len(head) < 8:
             raise ValueError(f"{len(head)} bytes: shorter than the 8-byte header length")
         (length,) = struct.unpack("<Q", head)
         if length > MAX_HEADER_BYTES:
-            raise ValueError(f"header length {length} is implausible")
+            raise HeaderCorrupt(f"header length {length} is implausible (above {MAX_HEADER_BYTES}; nothing read)")
         raw = handle.read(length)
     if len(raw) < length:
         raise ValueError(f"header promises {length} bytes, file has {len(raw)}")
-    data = json.loads(raw)
-    end = 0
-    parameters = 0
-    by_dtype: Counter[str] = Counter()
-    for name, info in data.items():
-        if name == "__metadata__" or not isinstance(info, dict):
-            continue
-        start, stop = info["data_offsets"]
-        end = max(end, int(stop))
-        parameters += math.prod(int(d) for d in info.get("shape", []))
-        by_dtype[str(info.get("dtype"))] += int(stop) - int(start)
+    try:
+        data = json.loads(raw)
+        end = 0
+        parameters = 0
+        by_dtype: Counter[str] = Counter()
+        for name, info in data.items():
+            if name == "__metadata__" or not isinstance(info, dict):
+                continue
+            start, stop = info["data_offsets"]
+            end = max(end, int(stop))
+            parameters += math.prod(int(d) for d in info.get("shape", []))
+            by_dtype[str(info.get("dtype"))] += int(stop) - int(start)
+    except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as error:
+        raise HeaderCorrupt(f"the header is not a safetensors header ({type(error).__name__}: {error})") from error
     return Header(length, 8 + length + end, parameters, dict(by_dtype))
 
 
@@ -106,4 +115,12 @@ def hub_parameter_count(model: str) -> int | None:
         return None
 
 
-__all__ = ["TORCH_DTYPES", "Header", "dominant_dtype", "expected_weight_bytes", "hub_parameter_count", "read_header"]
+__all__ = [
+    "TORCH_DTYPES",
+    "Header",
+    "HeaderCorrupt",
+    "dominant_dtype",
+    "expected_weight_bytes",
+    "hub_parameter_count",
+    "read_header",
+]

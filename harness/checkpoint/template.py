@@ -2,14 +2,15 @@
 configured like transformers' ``_compile_jinja_template``, and read the end-of-turn token from a rendered turn.
 
 Nothing of the checkpoint runs outside the sandbox: a template that reaches for anything else stops at once
-(``SandboxEscape``).
+(``SandboxEscape``), and the renders run in a child process bounded in time and memory (``sandbox``), so a template
+that loops for ever or builds a huge string ends at the bound with the bound named (``bound_exceeded``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import jinja2.nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from harness.checkpoint.fetch import read_json
+from harness.checkpoint.sandbox import TEMPLATE_BOUNDS, BoundExceeded, run_bounded
 from harness.checkpoint.tokenizer import Vocabulary, load_vocabulary, special_tokens
 
 MARKER = "VLLMCOMPATMARK"  # the assistant's content in the end-of-turn render; no tokenizer has it as one token
@@ -180,6 +182,7 @@ class RenderResult:
     end_of_turn_id: int | None
     assistant_render: str | None
     sandbox_escape: str | None = None
+    bound_exceeded: str | None = None  # the child overran its time / memory bound (or died): what, with the bound
 
     def facts(self, source: str) -> ChatTemplateFacts:
         return ChatTemplateFacts(source, self.renders, self.end_of_turn, self.supports_system, self.supports_tools)
@@ -190,6 +193,8 @@ def _render(template: jinja2.Template, messages: Sequence[Mapping[str, Any]], **
         return template.render(messages=list(messages), **kwargs)
     except jinja2.exceptions.SecurityError as error:
         raise SandboxEscape(str(error)) from error
+    except MemoryError as error:  # the child's RLIMIT_AS: the template built more than the bound allows
+        raise BoundExceeded("ran out of memory") from error
 
 
 def _describe(error: BaseException) -> str:
@@ -217,20 +222,77 @@ def end_of_turn_after(rendered: str, candidates: Iterator[str] | Sequence[str]) 
 def render_checks(
     path: Path, found: FoundTemplate, *, with_tools: bool, vocab: Vocabulary | None = None
 ) -> RenderResult:
-    """Render one user turn, system + user, multi-turn, [user, assistant] and (when asked) tools, in the sandbox.
+    """Render one user turn, system + user, multi-turn, [user, assistant] and (when asked) tools, in the sandbox,
+    in a child process bounded in time and memory (``sandbox.TEMPLATE_BOUNDS``).
 
-    A SecurityError stops everything at once (nothing else of the template is run)."""
-    env = sandbox()
+    A SecurityError stops everything at once (nothing else of the template is run); so does a bound overrun."""
     tokens = special_tokens(path)
     vocab = vocab if vocab is not None else load_vocabulary(path)
+    candidates = set(vocab.added)
+    candidates.update(t for t in tokens.values() if isinstance(t, str))
+    candidates.update(tokens.get("additional_special_tokens", []))
+    payload = {
+        "text": found.text,
+        "tool_text": found.tool_text,
+        "with_tools": with_tools,
+        "tokens": tokens,
+        "candidates": sorted(candidates),
+    }
+    try:
+        answer = run_bounded("harness.checkpoint.template:render_payload", payload, TEMPLATE_BOUNDS)
+    except BoundExceeded as exceeded:
+        return RenderResult(
+            False, f"bound exceeded: {exceeded.what}", None, None, None, None, None, None, None, None, exceeded.what
+        )
+    result = RenderResult(**answer)
+    if result.bound_exceeded is not None:  # the child knows what it overran; the parent knows the bounds
+        what = f"{result.bound_exceeded} (bounds: {TEMPLATE_BOUNDS.describe()})"
+        return replace(result, error=f"bound exceeded: {what}", bound_exceeded=what)
+    if result.end_of_turn is not None:
+        result = replace(result, end_of_turn_id=vocab.id_of(result.end_of_turn))
+    return result
+
+
+MAX_ANSWER_CHARS = 65_536  # what of a render crosses back to the parent: a turn's end, never a hostile megabyte
+
+
+def _short(text: str | None) -> str | None:
+    return None if text is None else text[:MAX_ANSWER_CHARS]
+
+
+def render_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """The bounded child's side of ``render_checks``: the renders on the payload, as RenderResult's fields."""
+    try:
+        result = render_unbounded(
+            payload["text"], payload["tool_text"], payload["with_tools"], payload["tokens"], payload["candidates"]
+        )
+    except (BoundExceeded, MemoryError) as exceeded:
+        what = exceeded.what if isinstance(exceeded, BoundExceeded) else "ran out of memory"
+        result = RenderResult(False, f"bound exceeded: {what}", None, None, None, None, None, None, None, None, what)
+    return {
+        **{f.name: getattr(result, f.name) for f in fields(RenderResult)},
+        "error": _short(result.error),
+        "system_error": _short(result.system_error),
+        "tools_error": _short(result.tools_error),
+        "assistant_render": _short(result.assistant_render),
+    }
+
+
+def render_unbounded(
+    text: str, tool_text: str | None, with_tools: bool, tokens: Mapping[str, Any], candidates: Sequence[str]
+) -> RenderResult:
+    """The renders themselves, in this process: call only inside a bounded child (``render_payload``)."""
+    env = sandbox()
     kwargs: dict[str, Any] = {**tokens}
     error: str | None = None
     try:
-        template = env.from_string(found.text)
+        template = env.from_string(text)
         _render(template, [USER], add_generation_prompt=True, **kwargs)
         _render(template, MULTI_TURN, add_generation_prompt=True, **kwargs)
     except SandboxEscape as escape:
         return _escaped(str(escape))
+    except BoundExceeded:
+        raise
     except Exception as failure:  # any failure to render is the finding
         error = _describe(failure)
         return RenderResult(False, error, None, None, None, None, None, None, None)
@@ -239,6 +301,8 @@ def render_checks(
         _render(template, [SYSTEM, USER], add_generation_prompt=True, **kwargs)
     except SandboxEscape as escape:
         return _escaped(str(escape))
+    except BoundExceeded:
+        raise
     except Exception as failure:
         supports_system, system_error = False, _describe(failure)
     supports_tools: bool | None = None
@@ -246,12 +310,14 @@ def render_checks(
     if with_tools:
         tool_template = template
         try:
-            if found.tool_text:
-                tool_template = env.from_string(found.tool_text)
+            if tool_text:
+                tool_template = env.from_string(tool_text)
             out = _render(tool_template, [USER], tools=[WEATHER_TOOL], add_generation_prompt=True, **kwargs)
             supports_tools = WEATHER_TOOL["function"]["name"] in out  # False and no error: `tools` is ignored
         except SandboxEscape as escape:
             return _escaped(str(escape))
+        except BoundExceeded:
+            raise
         except Exception as failure:
             supports_tools, tools_error = False, _describe(failure)
     assistant: str | None = None
@@ -260,25 +326,14 @@ def render_checks(
         assistant = _render(
             template, [USER, {"role": "assistant", "content": MARKER}], add_generation_prompt=False, **kwargs
         )
-        candidates = set(vocab.added)
-        candidates.update(t for t in tokens.values() if isinstance(t, str))
-        candidates.update(tokens.get("additional_special_tokens", []))
-        end = end_of_turn_after(assistant, sorted(candidates))
+        end = end_of_turn_after(assistant, candidates)
     except SandboxEscape as escape:
         return _escaped(str(escape))
+    except BoundExceeded:
+        raise
     except Exception:  # a template that cannot end a turn reports no end-of-turn token
         assistant = None
-    return RenderResult(
-        True,
-        None,
-        supports_system,
-        system_error,
-        supports_tools,
-        tools_error,
-        end,
-        vocab.id_of(end) if end is not None else None,
-        assistant,
-    )
+    return RenderResult(True, None, supports_system, system_error, supports_tools, tools_error, end, None, assistant)
 
 
 def _escaped(message: str) -> RenderResult:

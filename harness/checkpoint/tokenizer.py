@@ -72,7 +72,8 @@ def load_vocabulary(path: Path) -> Vocabulary:
             vocab.ids = {str(k): int(v) for k, v in table.items() if isinstance(v, int)}
         elif isinstance(table, list):  # Unigram: [[piece, score], ...], the id is the position
             vocab.ids = {str(item[0]): i for i, item in enumerate(table) if isinstance(item, list) and item}
-        for token in data.get("added_tokens") or []:
+        added = data.get("added_tokens")
+        for token in added if isinstance(added, list) else []:
             if isinstance(token, dict) and isinstance(token.get("content"), str) and isinstance(token.get("id"), int):
                 vocab.added[token["content"]] = token["id"]
     config = read_json(path / "tokenizer_config.json")
