@@ -54,6 +54,17 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "issue-no-kernel-image.log": ("GPU_ARCH_UNSUPPORTED", "no kernel image is available"),
     "issue-no-gpu-infer-device.log": ("NO_GPU", "Failed to infer device type"),
     "issue-no-gpu-cuda.log": ("NO_GPU", "No CUDA GPUs are available"),
+    # collected after the signatures above were written, and diagnosed right without a change (a held-out check)
+    "issue-parser-openai.log": ("PARSER_UNKNOWN", "invalid tool call parser: openai"),
+    "issue-lora-qwen-v1.log": ("LORA_UNSUPPORTED", "QWenLMHeadModel does not support LoRA"),
+    "issue-lora-gemma.log": ("LORA_UNSUPPORTED", "GemmaForCausalLM does not support LoRA"),
+    "issue-lora-molmo.log": ("LORA_UNSUPPORTED", "MolmoForCausalLM does not support LoRA yet"),
+    "issue-model-not-found-ray.log": ("MODEL_NOT_FOUND", "HFValidationError: Repo id must use alphanumeric"),
+    "issue-model-not-found-gpustack.log": ("MODEL_NOT_FOUND", "HFValidationError: Repo id must be in the form"),
+    "issue-quant-bnb-maxwell.log": ("QUANT_UNSUPPORTED", "The quantization method bitsandbytes is not supported"),
+    "issue-no-kernel-image-5090d.log": ("GPU_ARCH_UNSUPPORTED", "no kernel image is available"),
+    "issue-tp-indivisible-distill.log": ("TP_INDIVISIBLE", "(28) must be divisible by tensor parallel size (8)"),
+    "issue-dtype-bf16-p40.log": ("DTYPE_UNSUPPORTED", "Your Tesla P40 GPU has compute capability 6.1"),
 }
 
 
