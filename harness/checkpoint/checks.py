@@ -7,6 +7,7 @@ the cells in its scope without a boot; a WARNING or INFO is a prediction, and th
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -113,19 +114,26 @@ def check_layout(listing: Listing, out: FindingList) -> bool:
             "model_index.json",
         )
         return True
-    if "config.json" in files:
-        return False
     ggufs = sorted(f for f in files if f.endswith(".gguf"))
-    if ggufs:
+    # A transformers checkpoint that also ships a GGUF loads from its safetensors/bin; GGUF files beside no such
+    # weights are a GGUF repository, whatever config.json (often a stub for the hub's widgets) stands next to them.
+    transformers_weights = any(
+        "/" not in f and f.endswith(WEIGHT_SUFFIXES) and not f.endswith(".gguf") for f in files
+    ) or any(f.endswith(".index.json") and "/" not in f for f in files)
+    if ggufs and not transformers_weights:
+        beside = (
+            "beside a config.json but no safetensors/bin weights" if "config.json" in files else ("without config.json")
+        )
         out.add(
             "NOT_SERVABLE",
             Severity.ERROR,
-            f"GGUF-only checkpoint ({ggufs[0]}{' +' + str(len(ggufs) - 1) if len(ggufs) > 1 else ''}) without "
-            "config.json: the harness does not boot GGUF; point the matrix at the original transformers "
-            "checkpoint",
+            f"GGUF-only checkpoint ({ggufs[0]}{' +' + str(len(ggufs) - 1) if len(ggufs) > 1 else ''}) {beside}: "
+            "the harness does not boot GGUF; point the matrix at the original transformers checkpoint",
             ggufs[0],
         )
         return True
+    if "config.json" in files:
+        return False
     for suffix, kind in ((".onnx", "ONNX"), (".nemo", "NeMo"), (".mlpackage", "Core ML"), (".tflite", "TFLite")):
         hits = sorted(f for f in files if f.endswith(suffix) or f"{suffix}/" in f)
         if hits:
@@ -137,6 +145,27 @@ def check_layout(listing: Listing, out: FindingList) -> bool:
             )
             return True
     return False
+
+
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+_LFS_SIZE = re.compile(rb"^size (\d+)$", re.MULTILINE)
+
+
+def _lfs_pointers(path: Path, names: list[str]) -> dict[str, int]:
+    """The weight files that are git-lfs pointer texts (a clone without git-lfs), with the size each stands for."""
+    found: dict[str, int] = {}
+    for name in names:
+        file = path / name
+        try:
+            if not file.is_file() or file.stat().st_size > 1024:
+                continue  # pointers are ~130 bytes; real weights are never this small and are not read here
+            head = file.read_bytes()
+        except OSError:
+            continue
+        if head.startswith(_LFS_POINTER):
+            match = _LFS_SIZE.search(head)
+            found[name] = int(match.group(1)) if match else 0
+    return found
 
 
 def check_weights(listing: Listing, path: Path, index_files: list[str], out: FindingList, model: str) -> WeightFacts:
@@ -178,11 +207,25 @@ def check_weights(listing: Listing, path: Path, index_files: list[str], out: Fin
                 f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}; re-download the checkpoint",
                 f"{index_name}: weight_map",
             )
+    pointers = _lfs_pointers(path, weights) if listing.local else {}
+    if pointers:
+        first, stands_for = next(iter(pointers.items()))
+        out.add(
+            "WEIGHTS_MISSING",
+            Severity.ERROR,
+            f"{len(pointers)} of {len(weights)} weight files are git-lfs pointer files, not weights (e.g. {first}: "
+            f"a {files.get(first) or 0}-byte text naming a {stands_for}-byte object): the repository was cloned "
+            "without git-lfs; fix: `git lfs install && git lfs pull` in it, or download it with `hf download`",
+            f"{first}: git-lfs pointer",
+        )
     parameters = 0
     by_dtype: Counter[str] = Counter()
     total = 0
     headers_read = 0
     for name in weights:
+        if name in pointers:
+            total += pointers[name]  # the weights the pointer stands for: what memory checks must count
+            continue
         size = files.get(name)
         total += size or 0
         if not name.endswith(".safetensors") or not listing.local:

@@ -333,6 +333,23 @@ def render_unbounded(
         raise
     except Exception:  # a template that cannot end a turn reports no end-of-turn token
         assistant = None
+    if assistant is not None and end is None:
+        # Templates that leave the last assistant turn open (vLLM's own examples/template_chatml.jinja closes a turn
+        # only when another follows) still show their end-of-turn token once a user turn comes after it.
+        try:
+            followed = _render(
+                template,
+                [USER, {"role": "assistant", "content": MARKER}, {"role": "user", "content": "Thanks!"}],
+                add_generation_prompt=False,
+                **kwargs,
+            )
+            end = end_of_turn_after(followed, candidates)
+        except SandboxEscape as escape:
+            return _escaped(str(escape))
+        except BoundExceeded:
+            raise
+        except Exception:  # no second turn either: the end of turn stays unknown
+            end = None
     return RenderResult(True, None, supports_system, system_error, supports_tools, tools_error, end, None, assistant)
 
 
