@@ -183,6 +183,23 @@ def _gpu_text(environment: EnvironmentRecord | None) -> str:
     return driver if driver is not None else NO_GPU
 
 
+# The findings pre-flight makes against a GPU (harness/checkpoint/gpu.py): shown under a failed cell, with their
+# severity, even when another finding failed it.
+GPU_CODES = frozenset(
+    {
+        "DTYPE_UNSUPPORTED",
+        "QUANT_UNSUPPORTED",
+        "TP_INDIVISIBLE",
+        "WEIGHTS_TOO_LARGE",
+        "MAX_MODEL_LEN",
+        "KV_BUDGET",
+        "PARSER_UNKNOWN",
+        "LORA_UNSUPPORTED",
+        "GPU_ARCH_UNSUPPORTED",
+    }
+)
+
+
 def render_status(results: RunResults) -> str:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resources.files("harness") / "templates")),
@@ -212,6 +229,7 @@ def render_status(results: RunResults) -> str:
         vllm=_vllm(results.environment),
         gpu_text=_gpu_text(results.environment),
         run_dir=results.run_dir,
+        gpu_codes=GPU_CODES,
     )
 
 

@@ -111,3 +111,40 @@ def test_a_passing_dry_boot_is_followed_by_the_real_boot(tmp_path: Path) -> None
     assert record.dry_boot_s is not None and record.dry_boot_s > 0
     dry_logs = [p for p in (tmp_path / "run").rglob("*dry-boot*") if p.is_file()]
     assert dry_logs and "'dummy'" in dry_logs[0].read_text()
+
+
+def test_status_says_which_stage_caught_a_failure_and_the_gpu_predictions(tmp_path: Path) -> None:
+    """STATUS.md names the stage under a failed cell, lists the GPU-side predictions, and marks the server that
+    failed in its dry boot (and a dry boot's seconds beside a real boot's)."""
+    from harness.codes import Code
+    from harness.findings import Finding, Severity
+    from harness.report import render_status
+    from harness.results import RunResults
+    from harness.verdicts import Verdict
+    from tests.records_fake import cell, environment, server
+
+    predicted = Finding("DTYPE_UNSUPPORTED", Severity.WARNING, "falls back to float16 on T4", "config.json")
+    results = RunResults(
+        run_dir=tmp_path,
+        environment=environment(),
+        servers=[
+            server("big-default", ServerOutcome.BOOT_FAILED, code=Code.KV_BUDGET, stage="dry_boot"),
+            server("small-default", ServerOutcome.STOPPED, boot_s=40.0, dry_boot_s=31.5),
+        ],
+        cells=[
+            cell(
+                "big|default|chat",
+                Verdict.FAIL,
+                Code.KV_BUDGET,
+                message="boot on dummy weights (dry boot; no weight fetched) failed",
+                stage="dry_boot",
+                findings=(predicted,),
+            ),
+            cell("small|default|chat", Verdict.PASS),
+        ],
+    )
+    text = render_status(results)
+    assert "*(caught by: dry boot)*" in text
+    assert "- predicted against the GPU: warning `DTYPE_UNSUPPORTED`: falls back to float16 on T4" in text
+    assert "`KV_BUDGET` (in the dry boot)" in text
+    assert "40.0 (dry boot 31.5)" in text
