@@ -123,13 +123,53 @@ def load_matrix(path: str | Path) -> Matrix:
             file=shown,
             line=line,
         ) from None
+    except RecursionError:  # the composer recurses once per level: thousands of nested brackets
+        raise MatrixError(
+            f"{shown}: invalid YAML: nested deeper than the YAML reader allows; fix: flatten the nesting",
+            file=shown,
+        ) from None
+    except yaml.reader.ReaderError as error:  # a character YAML forbids (a control character), found by position
+        line = text.count("\n", 0, error.position) + 1
+        raise MatrixError(
+            f"{shown}:{line}: invalid YAML: character {error.character!r} is not allowed in YAML "
+            f"(offset {error.position}); fix: remove it or quote it as an escape",
+            file=shown,
+            line=line,
+        ) from None
     except yaml.YAMLError as error:
-        raise MatrixError(f"{shown}: invalid YAML: {error}; fix: check the file's syntax", file=shown) from None
+        flat = " ".join(str(error).split())  # one line, whatever the error's own layout
+        raise MatrixError(f"{shown}: invalid YAML: {flat}; fix: check the file's syntax", file=shown) from None
+    _bounded(root, shown)
     loader = _Loader(shown, file.resolve())
     return loader.matrix(root, hashlib.sha256(data).hexdigest())
 
 
 # --- internals ---------------------------------------------------------------------------------------------------
+
+
+# A matrix of a thousand models is a few tens of thousands of nodes. YAML aliases let a few lines name billions
+# (nine levels of nine aliases: 9**9 leaves), which any later walk over the values (hashing, json) would expand.
+MAX_NODES = 200_000
+
+
+def _bounded(root: Node | None, shown: str) -> None:
+    """MatrixError when the document, its aliases expanded, holds more than MAX_NODES nodes (counted up to it)."""
+    stack: list[Node] = [root] if root is not None else []
+    seen = 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            line = node.start_mark.line + 1
+            raise MatrixError(
+                f"{shown}:{line}: the document expands to more than {MAX_NODES} YAML nodes (aliases multiply what "
+                "they name); fix: write the values out instead of nesting aliases",
+                file=shown,
+                line=line,
+            )
+        if isinstance(node.value, list):
+            for item in node.value:
+                stack.extend(item if isinstance(item, tuple) else (item,))
 
 
 def _derive_name(model_id: str) -> str:
