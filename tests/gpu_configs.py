@@ -142,3 +142,17 @@ GPT2: dict[str, Any] = {
     "n_positions": 1024,
     "vocab_size": 50257,
 }
+
+# sentence-transformers/all-MiniLM-L6-v2 (a pooling model; its tokenizer_config.json says model_max_length 256).
+MINILM_L6: dict[str, Any] = {
+    "architectures": ["BertModel"],
+    "model_type": "bert",
+    "hidden_size": 384,
+    "intermediate_size": 1536,
+    "num_attention_heads": 12,
+    "num_hidden_layers": 6,
+    "max_position_embeddings": 512,
+    "position_embedding_type": "absolute",
+    "torch_dtype": "float32",
+    "vocab_size": 30522,
+}

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from harness.checkpoint import derived_max_len
 from harness.engine import load_rules, run_engine_script
 from harness.engine.scripts import answer_line
 from tests import gpu_configs as cfg
+from tests.test_gpu_preflight import DERIVED_LENGTHS
+
+# Both ask the engine (about 20-35 s each): with the engine tests, not in the unit suite.
+pytestmark = pytest.mark.e2e
 
 # Each rule of harness/checkpoint/gpu.py -> (file under vllm/, the function, the text vLLM raises or uses).
 SOURCES = {
@@ -85,3 +90,41 @@ def test_engine_answers_what_the_saved_rules_say(
     assert rules.dtype_rule(80) is not None and rules.dtype_rule(80).bfloat16_error is None  # type: ignore[union-attr]
     cached = json.loads(next((tmp_path / "rules").glob("*.json")).read_text())
     assert cached["vllm_version"] == "0.32.0"
+
+
+_MODEL_CONFIG_SCRIPT = """
+import json, sys
+from vllm.config import ModelConfig
+out = {}
+for directory in sys.argv[1:]:
+    try:
+        runner = "pooling" if directory.rsplit("/", 1)[-1].startswith("pooling-") else "auto"
+        config = ModelConfig(model=directory, tokenizer=directory, skip_tokenizer_init=True, runner=runner)
+        out[directory] = config.max_model_len
+    except Exception as error:
+        out[directory] = f"{type(error).__name__}: {error}"
+""" + answer_line("out")
+
+
+def test_derived_max_model_len_equals_vllms_own(engine_python: Path, tmp_path: Path) -> None:
+    """For each test config (llama3, YaRN, linear rope, tokenizer_config.json for a generative and a pooling model,
+    gpt2), vLLM's ModelConfig in the engine derives the max_model_len pre-flight predicts."""
+    directories = {}
+    for name, (files, _) in DERIVED_LENGTHS.items():
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "config.json").write_text(json.dumps(files["config"]))
+        if "tokenizer" in files:
+            (directory / "tokenizer_config.json").write_text(json.dumps(files["tokenizer"]))
+        directories[name] = directory
+    answer = run_engine_script(
+        engine_python,
+        _MODEL_CONFIG_SCRIPT,
+        *map(str, directories.values()),
+        purpose="derive max_model_len",
+        timeout=240,
+    )
+    assert isinstance(answer, dict)
+    for name, (files, expected) in DERIVED_LENGTHS.items():
+        predicted = derived_max_len(files["config"], files.get("tokenizer"), pooling=files.get("pooling", False))[0]
+        assert answer[str(directories[name])] == predicted == expected, name

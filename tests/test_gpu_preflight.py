@@ -231,14 +231,38 @@ def test_llama_8b_default_length_does_not_fit_an_l4_kv_cache() -> None:
     assert "MAX_MODEL_LEN" not in codes(findings)  # -1: vLLM fits the length itself
 
 
+# config.json (+ tokenizer_config.json) -> the max_model_len vLLM 0.32 derives (tests/test_engine_rules.py asks the
+# engine's ModelConfig for the same and compares).
+DERIVED_LENGTHS: dict[str, tuple[dict[str, Any], int]] = {
+    "llama3": ({"config": cfg.LLAMA_31_8B}, 131072),  # llama3 rope: max_position_embeddings already scaled
+    "yarn": (
+        {
+            "config": {
+                **cfg.MISTRAL_7B_V03,
+                "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768},
+            }
+        },
+        32768,  # YaRN: not scaled again in vLLM 0.32
+    ),
+    "linear": ({"config": {**cfg.MISTRAL_7B_V03, "rope_scaling": {"type": "linear", "factor": 2.0}}}, 65536),
+    # tokenizer_config.json's model_max_length counts only for pooling models with absolute position embeddings
+    "tokenizer-no-cap": ({"config": cfg.MISTRAL_7B_V03, "tokenizer": {"model_max_length": 16384}}, 32768),
+    "pooling-bert": ({"config": cfg.MINILM_L6, "tokenizer": {"model_max_length": 256}, "pooling": True}, 256),
+    "gpt2": ({"config": cfg.GPT2}, 1024),
+}
+
+
 def test_max_model_len_beyond_the_positions_is_refused() -> None:
     """--max-model-len above max_position_embeddings (x rope factor where it scales) is refused by vLLM."""
     findings, _ = judge(cfg.MISTRAL_7B_V03, "H100", max_model_len="64k")
     (finding,) = [f for f in findings if f.code == "MAX_MODEL_LEN"]
     assert "derived max_model_len 32768" in finding.message
     assert derived_max_len(cfg.LLAMA_31_8B) == (131072, "max_position_embeddings=131072")  # llama3: unscaled
-    yarn = {**cfg.MISTRAL_7B_V03, "rope_scaling": {"rope_type": "yarn", "factor": 4.0}}
-    assert derived_max_len(yarn)[0] == 131072
+    for config, length in DERIVED_LENGTHS.values():
+        assert (
+            derived_max_len(config["config"], config.get("tokenizer"), pooling=config.get("pooling", False))[0]
+            == length
+        )
 
 
 def test_sliding_window_kv_is_an_estimate_so_a_warning() -> None:

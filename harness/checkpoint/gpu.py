@@ -33,8 +33,10 @@ _DTYPE_ALIASES = {
     "fp32": "float32",
     "f32": "float32",
 }
-# vllm/config/model.py _get_and_verify_max_len: these rope types do not scale the derived length.
-_UNSCALED_ROPE = {"su", "longrope", "llama3", "default", "mrope"}
+# vllm/config/model.py _get_and_verify_max_len (0.32): these rope types do not scale the derived length (YaRN
+# variants leave max_position_embeddings already scaled); "default" and "mrope" define no factor.
+_UNSCALED_ROPE = {"su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling", "default", "mrope"}
+DEFAULT_MAX_LEN = 2048  # what vLLM assumes when config.json names no context length
 # The context-length keys vLLM reads, smallest wins (vllm/config/model.py _get_and_verify_max_len's possible_keys).
 _CONTEXT_KEYS = (
     "max_position_embeddings",
@@ -117,18 +119,27 @@ def _config_dtype(config: Mapping[str, Any], stored: str | None) -> str | None:
     return _DTYPE_ALIASES.get(name, name)
 
 
-def derived_max_len(config: Mapping[str, Any]) -> tuple[int | None, str]:
-    """vLLM's derived max_model_len (smallest context key x rope scaling factor) and how it was derived."""
+def derived_max_len(
+    config: Mapping[str, Any], tokenizer_config: Mapping[str, Any] | None = None, *, pooling: bool = False
+) -> tuple[int | None, str]:
+    """vLLM's derived max_model_len and how it was derived: the smallest context key (2048 when there is none),
+    capped by tokenizer_config.json's model_max_length for a pooling model with absolute position embeddings only
+    (ModelConfig.get_and_verify_max_len), times the rope scaling factor where the rope type scales (never for
+    Gemma 3, whose length is already scaled) -- vllm/config/model.py _get_and_verify_max_len."""
     text = _text_config(config)
     found = [(k, v) for k in _CONTEXT_KEYS if (v := _int(text.get(k))) is not None]
     if not found:
         found = [(k, v) for k in _CONTEXT_KEYS if (v := _int(config.get(k))) is not None]
-    if not found:
-        return None, "no context-length key in config.json"
-    key, length = min(found, key=lambda kv: kv[1])
+    key, length = min(found, key=lambda kv: kv[1]) if found else ("vLLM's default", DEFAULT_MAX_LEN)
     how = f"{key}={length}"
+    absolute = pooling and text.get("position_embedding_type", config.get("position_embedding_type")) == "absolute"
+    cap = _int((tokenizer_config or {}).get("model_max_length")) if absolute else None
+    if cap is not None and cap < length:
+        length = cap
+        how += f", tokenizer_config.json model_max_length={cap}"
     rope = text.get("rope_scaling") or text.get("rope_parameters")
-    if isinstance(rope, Mapping):
+    model_type = str(text.get("model_type") or config.get("model_type") or "")
+    if isinstance(rope, Mapping) and "gemma3" not in model_type:
         kind = str(rope.get("rope_type") or rope.get("type") or "default")
         factor = rope.get("factor")
         if kind not in _UNSCALED_ROPE and isinstance(factor, int | float) and not isinstance(factor, bool):
@@ -174,7 +185,7 @@ def against_gpu(
     """``report`` with the GPU-side findings and facts added: its checkpoint x ``gpu`` x ``flags``, judged by the
     installed vLLM's rules (ENGINE_UNKNOWN, a warning, when there is no engine to ask). A checkpoint with no
     readable config.json is returned as it is: its own findings already say why."""
-    config = _read_config(report.path)
+    config = _read_json(report.path, "config.json")
     if config is None:
         return report
     out = FindingList()
@@ -202,18 +213,20 @@ def against_gpu(
         rules=rules,
         pooling=UseCase.EMBEDDINGS in report.use_cases,
         out=out,
+        tokenizer_config=_read_json(report.path, "tokenizer_config.json"),
     )
     return replace(report, findings=tuple(out.items), gpu=facts)
 
 
-def _read_config(path: Path | None) -> dict[str, Any] | None:
+def _read_json(path: Path | None, name: str) -> dict[str, Any] | None:
+    """A non-empty JSON object from ``path/name``; None when absent or unreadable (pre-flight reports that)."""
     if path is None:
         return None
     try:
-        config = json.loads((path / "config.json").read_text())
+        data = json.loads((path / name).read_text())
     except (OSError, ValueError):
         return None
-    return config if isinstance(config, dict) and config else None
+    return data if isinstance(data, dict) and data else None
 
 
 def check_gpu(
@@ -227,6 +240,7 @@ def check_gpu(
     rules: EngineRules,
     pooling: bool,
     out: FindingList,
+    tokenizer_config: Mapping[str, Any] | None = None,
 ) -> GpuFacts:
     """Every GPU-side rule for one checkpoint, GPU and flag set; the findings go to ``out``."""
     flags = normalise_flags(flags)
@@ -253,7 +267,7 @@ def check_gpu(
             f"(--tensor-parallel-size {_more_gpus(per_gpu, budget, tp * pp)}), a quantised checkpoint, or a larger GPU",
             "weight files x vllm/v1/worker/gpu_worker.py determine_available_memory (total x utilization)",
         )
-    max_len, how = derived_max_len(config)
+    max_len, how = derived_max_len(config, tokenizer_config, pooling=pooling)
     asked = flags.get("max-model-len")
     kv_per_token: int | None = None
     length = max_len
