@@ -70,3 +70,25 @@ def test_weights_cloned_without_git_lfs_are_weights_missing_with_the_fix(tmp_pat
     assert report.codes() == ["WEIGHTS_MISSING"]
     assert "git lfs pull" in report.findings[0].message
     assert report.facts.weight_bytes == real
+
+
+def test_weight_bytes_count_only_the_files_vllm_loads() -> None:
+    """Two formats of the same weights count once, as vLLM's default loader picks them: consolidated*.safetensors
+    (Mistral format) first, else the safetensors its index names, else .bin, else .pt."""
+    from harness.checkpoint import loaded_weight_files
+
+    assert loaded_weight_files(["model.safetensors", "pytorch_model.bin"], {}) == ["model.safetensors"]
+    shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    index = {"model.safetensors.index.json": set(shards)}
+    assert loaded_weight_files([*shards, "extra.safetensors"], index) == shards
+    assert loaded_weight_files([*shards, "consolidated.safetensors"], index) == ["consolidated.safetensors"]
+    assert loaded_weight_files(["pytorch_model.bin", "adapter.pt"], {}) == ["pytorch_model.bin"]
+
+
+def test_a_second_weight_format_does_not_double_the_weight_bytes(tmp_path: Path) -> None:
+    """model.safetensors beside a pytorch_model.bin: the weight bytes are the safetensors file's alone."""
+    model = _copy(tmp_path)
+    size = (model / "model.safetensors").stat().st_size
+    (model / "pytorch_model.bin").write_bytes(b"\0" * 4096)
+    report = preflight(str(model), use_cases=[UseCase.COMPLETIONS], offline=True)
+    assert report.facts.weight_bytes == size

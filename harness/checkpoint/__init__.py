@@ -22,6 +22,7 @@ shipped with a checkpoint, and reports ``Finding``s scoped to the use cases whos
 
 from __future__ import annotations
 
+from harness.checkpoint.checks import loaded_weight_files
 from harness.checkpoint.eos import EosIds, engine_eos_ids, vllm_eos_ids
 from harness.checkpoint.fetch import SMALL_FILES, CheckpointError, Listing, fetch_weights, list_files, resolve_model
 from harness.checkpoint.gpu import GpuFacts, against_gpu, check_gpu, derived_max_len, kv_bytes_per_token, runs_on
@@ -53,6 +54,7 @@ __all__ = [
     "find_chat_template",
     "kv_bytes_per_token",
     "list_files",
+    "loaded_weight_files",
     "preflight",
     "read_header",
     "render_checks",

@@ -168,6 +168,25 @@ def _lfs_pointers(path: Path, names: list[str]) -> dict[str, int]:
     return found
 
 
+def loaded_weight_files(weights: list[str], indexed: Mapping[str, set[str]]) -> list[str]:
+    """The weight files vLLM's default loader reads with --load-format auto (model_loader/default_loader.py
+    _prepare_weights): consolidated*.safetensors when there are any (the Mistral format), else every *.safetensors
+    (only those its index names, when there is one), else *.bin, else *.pt."""
+    consolidated = [w for w in weights if w.startswith("consolidated") and w.endswith(".safetensors")]
+    if consolidated:
+        named = indexed.get("consolidated.safetensors.index.json")
+        return [w for w in consolidated if w in named] if named else consolidated
+    safetensors = [w for w in weights if w.endswith(".safetensors")]
+    if safetensors:
+        named = indexed.get("model.safetensors.index.json")
+        return [w for w in safetensors if w in named] if named else safetensors
+    for suffix in (".bin", ".pt"):
+        found = [w for w in weights if w.endswith(suffix)]
+        if found:
+            return found
+    return []
+
+
 def check_weights(listing: Listing, path: Path, index_files: list[str], out: FindingList, model: str) -> WeightFacts:
     """Weight files present, shards named by the indexes present, safetensors files as long as their headers say."""
     files = listing.files
@@ -186,6 +205,7 @@ def check_weights(listing: Listing, path: Path, index_files: list[str], out: Fin
             listing.source,
         )
         return WeightFacts()
+    indexed: dict[str, set[str]] = {}  # index file -> the shards it names
     for index_name in index_files:
         index = read_json(path / index_name)
         weight_map = index.get("weight_map") if isinstance(index, dict) else None
@@ -198,6 +218,7 @@ def check_weights(listing: Listing, path: Path, index_files: list[str], out: Fin
             )
             continue
         shards = sorted({str(v) for v in weight_map.values()})
+        indexed[index_name] = set(shards)
         missing = [s for s in shards if s not in files]
         if missing:
             out.add(
@@ -220,14 +241,15 @@ def check_weights(listing: Listing, path: Path, index_files: list[str], out: Fin
         )
     parameters = 0
     by_dtype: Counter[str] = Counter()
+    loads = set(loaded_weight_files(weights, indexed))
     total = 0
     headers_read = 0
     for name in weights:
         if name in pointers:
-            total += pointers[name]  # the weights the pointer stands for: what memory checks must count
+            total += pointers[name] if name in loads else 0  # what the pointer stands for: what memory must hold
             continue
         size = files.get(name)
-        total += size or 0
+        total += (size or 0) if name in loads else 0  # a second format of the same weights is never loaded
         if not name.endswith(".safetensors") or not listing.local:
             continue
         file = path / name

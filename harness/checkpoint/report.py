@@ -28,7 +28,7 @@ class PreflightFacts:
     model_type: str | None = None
     dtype: str | None = None  # config.json torch_dtype / dtype
     parameters: int | None = None  # from the safetensors headers (local) or the hub's metadata
-    weight_bytes: int | None = None  # sizes of the weight files, as listed
+    weight_bytes: int | None = None  # sizes of the weight files vLLM loads (one format: checks.loaded_weight_files)
     context_length: int | None = None  # the smallest of vLLM's context-length keys in config.json
     eos_token_ids: tuple[int, ...] | None = None  # the ids vLLM stops on, sorted
     chat_template: ChatTemplateFacts | None = None  # None when the chat template was not looked at
