@@ -453,3 +453,11 @@ def test_a_matrix_run_judges_each_servers_flags_against_its_gpu(
     assert any(f.code == "DTYPE_UNSUPPORTED" and f.severity is Severity.ERROR for f in bf16.findings)
     assert not any(f.code == "DTYPE_UNSUPPORTED" and f.severity is Severity.ERROR for f in default.findings)
     assert any(f.code == "DTYPE_UNSUPPORTED" and f.severity is Severity.WARNING for f in default.findings)
+
+
+def test_a_sliding_window_switched_off_keeps_the_kv_prediction_exact() -> None:
+    """Qwen2.5's config carries sliding_window with use_sliding_window: false: full attention, so the KV figure is
+    exact (an error when it cannot fit); Mistral 7B v0.1's active window makes it an estimate."""
+    qwen = {**cfg.QWEN25_7B_AWQ, "sliding_window": 131072, "use_sliding_window": False}
+    assert kv_bytes_per_token(qwen, 2, 1)[1] is True
+    assert kv_bytes_per_token({**cfg.MISTRAL_7B_V03, "sliding_window": 4096}, 2, 1)[1] is False

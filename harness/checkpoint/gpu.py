@@ -166,8 +166,10 @@ def kv_bytes_per_token(config: Mapping[str, Any], dtype_bytes: int, tp: int) -> 
     if head_dim is None:
         return None, False
     per_gpu_heads = max(1, kv_heads // tp)  # vLLM replicates KV heads when tp exceeds them
+    # Qwen2-style configs carry a sliding_window they switch off with use_sliding_window: false (vLLM then ignores it).
+    sliding = bool(text.get("sliding_window")) and text.get("use_sliding_window", True) is not False
     exact = not (
-        text.get("sliding_window")
+        sliding
         or text.get("layer_types")
         or text.get("attn_type_list")
         or text.get("layers_block_type")
