@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from harness.history import (
+    MIN_POINTS,
     CellChange,
     Entry,
     HistoryStore,
@@ -77,7 +78,9 @@ def _describe(entry: Entry | None) -> str | None:
     return f"{entry.verdict}" + (f" {entry.code}" if entry.code else "")
 
 
-def _judge(now: Entry, earlier: list[Entry], tolerances: Mapping[str, float], flaky: frozenset[str]) -> CellGate:
+def _judge(
+    now: Entry, earlier: list[Entry], tolerances: Mapping[str, float], flaky: frozenset[str], min_points: int
+) -> CellGate:
     """One cell against its earlier comparable results (oldest first; empty when there is no baseline)."""
     reasons: list[str] = []
     notes: list[str] = []
@@ -85,7 +88,7 @@ def _judge(now: Entry, earlier: list[Entry], tolerances: Mapping[str, float], fl
     code = f" {now.code}" if now.code else ""
     if now.required and now.verdict is not Verdict.PASS and now.key.cell_id not in flaky:
         reasons.append(f"required, but {now.verdict}{code}: {now.message}")
-    change: CellChange | None = classify([*earlier, now], tolerances) if earlier else None
+    change: CellChange | None = classify([*earlier, now], tolerances, min_points) if earlier else None
     if change is not None:
         notes.extend(change.changes)
         broke = change.transition is Transition.NEW_FAILURE or (
@@ -142,7 +145,8 @@ def decide(
     cells = []
     for now in entries_of(run):
         earlier = [before[now.key.cell_id]] if now.key.cell_id in before else []
-        cells.append(_judge(now, earlier, (tolerances or {}).get(now.model, {}), flaky))
+        # one baseline run: the threshold alone decides (the user named the run to compare with)
+        cells.append(_judge(now, earlier, (tolerances or {}).get(now.model, {}), flaky, 1))
     described = f"run {baseline.run_dir}" if baseline is not None else "none"
     return _decision(cells, described)
 
@@ -162,7 +166,7 @@ def decide_with_history(
             for e in store.cell_history(now.key.cell_id, now.key.gpu)
             if e.run_id != now.run_id and (e.run_at, e.run_id) < (now.run_at, now.run_id)
         ]
-        cells.append(_judge(now, history, (tolerances or {}).get(now.model, {}), flaky))
+        cells.append(_judge(now, history, (tolerances or {}).get(now.model, {}), flaky, MIN_POINTS))
     return _decision(cells, f"history {store.path}")
 
 

@@ -142,3 +142,13 @@ def test_confirm_reruns_a_regressed_cell_and_a_pass_makes_it_flaky(
     flaky = ET.parse(now / "gate.junit.xml").getroot().find(".//testcase[@name='m-default-chat']")
     assert flaky is not None and flaky.find("failure") is None
     assert {p.get("name"): p.get("value") for p in flaky.iter("property")}["flaky"] == "true"
+
+
+def test_one_baseline_run_lets_the_threshold_decide_but_thin_history_does_not(tmp_path: Path) -> None:
+    """Against a named baseline run a bounded +30% blocks; against a history of one run it is unconfirmed."""
+    tolerance = {"m": {"ttft_p50": 0.10}}
+    before = make_run("r1", 0, {CHAT: P}, ttft=0.015)
+    now = make_run("r9", 9, {CHAT: P}, ttft=0.0195)
+    assert not decide(now, before, tolerances=tolerance).passed
+    with HistoryStore.open(_history(tmp_path, [0.015])) as store:
+        assert decide_with_history(now, store, tolerances=tolerance).passed

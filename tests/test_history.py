@@ -209,3 +209,10 @@ def test_a_known_failure_that_stays_known_is_not_news(tmp_path: Path) -> None:
         tmp_path / "b", make_run("r1", 0, {CHAT: (x, "STOP_TOKEN")}), make_run("r2", 1, {CHAT: (F, "HTTP_ERROR")})
     )
     assert _latest(other).transition is Transition.RECURRING
+
+
+def test_with_too_few_earlier_results_a_change_is_unconfirmed(tmp_path: Path) -> None:
+    """+30% after two earlier results is UNCONFIRMED (spread unknown), never a regression."""
+    runs = [make_run("r1", 0, {CHAT: P}, ttft=0.015), make_run("r2", 1, {CHAT: P}, ttft=0.015)]
+    (delta,) = _latest(_store(tmp_path, *runs, make_run("r3", 2, {CHAT: P}, ttft=0.0195))).perf
+    assert delta.status is PerfStatus.UNCONFIRMED and "only 2 earlier result(s)" in delta.text()

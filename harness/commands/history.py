@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from harness.cli import UsageError
-from harness.history import HistoryError, HistoryStore, compare, run_id_of
+from harness.history import HistoryError, HistoryStore, PerfStatus, compare, run_id_of
 from harness.results import RESULTS_FILE, ResultsError, read_results
 
 HELP = "keep runs in the history file (add) and show a cell's history or the latest run's transitions (show)"
@@ -113,9 +113,15 @@ def _show(store: HistoryStore, args: argparse.Namespace) -> int:
     panel = comparison.panel()
     for change in panel:
         print("  " + change.summary())
-    for change in comparison.cells:
-        for delta in change.perf:
-            print(f"  {change.cell_id}: {delta.text()}")
     if not panel:
         print("  no transitions")
+    quiet = 0
+    for change in comparison.cells:
+        for delta in change.perf:
+            if delta.status in (PerfStatus.REGRESSION, PerfStatus.IMPROVEMENT):
+                print(f"  {change.cell_id}: {delta.text()}")
+            else:
+                quiet += 1
+    if quiet:
+        print(f"  {quiet} figure(s) beyond the threshold but noisy or unconfirmed (--json or the cell pages)")
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 from harness.history.compare import (
     BROKEN,
     DEFAULT_THRESHOLD,
+    MIN_POINTS,
     PANEL_ORDER,
     WINDOW,
     WORKING,
@@ -46,6 +47,7 @@ __all__ = [
     "METRICS",
     "METRIC_LABELS",
     "MIGRATIONS_COUNT",
+    "MIN_POINTS",
     "PANEL_ORDER",
     "WINDOW",
     "WORKING",

@@ -16,9 +16,11 @@ which neither break nor fix a streak. Transitions:
 The noise rule for performance (TTFT/TPOT/E2E p50, boot seconds, peak VRAM/RSS; lower is better): the baseline is
 the median of the cell's last five working results; a change is flagged only when it is beyond BOTH the relative
 threshold (10% unless the matrix sets a tolerance) AND the cell's own run-to-run spread, the range (max - min) of
-those same results. Beyond the threshold but within the spread it is "noisy". The range rather than a standard
-deviation because three to five points give an unstable deviation, and the range is what the runs really showed;
-with a single earlier result the spread is zero and the threshold alone decides (said in the delta's text).
+those same results. Beyond the threshold but within the spread it is "noisy"; with fewer than three earlier
+results the spread is not known and the change is "unconfirmed", never a regression. The range rather than a
+standard deviation because three to five points give an unstable deviation, and the range is what the runs really
+showed. The gate against a single baseline run (``--baseline``) has one point by construction: there the threshold
+alone decides, and the delta's text says so.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ WORKING = frozenset({Verdict.PASS, Verdict.XPASS})
 BROKEN = frozenset({Verdict.FAIL, Verdict.ERROR, Verdict.XFAIL})
 DEFAULT_THRESHOLD = 0.10
 WINDOW = 5  # results looked at for flakiness and for the performance baseline
+# Earlier working results needed before a change can be called a regression: with fewer the spread is unknown (on
+# the 2-core CPU box, TTFT moved +400% between two demo runs with nothing changed). A gate against one baseline run
+# passes 1: there the threshold alone decides, as the user chose by naming one run.
+MIN_POINTS = 3
 
 
 class Transition(StrEnum):
@@ -65,6 +71,7 @@ class PerfStatus(StrEnum):
     REGRESSION = "regression"
     IMPROVEMENT = "improvement"
     NOISY = "noisy"  # beyond the threshold, within the cell's own spread
+    UNCONFIRMED = "unconfirmed"  # beyond the threshold, too few earlier results to know the cell's spread
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,10 @@ class PerfDelta:
 
     def text(self) -> str:
         spread = f"spread {_fmt(self.metric, self.spread)} over {self.points} run(s)"
-        if self.points == 1:
-            spread = "one earlier result, no spread yet: threshold alone"
+        if self.status is PerfStatus.UNCONFIRMED:
+            spread = f"only {self.points} earlier result(s), spread not known yet"
+        elif self.points == 1:
+            spread = "one baseline run, no spread: threshold alone"
         return (
             f"{METRIC_LABELS[self.metric]} {_fmt(self.metric, self.baseline)} -> {_fmt(self.metric, self.now)} "
             f"({self.relative:+.0%}; threshold {self.threshold:.0%}, {spread}): {self.status}"
@@ -190,7 +199,9 @@ def comparison_of(
     return Comparison(run, previous, tuple(sorted(changes, key=lambda c: c.cell_id)))
 
 
-def classify(history: list[Entry], thresholds: Mapping[str, float] | None = None) -> CellChange:
+def classify(
+    history: list[Entry], thresholds: Mapping[str, float] | None = None, min_points: int = MIN_POINTS
+) -> CellChange:
     """The last entry of a cell's comparable history (oldest first) against the ones before it."""
     now = history[-1]
     judged = [e for e in history[:-1] if e.verdict in WORKING | BROKEN]
@@ -238,12 +249,15 @@ def classify(history: list[Entry], thresholds: Mapping[str, float] | None = None
         flips=len(flip_at),
         recent_flips=len(recent),
         was=was,
-        perf=perf_deltas(now, [e for e in judged if e.verdict in WORKING][-WINDOW:], thresholds or {}),
+        perf=perf_deltas(now, [e for e in judged if e.verdict in WORKING][-WINDOW:], thresholds or {}, min_points),
     )
 
 
-def perf_deltas(now: Entry, earlier: list[Entry], thresholds: Mapping[str, float]) -> tuple[PerfDelta, ...]:
-    """Each figure against the median of the earlier working results; flagged beyond threshold AND spread."""
+def perf_deltas(
+    now: Entry, earlier: list[Entry], thresholds: Mapping[str, float], min_points: int = MIN_POINTS
+) -> tuple[PerfDelta, ...]:
+    """Each figure against the median of the earlier working results; flagged beyond threshold AND spread, and
+    UNCONFIRMED while fewer than ``min_points`` earlier results say what the spread is."""
     out: list[PerfDelta] = []
     for metric in METRICS:
         value = now.figures.get(metric)
@@ -258,7 +272,9 @@ def perf_deltas(now: Entry, earlier: list[Entry], thresholds: Mapping[str, float
         spread = max(points) - min(points)
         if abs(relative) <= threshold:
             continue
-        if abs(value - baseline) <= spread:
+        if len(points) < min_points:
+            status = PerfStatus.UNCONFIRMED
+        elif abs(value - baseline) <= spread:
             status = PerfStatus.NOISY
         else:
             status = PerfStatus.REGRESSION if value > baseline else PerfStatus.IMPROVEMENT

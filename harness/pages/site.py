@@ -24,6 +24,7 @@ from harness.history import (
     Comparison,
     Entry,
     HistoryStore,
+    PerfStatus,
     RunRow,
     comparison_of,
     short_revision,
@@ -189,7 +190,8 @@ class Site:
         counts: dict[str, int] = {}
         for entry in entries:
             counts[entry.verdict.value] = counts.get(entry.verdict.value, 0) + 1
-        regressions = [(c, d) for c in comparison.cells for d in c.perf]
+        flagged = (PerfStatus.REGRESSION, PerfStatus.IMPROVEMENT)  # noisy / unconfirmed: on the cell pages only
+        regressions = [(c, d) for c in comparison.cells for d in c.perf if d.status in flagged]
         return {
             "prefix": prefix,
             "run": run,
