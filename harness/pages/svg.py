@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 70, 16, 24, 70
+WIDTH, HEIGHT = 760, 220
+LEFT, RIGHT, TOP, BOTTOM = 70, 150, 24, 70  # room on the right for the last point's slanted label
 MAX_LABELS = 12  # x labels beyond this are thinned so they stay readable
 
 
@@ -25,8 +25,9 @@ def trend_plot(title: str, points: Sequence[Point], unit: str) -> str:
         return f'<p class="noplot">{escape(title)}: no figures recorded yet.</p>'
     values = [p.value for p in points]
     low, high = min(values), max(values)
-    if high == low:
-        low, high = low * 0.9, (high * 1.1 if high else 1.0)
+    if high - low <= 0.02 * abs(high):  # flat within 2%: a visible range around it, not a magnified wiggle
+        middle = (high + low) / 2
+        low, high = middle * 0.95, (middle * 1.05 if middle else 1.0)
     inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(i: int) -> float:
