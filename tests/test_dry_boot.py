@@ -148,3 +148,16 @@ def test_status_says_which_stage_caught_a_failure_and_the_gpu_predictions(tmp_pa
     assert "- predicted against the GPU: warning `DTYPE_UNSUPPORTED`: falls back to float16 on T4" in text
     assert "`KV_BUDGET` (in the dry boot)" in text
     assert "40.0 (dry boot 31.5)" in text
+
+
+def test_dry_boot_option_reaches_pytest_and_the_runner() -> None:
+    """`vllm-compat run --dry-boot` passes --dry-boot to the plugin, which registers it."""
+    import argparse
+
+    from harness.commands import run as run_command
+
+    parser = argparse.ArgumentParser()
+    run_command.add_arguments(parser)
+    argv = run_command.pytest_argv(parser.parse_args(["--demo", "--dry-boot"]), Path.cwd())
+    assert "--dry-boot" in argv
+    assert "--dry-boot" not in run_command.pytest_argv(parser.parse_args(["--demo"]), Path.cwd())
