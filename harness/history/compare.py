@@ -139,6 +139,10 @@ class CellChange:
             extra.append(f"{self.recent_flips} flips in the last {WINDOW} results (otherwise {self.was})")
         return text + (" -- " + "; ".join(extra) if extra else "")
 
+    def detail(self) -> str:
+        """The summary without the cell id and the transition's name: "PASS -> FAIL CONFIG_MISSING -- revision ..."."""
+        return self.summary().removeprefix(f"{self.cell_id}: {self.transition}").lstrip()
+
     def regressions(self) -> tuple[PerfDelta, ...]:
         return tuple(d for d in self.perf if d.status is PerfStatus.REGRESSION)
 
