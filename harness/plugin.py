@@ -184,6 +184,24 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if config.getoption("--offline"):
         os.environ["HF_HUB_OFFLINE"] = "1"
+    if _xdist_controller(config) and (config.getoption("--matrix") or config.getoption("--demo")):
+        _install_interrupts(config, forward_to_children=True)  # the workers hold the engines: pass signals on
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give the signals back; as the last step of the run, kill any engine a dead process left (xdist workers
+    killed before their teardown finished)."""
+    state = config.stash.get(RUN_STATE, None)
+    if state is None or not state.extra.get("interrupts"):
+        return
+    from harness.runner import interrupts
+    from harness.server import groups
+
+    interrupts.uninstall()
+    if not hasattr(config, "workerinput"):
+        reaped = groups.reap(state.run_dir)
+        if reaped:
+            print(f"vllm-compat: killed engine group(s) {reaped} that a teardown left behind", file=sys.stderr)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -246,6 +264,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = [item for _, item in sorted(enumerate(items), key=order)]
     cells = [c for c in (_cell_of(i) for i in items) if c is not None]
     config.stash[RUN_STATE].extra["planned"] = cells
+    if cells:
+        _install_interrupts(config, forward_to_children=False)
+
+
+def _install_interrupts(config: pytest.Config, *, forward_to_children: bool) -> None:
+    """SIGINT / SIGTERM end the run with every engine stopped (harness.runner.interrupts), once per process."""
+    state = config.stash[RUN_STATE]
+    if state.extra.get("interrupts"):
+        return
+    from harness.runner import interrupts
+
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def say(text: str) -> None:  # past pytest's capture: the user must see why the run stops
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            print(f"\nvllm-compat: {text}", file=sys.stderr, flush=True)
+
+    interrupts.reset()
+    state.extra["interrupts"] = interrupts.install(forward_to_children=forward_to_children, say=say)
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
 
 
 @pytest.fixture(scope="session")
@@ -368,22 +409,42 @@ def enforce(outcome: Outcome) -> None:
 
 
 def run_cell(cell: Cell, runner: CellRunner) -> None:
-    """What every suite's test does: run the cell, record it, enforce its verdict."""
-    enforce(runner.run(cell))
+    """What every suite's test does: run the cell, record it, enforce its verdict. A results file that cannot be
+    written (full disk, read-only run directory) ends the run with its one line: the servers are still stopped."""
+    from harness.results import ResultsWriteError
+
+    try:
+        outcome = runner.run(cell)
+    except ResultsWriteError as error:
+        pytest.exit(f"vllm-compat: {error}", returncode=pytest.ExitCode.INTERNAL_ERROR)
+    enforce(outcome)
 
 
+@pytest.hookimpl(trylast=True)  # after the session's fixtures are torn down: every server stopped and recorded
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    state = config.stash.get(RUN_STATE, None)
+    if state is not None and state.extra.get("interrupts"):
+        from harness.runner import interrupts
+
+        planned = state.extra.get("planned", [])
+        if interrupts.STATE.signum is not None and planned and state.run_dir.is_dir():
+            interrupts.record_not_run(state.run_dir, state.run_id, planned, interrupts.STATE.signum)
     if hasattr(config, "workerinput"):
         return
-    state = config.stash.get(RUN_STATE, None)
     if state is None or not (state.run_dir / RESULTS_FILE).exists():
         return
     from harness.report import write_reports
 
     # A file this harness cannot read (a newer schema_version): the terminal summary prints the one-line reason.
     with contextlib.suppress(ResultsError):
-        write_reports(state.run_dir, status_path=state.status_path)
+        try:
+            write_reports(state.run_dir, status_path=state.status_path)
+        except OSError as error:  # a full disk or a read-only directory: say which file, keep the run's exit status
+            print(
+                f"vllm-compat: no report: cannot write {error.filename or state.run_dir}: {error.strerror}",
+                file=sys.stderr,
+            )
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -411,6 +472,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         Verdict.SKIP: "yellow",
         Verdict.XFAIL: "cyan",
         Verdict.XPASS: "magenta",
+        Verdict.NOT_RUN: "yellow",
     }
     table = Table(title="vllm-compat", show_lines=False)
     table.add_column("cell", overflow="fold")

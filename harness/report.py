@@ -23,6 +23,7 @@ _GLYPH: dict[Verdict, str] = {
     Verdict.SKIP: "⏭️",
     Verdict.XFAIL: "☑️",
     Verdict.XPASS: "⚠️",
+    Verdict.NOT_RUN: "⏸️",
 }
 
 
@@ -38,6 +39,10 @@ def headline(results: RunResults) -> str:
     parts.append(f"{unexpected} unexpected" if unexpected else "no surprises")
     if counts[Verdict.SKIP]:
         parts.append(f"{counts[Verdict.SKIP]} skipped")
+    if results.interrupted:
+        parts.insert(0, f"**run interrupted: {counts[Verdict.NOT_RUN]} cells not run**")
+    if results.dropped:
+        parts.append(f"{len(results.dropped)} torn line(s) dropped from results.jsonl ({results.dropped[0]})")
     return " · ".join(parts)
 
 

@@ -26,6 +26,8 @@ plain dicts: treat them as read-only.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import secrets
@@ -365,16 +367,58 @@ Record = CellRecord | ServerRecord | EnvironmentRecord
 
 
 # -- the writer ---------------------------------------------------------------------------------------------------
+class ResultsWriteError(OSError):
+    """results.jsonl could not be written (a full disk, a read-only run directory): one line naming the path, the
+    reason, what the file keeps and the fix."""
+
+
 def append_record(path: Path, record: Record) -> None:
-    """Append one record as one line, in one write, flushed to disk before returning."""
-    line = json.dumps(record.to_json(), default=str, sort_keys=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    """Append one record as one line, in one write, flushed to disk before returning.
+
+    ResultsWriteError when the line cannot be written whole: a part written by a short write on a full disk is cut
+    off again, so the file keeps exactly the lines written before."""
+    line = (json.dumps(record.to_json(), default=str, sort_keys=False) + "\n").encode()
+    fd: int | None = None
+    size = 0
     try:
-        os.write(fd, line.encode())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        size = os.fstat(fd).st_size
+        written = os.write(fd, line)
+        if written != len(line):
+            raise OSError(errno.ENOSPC, f"No space left on device (a short write: {written} of {len(line)} bytes)")
         os.fsync(fd)
+    except OSError as error:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)  # never leave half a line behind
+        kept = _kept(path)
+        failure = ResultsWriteError(
+            f"cannot write {path}: {error.strerror or error} ({type(record).__name__} {_record_name(record)} not "
+            f"recorded); the file keeps {kept}; fix: free space or make the run directory writable (--run-dir)"
+        )
+        failure.errno = error.errno or errno.EIO
+        raise failure from error
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
+
+
+def _kept(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            lines = sum(1 for raw in handle if raw.endswith(b"\n"))
+    except OSError:
+        return "nothing (it could not be created)"
+    return f"the {lines} whole line(s) written before"
+
+
+def _record_name(record: Record) -> str:
+    if isinstance(record, CellRecord):
+        return record.cell_id
+    if isinstance(record, ServerRecord):
+        return record.server_key
+    return record.run_id
 
 
 # -- the reader ---------------------------------------------------------------------------------------------------
@@ -414,11 +458,12 @@ def _current(data: dict[str, Any], where: str) -> dict[str, Any]:
     return data
 
 
-def read_records(path: Path) -> Iterator[Record]:
+def read_records(path: Path, dropped: list[str] | None = None) -> Iterator[Record]:
     """Every record of a results file in file order, as written (a server's two lines stay two records).
 
-    A line cut short by a crash (not JSON) is skipped, never fatal; a line of a kind this harness does not know is
-    skipped too. A record that cannot be read raises ``ResultsError``."""
+    A line cut short by a crash or a power loss (not JSON) is skipped, never fatal, and said in ``dropped`` (one
+    ``file:line: why`` each) when a list is given; a line of a kind this harness does not know is skipped too. A
+    record that cannot be read raises ``ResultsError``."""
     if not path.exists():
         return
     with path.open(encoding="utf-8") as handle:
@@ -429,6 +474,10 @@ def read_records(path: Path) -> Iterator[Record]:
             try:
                 data = json.loads(text)
             except json.JSONDecodeError:
+                if dropped is not None:
+                    dropped.append(
+                        f"{path}:{number}: {len(text)} characters that are not a whole JSON line (cut short)"
+                    )
                 continue
             if not isinstance(data, dict):
                 continue
@@ -454,6 +503,12 @@ class RunResults:
     environment: EnvironmentRecord | None = None
     servers: list[ServerRecord] = field(default_factory=list)
     cells: list[CellRecord] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # lines the reader skipped (a torn last line), file:line: why
+
+    @property
+    def interrupted(self) -> bool:
+        """The run was interrupted: some planned cells were never reached (recorded NOT RUN)."""
+        return any(cell.verdict is Verdict.NOT_RUN for cell in self.cells)
 
     def counts(self) -> dict[Verdict, int]:
         counts = dict.fromkeys(Verdict, 0)
@@ -467,7 +522,7 @@ def read_results(run_dir: Path) -> RunResults:
     results = RunResults(run_dir=run_dir)
     servers: dict[str, ServerRecord] = {}
     cells: dict[str, CellRecord] = {}
-    for record in read_records(run_dir / RESULTS_FILE):
+    for record in read_records(run_dir / RESULTS_FILE, results.dropped):
         if isinstance(record, EnvironmentRecord):
             results.environment = record
         elif isinstance(record, ServerRecord):
@@ -502,6 +557,7 @@ __all__ = [
     "GpuRecord",
     "Record",
     "ResultsError",
+    "ResultsWriteError",
     "RunResults",
     "ServerOutcome",
     "ServerRecord",

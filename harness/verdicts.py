@@ -18,6 +18,7 @@ class Verdict(StrEnum):
     SKIP = "SKIP"  # with a reason
     XFAIL = "XFAIL"  # failed with the code the matrix expected
     XPASS = "XPASS"  # passed although the matrix expected a failure: news, reported as a failure of the run
+    NOT_RUN = "NOT RUN"  # an interrupted run (Ctrl-C, CI cancel) never reached it: recorded, never a pass
 
 
 class Judged(Protocol):
@@ -42,7 +43,7 @@ OutcomeT = TypeVar("OutcomeT", bound=Judged)
 def judge(raw: OutcomeT, expected: str | None) -> OutcomeT:
     """Apply the matrix's expectation: a failure with the expected code is XFAIL; a pass where one was expected is
     XPASS (news, never hidden); a failure with another code stays FAIL and says what was expected."""
-    if expected is None or raw.verdict in (Verdict.SKIP, Verdict.ERROR):
+    if expected is None or raw.verdict in (Verdict.SKIP, Verdict.ERROR, Verdict.NOT_RUN):
         return raw
     if raw.verdict is Verdict.PASS:
         message = f"expected {expected} but every check passed: the known failure is gone (update the matrix)"

@@ -267,6 +267,7 @@ def test_an_old_file_rewritten_in_the_current_schema_reads_and_renders_the_same(
         append_record(new_dir / "results.jsonl", record)
     new = read_results(new_dir)
     assert (new.environment, new.servers, new.cells) == (old.environment, old.servers, old.cells)
+    old.dropped = []  # the handmade file's torn line is reported when read; rewritten, the file has none
     assert render_status(new).replace(str(new_dir), "RUN") == render_status(old).replace(str(old.run_dir), "RUN")
 
 

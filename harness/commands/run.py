@@ -72,6 +72,12 @@ def pytest_argv(args: argparse.Namespace, cwd: Path) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """pytest's exit status; 130 / 143 when SIGINT / SIGTERM interrupted the run (the shell's 128 + signal), after
+    pytest has stopped every engine and written the records and the report."""
     import pytest
 
-    return int(pytest.main(pytest_argv(args, Path.cwd())))
+    from harness.runner import interrupts
+
+    status = int(pytest.main(pytest_argv(args, Path.cwd())))
+    signalled = interrupts.STATE.exit_code
+    return signalled if signalled is not None and status == pytest.ExitCode.INTERRUPTED else status

@@ -9,10 +9,13 @@ Modules:
   expectation to it).
 - ``gpus``: which GPUs an xdist worker's servers get (CUDA_VISIBLE_DEVICES).
 - ``progress``: live progress on a terminal (rich), plain lines elsewhere.
+- ``interrupts``: SIGINT / SIGTERM: KeyboardInterrupt once (teardown runs), SIGKILL to every engine on a second one,
+  NOT RUN records for the cells never reached.
 """
 
 from __future__ import annotations
 
+from harness.runner import interrupts
 from harness.runner.cells import CellRunner
 from harness.runner.dry_boot import DryBootError, dry_boot, wants_dry_boot
 from harness.runner.gpus import worker_gpus
@@ -27,6 +30,7 @@ __all__ = [
     "Progress",
     "ServerPool",
     "dry_boot",
+    "interrupts",
     "wants_dry_boot",
     "worker_gpus",
 ]

@@ -114,9 +114,13 @@ class ServerPool:
                     on_phase=show,
                 )
                 sampler = self._sampler(server, model)
+                # Known to close() from before its start: an interrupt right after the boot must still stop it.
+                self._servers[cell.server_key] = server
+                self._samplers[cell.server_key] = sampler
                 server.start()
         except BootError as error:
             self._servers[cell.server_key] = error
+            self._samplers.pop(cell.server_key, None)
             resources = sampler.stop(settle_timeout_s=0).to_json()
             self._record(
                 cell, ServerOutcome.BOOT_FAILED, started_at, error=error, resources=resources, dry_boot_s=dry_boot_s

@@ -27,6 +27,7 @@ import psutil
 
 from harness.diagnose import Diagnosis, diagnose
 from harness.logs import read_tail
+from harness.server import groups
 from harness.server.argv import HARNESS_OWNED_FLAGS, flags_to_argv
 
 if TYPE_CHECKING:
@@ -289,6 +290,7 @@ class VllmServer:
                 env=env,
                 start_new_session=True,  # its own process group: teardown reaches every worker it spawns
             )
+        groups.register(self._proc.pid, self.run_dir)
         self._announce("starting")
         try:
             self._wait_ready()
@@ -445,6 +447,8 @@ class VllmServer:
                 with contextlib.suppress(psutil.Error):
                     stray.send_signal(sig)
             grace = self.stop_grace if sig == signal.SIGTERM else 5.0
+            if sig == signal.SIGTERM and groups.urgent():
+                grace = min(grace, groups.INTERRUPT_GRACE_S)  # an interrupted run: the user is waiting
             end = time.monotonic() + grace
             while time.monotonic() < end:
                 proc.poll()
@@ -458,6 +462,8 @@ class VllmServer:
             proc.wait(timeout=1.0)
         left = {p.pid for p in self._group_members(pgid)} | {p.pid for p in strays if _is_alive(p)}
         self.leftover_pids = sorted(left)
+        if not left:
+            groups.forget(pgid)
         self.teardown_seconds = round(time.monotonic() - started, 2)
         self._stopped = True
         return self.leftover_pids
