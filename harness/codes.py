@@ -103,6 +103,7 @@ class Code(StrEnum):
     # probes
     STOP_TOKEN = "STOP_TOKEN", "generation did not stop on the end-of-turn token"
     PROBE_FAILED = "PROBE_FAILED", "a probe's check did not hold"
+    PROBE_TIMEOUT = "PROBE_TIMEOUT", "the engine did not answer a request within the probe timeout (hung or stopped)"
     HTTP_ERROR = "HTTP_ERROR", "the API answered with an HTTP error"
     OTHER = "OTHER", "a failure with no known signature"
 

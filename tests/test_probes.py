@@ -240,10 +240,10 @@ def test_real_closed_port_raises_engine_unreachable() -> None:
 
 
 def test_timeout_is_a_failed_check() -> None:
-    """A request that times out is a failed check, not a pass and not an exception."""
+    """A request that times out is a failed check with the PROBE_TIMEOUT code, not a pass and not an exception."""
     result = completions.probe(context(FakeAPI(error=httpx.ReadTimeout("slow"))))
     assert not result.passed
-    assert result.code == "PROBE_FAILED"
+    assert result.code == "PROBE_TIMEOUT"
     assert failed(result) == ["request"]
 
 

@@ -140,7 +140,7 @@ class Recorder:
             # openai wraps errors of the request itself; a stream that breaks while being read raises the raw
             # transport error of whichever httpx the installed openai uses (httpx or httpx2), so match by name.
             if kinds & {"APITimeoutError", "TimeoutException"}:
-                self.check(step, False, f"no answer within the timeout ({type(error).__name__})")
+                self.check(step, False, f"no answer within the timeout ({type(error).__name__})", code="PROBE_TIMEOUT")
                 raise RequestFailed(step) from error
             if kinds & {"APIConnectionError", "TransportError"}:
                 raise EngineUnreachable(self.use_case, step, error) from error

@@ -277,12 +277,15 @@ class CellRunner:
             # The engine died under this probe: the cause is in its log, not in the probe's checks.
             return self._engine_died(server, death, server_info, timings, findings, result)
         latency = self._latency(cell, server) if result.passed else None
+        hung = result.code == "PROBE_TIMEOUT"
         return Outcome(
             verdict=Verdict.PASS if result.passed else Verdict.FAIL,
             code=None if result.passed else (result.code or "PROBE_FAILED"),
             latency=latency,
-            message=result.message,
+            message=result.message
+            + (f" (after {cell.model.timeouts.probe:g} s; {_process_state(server)})" if hung else ""),
             evidence=result.evidence,
+            log_tail=read_tail(server.log_path, LOG_TAIL_LINES) if hung else None,  # what the engine said last
             checks=tuple(result.checks),
             timings=timings,
             server=server_info,
@@ -368,3 +371,15 @@ def _expected_answer(model: ModelSpec) -> str | None:
     name = zoo_member_name(model.id)
     member = MEMBERS.get(name) if name is not None else None
     return member.expected_answer if member is not None else None
+
+
+def _process_state(server: VllmServer) -> str:
+    """The engine process's state for a timeout's evidence: a SIGSTOP'd engine reads "stopped"."""
+    import psutil
+
+    if server.pid is None:
+        return "no engine process"
+    try:
+        return f"engine pid {server.pid} is {psutil.Process(server.pid).status()}"
+    except psutil.Error:
+        return f"engine pid {server.pid} is gone"

@@ -443,6 +443,8 @@ class VllmServer:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, sig)
+                if sig == signal.SIGTERM:
+                    os.killpg(pgid, signal.SIGCONT)  # a stopped (SIGSTOP'd) engine only sees SIGTERM once resumed
             for stray in strays:
                 with contextlib.suppress(psutil.Error):
                     stray.send_signal(sig)
