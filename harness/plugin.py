@@ -392,9 +392,12 @@ def _write_environment_once(
 
 def enforce(outcome: Outcome) -> None:
     """Turn a cell's Outcome into the pytest outcome: a FAIL fails the test, an XPASS too (strict: it is news)."""
+    from harness.redact import redact
+
     text = f"{outcome.code}: {outcome.message}" if outcome.code else outcome.message
     if outcome.evidence and outcome.evidence not in text:
         text += f"\n  evidence: {outcome.evidence}"
+    text = redact(text)  # an endpoint may quote the key it was sent
     if outcome.verdict is Verdict.PASS:
         return
     if outcome.verdict is Verdict.XFAIL:

@@ -41,6 +41,7 @@ from typing import Any
 
 from harness.codes import Code
 from harness.findings import Finding, Severity
+from harness.redact import redact
 from harness.usecases import UseCase
 from harness.verdicts import Verdict
 
@@ -377,7 +378,8 @@ def append_record(path: Path, record: Record) -> None:
 
     ResultsWriteError when the line cannot be written whole: a part written by a short write on a full disk is cut
     off again, so the file keeps exactly the lines written before."""
-    line = (json.dumps(record.to_json(), default=str, sort_keys=False) + "\n").encode()
+    # Masked here, at the one writer: the report, pages and gate outputs are all rendered from these lines.
+    line = (redact(json.dumps(record.to_json(), default=str, sort_keys=False)) + "\n").encode()
     fd: int | None = None
     size = 0
     try:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import psutil
 
+from harness import redact
 from harness.diagnose import Diagnosis, diagnose
 from harness.logs import read_tail
 from harness.server import groups
@@ -152,6 +153,7 @@ class VllmServer:
         self.poll_interval = poll_interval
 
         self.api_key = "vc-" + secrets.token_urlsafe(24)  # never starts with "-", which argparse reads as a flag
+        redact.register(self.api_key)
         self.served_model_name = f"{_safe(name)}-{_safe(run_id)}"  # run ids end in random hex: unique per run
         self.port = 0
         self.log_path = self.run_dir / f"server-{_safe(name)}.log"
