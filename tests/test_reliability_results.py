@@ -149,3 +149,34 @@ def test_not_run_is_never_a_pass_and_never_judged_into_one(tmp_path: Path) -> No
     assert results.interrupted
     assert headline(results).startswith("**run interrupted: 1 cells not run**")
     assert results.counts()[Verdict.PASS] == 1
+
+
+def test_a_second_signal_kills_every_engine_group_at_once(tmp_path: Path) -> None:
+    """The first SIGINT raises KeyboardInterrupt; a second one (teardown running) raises nothing and SIGKILLs every
+    registered group, even one that ignores SIGTERM; reap() clears the run directory's registry."""
+    import signal
+    import time
+
+    from harness.runner import interrupts
+    from harness.server import groups
+
+    stubborn = subprocess.Popen(
+        ["sh", "-c", "trap '' TERM; sleep 60"], start_new_session=True, stdin=subprocess.DEVNULL
+    )
+    groups.register(stubborn.pid, tmp_path)
+    assert (tmp_path / groups.ENGINES_DIR / str(stubborn.pid)).exists()
+    interrupts.reset()
+    assert interrupts.install()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        started = time.monotonic()
+        signal.raise_signal(signal.SIGINT)  # must not raise
+        assert stubborn.wait(timeout=5) == -signal.SIGKILL
+        print(f"\n[reliability] second SIGINT: stubborn engine group killed in {time.monotonic() - started:.2f} s")
+        assert interrupts.STATE.exit_code == 130 and interrupts.STATE.later == [signal.SIGINT]
+    finally:
+        interrupts.uninstall()
+        interrupts.reset()
+        groups.forget(stubborn.pid)
+    assert groups.reap(tmp_path) == [] and not (tmp_path / groups.ENGINES_DIR).exists()

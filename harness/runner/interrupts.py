@@ -112,6 +112,7 @@ def reset() -> None:
     """Forget what was received (a new session in the same process)."""
     STATE.signum = STATE.at = None
     STATE.later.clear()
+    groups.clear_urgent()
 
 
 def record_not_run(run_dir: Path, run_id: str, planned: Sequence[Cell], signum: int) -> int:

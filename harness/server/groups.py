@@ -64,6 +64,11 @@ def urgent() -> bool:
     return _urgent.is_set()
 
 
+def clear_urgent() -> None:
+    """A new session in the same process (pytester): stops get their normal grace again."""
+    _urgent.clear()
+
+
 def kill_live(sig: int = signal.SIGKILL) -> list[int]:
     """Send ``sig`` to every group this process still holds; the groups signalled."""
     hit = []
@@ -125,6 +130,7 @@ def reap(run_dir: Path) -> list[int]:
 __all__ = [
     "ENGINES_DIR",
     "INTERRUPT_GRACE_S",
+    "clear_urgent",
     "forget",
     "kill_live",
     "live",
