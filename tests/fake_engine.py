@@ -1,8 +1,8 @@
 """A stand-in for ``python -m vllm.entrypoints.openai.api_server`` in the server's unit tests (never for verdicts).
 
 FAKE_ENGINE_MODE: ``serve`` (log like vLLM, then answer /health, /v1/models with the key, /version), ``die`` (log a
-KV-cache error and exit 1), ``hang`` (log, never listen). FAKE_ENGINE_GRANDCHILD=PATH: first spawn a grandchild that
-ignores SIGTERM and write its pid to PATH.
+KV-cache error and exit 1), ``hang`` (log, never listen), ``flood`` (log without end, never listen).
+FAKE_ENGINE_GRANDCHILD=PATH: first spawn a grandchild that ignores SIGTERM and write its pid to PATH.
 """
 
 from __future__ import annotations
@@ -49,6 +49,14 @@ def main() -> int:
     if mode == "hang":
         while True:
             time.sleep(1)
+    if mode == "flood":  # a log that grows without bound (about 20 MB/s), never listening
+        line = "W" * 1000
+        number = 0
+        while True:
+            number += 1
+            print(f"WARNING flood line {number} {line}", flush=True)
+            if number % 20 == 0:
+                time.sleep(0.001)
     served = args.served_model_name
     key = args.api_key
 

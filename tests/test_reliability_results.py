@@ -180,3 +180,53 @@ def test_a_second_signal_kills_every_engine_group_at_once(tmp_path: Path) -> Non
         interrupts.reset()
         groups.forget(stubborn.pid)
     assert groups.reap(tmp_path) == [] and not (tmp_path / groups.ENGINES_DIR).exists()
+
+
+def test_an_engine_log_that_grows_without_bound_is_capped_keeping_head_and_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A (fake) engine writing its log without end: the file stays near the cap, keeps its head (the command line)
+    and its latest lines, and says how much was cut; BOOT_TIMEOUT still comes with the tail."""
+    import sys
+
+    from harness.server import BootError, VllmServer
+    from harness.server import server as server_module
+
+    cap = 4 * 1024 * 1024
+    monkeypatch.setattr(server_module, "LOG_CAP_BYTES", cap)
+    monkeypatch.setattr(server_module, "LOG_HEAD_BYTES", 64 * 1024)
+    monkeypatch.setattr(server_module, "LOG_TAIL_BYTES", 512 * 1024)
+    monkeypatch.setattr(server_module, "LOG_CHECK_S", 0.1)
+    wrapper = tmp_path / "engine-python"
+    fake = Path(__file__).with_name("fake_engine.py")
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{fake}" "$@"\n')
+    wrapper.chmod(0o755)
+    server = VllmServer(
+        engine_python=wrapper, model_path=tmp_path / "model", name="flood", flags={}, env={"FAKE_ENGINE_MODE": "flood"},
+        run_dir=tmp_path / "run", run_id="0123456789abcdef", boot_timeout=4.0, stop_grace=1.0, poll_interval=0.1,
+    )  # fmt: skip
+    peak = 0
+    stop = False
+
+    def watch() -> None:
+        nonlocal peak
+        while not stop:
+            with contextlib.suppress(OSError):
+                peak = max(peak, server.log_path.stat().st_size)
+            time.sleep(0.02)
+
+    import threading
+    import time
+
+    threading.Thread(target=watch, daemon=True).start()
+    with pytest.raises(BootError) as caught:
+        server.start()
+    stop = True
+    text = server.log_path.read_text(errors="replace")
+    print(
+        f"\n[reliability] flooding engine log: peak {peak / 2**20:.1f} MiB, final "
+        f"{server.log_path.stat().st_size / 2**20:.1f} MiB (cap {cap / 2**20:.0f} MiB, checked every 0.1 s)"
+    )
+    assert caught.value.diagnosis.code == "BOOT_TIMEOUT" and "flood line" in caught.value.log_tail
+    assert text.startswith("# vllm-compat: ") and "log capped at" in text
+    assert peak < 3 * cap

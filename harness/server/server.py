@@ -16,6 +16,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -40,6 +41,13 @@ STOP_GRACE_S = 15.0  # SIGTERM, then SIGKILL after this long
 POLL_INTERVAL_S = 0.5
 FOREIGN_GRACE_S = 30.0  # how long a foreign answer on our port may last while our engine might still die of it
 LOG_TAIL_LINES = 40
+# An engine log that grows without bound (a warning per request, a loop in the engine) is cut back to its head (the
+# command line and the boot) and its tail (what it said last) whenever it passes LOG_CAP_BYTES, checked every
+# LOG_CHECK_S: the disk it takes is bounded by the cap plus what the engine writes in one check.
+LOG_CAP_BYTES = 256 * 1024 * 1024
+LOG_HEAD_BYTES = 1024 * 1024
+LOG_TAIL_BYTES = 8 * 1024 * 1024
+LOG_CHECK_S = 0.5
 RETRY_CODES = frozenset({"PORT_CONFLICT", "FOREIGN_SERVER"})
 
 # Boot phases, from the log lines vLLM 0.32 prints (read from real CPU boots; the CUDA wordings are vLLM's GPU
@@ -168,6 +176,7 @@ class VllmServer:
         self._log_offset = 0
         self._log_partial = ""
         self._stopped = False
+        self._log_guard: threading.Event | None = None
 
     # -- public surface -------------------------------------------------------------------------------------------
     @property
@@ -280,9 +289,10 @@ class VllmServer:
         self._log_offset = 0
         self._log_partial = ""
         self._stopped = False
-        with open(self.log_path, "wb") as log:
-            log.write(f"# vllm-compat: {' '.join(self._redacted_argv())}\n".encode())
-            log.flush()
+        with open(self.log_path, "wb") as header:
+            header.write(f"# vllm-compat: {' '.join(self._redacted_argv())}\n".encode())
+        # Append mode: the engine's writes land at the end even after the cap has cut the file back.
+        with open(self.log_path, "ab") as log:
             self._started_at = time.monotonic()
             self._proc = subprocess.Popen(
                 self.argv(),
@@ -293,6 +303,8 @@ class VllmServer:
                 start_new_session=True,  # its own process group: teardown reaches every worker it spawns
             )
         groups.register(self._proc.pid, self.run_dir)
+        self._log_guard = threading.Event()
+        threading.Thread(target=self._cap_log, args=(self._log_guard, self.log_path), daemon=True).start()
         self._announce("starting")
         try:
             self._wait_ready()
@@ -393,9 +405,29 @@ class VllmServer:
             return None
         return data if isinstance(data, dict) else None
 
+    @staticmethod
+    def _cap_log(done: threading.Event, path: Path) -> None:
+        """Until ``done``: whenever the log passes LOG_CAP_BYTES, keep its head and tail with a line saying what
+        was cut between them."""
+        while not done.wait(LOG_CHECK_S):
+            with contextlib.suppress(OSError):
+                size = path.stat().st_size
+                if size <= LOG_CAP_BYTES:
+                    continue
+                with open(path, "rb") as log:
+                    log.seek(size - LOG_TAIL_BYTES)
+                    tail = log.read(LOG_TAIL_BYTES)
+                os.truncate(path, LOG_HEAD_BYTES)
+                cut = size - LOG_HEAD_BYTES - len(tail)
+                with open(path, "ab") as log:
+                    log.write(f"\n# vllm-compat: log capped at {LOG_CAP_BYTES} bytes: {cut} bytes cut here\n".encode())
+                    log.write(tail)
+
     def _read_phases(self) -> None:
         """Announce each boot phase once, from the log lines written since the last call."""
         try:
+            if self.log_path.stat().st_size < self._log_offset:
+                self._log_offset = 0  # the cap cut the file back: read on from its start (phases are announced once)
             with open(self.log_path, "rb") as log:
                 log.seek(self._log_offset)
                 chunk = log.read()
@@ -468,6 +500,8 @@ class VllmServer:
         self.leftover_pids = sorted(left)
         if not left:
             groups.forget(pgid)
+        if self._log_guard is not None:
+            self._log_guard.set()
         self.teardown_seconds = round(time.monotonic() - started, 2)
         self._stopped = True
         return self.leftover_pids
