@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from harness.server.groups import ENGINES_DIR
-from tests.test_reliability_interrupts import BIN, Run, _alive
+from tests.test_reliability_interrupts import BIN, HF_TOKEN, Run, _alive, assert_no_secrets
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 
@@ -54,7 +54,8 @@ def test_a_stopped_engine_times_out_with_its_log_tail(tmp_path: Path, engine_pyt
     run_dir = tmp_path / "run"
     argv = [str(BIN / "vllm-compat"), "run", "--matrix", "matrix.yaml", "--run-dir", str(run_dir)]
     argv += ["--engine-python", str(engine_python), "--latency-repeats", "0"]
-    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {**os.environ, "HF_TOKEN": HF_TOKEN}
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     run = Run(proc, run_dir)
     run.watch()
     run.wait_for(r"\[chat-ok-default\] ready in")
@@ -66,6 +67,10 @@ def test_a_stopped_engine_times_out_with_its_log_tail(tmp_path: Path, engine_pyt
     status = proc.wait(timeout=200)
     print(f"\n[reliability] stopped engines: run ended {time.monotonic() - started:.1f} s after the second SIGSTOP")
     assert not _alive(set(stopped)), "a stopped engine was left behind"
+    run.signalled_at = started
+    run.finish()  # drain the output
+    assert run.keys, "the engines' API keys were not captured"
+    assert_no_secrets(run, tmp_path)  # a boot, a hung probe and a failed boot: no HF_TOKEN, no API key anywhere
     cells: dict[str, dict[str, Any]] = {}
     servers: dict[str, list[dict[str, Any]]] = {}
     for text in (run_dir / "results.jsonl").read_text().splitlines():

@@ -45,6 +45,20 @@ CELLS = {"chat-ok-default-chat", "chat-ok-default-completions", "tool-call-defau
 # (groups.INTERRUPT_GRACE_S, 5 s of SIGTERM) + 5 s of SIGKILL + the harness's own exit.
 CLEANUP_BOUND_S = 20.0
 BIN = Path(sys.executable).parent
+HF_TOKEN = "hf_PLANTEDinEveryRunDoNotLeak987654"  # planted in each run's environment: must appear nowhere
+
+
+def assert_no_secrets(run: Run, root: Path) -> None:
+    """Neither the planted HF_TOKEN nor any engine's API key is in a file under ``root`` or in the output."""
+    secrets = [HF_TOKEN, *run.keys]
+    text = "".join(run.output)
+    leaks = [f"output: {s[:6]}..." for s in secrets if s in text]
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            leaks += [f"{path}: {s[:6]}..." for s in secrets if s.encode() in data]
+    assert not leaks, leaks
+    print(f"[reliability] secrets: HF_TOKEN and {len(run.keys)} engine API key(s) absent from {root} and the output")
 
 
 @dataclass
@@ -56,6 +70,7 @@ class Run:
     lines: queue.Queue[str] = field(default_factory=queue.Queue)
     output: list[str] = field(default_factory=list)
     groups: set[int] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)  # the API keys the engines were started with (their command lines)
     signalled_at: float | None = None
 
     def watch(self) -> None:
@@ -67,9 +82,17 @@ class Run:
 
         def engines() -> None:
             folder = self.run_dir / ENGINES_DIR
+            keyed: set[int] = set()
             while self.proc.poll() is None:
                 with contextlib.suppress(OSError):
-                    self.groups.update(int(p.name) for p in folder.iterdir())
+                    for marker in folder.iterdir():
+                        pgid = int(marker.name)
+                        self.groups.add(pgid)
+                        if pgid not in keyed:  # until exec: the forked harness's command line, no key yet
+                            with contextlib.suppress(psutil.Error, ValueError, IndexError):
+                                argv = psutil.Process(pgid).cmdline()
+                                self.keys.add(argv[argv.index("--api-key") + 1])
+                                keyed.add(pgid)
                 time.sleep(0.02)
 
         threading.Thread(target=read, daemon=True).start()
@@ -143,7 +166,7 @@ def _start(tmp_path: Path, engine_python: Path, argv: list[str]) -> Run:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", "HF_TOKEN": HF_TOKEN},
     )
     run = Run(proc, run_dir)
     run.watch()
@@ -178,6 +201,7 @@ def _check(run: Run, status: int, expected_status: int, exited: float, gone: flo
     status_md = (run.run_dir / "STATUS.md").read_text()
     assert "run interrupted" in status_md
     assert not (run.run_dir / ENGINES_DIR).exists() or not any((run.run_dir / ENGINES_DIR).iterdir())
+    assert_no_secrets(run, run.run_dir.parent)
     return verdicts
 
 
