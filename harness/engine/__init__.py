@@ -8,6 +8,7 @@ child process. Modules, from the bottom up:
 - ``env``: build and locate (``resolve_engine_python``) the environment,
   cached under the harness's cache root per flavour, vLLM version, Python version and recipe hash.
 - ``versions``: the package versions installed in it (importlib.metadata, vLLM not imported).
+- ``answers``: a script's answer cached per engine version (what ``registry`` and ``rules`` are built on).
 - ``registry``: the architectures, model types and chat-template fallbacks the installed vLLM knows, cached per
   vLLM version.
 - ``rules``: what the installed vLLM says about GPUs and flags (quantisation methods' minimum capability, dtype

