@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from harness.checkpoint import CheckpointError, resolve_model
@@ -54,29 +53,9 @@ def wants_dry_boot(model: ModelSpec, forced: bool) -> bool:
     return not weights_cached(model)
 
 
-def dry_boot(
-    *,
-    engine_python: Path,
-    model_path: Path,
-    name: str,
-    flags: Mapping[str, Any],
-    env: Mapping[str, str],
-    run_dir: Path,
-    boot_timeout: float,
-    run_id: str,
-) -> float:
-    """Boot vLLM with dummy weights on ``model_path``'s config and ``flags``, stop it, and answer the seconds to
-    ready; a failure raises ``DryBootError`` with the diagnosis of its log (``<name>-dry-boot`` in the run dir)."""
-    server = VllmServer(
-        engine_python=engine_python,
-        model_path=model_path,
-        name=f"{name}-dry-boot",
-        flags={**flags, **DRY_BOOT_FLAGS},
-        env=env,
-        run_dir=run_dir,
-        boot_timeout=boot_timeout,
-        run_id=run_id,
-    )
+def dry_boot(server: VllmServer) -> float:
+    """Start ``server`` (the cell's server on ``DRY_BOOT_FLAGS``, named ``<key>-dry-boot`` so it logs apart), stop it,
+    and answer the seconds to ready; a failure raises ``DryBootError`` with the diagnosis of its log."""
     started = time.monotonic()
     try:
         server.start()

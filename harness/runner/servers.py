@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from harness.findings import Finding
 from harness.matrix import Cell, ModelSpec
 from harness.measure import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
 from harness.results import ServerOutcome, ServerRecord, append_record, now_iso
-from harness.runner.dry_boot import DryBootError, dry_boot, wants_dry_boot
+from harness.runner.dry_boot import DRY_BOOT_FLAGS, DryBootError, dry_boot, wants_dry_boot
 from harness.runner.progress import Progress
 from harness.server import BootError, VllmServer, parse_boot_log
 
@@ -102,17 +102,7 @@ class ServerPool:
         started_at = now_iso()
         try:
             with self.progress.activity(f"[{cell.server_key}] booting") as show:
-                server = VllmServer(
-                    engine_python=self.engine_python,
-                    model_path=path,
-                    name=cell.server_key,
-                    flags=cell.flags,
-                    env={**self.extra_env, **model.env},
-                    run_dir=self.run_dir,
-                    boot_timeout=timeout,
-                    run_id=self.run_id,
-                    on_phase=show,
-                )
+                server = self._server(cell, path, on_phase=show)
                 sampler = self._sampler(server, model)
                 # Known to close() from before its start: an interrupt right after the boot must still stop it.
                 self._servers[cell.server_key] = server
@@ -151,23 +141,13 @@ class ServerPool:
     def _dry_boot(self, cell: Cell) -> float:
         """Boot on dummy weights before fetching any: the seconds it took, or DryBootError (recorded, remembered)."""
         model = cell.model
-        timeout = self.boot_timeout or model.timeouts.boot
         # Only the small files (config, tokenizer): the dummy loader never reads a weight file.
         path = resolve_model(checkpoint_reference(model), revision=model.revision, offline=self.offline)
         self.progress.line(f"[{cell.server_key}] dry boot: vLLM on dummy weights, before any weight is fetched")
         started_at = now_iso()
         try:
             with self.progress.activity(f"[{cell.server_key}] dry boot"):
-                seconds = dry_boot(
-                    engine_python=self.engine_python,
-                    model_path=path,
-                    name=cell.server_key,
-                    flags=cell.flags,
-                    env={**self.extra_env, **model.env},
-                    run_dir=self.run_dir,
-                    boot_timeout=timeout,
-                    run_id=self.run_id,
-                )
+                seconds = dry_boot(self._server(cell, path, name_suffix="-dry-boot", extra_flags=DRY_BOOT_FLAGS))
         except DryBootError as error:
             self._servers[cell.server_key] = error
             self._record(cell, ServerOutcome.BOOT_FAILED, started_at, error=error)
@@ -178,6 +158,29 @@ class ServerPool:
             raise
         self.progress.line(f"[{cell.server_key}] dry boot ready in {seconds:.1f} s; fetching the weights")
         return seconds
+
+    def _server(
+        self,
+        cell: Cell,
+        path: Path,
+        *,
+        name_suffix: str = "",
+        extra_flags: Mapping[str, Any] | None = None,
+        on_phase: Callable[[str], None] | None = None,
+    ) -> VllmServer:
+        """The cell's server, not yet started: the real boot's, or the dry boot's (its own name, extra flags)."""
+        model = cell.model
+        return VllmServer(
+            engine_python=self.engine_python,
+            model_path=path,
+            name=cell.server_key + name_suffix,
+            flags={**cell.flags, **(extra_flags or {})},
+            env={**self.extra_env, **model.env},
+            run_dir=self.run_dir,
+            boot_timeout=self.boot_timeout or model.timeouts.boot,
+            run_id=self.run_id,
+            on_phase=on_phase,
+        )
 
     def _sampler(self, server: VllmServer, model: ModelSpec) -> ResourceSampler:
         """VRAM of the server's GPUs (NVML), or its process tree's RSS where there is no NVIDIA GPU."""
