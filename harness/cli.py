@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "engine": "harness.commands.engine",
     "history": "harness.commands.history",
     "pages": "harness.commands.pages",
+    "plan": "harness.commands.plan",
+    "merge": "harness.commands.merge",
 }
 
 

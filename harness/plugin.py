@@ -133,6 +133,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "hub models whose weights are not cached yet, or as the matrix's dry_boot: says",
     )
     group.addoption("--status-file", help="where the published STATUS.md goes (default <project>/reports/STATUS.md)")
+    group.addoption(
+        "--shard",
+        metavar="K/N",
+        help="run only shard K of N: the matrix split by server, balanced by expected cost, the same on every node "
+        "(vllm-compat plan shows the split; vllm-compat merge joins the shards' runs)",
+    )
+    group.addoption(
+        "--history",
+        help="history file whose durations balance --shard (default: <project>/reports/history.sqlite if it exists)",
+    )
 
 
 def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
@@ -262,10 +272,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=empty)
         items[:] = [i for i in items if i not in empty]
     items[:] = [item for _, item in sorted(enumerate(items), key=order)]
+    if config.getoption("--shard"):
+        _keep_this_shard(config, items)
     cells = [c for c in (_cell_of(i) for i in items) if c is not None]
     config.stash[RUN_STATE].extra["planned"] = cells
     if cells:
         _install_interrupts(config, forward_to_children=False)
+
+
+def _keep_this_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--shard K/N: deselect the cells of servers another shard owns (the split: harness.shards), so this run plans,
+    runs and reports only its own; the environment line records the shard and the split."""
+    from harness.shards import ShardError, estimate_costs, history_path, make_plan, parse_shard
+
+    state = config.stash[RUN_STATE]
+    matrix = state.load_matrix()
+    if matrix is None:
+        return
+    try:
+        shard = parse_shard(config.getoption("--shard"))
+    except ShardError as error:
+        pytest.exit(f"vllm-compat: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
+    given = config.getoption("--history")
+    history = history_path(Path(given) if given else None, state.project_dir)
+    costs = estimate_costs(matrix, history=history, offline=bool(config.getoption("--offline")))
+    plan = make_plan(matrix, shard.total, costs)
+    mine = set(plan.shard(shard.index).servers)
+    others = [i for i in items if (cell := _cell_of(i)) is not None and cell.server_key not in mine]
+    if others:
+        config.hook.pytest_deselected(items=others)
+        items[:] = [i for i in items if i not in others]
+    state.extra["shard"] = {"shard": str(shard), "plan": plan.sha256, "cost_source": plan.cost_source}
 
 
 def _install_interrupts(config: pytest.Config, *, forward_to_children: bool) -> None:
@@ -384,10 +421,15 @@ def _write_environment_once(
     except FileExistsError:
         return
     os.close(fd)
-    append(
-        state.run_dir / RESULTS_FILE,
-        record(run_id=state.run_id, engine_python=engine_python, matrix_path=matrix.path, matrix_sha256=matrix.sha256),
+    environment = record(
+        run_id=state.run_id, engine_python=engine_python, matrix_path=matrix.path, matrix_sha256=matrix.sha256
     )
+    shard = state.extra.get("shard")
+    if shard:
+        environment = replace(
+            environment, shard=shard["shard"], shard_plan_sha256=shard["plan"], shard_cost_source=shard["cost_source"]
+        )
+    append(state.run_dir / RESULTS_FILE, environment)
 
 
 def enforce(outcome: Outcome) -> None:

@@ -333,6 +333,11 @@ class EnvironmentRecord:
     driver: str | None = None  # the NVIDIA driver, or "n/a (no NVIDIA GPU)"
     gpus: tuple[GpuRecord, ...] = ()
     cuda_visible_devices: str | None = None
+    shard: str | None = None  # "K/N" when this run was one shard of a split matrix (harness.shards)
+    shard_plan_sha256: str | None = None  # the split's server assignment: every shard of one split has the same
+    shard_cost_source: str | None = None  # what the split balanced on: history seconds, weight bytes or a constant
+    # A run joined from shard runs (vllm-compat merge): one {"shard", "run_id", "run_dir", "hostname"} per shard
+    merged_from: tuple[Mapping[str, Any], ...] = ()
 
     KIND = "environment"
 
@@ -342,6 +347,7 @@ class EnvironmentRecord:
             data[item.name] = getattr(self, item.name)
         data["engine_versions"] = dict(self.engine_versions)
         data["gpus"] = [gpu.to_json() for gpu in self.gpus]
+        data["merged_from"] = [dict(m) for m in self.merged_from]
         return data
 
     @classmethod
@@ -361,6 +367,10 @@ class EnvironmentRecord:
             driver=data.get("driver"),
             gpus=tuple(GpuRecord.from_json(g) for g in data.get("gpus") or ()),
             cuda_visible_devices=data.get("cuda_visible_devices"),
+            shard=data.get("shard"),
+            shard_plan_sha256=data.get("shard_plan_sha256"),
+            shard_cost_source=data.get("shard_cost_source"),
+            merged_from=tuple(dict(m) for m in data.get("merged_from") or ()),
         )
 
 

@@ -20,6 +20,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "measure": ("runner", "matrix"),
     "engine": ("runner", "matrix", "server", "probes", "checkpoint"),
     "zoo": ("runner", "matrix", "server", "probes"),
+    # shards split a matrix and join runs: above the records and history, below the runner that runs a shard
+    "shards": ("runner", "server", "probes", "zoo"),
 }
 COMPOSERS = ("harness.plugin", "harness.cli", "harness.commands")
 PROGRAMS = ("__main__", "bench")  # `python -m` entry points compose like the CLI does

@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="boot each server on dummy weights before fetching its weights (default: hub models not yet cached)",
     )
+    parser.add_argument("--shard", metavar="K/N", help="only shard K of N (vllm-compat plan shows the split)")
+    parser.add_argument("--history", help="history file whose durations balance --shard")
     parser.add_argument("-m", dest="markexpr", help="only these use cases, e.g. -m 'chat or vision'")
     parser.add_argument("-k", dest="keyword", help="only cells whose id matches, e.g. -k qwen")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest as they are")
@@ -54,7 +56,7 @@ def pytest_argv(args: argparse.Namespace, cwd: Path) -> list[str]:
         "--rootdir", str(cwd),
         "--confcutdir", str(suites.DIRECTORY),
     ]  # fmt: skip
-    for option in ("matrix", "engine_python", "run_dir", "boot_timeout", "latency_repeats"):
+    for option in ("matrix", "engine_python", "run_dir", "boot_timeout", "latency_repeats", "shard", "history"):
         value = getattr(args, option)
         if value is not None:
             argv += [f"--{option.replace('_', '-')}", str(value)]

@@ -1,0 +1,50 @@
+"""`vllm-compat plan --shards N [--matrix F | --demo] [--history DB] [--json]`: how the matrix splits over N nodes.
+
+Each shard's servers and expected cost, and what the costs came from (history's seconds, weight bytes or a
+constant); ``--json`` prints a GitHub Actions ``strategy.matrix`` (``{"include": [...]}``) for the shard jobs, which
+then run ``vllm-compat run --shard K/N`` with the same matrix and history file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from harness.cli import UsageError
+
+HELP = "split the matrix into N shards balanced by expected cost (for a CI matrix: --json)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--matrix", help="matrix file (default: matrix.yaml in the current directory)")
+    source.add_argument("--demo", action="store_true", help="the built-in demo matrix")
+    parser.add_argument("--shards", type=int, required=True, metavar="N", help="how many shards (nodes)")
+    parser.add_argument("--history", help="history file for the costs (default: reports/history.sqlite when it exists)")
+    parser.add_argument("--offline", action="store_true", help="never ask the hub for file sizes")
+    parser.add_argument("--json", action="store_true", help="a GitHub Actions strategy.matrix include list")
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.matrix import MatrixError, demo_matrix_path, load_matrix
+    from harness.shards import estimate_costs, history_path, make_plan, plan_json, plan_lines
+
+    if args.shards < 1:
+        raise UsageError(f"--shards {args.shards}: need at least 1 shard")
+    path = demo_matrix_path() if args.demo else Path(args.matrix or "matrix.yaml")
+    try:
+        matrix = load_matrix(path)
+    except MatrixError as error:
+        raise UsageError(str(error)) from None
+    except FileNotFoundError:
+        raise UsageError(f"{path}: matrix file not found; pass --matrix PATH or --demo") from None
+    history = history_path(Path(args.history) if args.history else None, Path.cwd())
+    if history is not None and not history.is_file():
+        raise UsageError(f"--history {history}: no such file; leave it out to balance on weight bytes")
+    plan = make_plan(matrix, args.shards, estimate_costs(matrix, history=history, offline=bool(args.offline)))
+    if args.json:
+        print(json.dumps(plan_json(plan, matrix)))
+    else:
+        print("\n".join(plan_lines(plan, matrix)))
+    return 0

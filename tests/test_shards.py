@@ -1,0 +1,274 @@
+"""Shards: the split by server (deterministic, balanced, costed), the plan's JSON, and merge's refusals."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from history_fake import make_run
+from records_fake import cell, environment, server
+
+from harness.history import HistoryStore
+from harness.matrix import load_matrix
+from harness.results import RESULTS_FILE, ServerOutcome, append_record, read_results
+from harness.shards import (
+    MergeError,
+    ShardError,
+    ShardId,
+    estimate_costs,
+    make_plan,
+    merge_runs,
+    parse_shard,
+    partition,
+    plan_json,
+)
+from harness.verdicts import Verdict
+from harness.zoo.writers import safetensors_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_parse_shard_reads_k_of_n_and_refuses_anything_else() -> None:
+    """'2/4' is shard 2 of 4; 0/2, 3/2, 'x' and '' are refused with the form to use."""
+    assert parse_shard("2/4") == ShardId(2, 4)
+    assert str(parse_shard(" 1 / 1 ")) == "1/1"
+    for bad in ("0/2", "3/2", "x", "", "1/0", "1-2"):
+        with pytest.raises(ShardError, match=r"K/N|between 1 and N"):
+            parse_shard(bad)
+
+
+def test_partition_is_longest_first_into_the_lightest_shard() -> None:
+    """7,5,4,3,1 into two shards: LPT gives 10 and 10 (a:7+d:3, b:5+c:4+e:1)."""
+    shards = partition({"a": 7, "b": 5, "c": 4, "d": 3, "e": 1}, 2)
+    assert [s.cost for s in shards] == [10, 10]
+    assert [set(s.servers) for s in shards] == [{"a", "d"}, {"b", "c", "e"}]
+
+
+def test_partition_is_the_same_whatever_the_order_of_the_costs() -> None:
+    """Shuffled insertion order and equal costs (ties broken by name) give the same shards every time."""
+    costs = {f"server-{i:02d}": float(i % 4) + 1.0 for i in range(23)}
+    expected = partition(costs, 4)
+    for seed in range(20):
+        keys = list(costs)
+        random.Random(seed).shuffle(keys)
+        assert partition({k: costs[k] for k in keys}, 4) == expected
+
+
+def test_partition_is_balanced_within_the_lpt_bound() -> None:
+    """On random costs the heaviest shard is within LPT's 4/3 of the lower bound max(total / N, largest)."""
+    rng = random.Random(7)
+    for _ in range(200):
+        costs = {f"s{i}": rng.uniform(1, 100) for i in range(rng.randint(1, 40))}
+        total = rng.randint(1, 8)
+        shards = partition(costs, total)
+        bound = max(sum(costs.values()) / total, max(costs.values()))
+        assert max(s.cost for s in shards) <= bound * 4 / 3 + 1e-9
+        assert sorted(k for s in shards for k in s.servers) == sorted(costs)
+
+
+def _checkpoint(directory: Path, weight_floats: int) -> Path:
+    directory.mkdir(parents=True)
+    (directory / "config.json").write_text('{"architectures": ["LlamaForCausalLM"]}', encoding="utf-8")
+    if weight_floats:
+        tensors = {"w": np.zeros((weight_floats,), dtype=np.float32)}
+        (directory / "model.safetensors").write_bytes(safetensors_bytes(tensors))
+    return directory
+
+
+def _matrix(tmp_path: Path, sizes: dict[str, int]) -> Path:
+    """A matrix of local checkpoints, two use cases and two profiles per model: four cells on two servers each."""
+    entries = []
+    for name, floats in sizes.items():
+        _checkpoint(tmp_path / name, floats)
+        entries.append(
+            f"  - id: ./{name}\n    use_cases: [chat, completions]\n    profiles: {{eager: {{enforce-eager: true}}}}\n"
+        )
+    path = tmp_path / "matrix.yaml"
+    path.write_text("models:\n" + "".join(entries), encoding="utf-8")
+    return path
+
+
+def test_plan_never_splits_a_server_and_covers_every_cell(tmp_path: Path) -> None:
+    """Every server (model x profile) is in exactly one shard, with all its cells."""
+    matrix = load_matrix(_matrix(tmp_path, {"a": 4096, "b": 1024, "c": 64, "d": 2048, "e": 16}))
+    plan = make_plan(matrix, 3, estimate_costs(matrix))
+    owners = [key for shard in plan.shards for key in shard.servers]
+    assert sorted(owners) == sorted({c.server_key for c in matrix.cells}) and len(owners) == len(set(owners))
+    listed = plan_json(plan, matrix)["include"]
+    assert sum(entry["cells"] for entry in listed) == len(matrix.cells)
+
+
+def test_costs_come_from_weight_bytes_without_history(tmp_path: Path) -> None:
+    """No history: each server costs its checkpoint's safetensors bytes, and the source says so."""
+    matrix = load_matrix(_matrix(tmp_path, {"big": 4096, "small": 16}))
+    costs = estimate_costs(matrix)
+    assert costs.source.startswith("weight bytes") and costs.unit == "bytes"
+    assert costs.by_server["big-default"] == 4096 * 2 and costs.by_server["small-eager"] == 16 * 2  # bfloat16
+
+
+def test_costs_fall_back_to_a_constant_without_history_or_weights(tmp_path: Path) -> None:
+    """No history and no weight files: every server costs 1 and the source says constant."""
+    matrix = load_matrix(_matrix(tmp_path, {"a": 0, "b": 0}))
+    costs = estimate_costs(matrix)
+    assert costs.source.startswith("constant") and set(costs.by_server.values()) == {1.0}
+
+
+def test_costs_come_from_history_seconds_when_given(tmp_path: Path) -> None:
+    """With a history file: boot + probe seconds of the latest run; servers it lacks get the mean, said so."""
+    matrix = load_matrix(_matrix(tmp_path, {"a": 4096, "b": 16}))
+    run = make_run("r1", 60, {"a|default|chat": Verdict.PASS, "a|default|completions": Verdict.PASS})
+    run.cells[:] = [c.__class__(**{**c.__dict__, "timings": {"boot_s": 40.0, "probe_s": 2.5}}) for c in run.cells]
+    database = tmp_path / "history.sqlite"
+    with HistoryStore.open(database) as store:
+        store.add(run)
+    costs = estimate_costs(matrix, history=database)
+    assert costs.source.startswith("history") and costs.unit == "s"
+    assert costs.by_server["a-default"] == pytest.approx(40.0 + 2.5 + 2.5)
+    assert costs.by_server["b-default"] == pytest.approx(45.0) and "3 of 4 servers unknown" in costs.source
+
+
+def test_plan_json_is_a_github_actions_matrix(tmp_path: Path) -> None:
+    """`vllm-compat plan --json` prints {"include": [...]}: one entry per shard with its servers, cost and source."""
+    path = _matrix(tmp_path, {"a": 4096, "b": 1024, "c": 64})
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "vllm-compat"),
+            "plan",
+            "--matrix",
+            str(path),
+            "--shards",
+            "2",
+            "--json",
+            "--offline",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    matrix = json.loads(done.stdout)
+    assert list(matrix) == ["include"] and [e["shard"] for e in matrix["include"]] == ["1/2", "2/2"]
+    first = matrix["include"][0]
+    assert first["servers"] and first["cost_unit"] == "bytes" and first["cost_source"].startswith("weight bytes")
+    assert len({e["plan_sha256"] for e in matrix["include"]}) == 1
+
+
+def test_pytest_shard_option_deselects_the_other_shards_cells(tmp_path: Path) -> None:
+    """`pytest --shard K/N --collect-only`: each server's cells are collected in exactly one shard, all in all."""
+    path = _matrix(tmp_path, {"a": 4096, "b": 1024, "c": 64})
+    collected: list[set[str]] = []
+    for index in (1, 2):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "vllm_compat",
+                "--matrix",
+                str(path),
+                "--shard",
+                f"{index}/2",
+                "--collect-only",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--rootdir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        collected.append({line.split("[", 1)[1].rstrip("]") for line in done.stdout.splitlines() if "[" in line})
+    assert collected[0] and collected[1] and not collected[0] & collected[1]
+    assert len(collected[0] | collected[1]) == 12  # 3 models x 2 profiles x 2 use cases
+    for ids in collected:
+        servers = {i.rsplit("-", 1)[0] for i in ids}
+        for key in servers:
+            assert {f"{key}-chat", f"{key}-completions"} <= ids  # a server's cells stay together
+
+
+# -- merge --------------------------------------------------------------------------------------------------------
+def _shard_dir(root: Path, name: str, which: str, cells: list[str], **env: object) -> Path:
+    run_dir = root / name
+    fields: dict[str, object] = {
+        "run_id": name,
+        "matrix_sha256": "m1",
+        "shard": which,
+        "shard_plan_sha256": "p1",
+        "hostname": f"host-{name}",
+    }
+    append_record(run_dir / RESULTS_FILE, environment(**(fields | env)))
+    for key in cells:
+        server_key = key.rsplit("|", 1)[0].replace("|", "-")
+        log = run_dir / f"server-{server_key}.log"
+        log.write_text(f"log of {server_key}\n", encoding="utf-8")
+        append_record(run_dir / RESULTS_FILE, server(server_key, ServerOutcome.READY, run_id=name, log=str(log)))
+        append_record(run_dir / RESULTS_FILE, cell(key, Verdict.PASS, run_id=name))
+    return run_dir
+
+
+def test_merge_joins_shards_into_one_run(tmp_path: Path) -> None:
+    """Two shards become one results file: one environment naming both, every cell, logs copied beside it."""
+    one = _shard_dir(tmp_path, "one", "1/2", ["a|default|chat"])
+    two = _shard_dir(tmp_path, "two", "2/2", ["b|default|chat"])
+    merged = merge_runs([two, one], tmp_path / "merged")
+    results = read_results(tmp_path / "merged")
+    assert results.environment is not None and results.environment.shard is None
+    assert [m["shard"] for m in results.environment.merged_from] == ["1/2", "2/2"]
+    assert results.environment.hostname == "host-one, host-two"
+    assert sorted(c.cell_id for c in results.cells) == ["a-default-chat", "b-default-chat"]
+    assert {c.run_id for c in results.cells} == {merged.run_id}
+    logs = [Path(s.log or "") for s in results.servers]
+    assert all(log.parent == tmp_path / "merged" and log.is_file() for log in logs)
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        ({"matrix_sha256": "m2"}, r"different matrices \(matrix sha256\): .*one: m1; .*two: m2"),
+        ({"harness_version": "0.2.0"}, r"different harness versions: .*one: 0.1.0; .*two: 0.2.0"),
+        ({"shard": "1/2"}, r"shard 1/2 given twice: .*one and .*two"),
+        ({"shard": "2/3"}, r"different shard counts: .*one: 1/2; .*two: 2/3"),
+        ({"shard_plan_sha256": "p2"}, r"different shard plans"),
+        ({"shard": None}, r"two: run two is not a shard"),
+    ],
+)
+def test_merge_refuses_runs_that_are_not_one_split(tmp_path: Path, second: dict[str, object], message: str) -> None:
+    """Different matrix, harness version, shard count or plan, a shard twice, a non-shard run: refused, naming both."""
+    one = _shard_dir(tmp_path, "one", "1/2", ["a|default|chat"])
+    two = _shard_dir(tmp_path, "two", "2/2", ["b|default|chat"], **second)
+    with pytest.raises(MergeError, match=message):
+        merge_runs([one, two], tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()
+
+
+def test_merge_refuses_overlapping_cells_and_missing_shards(tmp_path: Path) -> None:
+    """A cell in two shards is named with both run dirs; shard 2 of 2 absent is named too."""
+    one = _shard_dir(tmp_path, "one", "1/2", ["a|default|chat"])
+    two = _shard_dir(tmp_path, "two", "2/2", ["a|default|chat"])
+    with pytest.raises(MergeError, match=r"cell a-default-chat is in two shards: .*one \(1/2\) and .*two \(2/2\)"):
+        merge_runs([one, two], tmp_path / "merged")
+    with pytest.raises(MergeError, match=r"missing shard\(s\) 2/2"):
+        merge_runs([one], tmp_path / "merged")
+
+
+def test_merge_command_says_why_in_one_line(tmp_path: Path) -> None:
+    """`vllm-compat merge` of mismatched shards exits 2 with the reason and no traceback."""
+    one = _shard_dir(tmp_path, "one", "1/2", ["a|default|chat"])
+    two = _shard_dir(tmp_path, "two", "2/2", ["b|default|chat"], harness_version="9.9.9")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "vllm-compat"), "merge", str(one), str(two), "--out", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "different harness versions" in done.stderr and "9.9.9" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
