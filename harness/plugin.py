@@ -116,6 +116,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="python of the engine environment (default: $VLLM_COMPAT_ENGINE_PYTHON, else the cached environment)",
     )
     group.addoption(
+        "--engine-version",
+        help="the vLLM version whose cached engine environment runs the matrix (overrides the matrix's "
+        "'engine: {vllm: ...}'; build it with `vllm-compat engine build --vllm VERSION`)",
+    )
+    group.addoption(
         "--run-dir", help="where results.jsonl, logs and STATUS.md go (default <project>/reports/runs/<run-id>)"
     )
     group.addoption("--boot-timeout", type=float, help="seconds a server may take to become ready (overrides matrix)")
@@ -337,7 +342,15 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
     state = config.stash[RUN_STATE]
     matrix = state.load_matrix()
     assert matrix is not None  # a matrix error ended the run at collection
-    engine_python = resolve_engine_python(config.getoption("--engine-python"))
+    engine_version = config.getoption("--engine-version") or matrix.engine_version
+    engine_python = resolve_engine_python(config.getoption("--engine-python"), engine_version)
+    if engine_python is None and engine_version and not config.getoption("--engine-python"):
+        pytest.exit(
+            f"no engine environment for vLLM {engine_version} (named by "
+            f"{'--engine-version' if config.getoption('--engine-version') else matrix.path.name + ' engine.vllm'}): "
+            f"build it with `vllm-compat engine build --vllm {engine_version}`",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
     state.run_dir.mkdir(parents=True, exist_ok=True)
     _write_environment_once(state, engine_python, matrix, environment_record, append_record)
     reporter = config.pluginmanager.get_plugin("terminalreporter")

@@ -516,3 +516,17 @@ def test_the_matrix_and_the_server_refuse_the_same_harness_owned_flags(tmp_path:
     for flag in HARNESS_OWNED_FLAGS:
         with pytest.raises(MatrixError, match=f"flags.{flag}: managed by the harness"):
             load_matrix(write(tmp_path, f"models:\n  - id: org/m\n    use_cases: [chat]\n    flags: {{{flag}: x}}\n"))
+
+
+def test_engine_section_names_the_vllm_version(tmp_path: Path) -> None:
+    """`engine: {vllm: 0.31.0}` names the engine version; an unquoted 0.31, a non-version or an odd key is refused."""
+    models = "models:\n  - id: zoo/chat-ok\n    use_cases: [chat]\n"
+    assert load_matrix(write(tmp_path, "engine: {vllm: 0.31.0}\n" + models)).engine_version == "0.31.0"
+    assert load_matrix(write(tmp_path, models)).engine_version is None
+    assert "engine.vllm: expected a vLLM version string such as 0.31.0, got 0.31; fix: quote the version" in error_of(
+        write(tmp_path, "engine: {vllm: 0.31}\n" + models)
+    )
+    assert "matrix.yaml:1: engine.vllm: expected a released vLLM version (digits and dots), got 'latest'" in error_of(
+        write(tmp_path, "engine: {vllm: latest}\n" + models)
+    )
+    assert "engine.version: unknown key; allowed: vllm" in error_of(write(tmp_path, "engine: {version: 1.0}\n" + models))

@@ -141,3 +141,16 @@ def test_without_a_matrix_file_here_the_run_is_a_one_line_usage_error(pytester: 
         [f"*{pytester.path / 'matrix.yaml'}: no matrix file (the default)*--matrix PATH or --demo*"]
     )
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_a_named_engine_version_that_is_not_built_stops_the_run_with_the_build_command(
+    suites: pytest.Pytester, tmp_path: Path
+) -> None:
+    """--engine-version naming an unbuilt vLLM ends the run as a usage error that says how to build that version."""
+    result = suites.runpytest_subprocess(
+        "--matrix", "matrix.yaml", "-k", "chat-ok", "--engine-version", "0.1.0",
+        "--run-dir", str(tmp_path / "run"), "--status-file", str(tmp_path / "STATUS.md"),
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*no engine environment for vLLM 0.1.0 (named by --engine-version)*"])
+    result.stdout.fnmatch_lines(["*vllm-compat engine build --vllm 0.1.0*"])

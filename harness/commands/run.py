@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--matrix", help="matrix file (default: matrix.yaml in the current directory)")
     source.add_argument("--demo", action="store_true", help="the built-in demo matrix over the zoo (CPU engine)")
     parser.add_argument("--engine-python", help="python of the engine environment")
+    parser.add_argument(
+        "--engine-version", help="run on the cached engine of this vLLM version (overrides the matrix's engine.vllm)"
+    )
     parser.add_argument("--run-dir", help="default reports/runs/<run-id> in the current directory")
     parser.add_argument("--boot-timeout", type=float)
     parser.add_argument("--latency-repeats", type=int, help="requests per working text cell (default 3, 0: none)")
@@ -56,7 +59,8 @@ def pytest_argv(args: argparse.Namespace, cwd: Path) -> list[str]:
         "--rootdir", str(cwd),
         "--confcutdir", str(suites.DIRECTORY),
     ]  # fmt: skip
-    for option in ("matrix", "engine_python", "run_dir", "boot_timeout", "latency_repeats", "shard", "history"):
+    options = ("matrix", "engine_python", "engine_version", "run_dir", "boot_timeout", "latency_repeats", "shard")
+    for option in (*options, "history"):
         value = getattr(args, option)
         if value is not None:
             argv += [f"--{option.replace('_', '-')}", str(value)]

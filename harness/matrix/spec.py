@@ -158,6 +158,7 @@ class Matrix:
     cells: tuple[Cell, ...]
     description: str = ""
     servers: Mapping[str, tuple[Cell, ...]] = field(default_factory=FrozenMap, compare=False)
+    engine_version: str | None = None  # ``engine: {vllm: ...}``: the vLLM version named by the matrix, if any
 
     def model(self, name: str) -> ModelSpec:
         for spec in self.models:
