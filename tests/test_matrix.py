@@ -529,4 +529,5 @@ def test_engine_section_names_the_vllm_version(tmp_path: Path) -> None:
     assert "matrix.yaml:1: engine.vllm: expected a released vLLM version (digits and dots), got 'latest'" in error_of(
         write(tmp_path, "engine: {vllm: latest}\n" + models)
     )
-    assert "engine.version: unknown key; allowed: vllm" in error_of(write(tmp_path, "engine: {version: 1.0}\n" + models))
+    odd_key = write(tmp_path, "engine: {version: 1.0}\n" + models)
+    assert "engine.version: unknown key; allowed: vllm" in error_of(odd_key)
