@@ -109,6 +109,7 @@ class _ServerRow:
     device_peak: str
     rss_peak: str
     weights: str
+    compile_cache: str  # "warm", "cold" or "disabled" (vLLM's torch.compile cache, from the log); "" when unknown
 
 
 def _measured(server: ServerRecord) -> _ServerRow:
@@ -121,6 +122,7 @@ def _measured(server: ServerRecord) -> _ServerRow:
         device_peak=_gib(_peak(resources, "device_used_bytes")) if resources else "",
         rss_peak=_gib(_peak(resources, "rss_bytes")) if resources else "",
         weights=_gib(server.expected_weight_bytes),
+        compile_cache=str(phases.get("compile_cache") or ""),
     )
 
 

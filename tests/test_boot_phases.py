@@ -43,6 +43,9 @@ def test_real_cpu_boot_log() -> None:
         compilation_s=None,
         api_up=True,
         boot_s_from_log=118.0,  # 20:19:53 (first timestamp) -> 20:21:51 ("Starting vLLM server on")
+        compile_cache="cold",  # the first boot of this architecture compiled and saved it
+        compile_cache_evidence="saved AOT compiled function to /root/.cache/vllm/torch_compile_cache/torch_aot_compile/"
+        "d805ea8b86707a1ae68ea60041940a2bf7a0fee5e559498a63fd3581b7f34b4d/rank_0_0/model",
     )
 
 

@@ -21,6 +21,7 @@ from harness.matrix import Cell, ModelSpec
 from harness.measure import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
 from harness.results import ServerOutcome, ServerRecord, append_record, now_iso
 from harness.runner.dry_boot import DRY_BOOT_FLAGS, DryBootError, dry_boot, wants_dry_boot
+from harness.runner.prefetch import WeightPrefetcher
 from harness.runner.progress import Progress
 from harness.server import BootError, VllmServer, parse_boot_log
 
@@ -69,10 +70,18 @@ class ServerPool:
         self._samplers: dict[str, ResourceSampler] = {}
         self._started: dict[str, str] = {}  # when each server's boot began: its teardown line says the same
         self._remaining: Counter[str] = Counter()
+        # the next server's weights download while this one boots and probes (not those a dry boot must go before)
+        self._prefetch = WeightPrefetcher(self._fetch_weights, lambda cell: not wants_dry_boot(cell.model, dry_boot))
 
     def plan(self, cells: Iterable[Cell]) -> None:
         """Count the cells each server will serve in this process, so a server stops right after its last one."""
+        cells = list(cells)
         self._remaining = Counter(cell.server_key for cell in cells if cell.endpoint is None)
+        self._prefetch.plan(cells)
+
+    def _fetch_weights(self, cell: Cell) -> Path:
+        model = cell.model
+        return fetch_weights(checkpoint_reference(model), revision=model.revision, offline=self.offline)
 
     def remaining(self) -> dict[str, int]:
         """Cells still to run per server key (servers answered elsewhere are not counted)."""
@@ -96,7 +105,8 @@ class ServerPool:
         dry_boot_s = self._dry_boot(cell) if wants_dry_boot(model, self.dry_boot) else None
         with self.progress.visible():
             # Weights are fetched before the boot clock starts.
-            path = fetch_weights(checkpoint_reference(model), revision=model.revision, offline=self.offline)
+            path = self._prefetch.weights(cell)
+        self._prefetch.prefetch_after(cell.server_key)
         timeout = self.boot_timeout or model.timeouts.boot
         self.progress.line(f"[{cell.server_key}] booting vLLM (timeout {timeout:.0f} s)")
         started_at = now_iso()

@@ -13,6 +13,18 @@ where the CPU engine prints it (tests/data/engine_logs/cpu-chat-ok-phases.log):
 - "Graph capturing finished in 5 secs, took 0.50 GiB" (GPU: CUDA graphs)
 - "Starting vLLM server on http://..." then uvicorn's "Application startup complete." (the API is up)
 
+Whether vLLM's torch.compile cache was warm (vllm/compilation/decorators.py and backends.py, 0.32):
+
+- warm: "Directly load AOT compilation from path ..." (decorators.py) or "Directly load the compiled graph(s) for
+  compile range ... from the cache, took ... s" (backends.py);
+- cold: "Compiling model again due to a load failure from ..., reason: ..." (a cache entry that could not be
+  loaded: on this machine's CPU build every second boot says "'function' object has no attribute
+  'finalize_loading'"), "saved AOT compiled function to ...", "Compiling a graph for compile range ... takes ... s",
+  "Cache the graph of compile range ... for later use";
+- disabled: "vLLM's torch.compile cache is disabled." (VLLM_DISABLE_COMPILE_CACHE);
+- none of them (e.g. --enforce-eager): nothing compiled, None.
+One cold line makes the boot cold: something was compiled. Boot-time trends compare warm with warm.
+
 Total boot is measured from the log's own timestamps ("INFO 11-21 20:19:53", one-second resolution): first
 timestamped line to the API-up line. Whoever started the process has a better clock; this is for logs alone.
 """
@@ -38,6 +50,14 @@ INIT_ENGINE = re.compile(
 )
 GRAPH_CAPTURE = re.compile(r"Graph capturing finished in " + _NUMBER + r" secs?, took " + _NUMBER + r" GiB")
 API_UP = re.compile(r"Starting vLLM (?:API )?server on|Application startup complete")
+COMPILE_WARM = re.compile(
+    r"Directly load AOT compilation from path .*|Directly load the compiled graph\(s\) for compile range .*"
+)
+COMPILE_COLD = re.compile(
+    r"Compiling model again due to a load failure from .*|saved AOT compiled function to .*"
+    r"|Compiling a graph for compile range .*|Cache the graph of compile range .*"
+)
+COMPILE_DISABLED = re.compile(r"vLLM's torch\.compile cache is disabled\.")
 TIMESTAMP = re.compile(r"\b(?:INFO|WARNING|ERROR|DEBUG|CRITICAL) (\d\d-\d\d \d\d:\d\d:\d\d)\b")
 
 
@@ -58,6 +78,8 @@ class BootPhases:
     graph_capture_gib: float | None = None
     api_up: bool = False  # "Starting vLLM server on" / "Application startup complete" seen
     boot_s_from_log: float | None = None  # first timestamp -> API up, from the log's 1 s timestamps
+    compile_cache: str | None = None  # "warm", "cold" or "disabled"; None when nothing was compiled
+    compile_cache_evidence: str | None = None  # the line that decided it (a cold one when any)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,7 +129,20 @@ def parse_boot_log(text: str) -> BootPhases:
             up_time = _timestamp(line)
             if first_time is not None and up_time is not None:
                 found["boot_s_from_log"] = (up_time - first_time).total_seconds()
+        _compile_cache(line, found)
     model_loading_s = found.pop("_model_loading_s", None)
     if "weights_load_s" not in found and model_loading_s is not None:
         found["weights_load_s"] = model_loading_s
     return BootPhases(**found)
+
+
+def _compile_cache(line: str, found: dict[str, Any]) -> None:
+    """Disabled beats cold beats warm: the first line of the strongest kind is the evidence."""
+    rank = {None: 0, "warm": 1, "cold": 2, "disabled": 3}
+    for state, pattern in (("disabled", COMPILE_DISABLED), ("cold", COMPILE_COLD), ("warm", COMPILE_WARM)):
+        match = pattern.search(line)
+        if match is not None:
+            if rank[state] > rank[found.get("compile_cache")]:
+                found["compile_cache"] = state
+                found["compile_cache_evidence"] = match.group(0).strip()[:300]
+            return
