@@ -4,27 +4,42 @@ expectations (XFAIL codes), gate requirements and external endpoints.
 Modules, in the order a file is read:
 - ``yaml_nodes``: line-aware YAML reading; every mistake names file:line, the key, the rule, the value and the fix.
 - ``endpoints``: the ``endpoints:`` entries for use cases vLLM cannot serve (tts, image_generation).
+- ``deployments``: the ``deployments:`` section: stacks of services sharing GPUs, and their rules.
 - ``load``: the matrix's rules (keys, flags, profiles, use cases, expectations) -> ``Matrix``.
-- ``spec``: the typed values later stages read: ``ModelSpec``, ``Cell``, ``Matrix`` (frozen, hashable).
+- ``spec``: the typed values later stages read: ``ModelSpec``, ``Cell``, ``Matrix``, ``Deployment``, ``Service``
+  (frozen, hashable).
 """
 
 from __future__ import annotations
 
 from harness.matrix.endpoints import NO_KEY, Endpoint, EndpointError, parse_endpoint
 from harness.matrix.load import demo_matrix_path, load_matrix
-from harness.matrix.spec import DEFAULT_PROFILE, GATE_METRICS, Cell, FrozenMap, Matrix, MatrixError, ModelSpec, Timeouts
+from harness.matrix.spec import (
+    DEFAULT_PROFILE,
+    GATE_METRICS,
+    Cell,
+    Deployment,
+    FrozenMap,
+    Matrix,
+    MatrixError,
+    ModelSpec,
+    Service,
+    Timeouts,
+)
 
 __all__ = [
     "DEFAULT_PROFILE",
     "GATE_METRICS",
     "NO_KEY",
     "Cell",
+    "Deployment",
     "Endpoint",
     "EndpointError",
     "FrozenMap",
     "Matrix",
     "MatrixError",
     "ModelSpec",
+    "Service",
     "Timeouts",
     "demo_matrix_path",
     "load_matrix",

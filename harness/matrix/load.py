@@ -19,6 +19,7 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from harness import zoo
 from harness.codes import CODES
+from harness.matrix.deployments import DeploymentsReader
 from harness.matrix.endpoints import Endpoint, EndpointError, parse_endpoint
 from harness.matrix.spec import (
     DEFAULT_PROFILE,
@@ -37,7 +38,7 @@ from harness.usecases import UseCase
 
 DEFAULT_TIMEOUTS = (900.0, 120.0)  # boot, probe: when the matrix's defaults say nothing
 
-TOP_KEYS = ("description", "engine", "defaults", "models")
+TOP_KEYS = ("description", "engine", "defaults", "models", "deployments")
 ENGINE_KEYS = ("vllm",)
 DEFAULTS_KEYS = ("flags", "env", "timeouts", "semantic")
 MODEL_KEYS = (
@@ -237,7 +238,14 @@ class _Loader(NodeReader):
         servers: dict[str, tuple[Cell, ...]] = {}
         for cell in cells:
             servers[cell.server_key] = (*servers.get(cell.server_key, ()), cell)
-        return Matrix(self.file, sha256, tuple(models), cells, description, FrozenMap(servers), engine_version)
+        deployments = FrozenMap[str, Any]()
+        for name, _key_node, node in entries:
+            if name == "deployments":
+                reader = DeploymentsReader(self, flags=self.flags, env=self.env, use_case=self.use_case)
+                deployments = reader.deployments(node, tuple(models))
+        return Matrix(
+            self.file, sha256, tuple(models), cells, description, FrozenMap(servers), engine_version, deployments
+        )
 
     def engine(self, node: Node) -> str | None:
         """``engine: {vllm: VERSION}``: the vLLM version the matrix is run on (``--engine-version`` overrides it)."""

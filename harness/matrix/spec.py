@@ -159,6 +159,7 @@ class Matrix:
     description: str = ""
     servers: Mapping[str, tuple[Cell, ...]] = field(default_factory=FrozenMap, compare=False)
     engine_version: str | None = None  # ``engine: {vllm: ...}``: the vLLM version named by the matrix, if any
+    deployments: Mapping[str, Deployment] = field(default_factory=FrozenMap)  # `deployments:`, by name
 
     def model(self, name: str) -> ModelSpec:
         for spec in self.models:
@@ -171,3 +172,59 @@ class Matrix:
             if cell.id == cell_id:
                 return cell
         raise KeyError(cell_id)
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service of a deployment: a model entry of the matrix as the stack runs it (its share of the GPU, the GPUs
+    it is pinned to, the use cases it must serve). ``model`` is that entry with the service's flags and env merged in
+    (as its only flag set) and the service's own name, ``<deployment>.<service>``, so its cells and its server are
+    its own."""
+
+    name: str
+    model: ModelSpec
+    source_model: str  # the name of the `models:` entry it runs
+    profile: str  # the profile of that entry whose flags it starts from
+    share: float | None  # gpu-memory-utilization: the fraction of each of its GPUs vLLM budgets for it
+    gpus: tuple[int, ...] | None  # pinned through CUDA_VISIBLE_DEVICES; None: vLLM's own choice (the first ones)
+    port: int | None  # the stack's port for it (informational: the harness boots on a port it owns)
+    where: str
+
+    @property
+    def devices(self) -> tuple[int, ...]:
+        """The GPUs it lands on: the pinned ones, else the first tensor-parallel-size GPUs, as vLLM picks them."""
+        if self.gpus is not None:
+            return self.gpus
+        return tuple(range(int(self.model.flags.get("tensor-parallel-size") or 1)))
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        m = self.model
+        return tuple(
+            Cell(m, DEFAULT_PROFILE, u, m.flags, m.expect.get(u), u in m.required, m.endpoints.get(u))
+            for u in m.use_cases
+        )
+
+    @property
+    def server_key(self) -> str:
+        return f"{self.model.name}-{DEFAULT_PROFILE}"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A stack: services that run together on shared GPUs, booted one after another and probed while all are up."""
+
+    name: str
+    services: tuple[Service, ...]
+    where: str
+    description: str = ""
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        return tuple(cell for service in self.services for cell in service.cells)
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
