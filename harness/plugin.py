@@ -70,6 +70,7 @@ class RunState:
     matrix_arg: str | None
     demo: bool
     project_dir: Path  # where the default matrix.yaml is read from (see project_dir())
+    deployment: str | None = None  # --deployment NAME: run that stack's services instead of the matrix's cells
     matrix: Matrix | None = None
     runner: CellRunner | None = None
     cells_run: int = 0
@@ -97,7 +98,20 @@ class RunState:
                 self.error = f"vllm-compat: {error}"
             except FileNotFoundError:
                 self.error = f"vllm-compat: {path}: matrix file not found; pass --matrix PATH or --demo"
+            if self.matrix is not None and self.deployment and self.deployment not in self.matrix.deployments:
+                known = ", ".join(self.matrix.deployments) or "none"
+                self.error = (
+                    f"vllm-compat: {path}: --deployment {self.deployment!r}: no such deployment "
+                    f"(deployments: {known}); fix: name one of them, or add it under 'deployments:'"
+                )
         return self.matrix
+
+    def cells(self) -> tuple[Cell, ...]:
+        """The cells this run serves: the deployment's services' with --deployment, else the matrix's."""
+        matrix = self.load_matrix()
+        if matrix is None or self.error is not None:
+            return ()
+        return matrix.deployments[self.deployment].cells if self.deployment else matrix.cells
 
 
 RUN_STATE = pytest.StashKey[RunState]()
@@ -136,6 +150,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="boot every server on dummy weights (--load-format dummy) before fetching its weights; by default only "
         "hub models whose weights are not cached yet, or as the matrix's dry_boot: says",
+    )
+    group.addoption(
+        "--deployment",
+        metavar="NAME",
+        help="verify the matrix's deployment NAME as the stack runs: its services booted one after another, all up "
+        "together while their use cases are probed, then probed all at once",
     )
     group.addoption("--status-file", help="where the published STATUS.md goes (default <project>/reports/STATUS.md)")
     group.addoption(
@@ -196,7 +216,12 @@ def pytest_configure(config: pytest.Config) -> None:
         matrix_arg=config.getoption("--matrix"),
         demo=bool(config.getoption("--demo")),
         project_dir=project_dir(config),
+        deployment=config.getoption("--deployment"),
     )
+    if config.getoption("--deployment") and getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError(
+            "--deployment: a deployment's services run together in one process; fix: drop -n / --numprocesses"
+        )
     if config.getoption("--offline"):
         os.environ["HF_HUB_OFFLINE"] = "1"
     if _xdist_controller(config) and (config.getoption("--matrix") or config.getoption("--demo")):
@@ -233,8 +258,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     use_case = getattr(metafunc.module, "USE_CASE", None)
     if use_case is None:
         raise pytest.UsageError(f"{metafunc.module.__file__}: a suite module must set USE_CASE")
-    matrix = metafunc.config.stash[RUN_STATE].load_matrix()
-    cells = [c for c in matrix.cells if c.use_case.value == use_case] if matrix is not None else []
+    cells = [c for c in metafunc.config.stash[RUN_STATE].cells() if c.use_case.value == use_case]
     metafunc.parametrize(
         "cell",
         [
@@ -387,8 +411,16 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
     )
     runner.plan(state.extra.get("planned", []))
     state.runner = runner
+    stack = None
     try:
+        if state.deployment:
+            from harness.deploy import DeploymentRun
+
+            stack = DeploymentRun(runner, matrix.deployments[state.deployment])
+            stack.boot()  # every service up, one after another, before the first cell runs
         yield runner
+        if stack is not None:
+            stack.finish()  # the concurrent phase, then every service stopped and the deployment recorded
     finally:
         runner.close()
 
@@ -514,7 +546,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from rich.console import Console
     from rich.table import Table
 
-    from harness.report import headline
+    from harness.report import deployment_lines, headline
 
     try:
         results = read_results(state.run_dir)
@@ -548,6 +580,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=terminalreporter.isatty(), width=terminalreporter._tw.fullwidth)
     console.print(table)
+    for line in deployment_lines(results):
+        console.print(line.replace("**", ""))
     console.print(headline(results).replace("**", ""))
     console.print(f"report: {state.status_path}  (run: {state.run_dir})")
     terminalreporter.write(buffer.getvalue())

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import jinja2
 
+from harness.deploy import (
+    MemoryPicture,
+    ServiceVerdict,
+    Timeline,
+    memory_picture,
+    peak_of,
+    service_verdicts,
+    verdict_line,
+)
+from harness.deploy import timeline as boot_timeline
 from harness.engine import NO_GPU
-from harness.results import CellRecord, EnvironmentRecord, RunResults, ServerRecord, read_results
+from harness.results import CellRecord, DeploymentRecord, EnvironmentRecord, RunResults, ServerRecord, read_results
 from harness.usecases import UseCase
 from harness.verdicts import Verdict
 
@@ -90,15 +99,6 @@ def _gib(value: object) -> str:
     return str(value) if value is not None else ""
 
 
-def _peak(resources: Mapping[str, Any], field: str) -> object:
-    """The highest figure of one field over every phase; an "n/a" string when that is all there is."""
-    values = [stats.get(field) for stats in (resources.get("phases") or {}).values()]
-    numbers = [v for v in values if isinstance(v, int | float)]
-    if numbers:
-        return max(numbers)
-    return next((v for v in values if isinstance(v, str)), None)
-
-
 @dataclass(frozen=True)
 class _ServerRow:
     """A server with the figures a deployment decision needs: boot, KV cache, VRAM (or the honest n/a) and RSS."""
@@ -118,9 +118,9 @@ def _measured(server: ServerRecord) -> _ServerRow:
     return _ServerRow(
         server=server,
         kv_tokens=f"{phases['kv_cache_tokens']:,}" if phases.get("kv_cache_tokens") else "",
-        vram_peak=_gib(_peak(resources, "process_bytes")) if resources else "",
-        device_peak=_gib(_peak(resources, "device_used_bytes")) if resources else "",
-        rss_peak=_gib(_peak(resources, "rss_bytes")) if resources else "",
+        vram_peak=_gib(peak_of(resources, "process_bytes")) if resources else "",
+        device_peak=_gib(peak_of(resources, "device_used_bytes")) if resources else "",
+        rss_peak=_gib(peak_of(resources, "rss_bytes")) if resources else "",
         weights=_gib(server.expected_weight_bytes),
         compile_cache=str(phases.get("compile_cache") or ""),
     )
@@ -207,6 +207,38 @@ GPU_CODES = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class _DeploymentView:
+    """What the report opens with for a deployment run: the verdict, the memory picture, the boot sequence."""
+
+    record: DeploymentRecord
+    line: str
+    verdicts: tuple[ServiceVerdict, ...]
+    memory: MemoryPicture
+    timeline: Timeline
+
+
+def _deployments(results: RunResults) -> list[_DeploymentView]:
+    views = []
+    for record in results.deployments:
+        verdicts = service_verdicts(record, results.cells)
+        views.append(
+            _DeploymentView(
+                record,
+                verdict_line(record, verdicts),
+                verdicts,
+                memory_picture(record, results.servers),
+                boot_timeline(record),
+            )
+        )
+    return views
+
+
+def deployment_lines(results: RunResults) -> list[str]:
+    """Each deployment's verdict line ("1 of 2 services working", who fails and why), for the terminal summary."""
+    return [view.line for view in _deployments(results)]
+
+
 def render_status(results: RunResults) -> str:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resources.files("harness") / "templates")),
@@ -219,12 +251,14 @@ def render_status(results: RunResults) -> str:
     env.filters["md"] = _md
     env.filters["cell"] = _cell_text
     env.filters["known"] = _known
+    env.filters["gib"] = _gib
     template = env.get_template("status.md.j2")
     order = {v: i for i, v in enumerate([Verdict.ERROR, Verdict.XPASS, Verdict.FAIL, Verdict.XFAIL])}
     problems = sorted((c for c in results.cells if c.verdict in order), key=lambda c: (order[c.verdict], c.cell_id))
     servers = [_measured(s) for s in results.servers]
     return template.render(
         headline=headline(results),
+        deployments=_deployments(results),
         counts=results.counts(),
         total=len(results.cells),
         use_cases=_used_use_cases(results.cells),

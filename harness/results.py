@@ -1,6 +1,7 @@
 """results.jsonl: typed records, one JSON line per cell, per server boot or teardown and per run environment.
 
-The records are ``CellRecord``, ``ServerRecord`` and ``EnvironmentRecord``, frozen dataclasses. Frozen dataclasses
+The records are ``CellRecord``, ``ServerRecord``, ``EnvironmentRecord`` and, for a deployment run,
+``DeploymentRecord``, frozen dataclasses. Frozen dataclasses
 rather than pydantic models: pydantic is not a dependency of the harness, which installs into the user's own
 environment beside pytest, and three records with a handful of enums do not need a validation framework: each
 record has an explicit ``to_json`` and ``from_json``, and reading errors are worded here, as one line naming the file,
@@ -374,7 +375,132 @@ class EnvironmentRecord:
         )
 
 
-Record = CellRecord | ServerRecord | EnvironmentRecord
+@dataclass(frozen=True)
+class LoadProbe:
+    """One cell probed again in a deployment's concurrent phase, while every service was probed at once."""
+
+    use_case: UseCase
+    verdict: Verdict  # with the matrix's expectation applied, as the cell's own verdict
+    code: Code | None
+    seconds: float  # the probe's wall time under load
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "use_case": self.use_case.value,
+            "verdict": self.verdict.value,
+            "code": self.code,
+            "seconds": self.seconds,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LoadProbe:
+        return cls(
+            use_case=UseCase(data["use_case"]),
+            verdict=Verdict(data["verdict"]),
+            code=_code(data.get("code")),
+            seconds=float(data["seconds"]),
+            message=data.get("message") or "",
+        )
+
+
+@dataclass(frozen=True)
+class DeployedService:
+    """One service of a deployment run: where it ran, when it booted (in order), and how it did under load. Its
+    server and its cells have their own records (``server_key``, cells of model ``cell_model``)."""
+
+    name: str
+    model: str  # the matrix's models: entry it runs
+    cell_model: str  # the model name its cells and server carry: <deployment>.<service>
+    server_key: str
+    use_cases: tuple[UseCase, ...]
+    devices: tuple[int, ...]  # the GPUs it is on (pinned, or the ones vLLM picks)
+    pinned: bool  # CUDA_VISIBLE_DEVICES set from the matrix's gpus:
+    share: float | None  # gpu-memory-utilization
+    port: int | None  # the stack's port (the harness booted on its own)
+    order: int  # 1 = booted first
+    booted: bool
+    boot_started_at: str | None = None
+    ready_at: str | None = None  # None: never became ready (or nothing of it needed a server)
+    stopped_at: str | None = None
+    boot_s: float | None = None
+    code: Code | None = None  # why it did not boot
+    evidence: str | None = None
+    under_load: tuple[LoadProbe, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["use_cases"] = [u.value for u in self.use_cases]
+        data["devices"] = list(self.devices)
+        data["under_load"] = [probe.to_json() for probe in self.under_load]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DeployedService:
+        return cls(
+            name=data["name"],
+            model=data["model"],
+            cell_model=data["cell_model"],
+            server_key=data["server_key"],
+            use_cases=tuple(UseCase(u) for u in data.get("use_cases") or ()),
+            devices=tuple(int(d) for d in data.get("devices") or ()),
+            pinned=bool(data.get("pinned")),
+            share=data.get("share"),
+            port=data.get("port"),
+            order=int(data["order"]),
+            booted=bool(data.get("booted")),
+            boot_started_at=data.get("boot_started_at"),
+            ready_at=data.get("ready_at"),
+            stopped_at=data.get("stopped_at"),
+            boot_s=data.get("boot_s"),
+            code=_code(data.get("code")),
+            evidence=data.get("evidence"),
+            under_load=tuple(LoadProbe.from_json(p) for p in data.get("under_load") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """A deployment run (``--deployment NAME``): its services in boot order, the concurrent phase and the memory the
+    machine had, written once every service has stopped."""
+
+    run_id: str
+    name: str
+    services: tuple[DeployedService, ...]
+    at: str
+    description: str = ""
+    concurrent_started_at: str | None = None  # None: no service was up for a concurrent phase
+    concurrent_s: float | None = None
+    gpus: tuple[GpuRecord, ...] = ()  # the GPUs NVML saw (empty: no NVIDIA GPU)
+    host_memory_bytes: int | None = None  # the machine's RAM: what RSS figures are measured against without a GPU
+
+    KIND = "deployment"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": self.KIND}
+        for item in fields(self):
+            data[item.name] = getattr(self, item.name)
+        data["services"] = [service.to_json() for service in self.services]
+        data["gpus"] = [gpu.to_json() for gpu in self.gpus]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DeploymentRecord:
+        return cls(
+            run_id=data["run_id"],
+            name=data["name"],
+            services=tuple(DeployedService.from_json(s) for s in data.get("services") or ()),
+            at=data["at"],
+            description=data.get("description") or "",
+            concurrent_started_at=data.get("concurrent_started_at"),
+            concurrent_s=data.get("concurrent_s"),
+            gpus=tuple(GpuRecord.from_json(g) for g in data.get("gpus") or ()),
+            host_memory_bytes=data.get("host_memory_bytes"),
+        )
+
+
+Record = CellRecord | ServerRecord | EnvironmentRecord | DeploymentRecord
 
 
 # -- the writer ---------------------------------------------------------------------------------------------------
@@ -430,6 +556,8 @@ def _record_name(record: Record) -> str:
         return record.cell_id
     if isinstance(record, ServerRecord):
         return record.server_key
+    if isinstance(record, DeploymentRecord):
+        return record.name
     return record.run_id
 
 
@@ -451,6 +579,7 @@ _READERS: dict[str, Callable[[Mapping[str, Any]], Record]] = {
     CellRecord.KIND: CellRecord.from_json,
     ServerRecord.KIND: ServerRecord.from_json,
     EnvironmentRecord.KIND: EnvironmentRecord.from_json,
+    DeploymentRecord.KIND: DeploymentRecord.from_json,
 }
 
 
@@ -515,6 +644,7 @@ class RunResults:
     environment: EnvironmentRecord | None = None
     servers: list[ServerRecord] = field(default_factory=list)
     cells: list[CellRecord] = field(default_factory=list)
+    deployments: list[DeploymentRecord] = field(default_factory=list)  # runs with --deployment: one each
     dropped: list[str] = field(default_factory=list)  # lines the reader skipped (a torn last line), file:line: why
 
     @property
@@ -537,6 +667,8 @@ def read_results(run_dir: Path) -> RunResults:
     for record in read_records(run_dir / RESULTS_FILE, results.dropped):
         if isinstance(record, EnvironmentRecord):
             results.environment = record
+        elif isinstance(record, DeploymentRecord):
+            results.deployments.append(record)
         elif isinstance(record, ServerRecord):
             # A server has a line at boot and one at teardown: the later one adds to the earlier, never erases it.
             known = servers.get(record.server_key)
@@ -565,8 +697,11 @@ __all__ = [
     "CellRecord",
     "CellServer",
     "CheckRecord",
+    "DeployedService",
+    "DeploymentRecord",
     "EnvironmentRecord",
     "GpuRecord",
+    "LoadProbe",
     "Record",
     "ResultsError",
     "ResultsWriteError",

@@ -22,6 +22,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "zoo": ("runner", "matrix", "server", "probes"),
     # shards split a matrix and join runs: above the records and history, below the runner that runs a shard
     "shards": ("runner", "server", "probes", "zoo"),
+    # composes the runner for a stack and is read by the report: never by the history, pages or gate
+    "deploy": ("history", "pages"),
 }
 COMPOSERS = ("harness.plugin", "harness.cli", "harness.commands")
 PROGRAMS = ("__main__", "bench")  # `python -m` entry points compose like the CLI does

@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--matrix", help="matrix file (default: matrix.yaml in the current directory)")
     source.add_argument("--demo", action="store_true", help="the built-in demo matrix over the zoo (CPU engine)")
+    parser.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="verify the matrix's deployment NAME: its services booted in order, probed together, then all at once",
+    )
     parser.add_argument("--engine-python", help="python of the engine environment")
     parser.add_argument(
         "--engine-version", help="run on the cached engine of this vLLM version (overrides the matrix's engine.vllm)"
@@ -59,7 +64,7 @@ def pytest_argv(args: argparse.Namespace, cwd: Path) -> list[str]:
         "--rootdir", str(cwd),
         "--confcutdir", str(suites.DIRECTORY),
     ]  # fmt: skip
-    named = ("matrix", "engine_python", "engine_version", "run_dir", "boot_timeout", "latency_repeats", "shard")
+    named = ("matrix", "deployment", "engine_python", "engine_version", "run_dir", "boot_timeout", "latency_repeats", "shard")
     for option in (*named, "history"):
         value = getattr(args, option)
         if value is not None:

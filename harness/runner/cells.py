@@ -158,7 +158,19 @@ class CellRunner:
         self.say(f"[{cell.id}] {outcome.verdict.value}{code}{left}")
         return outcome
 
-    def _evaluate(self, cell: Cell) -> Outcome:
+    def evaluate(self, cell: Cell) -> Outcome:
+        """The cell's raw outcome (before the matrix's expectation), without a record, a latency measurement or a
+        step towards stopping its server: a deployment's concurrent phase probes cells again while all are up."""
+        return self._evaluate(cell, latency=False)
+
+    def needs_server(self, cell: Cell) -> bool:
+        """Whether running the cell boots its server: no endpoint answers it, it has a probe and pre-flight lets it
+        through (a deployment boots its services in order before any cell runs)."""
+        if cell.endpoint is not None or cell.use_case.value not in PROBES:
+            return False
+        return not self._judged(cell, self.preflight(cell.model)).errors_for(cell.use_case)
+
+    def _evaluate(self, cell: Cell, *, latency: bool = True) -> Outcome:
         if cell.endpoint is not None:
             return probe_external(cell, cell.endpoint, self.say)
         report = self._judged(cell, self.preflight(cell.model))
@@ -215,7 +227,7 @@ class CellRunner:
                 findings=findings,
                 timings={"boot_s": round(error.elapsed, 2)},
             )
-        return self._probe(cell, server, probe, report, findings)
+        return self._probe(cell, server, probe, report, findings, latency=latency)
 
     def _probe(
         self,
@@ -224,6 +236,8 @@ class CellRunner:
         probe: Callable[..., ProbeResult],
         report: PreflightReport,
         findings: tuple[Finding, ...],
+        *,
+        latency: bool = True,
     ) -> Outcome:
         server_info = CellServer(
             key=cell.server_key,
@@ -276,12 +290,12 @@ class CellRunner:
         if death is not None:
             # The engine died under this probe: the cause is in its log, not in the probe's checks.
             return self._engine_died(server, death, server_info, timings, findings, result)
-        latency = self._latency(cell, server) if result.passed else None
+        measured = self._latency(cell, server) if result.passed and latency else None
         hung = result.code == "PROBE_TIMEOUT"
         return Outcome(
             verdict=Verdict.PASS if result.passed else Verdict.FAIL,
             code=None if result.passed else (result.code or "PROBE_FAILED"),
-            latency=latency,
+            latency=measured,
             message=result.message
             + (f" (after {cell.model.timeouts.probe:g} s; {_process_state(server)})" if hung else ""),
             evidence=result.evidence,

@@ -83,6 +83,12 @@ class ServerPool:
         model = cell.model
         return fetch_weights(checkpoint_reference(model), revision=model.revision, offline=self.offline)
 
+    def hold(self, cell: Cell) -> None:
+        """Keep the cell's server up past its last planned cell until ``finish(cell)`` releases the hold (a
+        deployment keeps every service up for its concurrent phase)."""
+        if cell.endpoint is None:
+            self._remaining[cell.server_key] += 1
+
     def remaining(self) -> dict[str, int]:
         """Cells still to run per server key (servers answered elsewhere are not counted)."""
         return dict(self._remaining)

@@ -1,0 +1,99 @@
+"""Boot a deployment's services one after another, each ready before the next starts.
+
+vLLM engines that initialise on one GPU at the same time fail where the same engines started one after the other
+work (vLLM issue 9198): a stack must come up in order, so the harness boots it that way and records when each
+service started and became ready.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from harness.checkpoint import CheckpointError
+from harness.codes import Code
+from harness.matrix import Cell, Deployment, Service
+from harness.results import now_iso
+from harness.server import BootError
+
+if TYPE_CHECKING:
+    from harness.runner import CellRunner
+
+
+@dataclass(frozen=True)
+class BootStep:
+    """One service's place in the boot sequence and how its boot ended."""
+
+    service: Service
+    order: int  # 1 = first
+    booted: bool
+    started_at: str | None = None
+    ready_at: str | None = None
+    boot_s: float | None = None
+    code: Code | None = None
+    evidence: str | None = None
+
+
+def cells_that_boot(runner: CellRunner, service: Service) -> list[Cell]:
+    """The service's cells that need its server: pre-flight lets them through and a probe exists."""
+    wanted: list[Cell] = []
+    for cell in service.cells:
+        try:
+            if runner.needs_server(cell):
+                wanted.append(cell)
+        except Exception:  # a harness error in pre-flight: the cell itself reports it as ERROR when it runs
+            continue
+    return wanted
+
+
+def boot_in_order(runner: CellRunner, deployment: Deployment) -> tuple[BootStep, ...]:
+    """Boot each service in the matrix's order, waiting for it to be ready (or to fail) before the next one."""
+    steps: list[BootStep] = []
+    for order, service in enumerate(deployment.services, start=1):
+        cells = cells_that_boot(runner, service)
+        if not cells:
+            runner.say(f"[{deployment.name}] {order}. {service.name}: nothing to boot (pre-flight failed every cell)")
+            steps.append(BootStep(service, order, booted=False, evidence="pre-flight failed every use case"))
+            continue
+        runner.say(f"[{deployment.name}] {order}. {service.name}: booting ({', '.join(cells[0].model.use_cases)})")
+        started_at, clock = now_iso(), time.monotonic()
+        try:
+            server = runner.servers.get(cells[0])
+        except BootError as error:
+            steps.append(
+                BootStep(
+                    service,
+                    order,
+                    booted=False,
+                    started_at=started_at,
+                    boot_s=round(error.elapsed, 2),
+                    code=Code(error.diagnosis.code),
+                    evidence=error.diagnosis.evidence,
+                )
+            )
+            continue
+        except CheckpointError as error:
+            steps.append(
+                BootStep(
+                    service,
+                    order,
+                    booted=False,
+                    started_at=started_at,
+                    boot_s=round(time.monotonic() - clock, 2),
+                    code=Code(error.code),
+                    evidence=error.message,
+                )
+            )
+            continue
+        steps.append(
+            BootStep(
+                service,
+                order,
+                booted=True,
+                started_at=started_at,
+                ready_at=now_iso(),
+                boot_s=round(server.boot_seconds, 2),
+            )
+        )
+    return tuple(steps)
