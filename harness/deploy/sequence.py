@@ -60,40 +60,14 @@ def boot_in_order(runner: CellRunner, deployment: Deployment) -> tuple[BootStep,
         started_at, clock = now_iso(), time.monotonic()
         try:
             server = runner.servers.get(cells[0])
-        except BootError as error:
-            steps.append(
-                BootStep(
-                    service,
-                    order,
-                    booted=False,
-                    started_at=started_at,
-                    boot_s=round(error.elapsed, 2),
-                    code=Code(error.diagnosis.code),
-                    evidence=error.diagnosis.evidence,
-                )
-            )
+        except (BootError, CheckpointError) as error:
+            if isinstance(error, BootError):
+                seconds, code, evidence = error.elapsed, error.diagnosis.code, error.diagnosis.evidence
+            else:  # the weights could not be fetched: nothing booted
+                seconds, code, evidence = time.monotonic() - clock, error.code, error.message
+            failed = BootStep(service, order, False, started_at, None, round(seconds, 2), Code(code), evidence)
+            runner.say(f"[{deployment.name}] {order}. {service.name}: did not boot: {code}")
+            steps.append(failed)
             continue
-        except CheckpointError as error:
-            steps.append(
-                BootStep(
-                    service,
-                    order,
-                    booted=False,
-                    started_at=started_at,
-                    boot_s=round(time.monotonic() - clock, 2),
-                    code=Code(error.code),
-                    evidence=error.message,
-                )
-            )
-            continue
-        steps.append(
-            BootStep(
-                service,
-                order,
-                booted=True,
-                started_at=started_at,
-                ready_at=now_iso(),
-                boot_s=round(server.boot_seconds, 2),
-            )
-        )
+        steps.append(BootStep(service, order, True, started_at, now_iso(), round(server.boot_seconds, 2)))
     return tuple(steps)
