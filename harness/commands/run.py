@@ -64,8 +64,8 @@ def pytest_argv(args: argparse.Namespace, cwd: Path) -> list[str]:
         "--rootdir", str(cwd),
         "--confcutdir", str(suites.DIRECTORY),
     ]  # fmt: skip
-    named = ("matrix", "deployment", "engine_python", "engine_version", "run_dir", "boot_timeout", "latency_repeats", "shard")
-    for option in (*named, "history"):
+    named = ("matrix", "engine_python", "engine_version", "run_dir", "boot_timeout", "latency_repeats", "shard")
+    for option in (*named, "deployment", "history"):
         value = getattr(args, option)
         if value is not None:
             argv += [f"--{option.replace('_', '-')}", str(value)]
