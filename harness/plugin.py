@@ -218,9 +218,12 @@ def pytest_configure(config: pytest.Config) -> None:
         project_dir=project_dir(config),
         deployment=config.getoption("--deployment"),
     )
-    if config.getoption("--deployment") and getattr(config.option, "numprocesses", None):
+    if config.getoption("--deployment") and (
+        getattr(config.option, "numprocesses", None) or config.getoption("--shard")
+    ):
         raise pytest.UsageError(
-            "--deployment: a deployment's services run together in one process; fix: drop -n / --numprocesses"
+            "--deployment: a deployment's services run together in one process on one machine; "
+            "fix: drop -n / --numprocesses and --shard"
         )
     if config.getoption("--offline"):
         os.environ["HF_HUB_OFFLINE"] = "1"
