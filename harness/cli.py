@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "engine": "harness.commands.engine",
     "history": "harness.commands.history",
     "pages": "harness.commands.pages",
+    "upgrade-check": "harness.commands.upgrade",
     "plan": "harness.commands.plan",
     "merge": "harness.commands.merge",
 }

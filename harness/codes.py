@@ -61,6 +61,10 @@ class Code(StrEnum):
     )
     WEIGHTS_TOO_LARGE = "WEIGHTS_TOO_LARGE", "the weights per GPU exceed total memory x gpu-memory-utilization"
     PARSER_UNKNOWN = "PARSER_UNKNOWN", "the tool-call or reasoning parser name is not one the installed vLLM has"
+    FLAG_UNKNOWN = (
+        "FLAG_UNKNOWN",
+        "a vLLM flag this version's server does not accept (removed, renamed or not yet added)",
+    )
     LORA_UNSUPPORTED = "LORA_UNSUPPORTED", "--enable-lora on an architecture whose vLLM class does not take LoRA"
     GPU_ARCH_UNSUPPORTED = (
         "GPU_ARCH_UNSUPPORTED",

@@ -164,6 +164,12 @@ SIGNATURES: tuple[Signature, ...] = (
         "vllm/entrypoints/launchers/launcher.py validate_api_server_args; ParserManager lookups",
     ),
     _sig(
+        "FLAG_UNKNOWN",
+        r"error: unrecognized arguments: ",
+        SPECIFIC,
+        "argparse via vllm/utils/argparse_utils.py FlexibleArgumentParser (the server's own command line)",
+    ),
+    _sig(
         "LORA_UNSUPPORTED",
         r"does not support LoRA yet|does not support LoRA\b",
         SPECIFIC,

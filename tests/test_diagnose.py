@@ -270,6 +270,7 @@ def test_media_sent_to_a_text_model_is_wrong_task() -> None:
     ("text", "code"),
     [
         ("KeyError: 'invalid tool call parser: qwen25 (chose from { hermes,mistral })'", "PARSER_UNKNOWN"),
+        ("api_server.py: error: unrecognized arguments: --custom-histogram-buckets", "FLAG_UNKNOWN"),
         ("KeyError: \"Reasoning parser 'deepseek-r1' not found. Available parsers: deepseek_r1\"", "PARSER_UNKNOWN"),
         ("ValueError: GPT2LMHeadModel does not support LoRA yet.", "LORA_UNSUPPORTED"),
         (

@@ -24,6 +24,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "shards": ("runner", "server", "probes", "zoo"),
     # composes the runner for a stack and is read by the report: never by the history, pages or gate
     "deploy": ("history", "pages"),
+    # the upgrade gate compares two ordinary runs and two engines' answers: it never runs or boots anything itself
+    "upgrade": ("runner", "server", "probes", "zoo", "pages"),
 }
 COMPOSERS = ("harness.plugin", "harness.cli", "harness.commands")
 PROGRAMS = ("__main__", "bench")  # `python -m` entry points compose like the CLI does

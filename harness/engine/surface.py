@@ -35,16 +35,17 @@ except ImportError:
 parser = make_arg_parser(FlexibleArgumentParser())
 options = {}
 for action in parser._actions:
-    default = action.default
+    default, shown = action.default, False
     try:
         json.dumps(default)
     except (TypeError, ValueError):
-        default = repr(default)
+        default, shown = repr(default), True
     help_text = action.help if isinstance(action.help, str) else ""
     for option in action.option_strings:
         options[option] = {
             "dest": action.dest,
             "default": default,
+            "default_repr": shown,
             "deprecated": "deprecated" in help_text.lower() or bool(getattr(action, "deprecated", False)),
         }
 out = {"options": options}
@@ -55,7 +56,7 @@ except Exception:
     out["implementations"] = {}
 """ + answer_line("out")
 
-CACHE_SCHEMA = 1  # bump when _SURFACE_SCRIPT reports more: older cache files are then asked again
+CACHE_SCHEMA = 2  # bump when _SURFACE_SCRIPT reports more: older cache files are then asked again
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class OptionInfo:
     dest: str
     default: Any
     deprecated: bool
+    default_repr: bool = False  # the default is an object shown by its repr(), not a plain value
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,12 @@ def surface_from_json(
     data: dict[str, Any], distribution: str, vllm_version: str, cached: bool = True, seconds: float = 0.0
 ) -> EngineSurface:
     options = {
-        str(name): OptionInfo(str(info.get("dest", "")), info.get("default"), bool(info.get("deprecated")))
+        str(name): OptionInfo(
+            str(info.get("dest", "")),
+            info.get("default"),
+            bool(info.get("deprecated")),
+            bool(info.get("default_repr")),
+        )
         for name, info in (data.get("options") or {}).items()
     }
     implementations = {

@@ -4,6 +4,7 @@ Modules:
 
 - ``site``: ``write_site()``: index (headline, model x use case grid, "since the previous run", environment), a page
   per cell (checks, message, evidence, findings, log tail, latency, VRAM, history strip, trend plots), a page per run.
+- ``upgrade``: ``write_upgrade_page()``: the upgrade check's two vLLM versions side by side, beside the site.
 - ``svg``: trend plots as inline SVG, each point labelled with its vLLM version and revision.
 - ``scrub``: no secret reaches a page.
 - ``templates/``: the jinja2 templates, shipped inside the package.
@@ -14,5 +15,16 @@ from __future__ import annotations
 from harness.pages.scrub import scrub
 from harness.pages.site import SYMBOL, Site, slug, write_site
 from harness.pages.svg import Point, trend_plot
+from harness.pages.upgrade import upgrade_page_name, write_upgrade_page
 
-__all__ = ["SYMBOL", "Point", "Site", "scrub", "slug", "trend_plot", "write_site"]
+__all__ = [
+    "SYMBOL",
+    "Point",
+    "Site",
+    "scrub",
+    "slug",
+    "trend_plot",
+    "upgrade_page_name",
+    "write_site",
+    "write_upgrade_page",
+]

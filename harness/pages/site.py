@@ -140,25 +140,31 @@ class _Loaded:
         return comparison_of(run, previous, histories, before)
 
 
+def page_environment() -> jinja2.Environment:
+    """The pages' templates with their filters; every value rendered is scrubbed of secrets."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_scrubbed,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["verdict"] = lambda v, code=None: markupsafe.Markup(_verdict_html(str(v), code))
+    env.filters["slug"] = slug
+    env.filters["rev"] = short_revision
+    env.globals["TRANSITION_SYMBOL"] = TRANSITION_SYMBOL
+    env.globals["METRIC_LABELS"] = METRIC_LABELS
+    return env
+
+
 class Site:
     """Writes the site for one run (the latest by default) of a history file into ``out``."""
 
     def __init__(self, store: HistoryStore, out: Path) -> None:
         self.store = store
         self.out = out
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATES),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            finalize=_scrubbed,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.env.filters["verdict"] = lambda v, code=None: markupsafe.Markup(_verdict_html(str(v), code))
-        self.env.filters["slug"] = slug
-        self.env.filters["rev"] = short_revision
-        self.env.globals["TRANSITION_SYMBOL"] = TRANSITION_SYMBOL
-        self.env.globals["METRIC_LABELS"] = METRIC_LABELS
+        self.env = page_environment()
 
     def write(self, run_id: str | None = None) -> Path:
         run = self.store.run(run_id) if run_id else self.store.latest()

