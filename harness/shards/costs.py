@@ -4,8 +4,9 @@ In order of preference, the first that knows at least one server of the matrix:
 
 1. ``history``: the latest recorded boot + probe seconds of the server's cells (harness.history), from ``--history``
    or ``reports/history.sqlite`` when it exists;
-2. ``weight bytes``: what the safetensors headers of the checkpoint promise (read locally, never downloading
-   weights), else the hub's file sizes when the hub may be asked;
+2. ``weight bytes``: a hub model's weight files as the hub lists them (the same on every node, whatever its cache
+   holds; a cached snapshot's safetensors headers when the hub may not be asked), a local or zoo checkpoint's
+   safetensors headers -- never downloading weights;
 3. ``constant``: every server costs the same.
 
 Servers the chosen source does not know are given the mean of those it knows (said in the source text), so seconds
@@ -107,14 +108,17 @@ def _history_seconds(path: Path, servers: Mapping[str, tuple[Cell, ...]]) -> dic
 
 
 def _weight_bytes(model: ModelSpec, offline: bool) -> int | None:
-    """The checkpoint's weight bytes, from local safetensors headers, else the hub's listing (when online)."""
+    """The checkpoint's weight bytes. A hub model: the hub's file sizes (the same answer on every node, whatever its
+    cache holds), else the headers of a cached snapshot; a local or zoo checkpoint: its safetensors headers."""
     try:
-        path = model.path if model.path is not None else resolve_model(model.id, revision=model.revision, offline=True)
-        size = expected_weight_bytes(path)
-        if size:
-            return size
-        listing = list_files(model.id, path, model.revision, offline)
+        if model.source == "hub":
+            path = resolve_model(model.id, revision=model.revision, offline=offline)
+            listing = list_files(model.id, path, model.revision, offline)
+            sizes = [s for name, s in listing.files.items() if name.endswith(WEIGHT_SUFFIXES) and s]
+            if sizes:
+                return sum(sizes)
+        else:
+            path = model.path if model.path is not None else resolve_model(model.id, offline=True)
+        return expected_weight_bytes(path) or None
     except (CheckpointError, OSError, ValueError):
         return None
-    sizes = [s for name, s in listing.files.items() if name.endswith(WEIGHT_SUFFIXES) and s]
-    return sum(sizes) or None
