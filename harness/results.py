@@ -97,6 +97,7 @@ class CellServer:
     log: str | None = None
     cause: Code | None = None  # the diagnosed cause of an engine death
     external: Mapping[str, Any] | None = None  # matrix.endpoints.Endpoint.to_json()
+    compile_cache: str | None = None  # the boot's torch.compile cache: warm, cold or disabled (server.boot_log)
 
     def to_json(self) -> dict[str, Any]:
         # Only what is known: a server of ours has no "external", an endpoint no port or log.
@@ -111,6 +112,7 @@ class CellServer:
             log=data.get("log"),
             cause=_code(data.get("cause")),
             external=data.get("external"),
+            compile_cache=data.get("compile_cache"),
         )
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from history_fake import make_run
 
+from harness.history import HistoryStore
+from harness.pages import write_site
 from harness.server import parse_boot_log
+from harness.verdicts import Verdict
 
 # Real lines from boots of zoo:chat-ok on this machine's CPU engine (reports/runs/20261130-100335-9aa6): the cache
 # entry existed but could not be loaded, so the model was compiled again and saved.
@@ -94,3 +100,14 @@ def compilation_sources(engine_python: Path) -> Path:
 def test_the_engine_still_prints_these_lines(compilation_sources: Path, module: str, wording: str) -> None:
     """The installed vLLM's compilation sources still hold each wording the parser reads (a drift fails here)."""
     assert wording in (compilation_sources / module).read_text(encoding="utf-8")
+
+
+def test_the_cell_page_shows_the_compile_cache_next_to_the_boot_time(tmp_path: Path) -> None:
+    """A cell whose server booted cold says so beside boot_s on its page (history keeps it in the cell record)."""
+    run = make_run("r1", 0, {"m|default|chat": Verdict.PASS})
+    run.cells[:] = [replace(c, server=replace(c.server, compile_cache="cold")) for c in run.cells if c.server]
+    with HistoryStore.open(tmp_path / "history.sqlite") as store:
+        store.add(run)
+        index = write_site(store, tmp_path / "site")
+    page = (index.parent / "cells" / "m-default-chat.html").read_text(encoding="utf-8")
+    assert re.search(r"<th>boot_s</th><td>40\.0 s \(cold compile cache\)</td>", page)

@@ -30,7 +30,7 @@ from harness.runner.external import probe_external
 from harness.runner.outcome import Outcome
 from harness.runner.progress import Progress
 from harness.runner.servers import ServerPool, checkpoint_reference
-from harness.server import BootError, VllmServer
+from harness.server import BootError, VllmServer, parse_boot_log
 from harness.verdicts import Verdict, judge
 from harness.zoo import MEMBERS, zoo_member_name
 
@@ -244,6 +244,7 @@ class CellRunner:
             port=server.port,
             vllm_version=(server.version or {}).get("version"),
             log=str(server.log_path),
+            compile_cache=parse_boot_log(server.log_text()).compile_cache,  # boot times compare warm with warm
         )
         timings: dict[str, float] = {"boot_s": round(server.boot_seconds, 2)}
         death = server.death_report()
