@@ -335,6 +335,13 @@ def _keep_this_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
         config.hook.pytest_deselected(items=others)
         items[:] = [i for i in items if i not in others]
     state.extra["shard"] = {"shard": str(shard), "plan": plan.sha256, "cost_source": plan.cost_source}
+    if not mine:  # more shards than servers: an empty run that merge still counts as this shard
+        from harness.engine import environment_record, resolve_engine_python
+        from harness.results import append_record
+
+        state.run_dir.mkdir(parents=True, exist_ok=True)
+        engine_python = resolve_engine_python(config.getoption("--engine-python"))
+        _write_environment_once(state, engine_python, matrix, environment_record, append_record)
 
 
 def _install_interrupts(config: pytest.Config, *, forward_to_children: bool) -> None:

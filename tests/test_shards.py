@@ -272,3 +272,43 @@ def test_merge_command_says_why_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "different harness versions" in done.stderr and "9.9.9" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_empty_shard_still_writes_its_environment(tmp_path: Path) -> None:
+    """With more shards than servers, shard 3/3 runs nothing but records itself (merge then finds every shard)."""
+    path = _matrix(tmp_path, {"a": 64})  # one model, two profiles: two servers
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "vllm_compat",
+            "--matrix",
+            str(path),
+            "--shard",
+            "3/3",
+            "--run-dir",
+            str(tmp_path / "run3"),
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 5, done.stdout + done.stderr  # pytest: no tests ran
+    results = read_results(tmp_path / "run3")
+    assert results.environment is not None and results.environment.shard == "3/3" and not results.cells
+
+
+def test_vllm_compat_run_passes_the_shard_and_history_to_pytest() -> None:
+    """`vllm-compat run --shard 2/3 --history H` hands both options to the plugin."""
+    from harness.cli import build_parser
+    from harness.commands.run import pytest_argv
+
+    args = build_parser().parse_args(["run", "--demo", "--shard", "2/3", "--history", "h.sqlite"])
+    argv = pytest_argv(args, Path("/tmp"))
+    assert argv[argv.index("--shard") + 1] == "2/3" and argv[argv.index("--history") + 1] == "h.sqlite"
