@@ -145,3 +145,11 @@ def test_the_report_opens_with_the_deployment_verdict_memory_and_boot_sequence(t
     assert "fails because of its neighbours: KV_BUDGET at boot after agent" in head
     assert "device memory: n/a (no NVIDIA GPU)" in head and "| agent | 3.00 GiB |" in head
     assert "| 2 | base | 41.0 |  |" in head and "not booted `KV_BUDGET`" in head
+
+
+def test_a_use_case_without_a_cell_record_is_not_working() -> None:
+    """A service whose use case never ran (deselected with -m, or an interrupted run) is not counted as working."""
+    record = deployment(service("agent", 1, use_cases=(UseCase.CHAT, UseCase.COMPLETIONS)))
+    (verdict,) = service_verdicts(record, [cell("stack.agent|default|chat", Verdict.PASS)])
+    assert not verdict.working
+    assert verdict.failures == ("completions: not run (deselected, or the run stopped first)",)

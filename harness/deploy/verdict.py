@@ -81,9 +81,9 @@ def service_verdict(
     alone = {c.use_case: c.verdict for c in own}
     load_failures = [p for p in service.under_load if p.verdict is not Verdict.PASS]
     failures += [f"under load: {p.use_case}: {p.verdict}" + (f" {p.code}" if p.code else "") for p in load_failures]
-    working = bool(own) and not failures and len(own) == len(service.use_cases)
-    if not own:
-        failures.append("no cell of it ran")
+    ran = {c.use_case for c in own}
+    failures += [f"{u}: not run (deselected, or the run stopped first)" for u in service.use_cases if u not in ran]
+    working = bool(own) and not failures
     only_under_load = load_failures and all(alone.get(p.use_case) is Verdict.PASS for p in load_failures)
     if only_under_load and len(failures) == len(load_failures):
         names = tuple(o.name for o in others if o.under_load)
