@@ -179,3 +179,52 @@ def test_an_unknown_deployment_name_lists_the_known_ones(tmp_path: Path) -> None
     output = done.stdout + done.stderr
     assert done.returncode == 4, output
     assert "--deployment 'stak': no such deployment (deployments: stack)" in output
+
+
+def test_a_stack_that_boots_nothing_still_runs_records_and_reports_through_the_plugin(tmp_path: Path) -> None:
+    """`run --deployment` with services pre-flight refuses: no boot, a deployment record, 0 of 2 working up front."""
+    import subprocess
+    import sys
+
+    from harness.results import read_results
+
+    path = tmp_path / "matrix.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            defaults: {flags: {max-model-len: 512, gpu-memory-utilization: 0.2}}
+            models:
+              - {id: "zoo:missing-config", use_cases: [chat]}
+              - {id: "zoo:no-chat-template", name: base, use_cases: [chat]}
+            deployments:
+              broken:
+                services: [{model: missing-config, port: 8000}, {model: base, port: 8001}]
+            """
+        ),
+        encoding="utf-8",
+    )
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--matrix", str(path), "--deployment", "broken"]
+        + ["--run-dir", str(run_dir), "--", "--status-file", str(tmp_path / "STATUS.md")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    output = done.stdout + done.stderr
+    results = read_results(run_dir)
+    assert {c.cell_id: c.code for c in results.cells} == {
+        "broken.missing-config-default-chat": "CONFIG_MISSING",
+        "broken.base-default-chat": "NO_CHAT_TEMPLATE",
+    }, output[-3000:]
+    assert results.servers == []  # nothing booted
+    (record,) = results.deployments
+    assert [(s.name, s.booted, s.under_load) for s in record.services] == [
+        ("missing-config", False, ()),
+        ("base", False, ()),
+    ]
+    assert record.concurrent_s is None
+    status = (tmp_path / "STATUS.md").read_text(encoding="utf-8")
+    assert status.index("**deployment `broken`: 0 of 2 services working**") < status.index("cells working")
+    assert done.returncode == 1, output[-3000:]

@@ -109,11 +109,12 @@ def verdict_line(deployment: DeploymentRecord, verdicts: Iterable[ServiceVerdict
     alone = [v for v in verdicts if not v.working and not v.neighbours]
     if alone:
         parts.append(
-            f"{len(alone)} failing on its own: " + "; ".join(f"{v.name} ({', '.join(v.failures[:2])})" for v in alone)
+            f"{len(alone)} failing on {'its' if len(alone) == 1 else 'their'} own: "
+            + "; ".join(f"{v.name} ({', '.join(v.failures[:2])})" for v in alone)
         )
     if neighbours:
         parts.append(
-            f"{len(neighbours)} failing because of its neighbours: "
+            f"{len(neighbours)} failing because of {'its' if len(neighbours) == 1 else 'their'} neighbours: "
             + "; ".join(f"{v.name} (after {', '.join(v.neighbours)})" for v in neighbours)
         )
     return " · ".join(parts)
