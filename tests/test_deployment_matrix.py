@@ -204,9 +204,9 @@ def test_a_stack_that_boots_nothing_still_runs_records_and_reports_through_the_p
         encoding="utf-8",
     )
     run_dir = tmp_path / "run"
+    argv = ["run", "--matrix", str(path), "--deployment", "broken", "--run-dir", str(run_dir)]
     done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", "--matrix", str(path), "--deployment", "broken"]
-        + ["--run-dir", str(run_dir), "--", "--status-file", str(tmp_path / "STATUS.md")],
+        [sys.executable, "-m", "harness.cli", *argv, "--", "--status-file", str(tmp_path / "STATUS.md")],
         capture_output=True,
         text=True,
         timeout=300,
