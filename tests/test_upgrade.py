@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from history_fake import make_run
 
 from harness.engine import EngineRegistry, surface_from_json
@@ -174,3 +175,19 @@ def test_the_upgrade_page_shows_the_decision_and_changed_cells(tmp_path: Path) -
     page = write_upgrade_page(report, tmp_path).read_text()
     assert page.count("c-default-chat") >= 2 and "BLOCKED: 1 required cell(s) break on 0.32.0" in page
     assert "broke" in page and "--old-name → --new-name" in page and 'href="runs/r-new.html"' in page
+
+
+def test_the_command_refuses_one_version_twice_and_an_unbuilt_engine_with_no_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--from equal to --to, or a version not built under --no-build, is a one-line usage error (exit 2)."""
+    from harness.cli import main
+    from harness.paths import CACHE_VAR
+
+    monkeypatch.setenv(CACHE_VAR, str(tmp_path))
+    assert main(["upgrade-check", "--from", "0.31.0", "--to", "0.31.0", "--demo"]) == 2
+    assert "--from and --to are both 0.31.0" in capsys.readouterr().err
+    argv = ["upgrade-check", "--from", "0.1.0", "--to", "0.2.0", "--demo", "--no-build", "--runs", "a", "b"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no engine environment for vLLM 0.1.0: run `vllm-compat engine build --vllm 0.1.0`" in err

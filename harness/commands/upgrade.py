@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boot-timeout", type=float)
     parser.add_argument("--latency-repeats", type=int, help="requests per working text cell (default 3)")
     parser.add_argument("--offline", action="store_true", help="never contact the hub")
+    parser.add_argument(
+        "--runs",
+        nargs=2,
+        metavar=("FROM_RUN", "TO_RUN"),
+        help="compare two runs already made (reports/runs/<id> on each version) instead of running the matrix",
+    )
     parser.add_argument("--reports", default="reports", help="where runs/, history.sqlite and the report go")
     parser.add_argument("--out", help="the report file (default: REPORTS/UPGRADE-<from>-to-<to>.md)")
 
