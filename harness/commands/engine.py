@@ -64,12 +64,12 @@ def run(args: argparse.Namespace) -> int:
         if not engines:
             print("no engine environments: run `vllm-compat engine build [--vllm VERSION]`")
             return 0
-        print(f"{'version':<12} {'flavour':<7} {'size':>9}  {'last use':<16}  path")
+        print(f"{'version':<12} {'flavour':<7} {'size':>9} {'shared':>9}  {'last use':<16}  path")
         for engine in engines:
             state = "" if engine.complete else "  (half-built: never used)"
             print(
-                f"{engine.vllm_version:<12} {engine.flavour:<7} {_size(engine.size_bytes):>9}  "
-                f"{_when(engine.last_used):<16}  {engine.directory}{state}"
+                f"{engine.vllm_version:<12} {engine.flavour:<7} {_size(engine.size_bytes):>9} "
+                f"{_size(engine.shared_bytes):>9}  {_when(engine.last_used):<16}  {engine.directory}{state}"
             )
         return 0
     if args.action == "prune":

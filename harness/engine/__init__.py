@@ -8,7 +8,8 @@ child process. Modules, from the bottom up:
 - ``env``: build and locate (``resolve_engine_python``) the environment of one vLLM version, its torch pins read from
   that version's published requirements, cached under the harness's cache root per flavour, vLLM version, Python
   version and recipe hash.
-- ``installed``: the environments built side by side: list them (size, last use), prune the unwanted ones.
+- ``installed``: the environments built side by side: list them (size, last use), prune the unwanted ones, and
+  hard-link the files a new one has byte-identical to a sibling's (the same torch and CUDA libraries, stored once).
 - ``versions``: the package versions installed in it (importlib.metadata, vLLM not imported).
 - ``answers``: a script's answer cached per engine version (what ``registry`` and ``rules`` are built on).
 - ``registry``: the architectures, model types and chat-template fallbacks the installed vLLM knows, cached per
@@ -42,7 +43,16 @@ from harness.engine.env import (
 )
 from harness.engine.environment import environment_record, gpu_inventory, harness_git_sha, recorded_versions
 from harness.engine.gpu_specs import KNOWN_GPUS, GpuSpec, GpuSpecError, detect_gpu, parse_gpu, resolve_gpu
-from harness.engine.installed import InstalledEngine, PruneDecision, installed_engines, plan_prune, remove_engine
+from harness.engine.installed import (
+    Dedupe,
+    InstalledEngine,
+    PruneDecision,
+    installed_engines,
+    plan_prune,
+    remove_engine,
+    seed_from_sibling,
+    share_with_siblings,
+)
 from harness.engine.nvml import NO_GPU, nvml_init, nvml_shutdown, open_nvml, pynvml_module
 from harness.engine.registry import EngineRegistry, Support, load_registry, registry_cache_dir
 from harness.engine.rules import DtypeRule, EngineRules, load_rules, rules_cache_dir, rules_from_json
@@ -55,6 +65,7 @@ __all__ = [
     "ENV_VAR",
     "KNOWN_GPUS",
     "NO_GPU",
+    "Dedupe",
     "DtypeRule",
     "EngineError",
     "EngineRegistry",
@@ -97,6 +108,8 @@ __all__ = [
     "rules_cache_dir",
     "rules_from_json",
     "run_engine_script",
+    "seed_from_sibling",
+    "share_with_siblings",
     "surface_cache_dir",
     "surface_from_json",
     "torchvision_for",

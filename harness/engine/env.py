@@ -294,6 +294,15 @@ def build(recipe: Recipe, *, force: bool = False) -> Path:
         log: list[str] = []
         _run([sys.executable, "-m", "venv", str(directory)], log)
         python = env_python(directory)
+        from harness.engine.installed import seed_from_sibling, share_with_siblings  # they read this module's names
+
+        seeded_from, seeded = seed_from_sibling(directory, recipe.pinned)
+        if seeded:
+            log.append(
+                f"# hard-linked {seeded} files of {', '.join(recipe.pinned)} and their requirements from "
+                f"{seeded_from} (built with the same pins)"
+            )
+            print(f"seeded {seeded} files of the pinned torch from {seeded_from}", flush=True)
         pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
         constraints = directory / "constraints.txt"
         constraints.write_text("".join(f"{p}\n" for p in recipe.pinned))
@@ -312,10 +321,17 @@ def build(recipe: Recipe, *, force: bool = False) -> Path:
         versions: dict[str, Any] = run_engine_script(
             python, _IMPORTS_SCRIPT, purpose="import vllm, torch and transformers", timeout=600.0
         )
+        shared = share_with_siblings(directory)
+        if shared.files:
+            print(f"shared {shared.files} files ({shared.bytes / 2**30:.1f} GiB) with sibling environments", flush=True)
         marker = {
             "recipe": asdict(recipe),
             "versions": versions,
             "build_seconds": round(time.monotonic() - started, 1),
+            "seeded_from": seeded_from or None,
+            "seeded_files": seeded,
+            "shared_files": shared.files,
+            "shared_bytes": shared.bytes,
             "commands": log,
         }
         (directory / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
