@@ -102,6 +102,16 @@ class Code(StrEnum):
     BOOT_TIMEOUT = "BOOT_TIMEOUT", "the engine did not become ready within the boot timeout"
     ENGINE_DIED = "ENGINE_DIED", "the engine process died while cells were being probed"
     FOREIGN_SERVER = "FOREIGN_SERVER", "the server answering on our port is not the one we started"
+    # live endpoints (servers this run did not start)
+    ENDPOINT_UNREACHABLE = (
+        "ENDPOINT_UNREACHABLE",
+        "a live endpoint did not answer at all (connection refused, unknown host, timeout)",
+    )
+    ENDPOINT_AUTH = "ENDPOINT_AUTH", "a live endpoint refused the API key (HTTP 401/403): missing or wrong key"
+    WRONG_MODEL = (
+        "WRONG_MODEL",
+        "the server's /v1/models does not list the model the matrix names: another model answers there",
+    )
     # measurement
     LEAK = "LEAK", "GPU memory (or server processes) did not return to the baseline after teardown"
     # probes

@@ -45,6 +45,9 @@ def test_options_per_use_case() -> None:
         "api_key_env": None,
         "options": {"size": "512x512"},
         "semantic": False,
+        "label": "live endpoint (not started by this run)",
+        "live": False,
+        "models": ["dall-e-2"],
     }
 
 
@@ -245,7 +248,9 @@ def test_runner_probes_the_endpoint_without_booting(
     assert [r["kind"] for r in records] == ["cell"]  # no server record: nothing booted
     assert records[0]["server"]["external"]["base_url"] == runner_env.base_url
     assert "sk-stand-in" not in json.dumps(records)
-    assert [r["path"] for r in runner_env.requests] == ["/v1/audio/speech"]
+    # identity first (/v1/models; /version and /metrics, which this stand-in lacks), then the probe
+    assert [r["path"] for r in runner_env.requests] == ["/v1/models", "/version", "/metrics", "/v1/audio/speech"]
+    assert records[0]["server"]["external"]["models_listed"] == ["stand-in-1"]
 
 
 def test_runner_endpoint_overrides_the_diffusers_not_servable(
@@ -272,14 +277,15 @@ def test_runner_missing_key_is_an_error(
 def test_runner_refused_key_and_dead_endpoint_fail(
     tmp_path: Path, runner_env: StandInEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A refused key FAILs HTTP_ERROR with HTTP 401; an endpoint with nothing listening FAILs HTTP_ERROR too."""
+    """A refused key FAILs ENDPOINT_AUTH with HTTP 401; an endpoint with nothing listening FAILs ENDPOINT_UNREACHABLE."""
     monkeypatch.setenv("STAND_IN_KEY", "sk-wrong")
     outcome, _ = _run(tmp_path, runner_env.base_url)
-    assert (outcome.verdict, outcome.code) == (Verdict.FAIL, Code.HTTP_ERROR)
+    assert (outcome.verdict, outcome.code, outcome.stage) == (Verdict.FAIL, Code.ENDPOINT_AUTH, "identity")
     assert "HTTP 401" in outcome.message
+    assert [r["path"] for r in runner_env.requests if r["method"] == "POST"] == []  # nothing probed past identity
     outcome, _ = _run(tmp_path, "http://127.0.0.1:9/v1")
-    assert (outcome.verdict, outcome.code) == (Verdict.FAIL, Code.HTTP_ERROR)
-    assert "unreachable" in outcome.message
+    assert (outcome.verdict, outcome.code) == (Verdict.FAIL, Code.ENDPOINT_UNREACHABLE)
+    assert "no HTTP answer" in outcome.message
 
 
 def test_endpoint_cells_do_not_hold_a_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -511,7 +511,13 @@ class StandInEndpoint:
                     {"method": "GET", "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}
                 )
                 match = re.fullmatch(r"/files/red-(\d+)x(\d+)\.png", self.path)
-                if match:
+                authorised = not stand_in.api_key or self.headers.get("Authorization") == f"Bearer {stand_in.api_key}"
+                if self.path == "/v1/models" and not authorised:
+                    self._error(401, "Incorrect API key provided")
+                elif self.path == "/v1/models":  # identity first: the harness asks which models answer here
+                    body = {"object": "list", "data": [{"id": "stand-in-1", "object": "model"}]}
+                    self._send(200, json.dumps(body).encode(), "application/json")
+                elif match:
                     self._send(200, red_square(int(match[1]), int(match[2])), "image/png")
                 else:
                     self._error(404, f"no {self.path}")

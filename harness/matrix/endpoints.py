@@ -19,13 +19,28 @@ The rules:
   server without a key); OPENAI_API_KEY, OPENAI_ORG_ID and OPENAI_PROJECT_ID are never picked up from the
   environment by accident and sent to a third party;
 - the cell's result names the endpoint, so a report never passes an external server's answer off as vLLM's.
+
+A whole model entry may also be a live endpoint: a running OpenAI-compatible server someone else started (a
+deployment's service), probed for any use case, vLLM's own included, instead of a checkpoint this run boots::
+
+    - name: agent
+      endpoint: {base_url: "http://10.0.0.5:8000/v1", model: qwen2.5-7b, api_key_env: AGENT_API_KEY}
+      use_cases: [chat, tools]
+    - name: router                                   # several models behind one base URL
+      endpoint: {base_url: "http://10.0.0.5:9000/v1", models: [qwen-7b, llama-8b]}
+      use_cases: [chat]
+
+Such an entry has no checkpoint here: no ``id``, ``revision``, ``flags``, ``profiles``, ``env`` or ``dry_boot`` (the
+server was started with its own), no pre-flight (no files to read), and every cell is labelled ``LIVE_LABEL``. With
+``models:`` the entry becomes one model per name (``<name>.<model>``), probed in an order that makes the server switch
+between them. The server's /v1/models must list each model before it is probed (WRONG_MODEL otherwise).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +53,8 @@ OPTIONS: Mapping[UseCase, Mapping[str, str]] = {
     UseCase.IMAGE_GENERATION: {"size": "WIDTHxHEIGHT, e.g. 1024x1024, or auto", "response_format": "b64_json or url"},
 }
 ENDPOINT_KEYS: tuple[str, ...] = ("base_url", "model", "api_key_env", "semantic")
+LIVE_KEYS: tuple[str, ...] = ("base_url", "model", "models", "api_key_env")
+LIVE_LABEL = "live endpoint (not started by this run)"
 NO_KEY = "EMPTY"  # sent when the endpoint needs no key: the openai client refuses to run without one
 _CHOICES: Mapping[tuple[UseCase, str], tuple[str, ...]] = {
     (UseCase.TTS, "response_format"): ("wav", "mp3"),  # the formats the tts probe can verify byte by byte
@@ -65,11 +82,16 @@ class Endpoint:
     api_key_env: str | None = None  # where the API key is at run time; None: the placeholder NO_KEY
     options: tuple[tuple[str, str], ...] = ()  # request options (voice, size, response_format), sorted by name
     semantic: bool = True  # the endpoint serves a real model: also check that the answer is right
+    # A model entry's `endpoint:` (the whole model lives there, any use case); False: an `endpoints:` use case
+    live: bool = False
+    models: tuple[str, ...] = ()  # every model this entry probes behind base_url, in the order they alternate
 
     def option(self, name: str, default: str | None = None) -> str | None:
         return dict(self.options).get(name, default)
 
     def describe(self) -> str:
+        if self.live:
+            return f"live endpoint {self.base_url} (model {self.model!r}, not started by this run)"
         return f"external endpoint {self.base_url} (model {self.model!r})"
 
     def to_json(self) -> dict[str, Any]:
@@ -81,6 +103,9 @@ class Endpoint:
             "api_key_env": self.api_key_env,
             "options": dict(self.options),
             "semantic": self.semantic,
+            "label": LIVE_LABEL,
+            "live": self.live,
+            "models": list(self.models or (self.model,)),
         }
 
 
@@ -169,3 +194,74 @@ def _option(use_case: UseCase, name: str, value: Any) -> str:
     if name == "size" and not _SIZE_RE.match(text):
         raise EndpointError(name, f"expected {allowed}, got {text!r}; fix: write e.g. 512x512")
     return text
+
+
+def parse_live_endpoint(
+    fields: Mapping[str, Any], use_cases: Sequence[UseCase], semantic: bool
+) -> dict[str, dict[UseCase, Endpoint]]:
+    """Validate a model entry's ``endpoint:`` (plain values): served model -> use case -> Endpoint, models in the
+    order written; raise EndpointError naming the field at fault."""
+    options_allowed = {name for use_case in use_cases for name in OPTIONS.get(use_case, {})}
+    allowed_keys = (*LIVE_KEYS, *sorted(options_allowed))
+    for name in fields:
+        if name.lower() in _SECRET_KEYS:
+            raise EndpointError(
+                name,
+                "secrets never go in the matrix; fix: export the key in an environment variable and write "
+                "'api_key_env: ITS_NAME'",
+            )
+        if name not in allowed_keys:
+            allowed = ", ".join(allowed_keys)
+            raise EndpointError(name, f"unknown key for a live endpoint; allowed: {allowed}; fix: remove it")
+    if "base_url" not in fields:
+        raise EndpointError("", "'base_url' is missing; fix: add e.g. 'base_url: http://host:8000/v1'")
+    if ("model" in fields) == ("models" in fields):
+        raise EndpointError(
+            "",
+            "expected exactly one of 'model' (one served name) or 'models' (several behind one URL); fix: write "
+            "e.g. 'model: qwen2.5-7b' or 'models: [qwen-7b, llama-8b]'",
+        )
+    base_url = _base_url(fields["base_url"])
+    models = _served_models(fields)
+    api_key_env = fields.get("api_key_env")
+    if api_key_env is not None and (not isinstance(api_key_env, str) or not _ENV_RE.match(api_key_env)):
+        raise EndpointError(
+            "api_key_env",
+            f"expected the NAME of an environment variable ([A-Za-z_][A-Za-z0-9_]*), got {api_key_env!r}; "
+            "fix: write e.g. 'api_key_env: AGENT_API_KEY' (the key itself never goes in the matrix)",
+        )
+    out: dict[str, dict[UseCase, Endpoint]] = {}
+    for model in models:
+        out[model] = {}
+        for use_case in use_cases:
+            options = {
+                name: _option(use_case, name, fields[name]) for name in OPTIONS.get(use_case, {}) if name in fields
+            }
+            template = Endpoint(use_case, base_url, model, api_key_env, tuple(sorted(options.items())), semantic)
+            out[model][use_case] = replace(template, live=True, models=models)
+    return out
+
+
+def _served_models(fields: Mapping[str, Any]) -> tuple[str, ...]:
+    if "model" in fields:
+        value = fields["model"]
+        if not isinstance(value, str) or not value.strip():
+            fix = "fix: write e.g. 'model: qwen2.5-7b'"
+            raise EndpointError("model", f"expected the served model's name, got {value!r}; {fix}")
+        return (value.strip(),)
+    value = fields["models"]
+    if not isinstance(value, list) or len(value) < 2:
+        raise EndpointError(
+            "models",
+            f"expected a list of two or more served model names, got {value!r}; fix: write e.g. 'models: [a, b]', or "
+            "'model: a' for one",
+        )
+    names: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            fix = "fix: write each name as a string"
+            raise EndpointError("models", f"expected served model names, got {item!r}; {fix}")
+        if item.strip() in names:
+            raise EndpointError("models", f"{item.strip()!r} is listed twice; fix: list each model once")
+        names.append(item.strip())
+    return tuple(names)

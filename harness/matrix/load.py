@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os.path
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 from harness import zoo
 from harness.codes import CODES
 from harness.matrix.deployments import DeploymentsReader
-from harness.matrix.endpoints import Endpoint, EndpointError, parse_endpoint
+from harness.matrix.endpoints import Endpoint, EndpointError, parse_endpoint, parse_live_endpoint
 from harness.matrix.spec import (
     DEFAULT_PROFILE,
     GATE_METRICS,
@@ -56,10 +56,21 @@ MODEL_KEYS = (
     "required",
     "semantic",
     "endpoints",
+    "endpoint",
     "dry_boot",
     "gate",
 )
 TIMEOUT_KEYS = ("boot", "probe")
+# What a live endpoint entry cannot have: the server runs with its own checkpoint, flags and environment.
+NOT_FOR_LIVE: dict[str, str] = {
+    "id": "the server names its model: write it as endpoint.model",
+    "revision": "the server loaded what it loaded: /v1/models' root says what",
+    "flags": "the server was started with its own flags",
+    "profiles": "the server was started with its own flags",
+    "env": "the server was started with its own environment",
+    "dry_boot": "nothing boots for a live endpoint",
+    "endpoints": "every use case of a live endpoint entry is probed at its endpoint",
+}
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _FLAG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -223,18 +234,20 @@ class _Loader(NodeReader):
             self.fail(models_node, "models", "empty models list; fix: list at least one model under 'models:'")
         models: list[ModelSpec] = []
         names: dict[str, int] = {}
+        spec_items: list[Node] = []  # each spec's entry (a live entry with several models gives several specs)
         for index, item in enumerate(items):
-            spec = self.model(item, f"models[{index}]", defaults)
-            if spec.name in names:
-                self.fail(
-                    item,
-                    f"models[{index}].name",
-                    f"duplicate model name {spec.name!r} (also models[{names[spec.name]}]); "
-                    "fix: give one of them a distinct 'name:'",
-                )
-            names[spec.name] = index
-            models.append(spec)
-        cells = self.cells(models, items)
+            for spec in self.model(item, f"models[{index}]", defaults):
+                if spec.name in names:
+                    self.fail(
+                        item,
+                        f"models[{index}].name",
+                        f"duplicate model name {spec.name!r} (also models[{names[spec.name]}]); "
+                        "fix: give one of them a distinct 'name:'",
+                    )
+                names[spec.name] = index
+                models.append(spec)
+                spec_items.append(item)
+        cells = self.cells(models, spec_items)
         servers: dict[str, tuple[Cell, ...]] = {}
         for cell in cells:
             servers[cell.server_key] = (*servers.get(cell.server_key, ()), cell)
@@ -370,16 +383,31 @@ class _Loader(NodeReader):
             )
         return UseCase(value)
 
-    def model(self, node: Node, key: str, defaults: _Defaults) -> ModelSpec:
+    def model(self, node: Node, key: str, defaults: _Defaults) -> list[ModelSpec]:
+        """The entry's model; a live endpoint entry with ``models:`` gives one per served model."""
         entries = {
             name: (key_node, value) for name, key_node, value in self.mapping(node, key, MODEL_KEYS, "model keys")
         }
         where = f"{self.shown}:{node.start_mark.line + 1}"
-        if "id" not in entries:
-            self.fail(node, f"{key}.id", "missing; fix: add 'id:' (a hub id, a local path, or zoo:<member>)")
-        id_node = entries["id"][1]
-        model_id = self.text(id_node, f"{key}.id", "write a hub id (owner/name), a path, or zoo:<member>").strip()
-        source, path = self.source(id_node, f"{key}.id", model_id)
+        live_node = entries["endpoint"][1] if "endpoint" in entries else None
+        if live_node is not None:
+            for banned, why in NOT_FOR_LIVE.items():
+                if banned in entries:
+                    self.fail(
+                        entries[banned][0],
+                        f"{key}.{banned}",
+                        f"a live endpoint is a server this run does not start ({why}); fix: remove '{banned}'",
+                    )
+            live_fields = {n: v for n, _k, v in self.mapping(live_node, f"{key}.endpoint", None, "endpoint fields")}
+            served = self.value(live_fields["model"], f"{key}.endpoint.model") if "model" in live_fields else None
+            model_id = served if isinstance(served, str) and served.strip() else "endpoint"
+            source, path = "endpoint", None
+        else:
+            if "id" not in entries:
+                self.fail(node, f"{key}.id", "missing; fix: add 'id:' (a hub id, a local path, or zoo:<member>)")
+            id_node = entries["id"][1]
+            model_id = self.text(id_node, f"{key}.id", "write a hub id (owner/name), a path, or zoo:<member>").strip()
+            source, path = self.source(id_node, f"{key}.id", model_id)
 
         revision: str | None = None
         if "revision" in entries:
@@ -542,7 +570,7 @@ class _Loader(NodeReader):
         else:
             semantic = source != "zoo" or _zoo_real(model_id)
 
-        return ModelSpec(
+        spec = ModelSpec(
             id=model_id,
             revision=revision,
             name=name,
@@ -563,6 +591,20 @@ class _Loader(NodeReader):
             gate=FrozenMap(gate),
             dry_boot=dry_boot,
         )
+        if live_node is None:
+            return [spec]
+        values = {name: self.value(value, f"{key}.endpoint.{name}") for name, value in live_fields.items()}
+        try:
+            served_models = parse_live_endpoint(values, use_cases, semantic)
+        except EndpointError as error:
+            self.fail(live_fields.get(error.key, live_node), f"{key}.endpoint.{error.key}".rstrip("."), str(error))
+        if len(served_models) == 1:
+            return [replace(spec, endpoints=FrozenMap(by_use_case)) for by_use_case in served_models.values()]
+        prefix = f"{name}." if "name" in entries else ""
+        return [
+            replace(spec, id=served, name=prefix + _derive_name(served), endpoints=FrozenMap(by_use_case))
+            for served, by_use_case in served_models.items()
+        ]
 
     def listed(self, node: Node, key: str, use_case: UseCase, use_cases: list[UseCase], what: str) -> None:
         if use_case not in use_cases:
@@ -605,37 +647,46 @@ class _Loader(NodeReader):
         cells: list[Cell] = []
         seen: dict[str, str] = {}
         servers: dict[str, str] = {}
-        for index, (spec, item) in enumerate(zip(models, items, strict=True)):
-            for profile in spec.profile_names:
-                server_key = f"{spec.name}-{profile}"
-                if server_key in servers:
-                    self.fail(
-                        item,
-                        f"models[{index}]",
-                        f"server {server_key!r} collides with the one from {servers[server_key]} "
-                        "(servers are name-profile); fix: rename the model or the profile",
-                    )
-                servers[server_key] = spec.where
-                flags = spec.profile_flags(profile)
-                for use_case in spec.use_cases:
-                    cell = Cell(
-                        spec,
-                        profile,
-                        use_case,
-                        flags,
-                        spec.expect.get(use_case),
-                        use_case in spec.required,
-                        spec.endpoints.get(use_case),
-                    )
-                    if cell.id in seen:
+        # The models of one live entry (several behind one URL) go use case by use case, a, b, a, b: the server
+        # must switch between them from one cell to the next.
+        groups: list[tuple[Node, list[ModelSpec]]] = []
+        for spec, item in zip(models, items, strict=True):
+            if groups and groups[-1][0] is item:
+                groups[-1][1].append(spec)
+            else:
+                groups.append((item, [spec]))
+        for index, (item, specs) in enumerate(groups):
+            for profile in specs[0].profile_names:
+                for spec in specs:
+                    server_key = f"{spec.name}-{profile}"
+                    if server_key in servers:
                         self.fail(
                             item,
                             f"models[{index}]",
-                            f"cell id {cell.id!r} collides with the one from {seen[cell.id]} "
-                            "(ids are name-profile-use_case); fix: rename the model or the profile",
+                            f"server {server_key!r} collides with the one from {servers[server_key]} "
+                            "(servers are name-profile); fix: rename the model or the profile",
                         )
-                    seen[cell.id] = spec.where
-                    cells.append(cell)
+                    servers[server_key] = spec.where
+                for use_case in specs[0].use_cases:
+                    for spec in specs:
+                        cell = Cell(
+                            spec,
+                            profile,
+                            use_case,
+                            spec.profile_flags(profile),
+                            spec.expect.get(use_case),
+                            use_case in spec.required,
+                            spec.endpoints.get(use_case),
+                        )
+                        if cell.id in seen:
+                            self.fail(
+                                item,
+                                f"models[{index}]",
+                                f"cell id {cell.id!r} collides with the one from {seen[cell.id]} "
+                                "(ids are name-profile-use_case); fix: rename the model or the profile",
+                            )
+                        seen[cell.id] = spec.where
+                        cells.append(cell)
         return tuple(cells)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from harness.measure.cell import LATENCY_USE_CASES, measure_latency
 from harness.measure.latency import RequestTiming, measure_repeated, measure_stream, summarise
 from harness.measure.prometheus import ServerMetrics, delta, scrape
+from harness.measure.prometheus import parse as parse_metrics
 from harness.measure.vram import NA_NO_GPU, ResourceReport, ResourceSampler, expected_weight_bytes, gpu_indices_from_env
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "measure_latency",
     "measure_repeated",
     "measure_stream",
+    "parse_metrics",
     "scrape",
     "summarise",
 ]

@@ -86,6 +86,7 @@ class Histogram:
 class ServerMetrics:
     histograms: dict[str, Histogram]  # keyed by HISTOGRAMS' keys; absent when the engine does not expose it
     counters: dict[str, float]  # keyed by COUNTERS' keys
+    model_names: tuple[str, ...] = ()  # the model_name labels on the series: the names the engine serves
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,9 +101,12 @@ def parse(text: str) -> ServerMetrics:
 
     histogram_parts: dict[str, dict[str, Any]] = {}
     counter_values: dict[str, float] = {}
+    model_names: dict[str, None] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             name: str = sample.name
+            if "model_name" in sample.labels:
+                model_names[sample.labels["model_name"]] = None
             value = float(sample.value)
             if family.type == "histogram":
                 part = histogram_parts.setdefault(family.name, {"count": 0.0, "sum": 0.0, "buckets": {}})
@@ -130,7 +134,7 @@ def parse(text: str) -> ServerMetrics:
             if metric in counter_values:
                 counters[key] = counter_values[metric]
                 break
-    return ServerMetrics(histograms, counters)
+    return ServerMetrics(histograms, counters, tuple(model_names))
 
 
 def scrape(

@@ -5,7 +5,9 @@ Modules: ``base`` (the frozen result with named checks, the context, request plu
 of streamed answers, shared with the latency measurement), ``multimodal`` (what the vision, video and audio_chat
 probes share), one module per use case (chat, completions,
 stop_tokens, tools, vision, video, audio, audio_chat, embeddings, tts, image_generation), and ``inputs/`` (the
-media and speech the harness makes itself).
+media and speech the harness makes itself). Two probes of a server rather than a use case, for live endpoints (servers
+this run did not start): ``identity`` (/v1/models must list the model; /version, /metrics recorded) and ``swaps``
+(several models behind one URL, asked alternately: the first request after a switch against the next).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from harness.probes import (
     vision,
 )
 from harness.probes.base import Check, EngineUnreachable, ProbeContext, ProbeResult
+from harness.probes.identity import Identity, Listed, Refusal, check_identity, server_root
 from harness.probes.streams import StreamRead, read_stream
+from harness.probes.swaps import SwapTiming, measure_swaps, request_kind, swap_order
 
 PROBES: dict[str, Callable[[ProbeContext], ProbeResult]] = {
     chat.USE_CASE: chat.probe,
@@ -42,4 +46,21 @@ PROBES: dict[str, Callable[[ProbeContext], ProbeResult]] = {
     image_generation.USE_CASE: image_generation.probe,
 }
 
-__all__ = ["PROBES", "Check", "EngineUnreachable", "ProbeContext", "ProbeResult", "StreamRead", "read_stream"]
+__all__ = [
+    "PROBES",
+    "Check",
+    "EngineUnreachable",
+    "Identity",
+    "Listed",
+    "ProbeContext",
+    "ProbeResult",
+    "Refusal",
+    "StreamRead",
+    "SwapTiming",
+    "check_identity",
+    "measure_swaps",
+    "read_stream",
+    "request_kind",
+    "server_root",
+    "swap_order",
+]

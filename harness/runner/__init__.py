@@ -4,7 +4,8 @@ Modules:
 - ``cells``: ``CellRunner``, one cell -> pre-flight (once per model) -> server -> probe -> ``Outcome`` -> record.
 - ``servers``: ``ServerPool``, boot once, sample memory, stop after the server's last planned cell.
 - ``dry_boot``: a boot on dummy weights (``--load-format dummy``) before any weight is fetched, and when it runs.
-- ``external``: cells served by an external endpoint the matrix names (tts, image_generation).
+- ``external``: cells served by a server this run did not start: a live ``endpoint:`` (any use case, identity
+  first) or an ``endpoints:`` use case (tts, image_generation); ``probe_endpoint`` for one endpoint without a matrix.
 - ``outcome``: ``Outcome``, a cell's verdict with its evidence (``harness.verdicts.judge`` applies the matrix's
   expectation to it).
 - ``gpus``: which GPUs an xdist worker's servers get (CUDA_VISIBLE_DEVICES).
@@ -18,19 +19,33 @@ from __future__ import annotations
 from harness.runner import interrupts
 from harness.runner.cells import CellRunner
 from harness.runner.dry_boot import DryBootError, dry_boot, wants_dry_boot
+from harness.runner.external import (
+    PREFLIGHT_NOT_APPLICABLE,
+    EndpointKeyMissing,
+    EndpointReport,
+    LiveEndpoints,
+    ModelUseCase,
+    probe_endpoint,
+)
 from harness.runner.gpus import worker_gpus
 from harness.runner.outcome import Outcome
 from harness.runner.progress import Progress
 from harness.runner.servers import ServerPool
 
 __all__ = [
+    "PREFLIGHT_NOT_APPLICABLE",
     "CellRunner",
     "DryBootError",
+    "EndpointKeyMissing",
+    "EndpointReport",
+    "LiveEndpoints",
+    "ModelUseCase",
     "Outcome",
     "Progress",
     "ServerPool",
     "dry_boot",
     "interrupts",
+    "probe_endpoint",
     "wants_dry_boot",
     "worker_gpus",
 ]

@@ -26,7 +26,7 @@ from harness.matrix import Cell, ModelSpec
 from harness.measure import LATENCY_USE_CASES, measure_latency
 from harness.probes import PROBES, EngineUnreachable, ProbeContext, ProbeResult
 from harness.results import CellRecord, CellServer, CheckRecord, Stopwatch, append_record, now_iso
-from harness.runner.external import probe_external
+from harness.runner.external import LiveEndpoints, probe_external
 from harness.runner.outcome import Outcome
 from harness.runner.progress import Progress
 from harness.runner.servers import ServerPool, checkpoint_reference
@@ -80,6 +80,7 @@ class CellRunner:
         self._preflights: dict[str, PreflightReport | BaseException] = {}
         self._revisions: dict[str, str | None] = {}  # model name -> resolved revision, hashed once per run
         self._planned = self._done = 0  # cells this process will run / has run: the "cells done/left" progress
+        self.live = LiveEndpoints(self.say)  # identity and swaps of the servers this run did not start, asked once
         self.servers = ServerPool(
             run_id=run_id,
             run_dir=run_dir,
@@ -172,7 +173,7 @@ class CellRunner:
 
     def _evaluate(self, cell: Cell, *, latency: bool = True) -> Outcome:
         if cell.endpoint is not None:
-            return probe_external(cell, cell.endpoint, self.say)
+            return probe_external(cell, cell.endpoint, self.say, self.live)
         report = self._judged(cell, self.preflight(cell.model))
         findings = tuple(report.findings)
         errors = report.errors_for(cell.use_case)
