@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "upgrade-check": "harness.commands.upgrade",
     "plan": "harness.commands.plan",
     "merge": "harness.commands.merge",
+    "probe": "harness.commands.probe",
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness.history import (
     MIN_POINTS,
@@ -25,6 +25,7 @@ from harness.history import (
     entries_of,
     short_revision,
 )
+from harness.live_cells import LIVE_LABEL, is_live, live_reason
 from harness.results import RunResults
 from harness.verdicts import Verdict
 
@@ -53,6 +54,7 @@ class CellGate:
     notes: tuple[str, ...] = ()  # what changed in its key, perf deltas that did not block
     flaky: bool = False  # failed, then passed when re-run with --confirm: reported, not blocking
     regressed: bool = False  # worked in the baseline, broken now (what --confirm re-runs)
+    live: bool = False  # answered by a live endpoint (not started by this run)
 
     @property
     def blocks(self) -> bool:
@@ -121,6 +123,21 @@ def _judge(
     )
 
 
+def _live(run: RunResults, cells: list[CellGate], require_boot: bool) -> list[CellGate]:
+    """Mark the cells a live endpoint answered; with ``require_boot`` each of them blocks: only a boot of ours
+    verifies a cell then."""
+    live_cells = {cell.cell_id: cell for cell in run.cells if is_live(cell)}
+    out = []
+    for gate in cells:
+        record = live_cells.get(gate.cell_id)
+        if record is None:
+            out.append(gate)
+            continue
+        reasons = (*gate.reasons, live_reason(record)) if require_boot else gate.reasons
+        out.append(replace(gate, live=True, reasons=reasons))
+    return out
+
+
 def _decision(cells: list[CellGate], baseline: str) -> GateDecision:
     blockers = tuple(Blocker(c.cell_id, reason) for c in cells for reason in c.reasons)
     return GateDecision(
@@ -138,9 +155,11 @@ def decide(
     *,
     tolerances: Mapping[str, Mapping[str, float]] | None = None,
     flaky: frozenset[str] = frozenset(),
+    require_boot: bool = False,
 ) -> GateDecision:
     """Required cells must PASS (an XFAIL is still a failure to a rollout); with a baseline run, a cell that worked
-    there and is broken now blocks, required or not, and a bounded figure may not regress beyond its tolerance."""
+    there and is broken now blocks, required or not, and a bounded figure may not regress beyond its tolerance.
+    ``require_boot``: a cell answered by a live endpoint (not started by this run) blocks."""
     before = {e.key.cell_id: e for e in entries_of(baseline)} if baseline is not None else {}
     cells = []
     for now in entries_of(run):
@@ -148,7 +167,7 @@ def decide(
         # one baseline run: the threshold alone decides (the user named the run to compare with)
         cells.append(_judge(now, earlier, (tolerances or {}).get(now.model, {}), flaky, 1))
     described = f"run {baseline.run_dir}" if baseline is not None else "none"
-    return _decision(cells, described)
+    return _decision(_live(run, cells, require_boot), described)
 
 
 def decide_with_history(
@@ -157,6 +176,7 @@ def decide_with_history(
     *,
     tolerances: Mapping[str, Mapping[str, float]] | None = None,
     flaky: frozenset[str] = frozenset(),
+    require_boot: bool = False,
 ) -> GateDecision:
     """As ``decide``, with each cell's comparable history (same machine, earlier runs) as its baseline."""
     cells = []
@@ -167,7 +187,7 @@ def decide_with_history(
             if e.run_id != now.run_id and (e.run_at, e.run_id) < (now.run_at, now.run_id)
         ]
         cells.append(_judge(now, history, (tolerances or {}).get(now.model, {}), flaky, MIN_POINTS))
-    return _decision(cells, f"history {store.path}")
+    return _decision(_live(run, cells, require_boot), f"history {store.path}")
 
 
 # -- rendering ----------------------------------------------------------------------------------------------------
@@ -188,6 +208,7 @@ def markdown(decision: GateDecision, run_id: str) -> str:
     lines += ["| cell | verdict | baseline | transition | vLLM | revision | notes |", "|---|---|---|---|---|---|---|"]
     for cell in decision.cells:
         verdict_text = f"{cell.verdict}" + (f" {cell.code}" if cell.code else "") + (" (FLAKY)" if cell.flaky else "")
+        verdict_text += f" ({LIVE_LABEL})" if cell.live else ""
         mark = "❌ " if cell.blocks else ""
         lines.append(
             f"| {mark}`{cell.cell_id}` | {verdict_text} | {cell.baseline or '-'} | {cell.transition or '-'} | "
@@ -225,6 +246,7 @@ def junit(decision: GateDecision, run_id: str) -> str:
             ("baseline", cell.baseline or ""),
             ("transition", cell.transition or ""),
             ("flaky", str(cell.flaky).lower()),
+            ("live_endpoint", str(cell.live).lower()),
         ):
             ET.SubElement(props, "property", name=name, value=value)
         if cell.blocks:

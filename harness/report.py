@@ -20,6 +20,7 @@ from harness.deploy import (
 )
 from harness.deploy import timeline as boot_timeline
 from harness.engine import NO_GPU
+from harness.live_cells import is_live, live_rows
 from harness.results import CellRecord, DeploymentRecord, EnvironmentRecord, RunResults, ServerRecord, read_results
 from harness.usecases import UseCase
 from harness.verdicts import Verdict
@@ -59,7 +60,8 @@ def _cell_text(cell: CellRecord | None) -> str:
     if cell is None:
         return ""
     code = f" `{cell.code}`" if cell.code and cell.verdict is not Verdict.PASS else ""
-    return f"{_GLYPH[cell.verdict]} {cell.verdict}{code}"
+    live = " (live endpoint)" if is_live(cell) else ""
+    return f"{_GLYPH[cell.verdict]} {cell.verdict}{code}{live}"
 
 
 def _md(text: object) -> str:
@@ -271,6 +273,7 @@ def render_status(results: RunResults) -> str:
         gpu_text=_gpu_text(results.environment),
         run_dir=results.run_dir,
         gpu_codes=GPU_CODES,
+        live=live_rows(results),
     )
 
 

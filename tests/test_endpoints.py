@@ -277,7 +277,7 @@ def test_runner_missing_key_is_an_error(
 def test_runner_refused_key_and_dead_endpoint_fail(
     tmp_path: Path, runner_env: StandInEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A refused key FAILs ENDPOINT_AUTH with HTTP 401; an endpoint with nothing listening FAILs ENDPOINT_UNREACHABLE."""
+    """A refused key FAILs ENDPOINT_AUTH (HTTP 401); an endpoint with nothing listening FAILs ENDPOINT_UNREACHABLE."""
     monkeypatch.setenv("STAND_IN_KEY", "sk-wrong")
     outcome, _ = _run(tmp_path, runner_env.base_url)
     assert (outcome.verdict, outcome.code, outcome.stage) == (Verdict.FAIL, Code.ENDPOINT_AUTH, "identity")

@@ -39,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(RUN_DIR/confirm-<time>): one that passes is reported FLAKY and does not block",
     )
     parser.add_argument("--engine-python", help="python of the engine environment, for --confirm")
+    parser.add_argument(
+        "--require-boot",
+        action="store_true",
+        help="block every cell answered by a live endpoint (not started by this run): only a boot of ours verifies",
+    )
     parser.add_argument("--junit", help="where to write the JUnit XML (default: RUN_DIR/gate.junit.xml)")
     parser.add_argument("--summary", help="where to write the Markdown summary (default: RUN_DIR/gate.md)")
 
@@ -76,20 +81,27 @@ def run(args: argparse.Namespace) -> int:
     if args.history:
         try:
             with HistoryStore.open(Path(args.history), create=False) as store:
-                decision = decide_with_history(results, store, tolerances=tolerances)
+                decision = decide_with_history(results, store, tolerances=tolerances, require_boot=args.require_boot)
         except HistoryError as error:
             raise UsageError(str(error)) from None
     else:
-        decision = decide(results, _load(args.baseline) if args.baseline else None, tolerances=tolerances)
+        decision = decide(
+            results,
+            _load(args.baseline) if args.baseline else None,
+            tolerances=tolerances,
+            require_boot=args.require_boot,
+        )
     if args.confirm:
         flaky = _confirm(args, results, [c.cell_id for c in decision.cells if c.regressed and c.blocks])
         if flaky:
             if args.history:
                 with HistoryStore.open(Path(args.history), create=False) as store:
-                    decision = decide_with_history(results, store, tolerances=tolerances, flaky=flaky)
+                    decision = decide_with_history(
+                        results, store, tolerances=tolerances, flaky=flaky, require_boot=args.require_boot
+                    )
             else:
                 baseline = _load(args.baseline) if args.baseline else None
-                decision = decide(results, baseline, tolerances=tolerances, flaky=flaky)
+                decision = decide(results, baseline, tolerances=tolerances, flaky=flaky, require_boot=args.require_boot)
     run_id = results.environment.run_id if results.environment else (results.cells[0].run_id if results.cells else "?")
     summary = markdown(decision, run_id)
     summary_path = Path(args.summary) if args.summary else results.run_dir / "gate.md"
