@@ -57,7 +57,7 @@ def live_rows(results: RunResults) -> list[LiveRow]:
                 cell=cell,
                 base_url=str(external.get("base_url", "?")),
                 model=str(external.get("model", "?")),
-                listed="not asked" if listed is None else (", ".join(map(str, listed)) or "nothing"),
+                listed=_listed(listed, external.get("failure")),
                 version=str(external.get("version") or "absent"),
                 metrics="present" if external.get("metrics") else "absent",
                 preflight=str(external.get("preflight") or "not applicable"),
@@ -65,6 +65,14 @@ def live_rows(results: RunResults) -> list[LiveRow]:
             )
         )
     return rows
+
+
+def _listed(listed: Any, failure: Any) -> str:
+    if failure:
+        return f"no list ({failure})"
+    if listed is None:
+        return "not asked"
+    return ", ".join(map(str, listed)) or "nothing"
 
 
 def _swap_text(swap: Any) -> str:

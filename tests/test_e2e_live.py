@@ -137,7 +137,7 @@ def run(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[st
         "    use_cases: [chat]\n"
         "  - name: audio-service\n"
         f"    endpoint: {{base_url: '{open_url}', model: alpha}}\n"
-        "    use_cases: [audio, vision]\n"
+        "    use_cases: [audio, audio_chat, vision]\n"
         "  - name: router\n"
         f"    endpoint: {{base_url: '{open_url}', models: [alpha, beta]}}\n"
         "    use_cases: [chat]\n"
@@ -164,6 +164,7 @@ def test_each_live_endpoint_gets_its_verdict_with_evidence(run: tuple[dict[str, 
         "renamed-default-chat": ("FAIL", "WRONG_MODEL"),
         "wrong-key-default-chat": ("FAIL", "ENDPOINT_AUTH"),
         "audio-service-default-audio": ("FAIL", "WRONG_TASK"),
+        "audio-service-default-audio_chat": ("FAIL", "WRONG_TASK"),
         "audio-service-default-vision": ("FAIL", "WRONG_TASK"),
         "router.alpha-default-chat": ("PASS", None),
         "router.beta-default-chat": ("PASS", None),
@@ -173,7 +174,8 @@ def test_each_live_endpoint_gets_its_verdict_with_evidence(run: tuple[dict[str, 
     assert "qwen2.5-7b-instruct" in renamed["message"] and "agent-e2e-live" in renamed["evidence"]
     assert "HTTP 401" in cells["wrong-key-default-chat"]["evidence"]
     assert "Connect" in cells["gone-default-chat"]["evidence"]
-    print(f"\n[live] vision on a text model: {cells['audio-service-default-vision']['message'][:300]}")
+    for use_case in ("audio", "audio_chat", "vision"):
+        print(f"\n[live] {use_case} on a text model: {cells[f'audio-service-default-{use_case}']['evidence'][:240]}")
 
 
 def test_live_cells_are_labelled_and_record_the_identity(run: tuple[dict[str, dict[str, Any]], Path, str]) -> None:
