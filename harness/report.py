@@ -218,6 +218,7 @@ class _DeploymentView:
     verdicts: tuple[ServiceVerdict, ...]
     memory: MemoryPicture
     timeline: Timeline
+    alone: dict[tuple[str, str], float]  # (cell model, use case) -> the cell's probe seconds while all were up
 
 
 def _deployments(results: RunResults) -> list[_DeploymentView]:
@@ -231,6 +232,11 @@ def _deployments(results: RunResults) -> list[_DeploymentView]:
                 verdicts,
                 memory_picture(record, results.servers),
                 boot_timeline(record),
+                {
+                    (c.model, c.use_case.value): float(c.timings["probe_s"])
+                    for c in results.cells
+                    if isinstance(c.timings.get("probe_s"), int | float)
+                },
             )
         )
     return views

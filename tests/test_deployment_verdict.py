@@ -147,6 +147,18 @@ def test_the_report_opens_with_the_deployment_verdict_memory_and_boot_sequence(t
     assert "| 2 | base | 41.0 |  |" in head and "not booted `KV_BUDGET`" in head
 
 
+def test_the_concurrent_phase_table_shows_each_probe_under_load_beside_one_at_a_time(tmp_path: object) -> None:
+    """Per service and use case: the verdict under load, its seconds, and the same cell's probe seconds alone."""
+    load = (LoadProbe(UseCase.CHAT, Verdict.PASS, None, 2.5),)
+    record = deployment(service("agent", 1, under_load=load), concurrent_s=2.6, concurrent_started_at=at(90))
+    results = RunResults(
+        run_dir=tmp_path,  # type: ignore[arg-type]
+        cells=[cell("stack.agent|default|chat", Verdict.PASS, timings={"probe_s": 1.25})],
+        deployments=[record],
+    )
+    assert "| agent | chat | PASS | 2.50 s | 1.25 s |" in render_status(results)
+
+
 def test_a_use_case_without_a_cell_record_is_not_working() -> None:
     """A service whose use case never ran (deselected with -m, or an interrupted run) is not counted as working."""
     record = deployment(service("agent", 1, use_cases=(UseCase.CHAT, UseCase.COMPLETIONS)))
