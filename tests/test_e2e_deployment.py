@@ -39,6 +39,10 @@ def stack(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Stac
     )
     output = done.stdout + done.stderr
     print(f"deployment run: {time.monotonic() - started:.1f} s\n{output[-5000:]}")
+    status = base / "STATUS.md"
+    if status.exists():  # the deployment section, for the reader of -s
+        text = status.read_text(encoding="utf-8")
+        print(text[: text.find("cells working")])
     return done.returncode, read_results(base / "run"), output, base / "STATUS.md"
 
 
@@ -67,7 +71,7 @@ def test_one_of_two_services_working_for_the_known_reason(stack: Stack) -> None:
     assert agent.working and not base.working and base.neighbours == ()
     text = status.read_text(encoding="utf-8")
     assert text.index("**deployment `zoo-stack`: 1 of 2 services working**") < text.index("cells working")
-    assert "deployment zoo-stack: 1 of 2 services working" in output  # the terminal summary says it too
+    assert "deployment `zoo-stack`: 1 of 2 services working" in output  # the terminal summary says it too
 
 
 def test_services_booted_one_after_another_and_were_alive_together(stack: Stack) -> None:
