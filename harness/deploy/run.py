@@ -17,6 +17,7 @@ from harness.deploy.sequence import BootStep, boot_in_order, cells_that_boot
 from harness.engine import gpu_inventory
 from harness.matrix import Deployment
 from harness.results import DeployedService, DeploymentRecord, GpuRecord, LoadProbe, append_record, now_iso
+from harness.server import VllmServer
 
 if TYPE_CHECKING:
     from harness.runner import CellRunner
@@ -56,8 +57,10 @@ class DeploymentRun:
         concurrent_s = round(time.monotonic() - clock, 2) if jobs else None
         stopped: dict[str, str] = {}
         for cell in self._held:
-            self.runner.servers.finish(cell)
-            stopped[cell.server_key] = now_iso()
+            self.runner.servers.finish(cell)  # the hold's release: the server stops if its cells are done
+            server = self.runner.servers.known(cell.server_key)
+            if isinstance(server, VllmServer) and not server.alive():
+                stopped[cell.server_key] = now_iso()
         record = DeploymentRecord(
             run_id=self.runner.run_id,
             name=self.deployment.name,
