@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "plan": "harness.commands.plan",
     "merge": "harness.commands.merge",
     "probe": "harness.commands.probe",
+    "gpus": "harness.commands.gpus",
 }
 
 

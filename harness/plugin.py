@@ -283,20 +283,29 @@ def _cell_of(item: pytest.Item) -> Cell | None:
 
 @pytest.hookimpl(trylast=True)  # after -m / -k deselection, so only the cells that will run are planned
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group each server's cells together so a server is stopped before the next one boots."""
+    """Group each server's cells together so a server is stopped before the next one boots; biggest servers first."""
     error = config.stash[RUN_STATE].error
     if error is not None:
         pytest.exit(error, returncode=pytest.ExitCode.USAGE_ERROR)
+    from harness.fleet import server_needs
+
     first_seen: dict[str, int] = {}
+    extra_gpus: dict[str, int] = {}
     for index, item in enumerate(items):
         cell = _cell_of(item)
         if cell is not None:
             first_seen.setdefault(cell.server_key, index)
+            # GPUs beyond the first: 0 for one-GPU servers and endpoint cells, which keep their collected order
+            extra_gpus.setdefault(cell.server_key, server_needs(cell.flags).gpus - 1 if cell.endpoint is None else 0)
 
-    def order(pair: tuple[int, pytest.Item]) -> tuple[int, int]:
+    def order(pair: tuple[int, pytest.Item]) -> tuple[int, int, int]:
+        """The biggest servers first (most GPUs: the node scheduler packs smaller ones around them), each server's
+        cells together, otherwise as collected."""
         index, item = pair
         cell = _cell_of(item)
-        return (first_seen[cell.server_key], index) if cell is not None else (index, index)
+        if cell is None:
+            return (0, index, index)
+        return (-extra_gpus[cell.server_key], first_seen[cell.server_key], index)
 
     # A suite whose use case has no cell in this matrix collects a placeholder: deselect it instead of a SKIP line.
     empty = [i for i in items if "cell" in getattr(getattr(i, "callspec", None), "params", {}) and _cell_of(i) is None]
@@ -406,7 +415,7 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
 
     live = reporter is not None and not on_worker and bool(reporter.isatty)
     offline = True if config.getoption("--offline") else None
-    extra_env = _worker_env(config)
+    extra_env: dict[str, str] = {}  # GPUs come per server from the node scheduler (harness.fleet), not per worker
     runner = CellRunner(
         extra_env=extra_env,
         gpu=_runner_gpu(extra_env),
@@ -446,20 +455,6 @@ def _runner_gpu(extra_env: dict[str, str]) -> GpuSpec | None:
         return gpu
     ids = [v for v in visible.split(",") if v.strip()]
     return replace(gpu, count=len(ids)) if ids else None
-
-
-def _worker_env(config: pytest.Config) -> dict[str, str]:
-    """On an xdist worker with NVIDIA GPUs: this worker's slice of them, so parallel servers never share a GPU."""
-    from harness.engine import gpu_inventory
-    from harness.runner import worker_gpus
-
-    workerinput = getattr(config, "workerinput", None)
-    if not workerinput:
-        return {}
-    visible = worker_gpus(
-        workerinput.get("workerid"), len(gpu_inventory()["gpus"]), int(workerinput.get("workercount", 1))
-    )
-    return {"CUDA_VISIBLE_DEVICES": visible} if visible else {}
 
 
 def _write_environment_once(

@@ -173,7 +173,7 @@ class CellRecord:
     log_tail: str | None = None  # the engine log's last lines, when it died
     started_at: str | None = None
     finished_at: str | None = None
-    stage: str | None = None  # a failure's stage: preflight, fetch, dry_boot, boot or probe (absent: not recorded)
+    stage: str | None = None  # a failure's stage: preflight, fetch, schedule, dry_boot, boot, probe (None: unknown)
     # What the checkpoint resolved to (checkpoint.resolved_revision: hub commit sha, or "content:<hash>" of a local
     # directory); None when pre-flight never resolved it, and in lines written before it was recorded (no version
     # bump: an absent key reads as None, which is what those lines knew).
@@ -267,8 +267,10 @@ class ServerRecord:
     expected_weight_bytes: int | None = None  # what the safetensors headers promise
     resources: Mapping[str, Any] | None = None  # measure.vram.ResourceReport.to_json()
     leftover_pids: tuple[int, ...] | None = None  # processes of the server still alive after teardown
-    stage: str | None = None  # a failed boot: "dry_boot" (dummy weights, nothing fetched) or "boot"
+    stage: str | None = None  # a failed boot: "schedule" (no GPUs, nothing ran), "dry_boot" (dummy weights), "boot"
     dry_boot_s: float | None = None  # seconds the dry boot took to become ready, when one ran
+    # the GPUs the node scheduler leased for the boot (harness.fleet Lease.to_json(): units, waits, simulated)
+    gpu_lease: Mapping[str, Any] | None = None
 
     KIND = "server"
 
@@ -309,6 +311,7 @@ class ServerRecord:
             leftover_pids=tuple(leftovers) if leftovers is not None else None,
             stage=data.get("stage"),
             dry_boot_s=data.get("dry_boot_s"),
+            gpu_lease=data.get("gpu_lease"),
         )
 
     def merged(self, later: ServerRecord) -> ServerRecord:

@@ -13,12 +13,14 @@ PACKAGES = sorted(p.parent.relative_to(HARNESS).as_posix().replace("/", ".") for
 PACKAGES = [p for p in PACKAGES if p != "."]
 # Which stage may not reach which: the pipeline flows one way, and the runner (or the plugin/CLI) composes.
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "server": ("matrix", "runner", "probes", "checkpoint", "zoo"),
+    "server": ("matrix", "runner", "probes", "checkpoint", "zoo", "fleet"),
     "matrix": ("probes", "runner", "checkpoint", "measure"),
-    "checkpoint": ("runner", "server", "probes", "matrix"),
+    "checkpoint": ("runner", "server", "probes", "matrix", "fleet"),
     "probes": ("runner", "matrix", "server"),
-    "measure": ("runner", "matrix"),
-    "engine": ("runner", "matrix", "server", "probes", "checkpoint"),
+    "measure": ("runner", "matrix", "fleet"),
+    "engine": ("runner", "matrix", "server", "probes", "checkpoint", "fleet"),
+    # after engine/checkpoint (GPU facts, weight sizes), before the runner that boots: knows no matrix or server
+    "fleet": ("runner", "matrix", "server", "probes", "checkpoint", "zoo"),
     "zoo": ("runner", "matrix", "server", "probes"),
     # shards split a matrix and join runs: above the records and history, below the runner that runs a shard
     "shards": ("runner", "server", "probes", "zoo"),

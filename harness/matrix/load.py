@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os.path
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -59,6 +60,7 @@ MODEL_KEYS = (
     "endpoint",
     "dry_boot",
     "gate",
+    "share_gpu",
 )
 TIMEOUT_KEYS = ("boot", "probe")
 # What a live endpoint entry cannot have: the server runs with its own checkpoint, flags and environment.
@@ -554,6 +556,7 @@ class _Loader(NodeReader):
                 gate[metric] = float(match.group(1)) / 100
 
         dry_boot = self.boolean(entries["dry_boot"][1], f"{key}.dry_boot") if "dry_boot" in entries else None
+        share_gpu = "share_gpu" in entries and self.share_gpu(entries["share_gpu"][1], key, flags, profiles)
 
         if "semantic" in entries:
             sem_node = entries["semantic"][1]
@@ -590,6 +593,7 @@ class _Loader(NodeReader):
             endpoints=FrozenMap(endpoints),
             gate=FrozenMap(gate),
             dry_boot=dry_boot,
+            share_gpu=share_gpu,
         )
         if live_node is None:
             return [spec]
@@ -605,6 +609,37 @@ class _Loader(NodeReader):
             replace(spec, id=served, name=prefix + _derive_name(served), endpoints=FrozenMap(by_use_case))
             for served, by_use_case in served_models.items()
         ]
+
+    def share_gpu(
+        self, node: Node, key: str, flags: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]]
+    ) -> bool:
+        """``share_gpu: true``: every profile runs on one GPU with an explicit gpu-memory-utilization, its fraction."""
+        if not self.boolean(node, f"{key}.share_gpu"):
+            return False
+        for profile in (DEFAULT_PROFILE, *profiles):
+            merged = flags if profile == DEFAULT_PROFILE else merge_flags(flags, profiles[profile])
+            where = f"{key}.share_gpu" + (f" (profile {profile})" if profile != DEFAULT_PROFILE else "")
+            if merged.get("gpu-memory-utilization") is None:
+                self.fail(
+                    node,
+                    where,
+                    "a model that shares a GPU takes its gpu-memory-utilization as its fraction of the GPU, got no "
+                    "gpu-memory-utilization flag (vLLM's default would claim nearly all of it); fix: add e.g. "
+                    "flags: {gpu-memory-utilization: 0.3}, or remove share_gpu",
+                )
+            gpus = [
+                (name, merged.get(name))
+                for name in ("tensor-parallel-size", "pipeline-parallel-size", "data-parallel-size")
+                if isinstance(merged.get(name), int) and merged.get(name, 1) > 1
+            ]
+            if gpus:
+                asked = ", ".join(f"{name} {value}" for name, value in gpus)
+                self.fail(
+                    node,
+                    where,
+                    f"a model that shares a GPU runs on one GPU, got {asked}; fix: remove share_gpu, or those flags",
+                )
+        return True
 
     def listed(self, node: Node, key: str, use_case: UseCase, use_cases: list[UseCase], what: str) -> None:
         if use_case not in use_cases:

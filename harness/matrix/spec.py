@@ -107,6 +107,8 @@ class ModelSpec:
     gate: Mapping[str, float] = field(default_factory=FrozenMap)
     # boot on dummy weights before fetching any: True/False as the matrix says; None: hub models not yet cached
     dry_boot: bool | None = None
+    # a small model co-located on one GPU beside other sharers, taking its gpu-memory-utilization as its fraction
+    share_gpu: bool = False
 
     @property
     def zoo_member(self) -> str | None:

@@ -8,7 +8,8 @@ Modules:
   first) or an ``endpoints:`` use case (tts, image_generation); ``probe_endpoint`` for one endpoint without a matrix.
 - ``outcome``: ``Outcome``, a cell's verdict with its evidence (``harness.verdicts.judge`` applies the matrix's
   expectation to it).
-- ``gpus``: which GPUs an xdist worker's servers get (CUDA_VISIBLE_DEVICES).
+- ``placement``: a server's GPU lease from the node scheduler (harness.fleet) around its boot; no GPUs: a
+  ``PlacementError``, a boot failure of stage "schedule" (GPU_CONTENDED, TP_INDIVISIBLE) before vLLM starts.
 - ``progress``: live progress on a terminal (rich), plain lines elsewhere.
 - ``interrupts``: SIGINT / SIGTERM: KeyboardInterrupt once (teardown runs), SIGKILL to every engine on a second one,
   NOT RUN records for the cells never reached.
@@ -27,8 +28,8 @@ from harness.runner.external import (
     ModelUseCase,
     probe_endpoint,
 )
-from harness.runner.gpus import worker_gpus
 from harness.runner.outcome import Outcome
+from harness.runner.placement import PlacementError
 from harness.runner.progress import Progress
 from harness.runner.servers import ServerPool
 
@@ -41,11 +42,11 @@ __all__ = [
     "LiveEndpoints",
     "ModelUseCase",
     "Outcome",
+    "PlacementError",
     "Progress",
     "ServerPool",
     "dry_boot",
     "interrupts",
     "probe_endpoint",
     "wants_dry_boot",
-    "worker_gpus",
 ]

@@ -219,7 +219,9 @@ class CellRunner:
             return Outcome(
                 verdict=Verdict.FAIL,
                 code=error.diagnosis.code,
-                message=f"boot{dry} failed after {error.elapsed:.1f} s (exit code {error.exit_code}): "
+                message=f"GPU scheduling: {error.diagnosis.evidence}; vLLM not started"
+                if stage == "schedule"
+                else f"boot{dry} failed after {error.elapsed:.1f} s (exit code {error.exit_code}): "
                 f"{error.diagnosis.evidence}",
                 stage=stage,
                 evidence=error.diagnosis.evidence,

@@ -17,10 +17,12 @@ from typing import Any
 from harness.checkpoint import fetch_weights, resolve_model
 from harness.codes import Code
 from harness.findings import Finding
+from harness.fleet import Lease, NodeScheduler
 from harness.matrix import Cell, ModelSpec
 from harness.measure import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
 from harness.results import ServerOutcome, ServerRecord, append_record, now_iso
-from harness.runner.dry_boot import DRY_BOOT_FLAGS, DryBootError, dry_boot, wants_dry_boot
+from harness.runner.dry_boot import DRY_BOOT_FLAGS, dry_boot, wants_dry_boot
+from harness.runner.placement import boot_guard, lease_env, lease_for
 from harness.runner.prefetch import WeightPrefetcher
 from harness.runner.progress import Progress
 from harness.server import BootError, VllmServer, parse_boot_log
@@ -56,6 +58,7 @@ class ServerPool:
         progress: Progress,
         extra_env: dict[str, str],
         dry_boot: bool = False,
+        scheduler: NodeScheduler | None = None,
     ) -> None:
         self.run_id = run_id
         self.dry_boot = dry_boot  # --dry-boot: every server boots on dummy weights first (else the matrix decides)
@@ -65,13 +68,17 @@ class ServerPool:
         self.offline = offline
         self.boot_timeout = boot_timeout  # overrides the matrix when given on the command line
         self.progress = progress
-        self.extra_env = extra_env  # e.g. this xdist worker's CUDA_VISIBLE_DEVICES; the matrix's env wins
+        self.extra_env = extra_env  # extra engine environment from the caller; the matrix's env wins over it
         self._servers: dict[str, VllmServer | BootError] = {}
         self._samplers: dict[str, ResourceSampler] = {}
         self._started: dict[str, str] = {}  # when each server's boot began: its teardown line says the same
         self._remaining: Counter[str] = Counter()
         # the next server's weights download while this one boots and probes (not those a dry boot must go before)
         self._prefetch = WeightPrefetcher(self._fetch_weights, lambda cell: not wants_dry_boot(cell.model, dry_boot))
+        # the node's GPU leases: a server leases its GPUs before its boot and gives them back at its teardown
+        self.scheduler = scheduler if scheduler is not None else NodeScheduler.from_environment()
+        self._leases: dict[str, Lease] = {}
+        progress.line(self.scheduler.describe())
 
     def plan(self, cells: Iterable[Cell]) -> None:
         """Count the cells each server will serve in this process, so a server stops right after its last one."""
@@ -114,8 +121,11 @@ class ServerPool:
             path = self._prefetch.weights(cell)
         self._prefetch.prefetch_after(cell.server_key)
         timeout = self.boot_timeout or model.timeouts.boot
-        self.progress.line(f"[{cell.server_key}] booting vLLM (timeout {timeout:.0f} s)")
         started_at = now_iso()
+        weight_bytes = _weight_bytes(path)
+        self._lease(cell, weight_bytes, started_at)
+        self.progress.line(f"[{cell.server_key}] booting vLLM (timeout {timeout:.0f} s)")
+        sampler = None
         try:
             with self.progress.activity(f"[{cell.server_key}] booting") as show:
                 server = self._server(cell, path, on_phase=show)
@@ -123,14 +133,16 @@ class ServerPool:
                 # Known to close() from before its start: an interrupt right after the boot must still stop it.
                 self._servers[cell.server_key] = server
                 self._samplers[cell.server_key] = sampler
-                server.start()
+                with boot_guard(self.scheduler, self._leases.get(cell.server_key), cell.server_key, self.run_dir):
+                    server.start()
         except BootError as error:
             self._servers[cell.server_key] = error
             self._samplers.pop(cell.server_key, None)
-            resources = sampler.stop(settle_timeout_s=0).to_json()
+            resources = sampler.stop(settle_timeout_s=0).to_json() if sampler is not None else None
             self._record(
                 cell, ServerOutcome.BOOT_FAILED, started_at, error=error, resources=resources, dry_boot_s=dry_boot_s
             )
+            self._release(cell.server_key)
             self.progress.line(f"[{cell.server_key}] boot failed: {error.diagnosis.code}: {error.diagnosis.evidence}")
             raise
         sampler.mark("probes")
@@ -144,7 +156,7 @@ class ServerPool:
             started_at,
             server=server,
             boot_phases=phases,
-            expected_weight_bytes=_weight_bytes(path),
+            expected_weight_bytes=weight_bytes,
             dry_boot_s=dry_boot_s,
         )
         kv = phases.get("kv_cache_tokens")
@@ -161,10 +173,13 @@ class ServerPool:
         path = resolve_model(checkpoint_reference(model), revision=model.revision, offline=self.offline)
         self.progress.line(f"[{cell.server_key}] dry boot: vLLM on dummy weights, before any weight is fetched")
         started_at = now_iso()
+        self._lease(cell, None, started_at)  # given back after it: the weights' fetch holds no GPU
         try:
             with self.progress.activity(f"[{cell.server_key}] dry boot"):
-                seconds = dry_boot(self._server(cell, path, name_suffix="-dry-boot", extra_flags=DRY_BOOT_FLAGS))
-        except DryBootError as error:
+                server = self._server(cell, path, name_suffix="-dry-boot", extra_flags=DRY_BOOT_FLAGS)
+                with boot_guard(self.scheduler, self._leases.get(cell.server_key), cell.server_key, self.run_dir):
+                    seconds = dry_boot(server)
+        except BootError as error:  # DryBootError, or PlacementError when a boot lock was never freed
             self._servers[cell.server_key] = error
             self._record(cell, ServerOutcome.BOOT_FAILED, started_at, error=error)
             self.progress.line(
@@ -172,8 +187,27 @@ class ServerPool:
                 "no weight fetched"
             )
             raise
+        finally:
+            self._release(cell.server_key)
         self.progress.line(f"[{cell.server_key}] dry boot ready in {seconds:.1f} s; fetching the weights")
         return seconds
+
+    def _lease(self, cell: Cell, weight_bytes: int | None, started_at: str) -> None:
+        """The server's GPUs from the node scheduler (kept until its teardown); none: recorded, remembered, raised."""
+        try:
+            lease = lease_for(self.scheduler, cell, weight_bytes, self.run_dir, self.progress.line)
+        except BootError as error:
+            self._servers[cell.server_key] = error
+            self._record(cell, ServerOutcome.BOOT_FAILED, started_at, error=error)
+            self.progress.line(f"[{cell.server_key}] not booted: {error.diagnosis.code}: {error.diagnosis.evidence}")
+            raise
+        if lease is not None:
+            self._leases[cell.server_key] = lease
+
+    def _release(self, key: str) -> None:
+        lease = self._leases.pop(key, None)
+        if lease is not None:
+            lease.release()
 
     def _server(
         self,
@@ -191,7 +225,7 @@ class ServerPool:
             model_path=path,
             name=cell.server_key + name_suffix,
             flags={**cell.flags, **(extra_flags or {})},
-            env={**self.extra_env, **model.env},
+            env={**self.extra_env, **model.env, **lease_env(self._leases.get(cell.server_key))},
             run_dir=self.run_dir,
             boot_timeout=self.boot_timeout or model.timeouts.boot,
             run_id=self.run_id,
@@ -202,7 +236,9 @@ class ServerPool:
         """VRAM of the server's GPUs (NVML), or its process tree's RSS where there is no NVIDIA GPU."""
         sampler = ResourceSampler(
             lambda: server.pid if server.alive() else None,
-            gpu_indices_from_env({**os.environ, **self.extra_env, **model.env}),
+            gpu_indices_from_env(
+                {**os.environ, **self.extra_env, **model.env, **lease_env(self._leases.get(server.name))}
+            ),
             interval_s=SAMPLE_INTERVAL_S,
         )
         sampler.start()
@@ -239,6 +275,7 @@ class ServerPool:
             resources=resources,
             leftover_pids=tuple(leftover_pids) if leftover_pids is not None else None,
             dry_boot_s=round(dry_boot_s, 2) if dry_boot_s is not None else None,
+            gpu_lease=lease.to_json() if (lease := self._leases.get(cell.server_key)) is not None else None,
         )
         if server is not None:
             record = replace(
@@ -290,6 +327,7 @@ class ServerPool:
             resources=report.to_json() if report is not None else None,
             leak=report.leak if report is not None else None,
         )
+        self._release(cell.server_key)  # after the record: its line still names the lease
         self.progress.line(f"[{cell.server_key}] stopped" + (f"; LEFT OVER pids {leftovers}" if leftovers else ""))
 
     def close(self) -> None:
@@ -301,3 +339,5 @@ class ServerPool:
             sampler = self._samplers.pop(key, None)
             if sampler is not None:
                 sampler.stop(settle_timeout_s=0)
+        for key in list(self._leases):
+            self._release(key)
