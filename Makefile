@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test engine lint install clean bench
+.PHONY: demo test engine lint install clean bench bench-fleet
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,8 @@ clean:
 # Harness latency vs `vllm bench serve` vs the server's /metrics on one server, plus the sampler's own cost.
 bench: engine
 	$(BIN)/python -m harness.measure.bench
+
+# SIMULATED: an 8-GPU node, 40 servers of tensor-parallel 1/2/4/8, through the real node scheduler (flock leases, boot
+# locks) with a stand-in engine that sleeps scaled public boot/probe figures; makespan vs lower bound and even split.
+bench-fleet: $(STAMP)
+	$(BIN)/python -m harness.fleet.bench

@@ -14,6 +14,8 @@ Modules:
 - ``contention``: free memory (NVML) against vLLM's claim, with the holders' pids and memory as evidence.
 - ``scheduler``: ``NodeScheduler`` -- lease all or nothing with bounded waits, GPU_CONTENDED / TP_INDIVISIBLE before a
   boot, boot locks; a no-op that says so where there is no NVIDIA GPU.
+- ``simulate``: a simulated node (described inventory, stand-in engine sleeping scaled public boot/probe figures)
+  run through the real allocator on worker processes; the makespan, its lower bound, the even split, the invariants.
 - ``bench``: ``python -m harness.fleet.bench`` (``make bench-fleet``), a simulated 8-GPU node through the real
   allocator (a program: not imported here).
 """

@@ -1,0 +1,114 @@
+"""The server pool leases each server's GPUs around its boot (on the fake engine, over a described or fake-NVML
+node): the lease reaches the record, the report and the boot's CUDA_VISIBLE_DEVICES; no GPUs fails before boot."""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from harness.fleet import (
+    Allocator,
+    Inventory,
+    NodeScheduler,
+    describe_inventory,
+    described_memory,
+    nvml_memory,
+    read_inventory,
+    server_needs,
+)
+from harness.matrix import Cell, load_matrix
+from harness.report import render_status
+from harness.results import ServerOutcome, read_results
+from harness.runner import PlacementError, Progress, ServerPool
+from tests.nvml_fake import FakeNvml, h100
+
+FAKE = Path(__file__).with_name("fake_engine.py")
+
+
+def _pool(tmp_path: Path, scheduler: NodeScheduler, flags: str = "") -> tuple[ServerPool, Cell]:
+    wrapper = tmp_path / "engine" / "python"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+    wrapper.chmod(0o755)
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text('{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}')
+    (tmp_path / "matrix.yaml").write_text(f"models:\n  - id: {model}\n    use_cases: [chat]\n{flags}")
+    (cell,) = load_matrix(tmp_path / "matrix.yaml").cells
+    run_dir = tmp_path / "run"
+    pool = ServerPool(
+        run_id="r1",
+        run_dir=run_dir,
+        results_path=run_dir / "results.jsonl",
+        engine_python=wrapper,
+        offline=True,
+        boot_timeout=30,
+        progress=Progress(),
+        extra_env={},
+        scheduler=scheduler,
+    )
+    pool.plan([cell])
+    return pool, cell
+
+
+def _described(tmp_path: Path, text: str) -> NodeScheduler:
+    inventory = Inventory(describe_inventory(text), "described", described=text)
+    return NodeScheduler(inventory, Allocator(tmp_path / "leases"), described_memory, poll_s=0.01)
+
+
+def test_a_servers_lease_is_recorded_reported_and_given_back(tmp_path: Path) -> None:
+    """Booted on a simulated one-GPU node: the record names the lease (simulated), STATUS.md lists it, and the GPU
+    is free again after the teardown."""
+    scheduler = _described(tmp_path, "1xH100-80GB")
+    pool, cell = _pool(tmp_path, scheduler)
+    try:
+        pool.get(cell)
+        unit = scheduler.inventory.units[0]
+        assert [h.holder for h in scheduler.allocator.holders(unit)] == [cell.server_key]
+        pool.finish(cell)
+    finally:
+        pool.close()
+    assert scheduler.allocator.holders(unit) == []
+    (server,) = read_results(tmp_path / "run").servers
+    assert server.outcome is ServerOutcome.STOPPED and server.gpu_lease is not None
+    assert server.gpu_lease["units"] == ["GPU-sim-00000000"] and server.gpu_lease["simulated"] is True
+    status = render_status(read_results(tmp_path / "run"))
+    assert "GPU leases" in status and "GPU 0 (simulated)" in status
+
+
+def test_a_server_too_big_for_the_node_fails_before_its_boot(tmp_path: Path) -> None:
+    """tp 2 on a one-GPU node: PlacementError TP_INDIVISIBLE, a BOOT_FAILED record of stage schedule, no engine run."""
+    pool, cell = _pool(tmp_path, _described(tmp_path, "1xL4"), "    flags: {tensor-parallel-size: 2}\n")
+    try:
+        with pytest.raises(PlacementError) as info:
+            pool.get(cell)
+        with pytest.raises(PlacementError):
+            pool.get(cell)  # remembered, not asked again
+    finally:
+        pool.close()
+    assert info.value.code == "TP_INDIVISIBLE"
+    (server,) = read_results(tmp_path / "run").servers
+    assert (server.outcome, server.code, server.stage) == (ServerOutcome.BOOT_FAILED, "TP_INDIVISIBLE", "schedule")
+    assert server.log is not None and "needs 2 GPUs but this node has 1" in Path(server.log).read_text()
+    assert [p.name for p in (tmp_path / "run").glob("server-*")] == [Path(server.log).name]  # no engine log
+
+
+def test_a_real_lease_sets_the_boots_cuda_visible_devices_to_its_uuids(tmp_path: Path) -> None:
+    """On an NVML node (fake NVML) the engine starts with CUDA_VISIBLE_DEVICES = the leased GPU's UUID."""
+    nvml = FakeNvml([h100(0), h100(1)])
+    scheduler = NodeScheduler(
+        read_inventory({}, nvml), Allocator(tmp_path / "leases"), partial(nvml_memory, module=nvml), poll_s=0.01
+    )
+    other = scheduler.lease(server_needs({}), "other")  # GPU 0 is someone else's: the server gets GPU 1
+    assert other is not None
+    pool, cell = _pool(tmp_path, scheduler)
+    try:
+        server = pool.get(cell)
+        environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+        assert b"CUDA_VISIBLE_DEVICES=GPU-00000001-fake" in environ
+    finally:
+        pool.close()
+        other.release()

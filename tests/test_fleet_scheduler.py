@@ -1,0 +1,139 @@
+"""The node scheduler: leases with bounded waits, GPU_CONTENDED with the holders as evidence, too-big servers, and a
+tiny simulated node run through the real allocator whose records keep both invariants."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from harness.fleet import (
+    Allocator,
+    Inventory,
+    NodeScheduler,
+    ScheduleError,
+    describe_inventory,
+    described_memory,
+    nvml_memory,
+    read_inventory,
+    server_needs,
+)
+from harness.fleet.simulate import SimRecord, bench_matrix, lower_bound, simulate, violations
+from tests.nvml_fake import FakeNvml, NoDriver, h100
+
+GiB = 1 << 30
+
+
+def _described(tmp_path: Path, text: str, **waits: float) -> NodeScheduler:
+    inventory = Inventory(describe_inventory(text), "described", described=text)
+    return NodeScheduler(inventory, Allocator(tmp_path), described_memory, poll_s=0.01, **waits)
+
+
+def _nvml(tmp_path: Path, nvml: FakeNvml, **waits: float) -> NodeScheduler:
+    inventory = read_inventory({}, nvml)
+    return NodeScheduler(inventory, Allocator(tmp_path), partial(nvml_memory, module=nvml), poll_s=0.01, **waits)
+
+
+def test_without_a_gpu_the_scheduler_does_nothing_and_says_so(tmp_path: Path) -> None:
+    """No NVIDIA GPU: no lease (None), and its line reads n/a (no NVIDIA GPU)."""
+    scheduler = NodeScheduler(read_inventory({}, NoDriver()), Allocator(tmp_path), described_memory)
+    assert not scheduler.active
+    assert scheduler.describe() == "GPU scheduling: n/a (no NVIDIA GPU): servers boot without a GPU lease"
+    assert scheduler.lease(server_needs({"tensor-parallel-size": 8}), "big") is None
+
+
+def test_a_server_needing_more_gpus_than_the_node_has_fails_before_boot(tmp_path: Path) -> None:
+    """tp 8 on a node of 4 GPUs: TP_INDIVISIBLE at once, naming the need, the node and the fix; nothing leased."""
+    scheduler = _described(tmp_path, "4xH100-80GB")
+    with pytest.raises(ScheduleError) as info:
+        scheduler.lease(server_needs({"tensor-parallel-size": 8}), "llama-70b")
+    error = info.value
+    assert error.code == "TP_INDIVISIBLE" and error.waited_s == 0
+    assert "llama-70b needs 8 GPUs but this node has 4" in error.message and "(simulated" in error.message
+    assert "tensor x pipeline x data parallel 8 x 1 x 1 = 8 GPUs" in error.evidence
+
+
+def test_mig_devices_serve_one_gpu_servers_first_and_never_a_multi_gpu_one(tmp_path: Path) -> None:
+    """One-GPU servers take MIG devices before whole GPUs; a tp 2 server only ever gets whole GPUs."""
+    scheduler = _described(tmp_path, "1xA100-80GB:mig=3g.40gb*2,2xA100-80GB")
+    small = scheduler.lease(server_needs({}), "small")
+    pair = scheduler.lease(server_needs({"tensor-parallel-size": 2}), "pair")
+    assert small is not None and pair is not None
+    assert small.units[0].is_mig and small.cuda_visible_devices.startswith("MIG-")
+    assert not any(unit.is_mig for unit in pair.units)
+    with pytest.raises(ScheduleError, match="MIG devices serve one-GPU servers only"):
+        scheduler.lease(server_needs({"tensor-parallel-size": 3}), "three")
+    small.release()
+    pair.release()
+
+
+def test_another_tenant_on_the_gpu_is_gpu_contended_with_its_pids_and_memory(tmp_path: Path) -> None:
+    """A foreign process holds 60 GiB of the leased GPU: after the bounded wait, GPU_CONTENDED before vLLM starts,
+    with its pid and memory as the evidence, and the GPU given back."""
+    nvml = FakeNvml([h100(0, used=60 * GiB, processes=[(4242, 60 * GiB), (4243, None)])])
+    scheduler = _nvml(tmp_path, nvml, memory_wait_s=0.1)
+    with pytest.raises(ScheduleError) as info:
+        scheduler.lease(server_needs({}), "chat")
+    error = info.value
+    assert error.code == "GPU_CONTENDED" and "vLLM not started" in error.message
+    assert (
+        "GPU 0 (NVIDIA H100 80GB HBM3, GPU-00000000-fake): 20.0 GiB free < 73.6 GiB vLLM will claim" in error.evidence
+    )
+    assert "pid 4242 (60.0 GiB), pid 4243 (memory n/a)" in error.evidence
+    assert scheduler.allocator.holders(scheduler.inventory.units[0]) == []  # released
+
+
+def test_a_tenant_that_leaves_within_the_bound_is_waited_for(tmp_path: Path) -> None:
+    """The foreign process exits during the wait: the lease is granted and its memory wait recorded."""
+    device = h100(0, used=60 * GiB, processes=[(4242, 60 * GiB)])
+    nvml = FakeNvml([device])
+    scheduler = _nvml(tmp_path, nvml, memory_wait_s=5)
+    readings = iter(range(3))
+
+    def leaving(unit: object) -> object:
+        if next(readings, 3) >= 2:
+            device.used, device.processes = 0, []
+        return nvml_memory(unit, nvml)  # type: ignore[arg-type]
+
+    scheduler.memory = leaving  # type: ignore[assignment]
+    said: list[str] = []
+    lease = scheduler.lease(server_needs({}), "chat", say=said.append)
+    assert lease is not None and lease.memory_wait_s > 0
+    assert said and "pid 4242" in said[0]
+    assert lease.cuda_visible_devices == "GPU-00000000-fake"
+    lease.release()
+
+
+def test_a_lease_waits_for_the_node_and_times_out_with_the_holders(tmp_path: Path) -> None:
+    """Both GPUs leased elsewhere: a bounded wait, then GPU_CONTENDED naming the holder's pid."""
+    scheduler = _described(tmp_path, "2xL4", lease_wait_s=0.1)
+    held = scheduler.lease(server_needs({"tensor-parallel-size": 2}), "first")
+    assert held is not None
+    with pytest.raises(ScheduleError) as info:
+        scheduler.lease(server_needs({}), "second")
+    assert info.value.code == "GPU_CONTENDED" and "first" in info.value.evidence and "pid " in info.value.evidence
+    held.release()
+    again = scheduler.lease(server_needs({}), "second")
+    assert again is not None and again.waited_s < 0.1
+    with scheduler.booting(again):
+        pass
+    assert again.boot_wait_s is not None and again.to_json()["simulated"] is True
+    again.release()
+
+
+def test_a_tiny_simulated_node_keeps_both_invariants(tmp_path: Path) -> None:
+    """Six servers of tp 1/2/4 on four simulated GPUs through the real allocator: every server ran, no GPU held
+    twice at once, no two boots overlapped on a GPU, and the makespan is not below the lower bound."""
+    servers = bench_matrix({1: 3, 2: 2, 4: 1})
+    run = simulate(servers, "4xH100-80GB", tmp_path, workers=4, scale=1 / 1000, poll_s=0.002)
+    assert sorted(r.key for r in run.records) == sorted(s.key for s in servers)
+    assert violations(run.records) == []
+    assert run.makespan_s >= 0.95 * lower_bound(servers, 4)
+
+
+def test_the_invariant_check_sees_an_overlap() -> None:
+    """Two records holding one GPU over the same seconds, booting at once: both invariants reported broken."""
+    first = SimRecord("a", 1, ("GPU-x",), ("GPU-x",), 0, 0, 5, 10, 0)
+    second = SimRecord("b", 2, ("GPU-x",), ("GPU-x",), 3, 3, 6, 12, 0)
+    assert violations([first, second]) == ["GPU-x: a and b held it at once", "GPU-x: the boots of a and b overlapped"]
