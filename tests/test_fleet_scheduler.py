@@ -137,3 +137,20 @@ def test_the_invariant_check_sees_an_overlap() -> None:
     first = SimRecord("a", 1, ("GPU-x",), ("GPU-x",), 0, 0, 5, 10, 0)
     second = SimRecord("b", 2, ("GPU-x",), ("GPU-x",), 3, 3, 6, 12, 0)
     assert violations([first, second]) == ["GPU-x: a and b held it at once", "GPU-x: the boots of a and b overlapped"]
+
+
+def test_a_waiting_big_server_is_not_starved_by_smaller_ones(tmp_path: Path) -> None:
+    """Two of four GPUs busy and a tp 4 server waiting: a one-GPU server may not take the free ones it needs; once
+    the big one stops waiting, it may."""
+    scheduler = _described(tmp_path, "4xH100-80GB", lease_wait_s=0.05)
+    busy = scheduler.lease(server_needs({"tensor-parallel-size": 2}), "busy")
+    assert busy is not None
+    with scheduler.allocator.waiting(4, "big") as big:
+        assert [w.holder for w in scheduler.allocator.waiters()] == ["big"] and big.gpus == 4
+        with pytest.raises(ScheduleError, match="no 1 GPU"):
+            scheduler.lease(server_needs({}), "small")
+    assert scheduler.allocator.waiters() == []
+    small = scheduler.lease(server_needs({}), "small")
+    assert small is not None
+    small.release()
+    busy.release()

@@ -86,6 +86,21 @@ def _read_holder(path: Path) -> Holder | None:
     return Holder(int(data["pid"]), str(data.get("holder", "")), str(data.get("since", "")), data.get("fraction"))
 
 
+@dataclass(frozen=True)
+class Waiter:
+    """A request waiting for units: how many, since when (time.time()), whose; ``ticket`` names its file."""
+
+    gpus: int
+    since: float
+    pid: int
+    holder: str
+    ticket: str
+
+    def ahead_of(self, gpus: int, since: float) -> bool:
+        """Bigger requests first, then the one that waited longer."""
+        return (self.gpus, -self.since) > (gpus, -since)
+
+
 @dataclass
 class Lease:
     """Units leased to one server: all of them, exclusive, or a fraction of one shared unit. ``release()`` (or the
@@ -238,6 +253,58 @@ class Allocator:
         found = _read_holder(path)
         return [found] if found is not None else []
 
+    def free_units(self, units: Sequence[GpuUnit]) -> int:
+        """How many of ``units`` nobody holds now (a glance: the answer may change at once)."""
+        self._ready()
+        free = 0
+        for unit in units:
+            fd = _open(self._unit_file(unit))
+            try:
+                free += _try_lock(fd, fcntl.LOCK_EX)
+            finally:
+                os.close(fd)  # drops the probe's lock, if it got one
+        return free
+
+    @contextlib.contextmanager
+    def waiting(self, gpus: int, holder: str) -> Iterator[Waiter]:
+        """Announce a request that waits for ``gpus`` units (a ticket file, locked while it waits, gone after):
+        smaller requests leave the GPUs it needs alone, so the biggest waiting server is never starved."""
+        self._ready()
+        path = self.root / f"wait.{os.getpid()}.{time.monotonic_ns()}"
+        fd = _open(path)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        since = time.time()
+        _write(fd, {**self._stamp(holder), "gpus": gpus, "since_s": since})
+        try:
+            yield Waiter(gpus, since, os.getpid(), holder, path.name)
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            os.close(fd)
+
+    def waiters(self) -> list[Waiter]:
+        """The requests waiting now (a ticket nobody locks is a dead waiter's: removed)."""
+        self._ready()
+        found = []
+        for path in self.root.glob("wait.*"):
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                if _try_lock(fd, fcntl.LOCK_EX):
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                    continue
+                with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                    data = json.loads(path.read_text())
+                    found.append(
+                        Waiter(int(data["gpus"]), float(data["since_s"]), int(data["pid"]), data["holder"], path.name)
+                    )
+            finally:
+                os.close(fd)
+        return found
+
     @contextlib.contextmanager
     def boot_lock(self, units: Sequence[GpuUnit], *, timeout_s: float, poll_s: float) -> Iterator[float]:
         """Hold the boot lock of every physical GPU under ``units`` (in one global order: no deadlock between two
@@ -268,4 +335,4 @@ class Allocator:
                 os.close(fd)
 
 
-__all__ = ["Allocator", "Holder", "Lease", "lease_root"]
+__all__ = ["Allocator", "Holder", "Lease", "Waiter", "lease_root"]

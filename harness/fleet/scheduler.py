@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from harness.fleet.contention import MemoryReader, described_memory, nvml_memory, shortfalls
 from harness.fleet.inventory import GPUS_VAR, GpuUnit, Inventory, narrow_to_visible, read_inventory
-from harness.fleet.leases import Allocator, Lease, lease_root
+from harness.fleet.leases import Allocator, Lease, Waiter, lease_root
 from harness.fleet.needs import ServerNeeds
 
 LEASE_WAIT_VAR = "VLLM_COMPAT_LEASE_WAIT_S"
@@ -111,27 +111,31 @@ class NodeScheduler:
         units = self.units_for(needs, visible)
         self._check_fits(needs, holder, units)
         started = time.monotonic()
-        lease = self._try(needs, holder, units)
-        told = False
-        while lease is None:
-            waited = time.monotonic() - started
-            if waited > self.lease_wait_s:
-                raise ScheduleError(
-                    "GPU_CONTENDED",
-                    f"no {needs.gpus} GPU(s) free for {holder} after {waited:.0f} s ({LEASE_WAIT_VAR} bounds it)",
-                    self._held_by(units),
-                    waited,
-                )
-            if say is not None and not told:
-                say(f"waiting for {needs.gpus} GPU(s): {self._held_by(units)}")
-                told = True
-            time.sleep(self.poll_s)
-            lease = self._try(needs, holder, units)
+        with contextlib.ExitStack() as stack:
+            ticket: Waiter | None = None
+            lease = self._try(needs, holder, units, ticket)
+            while lease is None:
+                waited = time.monotonic() - started
+                if waited > self.lease_wait_s:
+                    raise ScheduleError(
+                        "GPU_CONTENDED",
+                        f"no {needs.gpus} GPU(s) free for {holder} after {waited:.0f} s ({LEASE_WAIT_VAR} bounds it)",
+                        self._held_by(units),
+                        waited,
+                    )
+                if ticket is None:
+                    ticket = stack.enter_context(self.allocator.waiting(needs.gpus, holder))
+                    if say is not None:
+                        say(f"waiting for {needs.gpus} GPU(s): {self._held_by(units)}")
+                time.sleep(self.poll_s)
+                lease = self._try(needs, holder, units, ticket)
         lease.waited_s = time.monotonic() - started
         self._await_memory(lease, needs, say)
         return lease
 
-    def _try(self, needs: ServerNeeds, holder: str, units: tuple[GpuUnit, ...]) -> Lease | None:
+    def _try(self, needs: ServerNeeds, holder: str, units: tuple[GpuUnit, ...], ticket: Waiter | None) -> Lease | None:
+        if not self._may_take(needs, units, ticket):
+            return None
         if not needs.share_gpu:
             return self.allocator.try_exclusive(units, needs.gpus, holder)
         for unit in units:
@@ -139,6 +143,18 @@ class NodeScheduler:
             if lease is not None:
                 return lease
         return None
+
+    def _may_take(self, needs: ServerNeeds, units: tuple[GpuUnit, ...], ticket: Waiter | None) -> bool:
+        """No starving of a bigger (or older) waiting server: take units only when the one first in line still finds
+        the units it needs free afterwards (a reservation for the head of the queue, the way batch schedulers
+        backfill without runtime estimates)."""
+        since = ticket.since if ticket is not None else time.time()
+        mine = ticket.ticket if ticket is not None else None
+        ahead = [w for w in self.allocator.waiters() if w.ticket != mine and w.ahead_of(needs.gpus, since)]
+        if not ahead:
+            return True
+        head = max(ahead, key=lambda w: (w.gpus, -w.since))
+        return self.allocator.free_units(units) - needs.gpus >= head.gpus
 
     def _check_fits(self, needs: ServerNeeds, holder: str, units: tuple[GpuUnit, ...]) -> None:
         if needs.gpus <= len(units):
