@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{max(s.seconds for s in servers):.0f} s); servers waited {waited:.0f} s for leases in all"
     )
     print(
-        f"even split (computed: each xdist worker its own slice of the GPUs, the rule this scheduler replaces): best is -n {even_workers}"
+        "even split (computed: each xdist worker its own slice of the GPUs, the rule this scheduler replaces): "
+        f"best is -n {even_workers}"
         + (" then -n 1 for the servers too big for a slice" if even_workers > 1 else "")
         + f": {even:.0f} s"
     )
