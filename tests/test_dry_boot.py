@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from harness.matrix import Cell, load_matrix
 from harness.results import ServerOutcome, read_results
-from harness.runner import DryBootError, Progress, ServerPool, wants_dry_boot
-
-FAKE = Path(__file__).with_name("fake_engine.py")
+from harness.runner import DryBootError, ServerPool, wants_dry_boot
+from tests.pool_fake import fake_pool
 
 
 def _cell(tmp_path: Path, entry: str) -> Cell:
@@ -43,32 +41,14 @@ def test_matrix_dry_boot_must_be_a_boolean(tmp_path: Path) -> None:
 
 
 def _pool(tmp_path: Path, mode: str) -> tuple[ServerPool, Cell]:
-    wrapper = tmp_path / "engine" / "python"
-    wrapper.parent.mkdir()
     # The dry boot (argv holds --load-format dummy) behaves as FAKE_DRY_MODE says, the real boot as "serve".
-    wrapper.write_text(
-        "#!/bin/sh\n"
+    prelude = (
         'case "$*" in *"--load-format dummy"*) FAKE_ENGINE_MODE="$FAKE_DRY_MODE";; *) FAKE_ENGINE_MODE=serve;; esac\n'
-        f'export FAKE_ENGINE_MODE; exec "{sys.executable}" "{FAKE}" "$@"\n'
+        "export FAKE_ENGINE_MODE\n"
     )
-    wrapper.chmod(0o755)
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "config.json").write_text('{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}')
-    cell = _cell(tmp_path, f"id: {model}\n    dry_boot: true")
-    run_dir = tmp_path / "run"
-    pool = ServerPool(
-        run_id="r1",
-        run_dir=run_dir,
-        results_path=run_dir / "results.jsonl",
-        engine_python=wrapper,
-        offline=True,
-        boot_timeout=30,
-        progress=Progress(),
-        extra_env={"FAKE_DRY_MODE": mode},
+    return fake_pool(
+        tmp_path, model_keys="    dry_boot: true\n", wrapper_prelude=prelude, extra_env={"FAKE_DRY_MODE": mode}
     )
-    pool.plan([cell])
-    return pool, cell
 
 
 def test_a_failed_dry_boot_fetches_no_weight_and_records_its_stage(

@@ -3,7 +3,6 @@ node): the lease reaches the record, the report and the boot's CUDA_VISIBLE_DEVI
 
 from __future__ import annotations
 
-import sys
 from functools import partial
 from pathlib import Path
 
@@ -19,39 +18,11 @@ from harness.fleet import (
     read_inventory,
     server_needs,
 )
-from harness.matrix import Cell, load_matrix
 from harness.report import render_status
 from harness.results import ServerOutcome, read_results
-from harness.runner import PlacementError, Progress, ServerPool
+from harness.runner import PlacementError
 from tests.nvml_fake import FakeNvml, h100
-
-FAKE = Path(__file__).with_name("fake_engine.py")
-
-
-def _pool(tmp_path: Path, scheduler: NodeScheduler, flags: str = "") -> tuple[ServerPool, Cell]:
-    wrapper = tmp_path / "engine" / "python"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-    wrapper.chmod(0o755)
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "config.json").write_text('{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}')
-    (tmp_path / "matrix.yaml").write_text(f"models:\n  - id: {model}\n    use_cases: [chat]\n{flags}")
-    (cell,) = load_matrix(tmp_path / "matrix.yaml").cells
-    run_dir = tmp_path / "run"
-    pool = ServerPool(
-        run_id="r1",
-        run_dir=run_dir,
-        results_path=run_dir / "results.jsonl",
-        engine_python=wrapper,
-        offline=True,
-        boot_timeout=30,
-        progress=Progress(),
-        extra_env={},
-        scheduler=scheduler,
-    )
-    pool.plan([cell])
-    return pool, cell
+from tests.pool_fake import fake_pool
 
 
 def _described(tmp_path: Path, text: str) -> NodeScheduler:
@@ -63,7 +34,7 @@ def test_a_servers_lease_is_recorded_reported_and_given_back(tmp_path: Path) -> 
     """Booted on a simulated one-GPU node: the record names the lease (simulated), STATUS.md lists it, and the GPU
     is free again after the teardown."""
     scheduler = _described(tmp_path, "1xH100-80GB")
-    pool, cell = _pool(tmp_path, scheduler)
+    pool, cell = fake_pool(tmp_path, scheduler=scheduler)
     try:
         pool.get(cell)
         unit = scheduler.inventory.units[0]
@@ -81,7 +52,9 @@ def test_a_servers_lease_is_recorded_reported_and_given_back(tmp_path: Path) -> 
 
 def test_a_server_too_big_for_the_node_fails_before_its_boot(tmp_path: Path) -> None:
     """tp 2 on a one-GPU node: PlacementError TP_INDIVISIBLE, a BOOT_FAILED record of stage schedule, no engine run."""
-    pool, cell = _pool(tmp_path, _described(tmp_path, "1xL4"), "    flags: {tensor-parallel-size: 2}\n")
+    pool, cell = fake_pool(
+        tmp_path, scheduler=_described(tmp_path, "1xL4"), model_keys="    flags: {tensor-parallel-size: 2}\n"
+    )
     try:
         with pytest.raises(PlacementError) as info:
             pool.get(cell)
@@ -104,7 +77,7 @@ def test_a_real_lease_sets_the_boots_cuda_visible_devices_to_its_uuids(tmp_path:
     )
     other = scheduler.lease(server_needs({}), "other")  # GPU 0 is someone else's: the server gets GPU 1
     assert other is not None
-    pool, cell = _pool(tmp_path, scheduler)
+    pool, cell = fake_pool(tmp_path, scheduler=scheduler)
     try:
         server = pool.get(cell)
         environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")

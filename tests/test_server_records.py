@@ -2,45 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from harness.matrix import load_matrix
 from harness.results import ServerOutcome, ServerRecord, read_records, read_results
-from harness.runner import Progress, ServerPool
-
-FAKE = Path(__file__).with_name("fake_engine.py")
-
-
-def _pool(tmp_path: Path) -> tuple[ServerPool, Path]:
-    wrapper = tmp_path / "engine" / "python"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-    wrapper.chmod(0o755)
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "config.json").write_text('{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}')
-    run_dir = tmp_path / "run"
-    pool = ServerPool(
-        run_id="r1",
-        run_dir=run_dir,
-        results_path=run_dir / "results.jsonl",
-        engine_python=wrapper,
-        offline=True,
-        boot_timeout=30,
-        progress=Progress(),
-        extra_env={},
-    )
-    return pool, model
+from tests.pool_fake import fake_pool
 
 
 def test_a_servers_teardown_line_keeps_its_boot_start_and_adds_what_teardown_knows(tmp_path: Path) -> None:
     """Booted then stopped: two typed lines; read together, one stopped server that started when its boot did, with
     the boot line's port and the teardown's leftovers and resources."""
-    pool, model = _pool(tmp_path)
-    (tmp_path / "matrix.yaml").write_text(f"models:\n  - id: {model}\n    use_cases: [chat]\n")
-    (cell,) = load_matrix(tmp_path / "matrix.yaml").cells
-    pool.plan([cell])
+    pool, cell = fake_pool(tmp_path)
     try:
         server = pool.get(cell)
         pool.finish(cell)

@@ -76,6 +76,24 @@ def _write(fd: int, payload: dict[str, Any]) -> None:
     os.pwrite(fd, json.dumps(payload).encode(), 0)
 
 
+def _live_files(root: Path, pattern: str) -> Iterator[Path]:
+    """The files under ``root`` matching ``pattern`` that a live process keeps locked; a file nobody locks belongs
+    to a process that died (its flock went with it), and is removed."""
+    for path in root.glob(pattern):
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            continue
+        try:
+            if _try_lock(fd, fcntl.LOCK_EX):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                continue
+            yield path
+        finally:
+            os.close(fd)
+
+
 def _read_holder(path: Path) -> Holder | None:
     try:
         data = json.loads(path.read_text() or "null")
@@ -220,21 +238,10 @@ class Allocator:
     def _live_shares(self, unit: GpuUnit) -> list[Holder]:
         """The sharers of ``unit`` whose process is alive (a share file nobody locks is a dead holder's: removed)."""
         live = []
-        for path in self.root.glob(f"{_safe(unit.uuid)}.share.*"):
-            try:
-                fd = os.open(path, os.O_RDWR)
-            except FileNotFoundError:
-                continue
-            try:
-                if _try_lock(fd, fcntl.LOCK_EX):
-                    with contextlib.suppress(OSError):
-                        path.unlink()
-                    continue
-                found = _read_holder(path)
-                if found is not None:
-                    live.append(found)
-            finally:
-                os.close(fd)
+        for path in _live_files(self.root, f"{_safe(unit.uuid)}.share.*"):
+            found = _read_holder(path)
+            if found is not None:
+                live.append(found)
         return live
 
     def holders(self, unit: GpuUnit) -> list[Holder]:
@@ -286,23 +293,12 @@ class Allocator:
         """The requests waiting now (a ticket nobody locks is a dead waiter's: removed)."""
         self._ready()
         found = []
-        for path in self.root.glob("wait.*"):
-            try:
-                fd = os.open(path, os.O_RDWR)
-            except FileNotFoundError:
-                continue
-            try:
-                if _try_lock(fd, fcntl.LOCK_EX):
-                    with contextlib.suppress(OSError):
-                        path.unlink()
-                    continue
-                with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                    data = json.loads(path.read_text())
-                    found.append(
-                        Waiter(int(data["gpus"]), float(data["since_s"]), int(data["pid"]), data["holder"], path.name)
-                    )
-            finally:
-                os.close(fd)
+        for path in _live_files(self.root, "wait.*"):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                data = json.loads(path.read_text())
+                found.append(
+                    Waiter(int(data["gpus"]), float(data["since_s"]), int(data["pid"]), data["holder"], path.name)
+                )
         return found
 
     @contextlib.contextmanager
