@@ -284,7 +284,7 @@ def _cell_of(item: pytest.Item) -> Cell | None:
 @pytest.hookimpl(trylast=True)  # after -m / -k deselection, so only the cells that will run are planned
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group each server's cells together so a server is stopped before the next one boots; biggest servers first."""
-    error = config.stash[RUN_STATE].error
+    error = config.stash[RUN_STATE].error or _fleet_error()
     if error is not None:
         pytest.exit(error, returncode=pytest.ExitCode.USAGE_ERROR)
     from harness.fleet import server_needs
@@ -351,6 +351,18 @@ def _keep_this_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
         state.run_dir.mkdir(parents=True, exist_ok=True)
         engine_python = resolve_engine_python(config.getoption("--engine-python"))
         _write_environment_once(state, engine_python, matrix, environment_record, append_record)
+
+
+def _fleet_error() -> str | None:
+    """A GPU setting from the environment the node scheduler cannot read (VLLM_COMPAT_GPUS, its waits), as the
+    run's one-line usage error instead of a traceback in every server's boot."""
+    from harness.fleet import InventoryError, NodeScheduler
+
+    try:
+        NodeScheduler.from_environment()
+    except InventoryError as error:
+        return f"vllm-compat: {error}"
+    return None
 
 
 def _install_interrupts(config: pytest.Config, *, forward_to_children: bool) -> None:

@@ -28,7 +28,8 @@ NVML_DEVICE_MIG_ENABLE = 1
 
 
 class InventoryError(ValueError):
-    """A described inventory that cannot be read: the message names the value, the rule and the fix."""
+    """A fleet setting from the environment that cannot be read (``VLLM_COMPAT_GPUS``, the waits): the message
+    names the variable, its value, the rule and the fix."""
 
 
 @dataclass(frozen=True)

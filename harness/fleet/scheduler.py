@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from harness.fleet.contention import MemoryReader, described_memory, nvml_memory, shortfalls
-from harness.fleet.inventory import GPUS_VAR, GpuUnit, Inventory, narrow_to_visible, read_inventory
+from harness.fleet.inventory import GPUS_VAR, GpuUnit, Inventory, InventoryError, narrow_to_visible, read_inventory
 from harness.fleet.leases import Allocator, Lease, Waiter, lease_root
 from harness.fleet.needs import ServerNeeds
 
@@ -42,11 +42,12 @@ class ScheduleError(Exception):
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     value = env.get(name, "").strip()
     try:
-        return float(value) if value else default
+        seconds = float(value) if value else default
     except ValueError:
-        raise ScheduleError(
-            "OTHER", f"{name}={value}: expected seconds, e.g. 600", f"{name}={value}; fix: a number of seconds"
-        ) from None
+        seconds = -1.0
+    if seconds < 0:
+        raise InventoryError(f"{name}={value}: expected a number of seconds >= 0; fix: e.g. {name}={default:.0f}")
+    return seconds
 
 
 @dataclass
@@ -63,7 +64,8 @@ class NodeScheduler:
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> NodeScheduler:
         """The node as this process sees it: NVML's GPUs (or ``VLLM_COMPAT_GPUS``'s), the node-wide lease directory,
-        and the waits ``VLLM_COMPAT_LEASE_WAIT_S`` / ``VLLM_COMPAT_GPU_MEMORY_WAIT_S`` set."""
+        and the waits ``VLLM_COMPAT_LEASE_WAIT_S`` / ``VLLM_COMPAT_GPU_MEMORY_WAIT_S`` set. A value it cannot read
+        raises InventoryError, one line naming the variable, the rule and the fix."""
         env = os.environ if env is None else env
         inventory = read_inventory(env)
         return cls(
