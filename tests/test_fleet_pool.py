@@ -70,7 +70,8 @@ def test_a_server_too_big_for_the_node_fails_before_its_boot(tmp_path: Path) -> 
 
 
 def test_a_real_lease_sets_the_boots_cuda_visible_devices_to_its_uuids(tmp_path: Path) -> None:
-    """On an NVML node (fake NVML) the engine starts with CUDA_VISIBLE_DEVICES = the leased GPU's UUID."""
+    """On an NVML node (fake NVML) the engine starts with CUDA_VISIBLE_DEVICES = the leased GPU's NVML index, in
+    PCI bus order (CUDA's order then is NVML's)."""
     nvml = FakeNvml([h100(0), h100(1)])
     scheduler = NodeScheduler(
         read_inventory({}, nvml), Allocator(tmp_path / "leases"), partial(nvml_memory, module=nvml), poll_s=0.01
@@ -81,7 +82,7 @@ def test_a_real_lease_sets_the_boots_cuda_visible_devices_to_its_uuids(tmp_path:
     try:
         server = pool.get(cell)
         environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
-        assert b"CUDA_VISIBLE_DEVICES=GPU-00000001-fake" in environ
+        assert b"CUDA_VISIBLE_DEVICES=1" in environ and b"CUDA_DEVICE_ORDER=PCI_BUS_ID" in environ
     finally:
         pool.close()
         other.release()

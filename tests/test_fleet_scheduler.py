@@ -101,7 +101,7 @@ def test_a_tenant_that_leaves_within_the_bound_is_waited_for(tmp_path: Path) -> 
     lease = scheduler.lease(server_needs({}), "chat", say=said.append)
     assert lease is not None and lease.memory_wait_s > 0
     assert said and "pid 4242" in said[0]
-    assert lease.cuda_visible_devices == "GPU-00000000-fake"
+    assert lease.cuda_visible_devices == "0" and lease.env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
     lease.release()
 
 

@@ -136,8 +136,15 @@ class Lease:
 
     @property
     def cuda_visible_devices(self) -> str:
-        """What the boot's CUDA_VISIBLE_DEVICES is: the units' UUIDs (MIG UUIDs for MIG devices)."""
-        return ",".join(unit.uuid for unit in self.units)
+        """What the boot's CUDA_VISIBLE_DEVICES is: whole GPUs by NVML index (with CUDA_DEVICE_ORDER=PCI_BUS_ID,
+        CUDA's order is NVML's), MIG devices by MIG UUID (the only name CUDA has for one). Indices rather than GPU
+        UUIDs: vLLM versions before the UUID fix read each entry with int() (vLLM issues 6551, 41848)."""
+        return ",".join(unit.uuid if unit.is_mig else str(unit.index) for unit in self.units)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The boot's environment for this lease: CUDA_VISIBLE_DEVICES and the device order its indices assume."""
+        return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": self.cuda_visible_devices}
 
     @property
     def simulated(self) -> bool:

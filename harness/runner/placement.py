@@ -63,10 +63,10 @@ def lease_for(
 
 
 def lease_env(lease: Lease | None) -> dict[str, str]:
-    """The boot's CUDA_VISIBLE_DEVICES: the lease's units; none for a simulated lease (no engine sees those)."""
+    """The boot's CUDA_VISIBLE_DEVICES (and device order): the lease's units; none for a simulated lease."""
     if lease is None or lease.simulated:
         return {}
-    return {"CUDA_VISIBLE_DEVICES": lease.cuda_visible_devices}
+    return lease.env
 
 
 @contextlib.contextmanager
