@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _holder(lease_dir: Path, count: int, *, shared: float | None = None) -> subprocess.Popen[str]:
     """Another process that leases ``count`` units (or a ``shared`` fraction of unit 0), says so, and sleeps."""
     take = (
-        f"allocator.try_shared(units[0], {shared}, 'child')"
+        f"allocator.try_shared(units[:1], 1, {shared}, 'child')"
         if shared is not None
         else f"allocator.try_exclusive(units, {count}, 'child')"
     )
@@ -94,17 +94,17 @@ def test_two_processes_never_hold_one_gpu(tmp_path: Path) -> None:
 def test_shared_fractions_sum_to_at_most_one_and_exclude_exclusive_holders(tmp_path: Path) -> None:
     """0.5 and 0.4 share a GPU; 0.2 more is refused; nobody takes it whole while they share; whole excludes share."""
     allocator = Allocator(tmp_path)
-    first = allocator.try_shared(UNITS[0], 0.5, "a")
-    second = allocator.try_shared(UNITS[0], 0.4, "b")
+    first = allocator.try_shared(UNITS[:1], 1, 0.5, "a")
+    second = allocator.try_shared(UNITS[:1], 1, 0.4, "b")
     assert first is not None and second is not None
-    assert allocator.try_shared(UNITS[0], 0.2, "c") is None
+    assert allocator.try_shared(UNITS[:1], 1, 0.2, "c") is None
     assert allocator.try_exclusive(UNITS[:1], 1, "whole") is None
     assert sorted(h.fraction or 0 for h in allocator.holders(UNITS[0])) == [0.4, 0.5]
     first.release()
     second.release()
     whole = allocator.try_exclusive(UNITS[:1], 1, "whole")
     assert whole is not None
-    assert allocator.try_shared(UNITS[0], 0.1, "d") is None
+    assert allocator.try_shared(UNITS[:1], 1, 0.1, "d") is None
     whole.release()
 
 
@@ -113,10 +113,10 @@ def test_a_dead_sharers_fraction_is_freed(tmp_path: Path) -> None:
     allocator = Allocator(tmp_path)
     child = _holder(tmp_path, 1, shared=0.7)
     try:
-        assert allocator.try_shared(UNITS[0], 0.5, "parent") is None
+        assert allocator.try_shared(UNITS[:1], 1, 0.5, "parent") is None
     finally:
         _kill(child)
-    lease = allocator.try_shared(UNITS[0], 0.5, "parent")
+    lease = allocator.try_shared(UNITS[:1], 1, 0.5, "parent")
     assert lease is not None
     lease.release()
 

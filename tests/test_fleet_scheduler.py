@@ -3,6 +3,8 @@ tiny simulated node run through the real allocator whose records keep both invar
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -20,9 +22,11 @@ from harness.fleet import (
     server_needs,
 )
 from harness.fleet.simulate import SimRecord, bench_matrix, lower_bound, simulate, violations
+from harness.matrix import load_matrix
 from tests.nvml_fake import FakeNvml, NoDriver, h100
 
 GiB = 1 << 30
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _described(tmp_path: Path, text: str, **waits: float) -> NodeScheduler:
@@ -106,20 +110,46 @@ def test_a_tenant_that_leaves_within_the_bound_is_waited_for(tmp_path: Path) -> 
 
 
 def test_a_lease_waits_for_the_node_and_times_out_with_the_holders(tmp_path: Path) -> None:
-    """Both GPUs leased elsewhere: a bounded wait, then GPU_CONTENDED naming the holder's pid."""
+    """Both GPUs leased by another process: a bounded wait, then GPU_CONTENDED naming the holder's pid; once it is
+    gone, the lease comes at once and its boot lock records its wait."""
+    code = (
+        "import sys, time\nfrom pathlib import Path\nfrom harness.fleet import Allocator, describe_inventory\n"
+        f"lease = Allocator(Path({str(tmp_path)!r})).try_exclusive(describe_inventory('2xL4'), 2, 'first')\n"
+        "print('held', flush=True)\ntime.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "held"
     scheduler = _described(tmp_path, "2xL4", lease_wait_s=0.1)
-    held = scheduler.lease(server_needs({"tensor-parallel-size": 2}), "first")
-    assert held is not None
-    with pytest.raises(ScheduleError) as info:
-        scheduler.lease(server_needs({}), "second")
-    assert info.value.code == "GPU_CONTENDED" and "first" in info.value.evidence and "pid " in info.value.evidence
-    held.release()
+    try:
+        with pytest.raises(ScheduleError) as info:
+            scheduler.lease(server_needs({}), "second")
+        assert info.value.code == "GPU_CONTENDED" and info.value.waited_s >= 0.1
+        assert f"pid {child.pid} (first" in info.value.evidence
+    finally:
+        child.kill()
+        child.wait(timeout=10)
     again = scheduler.lease(server_needs({}), "second")
     assert again is not None and again.waited_s < 0.1
     with scheduler.booting(again):
         pass
     assert again.boot_wait_s is not None and again.to_json()["simulated"] is True
     again.release()
+
+
+def test_units_held_by_this_process_itself_are_gpu_contended_at_once(tmp_path: Path) -> None:
+    """Services this process keeps up (a deployment) take 0.6 of the only GPU: another 0.6 is refused at once, not
+    after the lease bound, since nothing can free it while this process waits."""
+    scheduler = _described(tmp_path, "1xL4")  # the default bound: hours
+    share = server_needs({"gpu-memory-utilization": 0.6}, share_gpu=True)
+    first = scheduler.lease(share, "svc-a")
+    assert first is not None and first.shared
+    with pytest.raises(ScheduleError, match="this process's own servers hold them") as info:
+        scheduler.lease(share, "svc-b")
+    assert "svc-a" in info.value.evidence and info.value.waited_s == 0
+    fits = scheduler.lease(server_needs({"gpu-memory-utilization": 0.4}, share_gpu=True), "svc-c")
+    assert fits is not None and fits.fraction == 0.4
+    fits.release()
+    first.release()
 
 
 def test_a_tiny_simulated_node_keeps_both_invariants(tmp_path: Path) -> None:
@@ -154,3 +184,25 @@ def test_a_waiting_big_server_is_not_starved_by_smaller_ones(tmp_path: Path) -> 
     assert small is not None
     small.release()
     busy.release()
+
+
+def test_a_deployments_services_lease_their_shares_side_by_side(tmp_path: Path) -> None:
+    """A stack's two services (0.45 and 0.3 of GPU 0) both lease it, shared, through the scheduler."""
+    (tmp_path / "matrix.yaml").write_text(
+        "models:\n  - id: zoo:chat-ok\n    use_cases: [chat]\n"
+        "deployments:\n  stack:\n    services:\n"
+        "      - {name: a, model: chat-ok, gpu-memory-utilization: 0.45}\n"
+        "      - {name: b, model: chat-ok, gpu-memory-utilization: 0.3}\n"
+    )
+    services = load_matrix(tmp_path / "matrix.yaml").deployments["stack"].services
+    scheduler = _described(tmp_path / "leases", "1xH100-80GB")
+    leases = []
+    for service in services:
+        assert service.model.share_gpu
+        needs = server_needs(service.model.flags, share_gpu=service.model.share_gpu)
+        lease = scheduler.lease(needs, service.name)
+        assert lease is not None
+        leases.append(lease)
+    assert [lease.fraction for lease in leases] == [0.45, 0.3]
+    for lease in leases:
+        lease.release()

@@ -220,9 +220,28 @@ class Allocator:
             _write(fd, stamp)
         return Lease(tuple(taken), holder, _fds=fds)
 
-    def try_shared(self, unit: GpuUnit, fraction: float, holder: str) -> Lease | None:
-        """``fraction`` of ``unit`` beside other sharers (never beside an exclusive holder), or None."""
+    def try_shared(self, candidates: Sequence[GpuUnit], count: int, fraction: float, holder: str) -> Lease | None:
+        """``fraction`` of each of ``count`` of ``candidates`` (in their order) beside other sharers, never beside
+        an exclusive holder; or None with nothing kept."""
         self._ready()
+        taken: list[GpuUnit] = []
+        fds: list[int] = []
+        files: list[Path] = []
+        for unit in candidates:
+            if len(taken) == count:
+                break
+            share = self._share_of(unit, fraction, holder)
+            if share is not None:
+                fds += share[0]
+                files.append(share[1])
+                taken.append(unit)
+        if len(taken) < count:
+            Lease((), holder, _fds=fds, _files=files).release()
+            return None
+        return Lease(tuple(taken), holder, shared=True, fraction=fraction, _fds=fds, _files=files)
+
+    def _share_of(self, unit: GpuUnit, fraction: float, holder: str) -> tuple[list[int], Path] | None:
+        """A share of one unit: its lock held shared, and a share file (locked while alive) saying the fraction."""
         fd = _open(self._unit_file(unit))
         if not _try_lock(fd, fcntl.LOCK_SH):
             os.close(fd)
@@ -240,7 +259,7 @@ class Allocator:
             _write(share_fd, self._stamp(holder, fraction))
         finally:
             os.close(ledger)
-        return Lease((unit,), holder, shared=True, fraction=fraction, _fds=[share_fd, fd], _files=[path])
+        return [share_fd, fd], path
 
     def _live_shares(self, unit: GpuUnit) -> list[Holder]:
         """The sharers of ``unit`` whose process is alive (a share file nobody locks is a dead holder's: removed)."""

@@ -138,13 +138,13 @@ class NodeScheduler:
     def _try(self, needs: ServerNeeds, holder: str, units: tuple[GpuUnit, ...], ticket: Waiter | None) -> Lease | None:
         if not self._may_take(needs, units, ticket):
             return None
-        if not needs.share_gpu:
-            return self.allocator.try_exclusive(units, needs.gpus, holder)
-        for unit in units:
-            lease = self.allocator.try_shared(unit, needs.utilization, holder)
-            if lease is not None:
-                return lease
-        return None
+        if needs.share_gpu:
+            lease = self.allocator.try_shared(units, needs.gpus, needs.utilization, holder)
+        else:
+            lease = self.allocator.try_exclusive(units, needs.gpus, holder)
+        if lease is None:
+            self._check_not_waiting_on_itself(needs, holder, units)
+        return lease
 
     def _may_take(self, needs: ServerNeeds, units: tuple[GpuUnit, ...], ticket: Waiter | None) -> bool:
         """No starving of a bigger (or older) waiting server: take units only when the one first in line still finds
@@ -157,6 +157,18 @@ class NodeScheduler:
             return True
         head = max(ahead, key=lambda w: (w.gpus, -w.since))
         return self.allocator.free_units(units) - needs.gpus >= head.gpus
+
+    def _check_not_waiting_on_itself(self, needs: ServerNeeds, holder: str, units: tuple[GpuUnit, ...]) -> None:
+        """Units held only by this process cannot come free while it waits here (its servers are held up, e.g. the
+        services of a deployment, whose shares then sum past one GPU): GPU_CONTENDED at once, not after the bound."""
+        holders = [h for unit in units for h in self.allocator.holders(unit)]
+        if holders and all(h.pid == os.getpid() for h in holders):
+            raise ScheduleError(
+                "GPU_CONTENDED",
+                f"no {needs.gpus} GPU(s) for {holder}: this process's own servers hold them and stay up while it "
+                "waits (shares of one GPU must sum to 1 or less)",
+                self._held_by(units),
+            )
 
     def _check_fits(self, needs: ServerNeeds, holder: str, units: tuple[GpuUnit, ...]) -> None:
         if needs.gpus <= len(units):

@@ -224,6 +224,7 @@ class DeploymentsReader:
             required=frozenset(u for u in model.required if u in use_cases),
             endpoints=FrozenMap({u: e for u, e in model.endpoints.items() if u in use_cases}),
             where=where,
+            share_gpu=True,  # co-resident by design: each service leases its share of its GPUs (harness.fleet)
         )
         return Service(name, spec, model.name, profile, share, gpus, port, where)
 
