@@ -37,6 +37,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "issue-port-conflict.log": ("PORT_CONFLICT", "OSError: [Errno 98] Address already in use"),
     "issue-arch-unsupported.log": ("ARCH_UNSUPPORTED", "['LlamaForCausalLM'] are not supported for now"),
     "issue-engine-core-wrapper-only.log": ("OTHER", "Engine core initialization failed"),
+    "cpu-0.31-flag-unknown.log": ("FLAG_UNKNOWN", "unrecognized arguments: --custom-histogram-buckets"),
     "http-no-chat-template.log": ("NO_CHAT_TEMPLATE", "default chat template is no longer allowed"),
     "http-tool-flags.log": ("TOOL_FLAGS", "--enable-auto-tool-choice and --tool-call-parser"),
     "http-mm-limit.log": ("MM_LIMIT", "At most 1 image(s) may be provided"),
