@@ -315,3 +315,19 @@ def test_report_labels_live_cells(tmp_path: Path) -> None:
     assert "## Live endpoints (not started by this run)" in status
     assert "✅ PASS (live endpoint)" in status
     assert f"| agent-default-chat | ✅ PASS (live endpoint) | {URL} | qwen-7b | qwen-7b | absent | absent |" in status
+
+
+# ---- media a remote endpoint can fetch ------------------------------------------------------------------------------
+
+
+def test_media_is_served_where_the_endpoint_can_fetch_it() -> None:
+    """A local server fetches media from loopback; a remote one from the address the route to it leaves from, on
+    which the media server really answers."""
+    from harness.probes.inputs import MediaServer, media_host_for
+
+    assert {media_host_for(u) for u in ("http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "")} == {"127.0.0.1"}
+    host = media_host_for("http://10.1.2.3:8000/v1")  # no packet is sent: a UDP connect only picks the route
+    with MediaServer(host=host) as media:
+        url = media.url("red.png")
+        assert url.startswith(f"http://{host}:")
+        assert httpx.get(url, timeout=5).status_code == 200 and media.fetched("red.png") == 1

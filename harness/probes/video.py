@@ -10,7 +10,7 @@ mentions the square or its motion, leniently. A model that takes no video gets v
 from __future__ import annotations
 
 from harness.probes.base import ProbeContext, ProbeResult, Recorder, run_probe
-from harness.probes.inputs.media import MEDIA, VIDEO, MediaServer
+from harness.probes.inputs.media import MEDIA, VIDEO, MediaServer, media_host_for
 from harness.probes.multimodal import ask, baseline_tokens, media_request, part
 
 USE_CASE = "video"
@@ -32,7 +32,7 @@ def _run(ctx: ProbeContext, rec: Recorder) -> None:
         item=clip,
         label="a data-URI video",
     )
-    with MediaServer({clip.name: clip}) as media:
+    with MediaServer({clip.name: clip}, host=media_host_for(ctx.base_url)) as media:
         url = media.url(clip.name)
         media_request(
             ctx,

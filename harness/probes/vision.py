@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.probes.base import ProbeContext, ProbeResult, Recorder, error_body, run_probe, short
-from harness.probes.inputs.media import IMAGES, MEDIA, Media, MediaServer
+from harness.probes.inputs.media import IMAGES, MEDIA, Media, MediaServer, media_host_for
 from harness.probes.multimodal import (
     ask,
     attempt,
@@ -56,7 +56,7 @@ def _run(ctx: ProbeContext, rec: Recorder) -> None:
         item=red,
         label="a data-URI image",
     )
-    with MediaServer({digit.name: digit}) as media:
+    with MediaServer({digit.name: digit}, host=media_host_for(ctx.base_url)) as media:
         url = media.url(digit.name)
         media_request(
             ctx,

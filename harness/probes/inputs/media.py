@@ -11,6 +11,8 @@ that vLLM fetched the URL it was given (rather than something answering without 
 from __future__ import annotations
 
 import base64
+import ipaddress
+import socket
 import struct
 import threading
 import zlib
@@ -18,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -277,6 +280,7 @@ class MediaServer:
 
     def __init__(self, media: Mapping[str, Media] | None = None, host: str = "127.0.0.1") -> None:
         self.media = dict(MEDIA if media is None else media)
+        self.host = host
         self.requests: list[str] = []
         self._lock = threading.Lock()
         owner = self
@@ -310,7 +314,7 @@ class MediaServer:
     def url(self, name: str) -> str:
         if name not in self.media:
             raise KeyError(f"no media named {name!r}: known {', '.join(self.media)}")
-        return f"http://127.0.0.1:{self.port}/{name}"
+        return f"http://{self.host}:{self.port}/{name}"
 
     def fetched(self, name: str) -> int:
         """How many times ``name`` was requested."""
@@ -337,3 +341,22 @@ class MediaServer:
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def media_host_for(base_url: str) -> str:
+    """The address of this machine that the server at ``base_url`` can fetch media from: loopback for a local server
+    (ours, or a live endpoint on this machine); for a remote one, the local address the route to it leaves from (a
+    UDP socket's connect sends nothing); loopback again when there is no route (the fetch check then fails there)."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    try:
+        if host in ("", "localhost") or ipaddress.ip_address(host).is_loopback:
+            return "127.0.0.1"
+    except ValueError:
+        pass  # a host name: resolve it through the route below
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, parts.port or 80))
+            return str(probe.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
