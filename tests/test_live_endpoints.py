@@ -331,3 +331,19 @@ def test_media_is_served_where_the_endpoint_can_fetch_it() -> None:
         url = media.url("red.png")
         assert url.startswith(f"http://{host}:")
         assert httpx.get(url, timeout=5).status_code == 200 and media.fetched("red.png") == 1
+
+
+def test_a_deployment_service_that_is_a_live_endpoint_boots_nothing(tmp_path: Path) -> None:
+    """A deployment's service whose model is a live endpoint is not booted, and its step says it is a live endpoint
+    (not a pre-flight failure); nothing is sent while the stack boots."""
+    from harness.deploy import boot_in_order
+    from harness.runner import CellRunner
+
+    path = _matrix(
+        tmp_path,
+        f"  - name: gone\n    endpoint: {{base_url: '{URL}', model: m}}\n    use_cases: [chat]\n"
+        "deployments:\n  stack:\n    services:\n      - {name: agent, model: gone}\n",
+    )
+    runner = CellRunner(run_id="t", run_dir=tmp_path, engine_python=None, offline=True, boot_timeout=None)
+    (step,) = boot_in_order(runner, load_matrix(path).deployments["stack"])
+    assert (step.booted, step.evidence) == (False, LIVE_LABEL)

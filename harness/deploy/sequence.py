@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from harness.checkpoint import CheckpointError
 from harness.codes import Code
-from harness.matrix import Cell, Deployment, Service
+from harness.matrix import LIVE_LABEL, Cell, Deployment, Service
 from harness.results import now_iso
 from harness.server import BootError
 
@@ -52,6 +52,10 @@ def boot_in_order(runner: CellRunner, deployment: Deployment) -> tuple[BootStep,
     steps: list[BootStep] = []
     for order, service in enumerate(deployment.services, start=1):
         cells = cells_that_boot(runner, service)
+        if service.cells and all(cell.endpoint is not None for cell in service.cells):
+            runner.say(f"[{deployment.name}] {order}. {service.name}: nothing to boot ({LIVE_LABEL})")
+            steps.append(BootStep(service, order, booted=False, evidence=LIVE_LABEL))
+            continue
         if not cells:
             runner.say(f"[{deployment.name}] {order}. {service.name}: nothing to boot (pre-flight failed every cell)")
             steps.append(BootStep(service, order, booted=False, evidence="pre-flight failed every use case"))
