@@ -65,14 +65,16 @@ def runs(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     started = time.monotonic()
     whole = _finish(
         _start(
-            _run_args("runs/whole", "--status-file", "whole.md", "--", "-n", "2", "--dist", "loadgroup"),
+            _run_args("runs/whole", "--", "--status-file", "whole.md", "-n", "2", "--dist", "loadgroup"),
             work,
             engine_python,
         )
     )
     whole_s = time.monotonic() - started
     shards = [
-        _start(_run_args(f"runs/shard{k}", "--shard", f"{k}/2", "--status-file", f"shard{k}.md"), work, engine_python)
+        _start(
+            _run_args(f"runs/shard{k}", "--shard", f"{k}/2", "--", "--status-file", f"shard{k}.md"), work, engine_python
+        )
         for k in (1, 2)
     ]
     outputs = [_finish(p) for p in shards]
