@@ -49,7 +49,9 @@ def _start(args: list[str], cwd: Path, engine_python: Path) -> subprocess.Popen[
 
 
 def _finish(process: subprocess.Popen[str], timeout: float = 900) -> str:
+    """The run's output, once it exited 0 (every cell PASS or failing as the matrix expects)."""
     out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out[-4000:]
     return out
 
 
