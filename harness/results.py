@@ -433,6 +433,7 @@ class DeployedService:
     code: Code | None = None  # why it did not boot
     evidence: str | None = None
     under_load: tuple[LoadProbe, ...] = ()
+    stage: str | None = None  # where its boot failed: "boot", "dry_boot", "fetch", "schedule" (before any boot)
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -462,6 +463,7 @@ class DeployedService:
             code=_code(data.get("code")),
             evidence=data.get("evidence"),
             under_load=tuple(LoadProbe.from_json(p) for p in data.get("under_load") or ()),
+            stage=data.get("stage"),
         )
 
 

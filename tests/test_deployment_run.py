@@ -76,6 +76,7 @@ def test_a_kv_failure_at_boot_after_a_running_neighbour_is_attributed_to_it(
     assert second.boot_started_at is not None and first.ready_at is not None
     assert second.boot_started_at >= first.ready_at and first.stopped_at is not None
     assert [p.verdict for p in first.under_load] == [Verdict.PASS] and second.under_load == ()
+    assert second.stage == "boot" and second.code == "KV_BUDGET"
     verdicts = service_verdicts(record, [])
     assert verdicts[1].neighbours == ("agent",)
     assert "KV_BUDGET at boot after agent already held memory on GPU 0 (it booted second)" in verdicts[1].because

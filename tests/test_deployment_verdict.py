@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from deployment_fake import GIB, at, deployment, h100, server_with_peak, service
 from records_fake import cell
 
@@ -60,6 +62,10 @@ def test_a_memory_failure_at_boot_after_a_neighbour_claimed_the_gpu_is_the_neigh
         "fails because of its neighbours: KV_BUDGET at boot after agent already held memory on GPU 0 (it booted second)"
     )
     assert "1 failing because of its neighbours: vision (after agent)" in verdict_line(record, (agent, vision))
+    # The fleet's free-memory check refuses it before vLLM starts: the same neighbours, said as before its boot.
+    checked = service("vision", 2, booted=False, ready_at=None, stopped_at=None, code=Code.GPU_CONTENDED)
+    (_, early) = service_verdicts(deployment(first, replace(checked, stage="schedule")), [])
+    assert early.because.startswith("fails because of its neighbours: GPU_CONTENDED before its boot")
 
 
 def test_the_same_failure_alone_on_its_gpu_or_first_in_line_is_its_own() -> None:

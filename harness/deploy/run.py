@@ -97,4 +97,5 @@ class DeploymentRun:
             code=step.code,
             evidence=step.evidence,
             under_load=under_load,
+            stage=step.stage,
         )

@@ -33,6 +33,7 @@ class BootStep:
     boot_s: float | None = None
     code: Code | None = None
     evidence: str | None = None
+    stage: str | None = None  # a failure's stage: "boot", "dry_boot", "schedule" (the GPU check before any boot)
 
 
 def cells_that_boot(runner: CellRunner, service: Service) -> list[Cell]:
@@ -67,9 +68,10 @@ def boot_in_order(runner: CellRunner, deployment: Deployment) -> tuple[BootStep,
         except (BootError, CheckpointError) as error:
             if isinstance(error, BootError):
                 seconds, code, evidence = error.elapsed, error.diagnosis.code, error.diagnosis.evidence
+                stage = str(getattr(error, "stage", "boot"))
             else:  # the weights could not be fetched: nothing booted
-                seconds, code, evidence = time.monotonic() - clock, error.code, error.message
-            failed = BootStep(service, order, False, started_at, None, round(seconds, 2), Code(code), evidence)
+                seconds, code, evidence, stage = time.monotonic() - clock, error.code, error.message, "fetch"
+            failed = BootStep(service, order, False, started_at, None, round(seconds, 2), Code(code), evidence, stage)
             runner.say(f"[{deployment.name}] {order}. {service.name}: did not boot: {code}")
             steps.append(failed)
             continue

@@ -69,8 +69,9 @@ def service_verdict(
         if holders:
             gpus = sorted(set().union(*(set(h.devices) & set(service.devices) for h in holders)))
             names = tuple(h.name for h in holders)
+            when = "before its boot (the GPU's free memory, checked)" if service.stage == "schedule" else "at boot"
             because = (
-                f"fails because of its neighbours: {service.code} at boot after {', '.join(names)} "
+                f"fails because of its neighbours: {service.code} {when} after {', '.join(names)} "
                 f"already held memory on GPU {', '.join(str(g) for g in gpus)} (it booted {_ordinal(service.order)})"
             )
             return ServiceVerdict(service, False, boot, names, because)
