@@ -32,20 +32,24 @@ def test_the_biggest_servers_are_collected_first_each_servers_cells_together(pyt
     assert servers == ["big", "big", "middle", "small", "small"], ids
 
 
-@pytest.mark.parametrize(
-    ("name", "value", "says"),
-    [
-        ("VLLM_COMPAT_GPUS", "8xH900", "VLLM_COMPAT_GPUS=8xH900: H900: not a known GPU"),
-        ("VLLM_COMPAT_LEASE_WAIT_S", "soon", "VLLM_COMPAT_LEASE_WAIT_S=soon: expected a number of seconds"),
-    ],
-)
-def test_an_unreadable_gpu_setting_is_a_one_line_usage_error(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+def test_an_unreadable_gpu_description_is_a_one_line_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A described inventory or a wait that cannot be read stops the run before any boot, without a traceback."""
+    """VLLM_COMPAT_GPUS=8xH900 stops the run before any boot with the variable, the rule and no traceback."""
     pytester.makefile(".yaml", matrix=MATRIX)
-    monkeypatch.setenv(name, value)
+    monkeypatch.setenv("VLLM_COMPAT_GPUS", "8xH900")
     result = pytester.runpytest_subprocess("--matrix", "matrix.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert says in result.stdout.str() + result.stderr.str()
+    assert "VLLM_COMPAT_GPUS=8xH900: H900: not a known GPU" in result.stdout.str() + result.stderr.str()
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_an_unreadable_wait_is_the_same_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VLLM_COMPAT_LEASE_WAIT_S=soon is refused with the variable, the rule and a fix."""
+    from harness.plugin import _fleet_error
+
+    monkeypatch.setenv("VLLM_COMPAT_LEASE_WAIT_S", "soon")
+    assert _fleet_error() == (
+        "vllm-compat: VLLM_COMPAT_LEASE_WAIT_S=soon: expected a number of seconds >= 0; "
+        "fix: e.g. VLLM_COMPAT_LEASE_WAIT_S=14400"
+    )
