@@ -61,4 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m harness.cli` loads this file twice, as __main__ and as harness.cli (where the commands import
+    # UsageError from): the imported module's main catches the UsageError they raise, so a usage mistake exits 2.
+    from harness.cli import main as imported_main
+
+    sys.exit(imported_main())

@@ -67,3 +67,19 @@ def test_run_without_a_matrix_says_where_it_looked(repository: Path) -> None:
     assert done.returncode == pytest.ExitCode.USAGE_ERROR
     assert f"{repository / 'matrix.yaml'}: no matrix file (the default); pass --matrix PATH or --demo" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "entry", [["-m", "harness.cli"], ["-c", "from harness.cli import main; raise SystemExit(main())"]]
+)
+def test_a_usage_mistake_exits_2_in_one_line_however_the_cli_is_started(tmp_path: Path, entry: list[str]) -> None:
+    """A command's UsageError exits 2 with one line and no traceback, under `python -m harness.cli` too."""
+    done = subprocess.run(
+        [sys.executable, *entry, "merge", str(tmp_path / "no-such-run"), "--out", str(tmp_path / "merged")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "no results.jsonl" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
