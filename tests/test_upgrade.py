@@ -9,7 +9,7 @@ import pytest
 from history_fake import make_run
 
 from harness.engine import EngineRegistry, surface_from_json
-from harness.history import PerfStatus
+from harness.history import PerfStatus, entries_of
 from harness.upgrade import (
     Change,
     EngineSide,
@@ -154,10 +154,9 @@ def test_latency_moves_are_unconfirmed_until_history_shows_the_spread() -> None:
     """One old result is not enough to call a TTFT change a regression; three steady earlier ones are."""
     before = make_run("r-old", 0, {"a|default|chat": Verdict.PASS}, vllm="0.31.0", ttft=0.020)
     after = make_run("r-new", 10, {"a|default|chat": Verdict.PASS}, vllm="0.32.0", ttft=0.040)
-    (alone,) = compare_runs(before, after)
-    assert [d.status for d in alone.perf] == [PerfStatus.UNCONFIRMED]
-    from harness.history import entries_of
-
+    (alone,) = compare_runs(before, after, earlier_before={"a-default-chat": entries_of(before)})
+    assert [d.status for d in alone.perf] == [PerfStatus.UNCONFIRMED]  # the old run, already in history, counts once
+    assert "only 1 earlier result(s)" in alone.perf[0].text()
     steady = [entries_of(make_run(f"r{i}", i, {"a|default|chat": Verdict.PASS}, vllm="0.31.0"))[0] for i in (1, 2)]
     (judged,) = compare_runs(before, after, earlier_before={"a-default-chat": steady})
     assert [d.status for d in judged.perf] == [PerfStatus.REGRESSION]

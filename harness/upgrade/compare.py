@@ -91,7 +91,9 @@ def compare_runs(
         change = _change(a, b)
         perf: tuple[PerfDelta, ...] = ()
         if a is not None and b is not None and a.verdict in WORKING and b.verdict in WORKING:
-            baseline = [*(earlier_before or {}).get(cell_id, []), a][-WINDOW:]
+            # the old run itself may already be in history (a report made again from the same runs): count it once
+            earlier = [e for e in (earlier_before or {}).get(cell_id, []) if e.run_id != a.run_id]
+            baseline = [*earlier, a][-WINDOW:]
             limits = (thresholds or {}).get(b.model, {})
             perf = perf_deltas(b, [e for e in baseline if e.verdict in WORKING], limits, MIN_POINTS)
         required = any(r is not None and r.required for r in (old_records.get(cell_id), new_records.get(cell_id)))

@@ -53,7 +53,9 @@ def _verdict(record: CellRecord | None) -> str:
 def _evidence(record: CellRecord | None) -> str:
     if record is None:
         return "(not in this run)"
-    parts = [p for p in (record.message, record.evidence) if p]
+    parts = [record.message] if record.message else []
+    if record.evidence and record.evidence not in record.message:  # a boot failure's message quotes its evidence
+        parts.append(record.evidence)
     if not parts and record.log_tail:
         parts.append(record.log_tail.strip().splitlines()[-1])
     text = " -- ".join(parts) or "(no message)"
