@@ -90,9 +90,9 @@ def test_deployment_cells_stay_out_of_the_matrix_cells(tmp_path: Path) -> None:
 
 
 def test_the_demo_ships_a_two_service_stack_on_the_cpu_engine() -> None:
-    """zoo-stack pairs the control with the base model, each at the CPU engine's 0.2 share with 1 GiB of KV cache."""
+    """zoo-stack: the control, the base model and an encoder, each at the CPU engine's 0.2 share, 1 GiB of KV cache."""
     deployment = load_matrix(demo_matrix_path()).deployments["zoo-stack"]
-    assert [s.name for s in deployment.services] == ["agent", "base"]
+    assert [s.name for s in deployment.services] == ["agent", "base", "search"]
     for service in deployment.services:
         assert service.model.flags["gpu-memory-utilization"] == 0.2
         assert service.model.env["VLLM_CPU_KVCACHE_SPACE"] == "1"

@@ -1,7 +1,8 @@
-"""End to end on the CPU engine: the demo's two-service stack boots in order, runs together, is probed at once."""
+"""End to end on the CPU engine: the demo's three-service stack boots in order, runs together, is probed at once."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -56,8 +57,8 @@ def _at(stamp: str | None) -> datetime:
     return datetime.fromisoformat(stamp)
 
 
-def test_one_of_two_services_working_for_the_known_reason(stack: Stack) -> None:
-    """The agent passes chat and completions; the base model's chat is NO_CHAT_TEMPLATE: 1 of 2 services working."""
+def test_two_of_three_services_working_for_the_known_reason(stack: Stack) -> None:
+    """The agent and the encoder pass; the base model's chat is NO_CHAT_TEMPLATE: 2 of 3 services working."""
     returncode, results, output, status = stack
     verdicts = {c.cell_id: (c.verdict, c.code) for c in results.cells}
     assert verdicts == {
@@ -65,27 +66,30 @@ def test_one_of_two_services_working_for_the_known_reason(stack: Stack) -> None:
         "zoo-stack.agent-default-completions": (Verdict.PASS, None),
         "zoo-stack.base-default-completions": (Verdict.PASS, None),
         "zoo-stack.base-default-chat": (Verdict.XFAIL, Code.NO_CHAT_TEMPLATE),
+        "zoo-stack.search-default-embeddings": (Verdict.PASS, None),
     }, output[-3000:]
     assert returncode == 0, output[-3000:]
-    agent, base = service_verdicts(_record(results), results.cells)
-    assert agent.working and not base.working and base.neighbours == ()
+    agent, base, search = service_verdicts(_record(results), results.cells)
+    assert agent.working and search.working and not base.working and base.neighbours == ()
     text = status.read_text(encoding="utf-8")
-    assert text.index("**deployment `zoo-stack`: 1 of 2 services working**") < text.index("cells working")
-    assert "deployment `zoo-stack`: 1 of 2 services working" in output  # the terminal summary says it too
+    assert text.index("**deployment `zoo-stack`: 2 of 3 services working**") < text.index("cells working")
+    assert "deployment `zoo-stack`: 2 of 3 services working" in output  # the terminal summary says it too
 
 
 def test_services_booted_one_after_another_and_were_alive_together(stack: Stack) -> None:
-    """The base boot started after the agent was ready, both were up before either stopped, and every cell ran then."""
+    """Each boot started after the previous service was ready, all were up before any stopped, and every cell ran
+    then."""
     _, results, _, _ = stack
     record = _record(results)
-    agent, base = sorted(record.services, key=lambda s: s.order)
-    assert agent.booted and base.booted
-    assert _at(base.boot_started_at) >= _at(agent.ready_at)  # boots did not overlap
-    last_ready = max(_at(agent.ready_at), _at(base.ready_at))
-    first_stop = min(_at(agent.stopped_at), _at(base.stopped_at))
-    assert last_ready < first_stop  # lifetimes overlap
+    services = sorted(record.services, key=lambda s: s.order)
+    assert [s.booted for s in services] == [True, True, True]
     servers = {s.server_key: s for s in results.servers}
-    assert _at(servers[base.server_key].started_at) >= _at(agent.ready_at)  # the pool's own boot line agrees
+    for previous, current in itertools.pairwise(services):
+        assert _at(current.boot_started_at) >= _at(previous.ready_at)  # boots did not overlap
+        assert _at(servers[current.server_key].started_at) >= _at(previous.ready_at)  # the pool's own line agrees
+    last_ready = max(_at(s.ready_at) for s in services)
+    first_stop = min(_at(s.stopped_at) for s in services)
+    assert last_ready < first_stop  # lifetimes overlap
     for cell in results.cells:
         assert last_ready <= _at(cell.started_at) and _at(cell.finished_at) <= first_stop, cell.cell_id
     line = timeline(record)
@@ -100,6 +104,7 @@ def test_the_concurrent_phase_probed_every_booted_use_case_at_once(stack: Stack)
     assert loads == {
         "agent": {("chat", Verdict.PASS), ("completions", Verdict.PASS)},
         "base": {("completions", Verdict.PASS)},
+        "search": {("embeddings", Verdict.PASS)},
     }
     assert record.concurrent_s is not None and record.concurrent_s > 0
     phase = _at(record.concurrent_started_at)
