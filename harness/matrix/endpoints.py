@@ -121,17 +121,7 @@ def parse_endpoint(use_case: UseCase | str, fields: Mapping[str, Any]) -> Endpoi
         )
     options_allowed = OPTIONS.get(use_case, {})
     allowed_keys = (*ENDPOINT_KEYS, *options_allowed)
-    for name in fields:
-        if name.lower() in _SECRET_KEYS:
-            raise EndpointError(
-                name,
-                "secrets never go in the matrix; fix: export the key in an environment variable and write "
-                "'api_key_env: ITS_NAME'",
-            )
-        if name not in allowed_keys:
-            raise EndpointError(
-                name, f"unknown key for a {use_case.value} endpoint; allowed: {', '.join(allowed_keys)}; fix: remove it"
-            )
+    _refuse_unknown_keys(fields, allowed_keys, f"a {use_case.value} endpoint")
     for required in ("base_url", "model"):
         if required not in fields:
             example = "http://host:8000/v1" if required == "base_url" else "tts-1"
@@ -203,16 +193,7 @@ def parse_live_endpoint(
     order written; raise EndpointError naming the field at fault."""
     options_allowed = {name for use_case in use_cases for name in OPTIONS.get(use_case, {})}
     allowed_keys = (*LIVE_KEYS, *sorted(options_allowed))
-    for name in fields:
-        if name.lower() in _SECRET_KEYS:
-            raise EndpointError(
-                name,
-                "secrets never go in the matrix; fix: export the key in an environment variable and write "
-                "'api_key_env: ITS_NAME'",
-            )
-        if name not in allowed_keys:
-            allowed = ", ".join(allowed_keys)
-            raise EndpointError(name, f"unknown key for a live endpoint; allowed: {allowed}; fix: remove it")
+    _refuse_unknown_keys(fields, allowed_keys, "a live endpoint")
     if "base_url" not in fields:
         raise EndpointError("", "'base_url' is missing; fix: add e.g. 'base_url: http://host:8000/v1'")
     if ("model" in fields) == ("models" in fields):
@@ -265,3 +246,17 @@ def _served_models(fields: Mapping[str, Any]) -> tuple[str, ...]:
             raise EndpointError("models", f"{item.strip()!r} is listed twice; fix: list each model once")
         names.append(item.strip())
     return tuple(names)
+
+
+def _refuse_unknown_keys(fields: Mapping[str, Any], allowed_keys: Sequence[str], what: str) -> None:
+    """A key in the matrix's secrets list, or one the endpoint kind does not take, is an error naming it."""
+    for name in fields:
+        if name.lower() in _SECRET_KEYS:
+            raise EndpointError(
+                name,
+                "secrets never go in the matrix; fix: export the key in an environment variable and write "
+                "'api_key_env: ITS_NAME'",
+            )
+        if name not in allowed_keys:
+            allowed = ", ".join(allowed_keys)
+            raise EndpointError(name, f"unknown key for {what}; allowed: {allowed}; fix: remove it")
