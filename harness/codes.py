@@ -90,7 +90,8 @@ class Code(StrEnum):
     MAX_MODEL_LEN = "MAX_MODEL_LEN", "max-model-len larger than the model or the KV cache allows"
     GPU_CONTENDED = (
         "GPU_CONTENDED",
-        "the GPU's free memory is below what gpu-memory-utilization asks (another process holds it)",
+        "the free memory (the GPU's, or the host's on the CPU backend) is below what gpu-memory-utilization asks "
+        "(another process holds it)",
     )
     OOM = "OOM", "out of memory"
     PROC_KILLED = "PROC_KILLED", "the engine was killed by a signal"

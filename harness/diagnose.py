@@ -206,9 +206,10 @@ SIGNATURES: tuple[Signature, ...] = (
     # --- memory -------------------------------------------------------------------------------------------------
     _sig(
         "GPU_CONTENDED",
-        r"Free memory on device .* is less than desired GPU memory utilization",
+        r"Free memory on device .* is less than desired GPU memory utilization|"
+        r"Available memory on node .* is less than desired CPU memory utilization",
         SPECIFIC,
-        "vllm/v1/worker/utils.py request_memory",
+        "vllm/v1/worker/utils.py request_memory; the CPU backend's host-memory twin in vllm/v1/worker/cpu_worker.py",
     ),
     _sig(
         "KV_BUDGET",
