@@ -37,10 +37,14 @@ def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_index_has_the_headline_grid_panel_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The index says how many cells work, shows the grid with verdict words and lists new failures first."""
-    html = _site(tmp_path, monkeypatch).read_text()
+    """The index says how many cells work, shows the grid (a cell: symbol and code, the verdict word in its title,
+    the word on its page) and lists new failures first."""
+    index = _site(tmp_path, monkeypatch)
+    html = index.read_text()
     assert "1 of 2 cells working" in html
-    assert 'id="grid"' in html and "✘ FAIL CONFIG_MISSING" in html and "✔ PASS" in html
+    chat = re.search(r'<a [^>]*title="m-default-chat: FAIL CONFIG_MISSING[^"]*"[^>]*>(.*?)</a>', html)
+    assert chat is not None and chat.group(1).startswith('<span class="v v-fail">✘ CONFIG_<wbr>MISSING</span>')
+    assert "✘ FAIL CONFIG_MISSING" in (index.parent / "cells" / "m-default-chat.html").read_text()
     panel = html[html.index('id="transitions"') :]
     assert panel.index('data-transition="NEW FAILURE"') < panel.index('data-transition="FIXED"')
     assert panel.index('data-transition="FIXED"') < panel.index('data-transition="MISSING"')
