@@ -112,23 +112,34 @@ ATTENTION_MESSAGE_MAX = 200
 
 
 @dataclass(frozen=True)
-class _Attention:
-    """The problems in short, one line each; NOT RUN cells per model, so an interrupted run stays one short list."""
+class _Problem:
+    """Cells with one verdict and code: one line however many there are (a nightly can break dozens alike)."""
 
+    first: CellRecord  # its message stands for the rest
     cells: list[CellRecord]
+
+
+@dataclass(frozen=True)
+class _Attention:
+    """The problems in short, one line per verdict and code; NOT RUN cells one line per model."""
+
+    problems: list[_Problem]
     not_run: list[tuple[str, list[str]]]  # (model, its cells' "profile/use case" or "use case")
 
 
 def _attention(results: RunResults) -> _Attention:
     order = {v: i for i, v in enumerate(_ATTENTION)}
-    cells = sorted((c for c in results.cells if c.verdict in order), key=lambda c: (order[c.verdict], c.cell_id))
+    alike: dict[tuple[Verdict, str], list[CellRecord]] = {}
+    for cell in sorted((c for c in results.cells if c.verdict in order), key=lambda c: (order[c.verdict], c.cell_id)):
+        alike.setdefault((cell.verdict, cell.code or ""), []).append(cell)
+    problems = [_Problem(cells[0], cells) for cells in alike.values()]
     not_run: dict[str, list[str]] = {}
     profiles = {c.profile for c in results.cells}
     for cell in results.cells:
         if cell.verdict is Verdict.NOT_RUN:
             name = f"{cell.profile}/{cell.use_case.value}" if len(profiles) > 1 else cell.use_case.value
             not_run.setdefault(cell.model, []).append(name)
-    return _Attention(cells, list(not_run.items()))
+    return _Attention(problems, list(not_run.items()))
 
 
 def _first_line(text: str, limit: int = ATTENTION_MESSAGE_MAX) -> str:
