@@ -84,6 +84,17 @@ def test_status_opens_with_the_use_case_summary_then_the_problems_then_the_grid_
     assert "| b |" not in multimodal  # a model with no cell in the group has no row in its table
 
 
+def test_the_demos_status_opens_with_the_summary_and_lists_problems_before_the_grid(tmp_path: Path) -> None:
+    """The real demo run's STATUS.md: headline, the per-use-case summary, the problems, then the grid by group."""
+    shutil.copy(Path(__file__).parent / "data" / "results" / "v1_demo.jsonl", tmp_path / "results.jsonl")
+    text = render_status(read_results(tmp_path))
+    order = ["cells working**", "## Use cases", "## Problems", "## Model × use case", "### text", "## Servers"]
+    positions = [text.index(heading) for heading in order]
+    assert positions == sorted(positions)
+    assert "| multimodal | audio_chat | 0 of 1 | 1 XFAIL |" in text
+    assert text.count("\n### ") == 4 + text.count("\n### ", text.index("## What does not work"))  # four groups
+
+
 def test_a_run_without_problems_says_so_before_the_grid(tmp_path: Path) -> None:
     """With only passes and expected failures the problems section says there are none."""
     text = _status(tmp_path, cell("a|default|chat", Verdict.PASS), cell("b|default|chat", Verdict.XFAIL, Code.OOM))

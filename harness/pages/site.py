@@ -205,6 +205,10 @@ class Site:
             counts[entry.verdict.value] = counts.get(entry.verdict.value, 0) + 1
         flagged = (PerfStatus.REGRESSION, PerfStatus.IMPROVEMENT)  # noisy / unconfirmed: on the cell pages only
         regressions = [(c, d) for c in comparison.cells for d in c.perf if d.status in flagged]
+        moved: dict[str, int] = {}  # transitions counted for the line under the headline: the news before the grid
+        for change in comparison.panel():
+            if change.transition.value != "NEW CELL":
+                moved[change.transition.value] = moved.get(change.transition.value, 0) + 1
         return {
             "prefix": prefix,
             "run": run,
@@ -214,6 +218,7 @@ class Site:
             "long_view": False,  # the use case and model pages are the index run's: run pages do not link them
             "changes": comparison.by_cell(),
             "panel": comparison.panel(),
+            "moved": list(moved.items()) if comparison.previous is not None else [],
             "panel_order": [t.value for t in PANEL_ORDER],
             "perf": regressions,
             "previous": comparison.previous,
