@@ -60,7 +60,7 @@ def grid_of(entries: Iterable[Entry]) -> Grid:
         by_row.setdefault((entry.model, entry.profile), {})[entry.use_case] = entry
     rows = [
         GridRow(model, profile, cells, tally((model, e.verdict) for e in cells.values())[model])
-        for (model, profile), cells in sorted(by_row.items())
+        for (model, profile), cells in sorted(by_row.items(), key=lambda item: (item[0][0].lower(), item[0]))
     ]
     groups = grouped(e.use_case for e in listed)
     return Grid(

@@ -186,7 +186,7 @@ class Site:
         entries = self.loaded.by_run.get(run.run_id, [])
         context = self._run_context(run, comparison, entries, prefix="")
         self._page("index.html", "index.html.j2", context | {"long_view": True})
-        self._long_views(run, context)
+        self._long_views(context)
         for other in self.runs[-RUN_PAGES:]:
             if other.run_id == run.run_id:
                 context = self._run_context(run, comparison, entries, prefix="../")
@@ -227,7 +227,7 @@ class Site:
             "entries": entries,
         }
 
-    def _long_views(self, run: RunRow, context: dict[str, Any]) -> None:
+    def _long_views(self, context: dict[str, Any]) -> None:
         """A page per use case and per model of the index's run: every cell in full, the ones to read first first."""
         entries: list[Entry] = context["entries"]
         grid = context["grid"]
