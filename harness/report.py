@@ -120,14 +120,29 @@ class _Problem:
 
 
 @dataclass(frozen=True)
+class Since:
+    """What the composer found in history for this run: the run before it on its machine, and this run's cells that
+    worked there and are broken now (history's NEW FAILURE). The report itself never reads history."""
+
+    run_id: str
+    new_failures: frozenset[str]
+
+
+@dataclass(frozen=True)
 class _Attention:
-    """The problems in short, one line per verdict and code; NOT RUN cells one line per model."""
+    """The problems in short: new failures, then one line per unexpected verdict and code, NOT RUN cells per model."""
 
     problems: list[_Problem]
     not_run: list[tuple[str, list[str]]]  # (model, its cells' "profile/use case" or "use case")
+    new: list[CellRecord]  # broken now, working in the previous run (empty without a Since)
+    since: Since | None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.problems or self.not_run or self.new)
 
 
-def _attention(results: RunResults) -> _Attention:
+def _attention(results: RunResults, since: Since | None = None) -> _Attention:
     order = {v: i for i, v in enumerate(_ATTENTION)}
     alike: dict[tuple[Verdict, str], list[CellRecord]] = {}
     for cell in sorted((c for c in results.cells if c.verdict in order), key=lambda c: (order[c.verdict], c.cell_id)):
@@ -139,7 +154,8 @@ def _attention(results: RunResults) -> _Attention:
         if cell.verdict is Verdict.NOT_RUN:
             name = f"{cell.profile}/{cell.use_case.value}" if len(profiles) > 1 else cell.use_case.value
             not_run.setdefault(cell.model, []).append(name)
-    return _Attention(problems, list(not_run.items()))
+    new = [c for c in results.cells if since is not None and c.cell_id in since.new_failures]
+    return _Attention(problems, list(not_run.items()), new, since)
 
 
 def _first_line(text: str, limit: int = ATTENTION_MESSAGE_MAX) -> str:
@@ -300,7 +316,8 @@ def deployment_lines(results: RunResults) -> list[str]:
     return [view.line for view in _deployments(results)]
 
 
-def render_status(results: RunResults) -> str:
+def render_status(results: RunResults, since: Since | None = None) -> str:
+    """STATUS.md of a run; ``since`` adds the new failures against the previous run (from history, by the caller)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resources.files("harness") / "templates")),
         autoescape=False,  # markdown, not HTML: values are escaped for tables with the md filter
@@ -324,7 +341,7 @@ def render_status(results: RunResults) -> str:
         counts=results.counts(),
         total=len(results.cells),
         summary=_use_case_summary(results),
-        attention=_attention(results),
+        attention=_attention(results, since),
         grids=_grids(results),
         problems=problems,
         timed=[_latency_row(c) for c in results.cells if c.timings.get("probe_s") is not None],
@@ -338,9 +355,9 @@ def render_status(results: RunResults) -> str:
     )
 
 
-def write_reports(run_dir: Path, status_path: Path | None = None) -> Path:
+def write_reports(run_dir: Path, status_path: Path | None = None, since: Since | None = None) -> Path:
     """Render STATUS.md into the run directory and, when asked, to the published location too."""
-    text = render_status(read_results(run_dir))
+    text = render_status(read_results(run_dir), since)
     (run_dir / STATUS_FILE).write_text(text, encoding="utf-8")
     if status_path is not None:
         status_path.parent.mkdir(parents=True, exist_ok=True)

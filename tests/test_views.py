@@ -13,11 +13,11 @@ from records_fake import cell, environment, server
 
 import harness.results
 from harness.codes import Code
-from harness.history import HistoryStore, entries_of
+from harness.history import HistoryStore, entries_of, new_failures
 from harness.logs import read_tail_before_teardown
 from harness.pages.figures import figures_of
 from harness.pages.logview import CONTEXT_LINES, log_view
-from harness.report import render_status
+from harness.report import Since, render_status
 from harness.results import RunResults, ServerOutcome, append_record, read_results
 from harness.usecase_groups import DEFAULT_GROUP, GROUPS, group_of, grouped, tally
 from harness.usecases import ALL_USE_CASES
@@ -206,3 +206,35 @@ def test_a_stopped_servers_log_reaches_history_with_the_requests(tmp_path: Path)
         store.add(run)
         (entry,) = store.everything()
     assert entry.log_tail is not None and "POST /v1/chat/completions" in entry.log_tail
+
+
+# -- new failures against history ---------------------------------------------------------------------------------
+def test_new_failures_are_the_cells_working_in_the_previous_run_on_the_machine(tmp_path: Path) -> None:
+    """Against history's latest earlier run on the same machine: PASS then FAIL or XFAIL is new, FAIL then FAIL is
+    not; a run on another machine is not compared; no earlier run, no answer."""
+    now = make_run("r2", 10, {"m|default|chat": (Verdict.FAIL, "OOM"), "m|default|tools": Verdict.FAIL})
+    with HistoryStore.open(tmp_path / "history.sqlite") as store:
+        assert new_failures(store, now) is None
+        store.add(make_run("r1", 5, {"m|default|chat": Verdict.PASS, "m|default|tools": Verdict.FAIL}))
+        gpu = (harness.results.GpuRecord(0, "NVIDIA H100", 80 * 2**30),)
+        store.add(make_run("r1-gpu", 6, {"m|default|tools": Verdict.PASS}, gpus=gpu))
+        found = new_failures(store, now)
+    assert found is not None and (found[0].run_id, found[1]) == ("r1", frozenset({"m-default-chat"}))
+
+
+def test_status_lists_the_new_failures_first_among_the_problems(tmp_path: Path) -> None:
+    """Given the previous run's new failures, STATUS.md names them (an expected failure too) before the rest."""
+    for record in (
+        cell("a|default|chat", Verdict.FAIL, Code.OOM, message="out of memory"),
+        cell("b|default|chat", Verdict.XFAIL, Code.NO_CHAT_TEMPLATE, message="no template"),
+        cell("c|default|chat", Verdict.FAIL, Code.OOM),
+    ):
+        append_record(tmp_path / "results.jsonl", record)
+    results = read_results(tmp_path)
+    text = render_status(results, Since("r0", frozenset({"a-default-chat", "b-default-chat"})))
+    problems = text[text.index("## Problems") : text.index("## Model × use case")]
+    new = problems.index("New failures since run `r0` (working there, broken here):")
+    assert new < problems.index("- ❌ FAIL `OOM` a-default-chat: out of memory") < problems.index("Unexpected")
+    assert "- ☑️ XFAIL `NO_CHAT_TEMPLATE` b-default-chat: no template" in problems
+    assert "No new failures since run `r0`." in render_status(results, Since("r0", frozenset()))
+    assert "since run" not in render_status(results)
