@@ -2,7 +2,8 @@
 header, so a wide matrix (dozens of models x 17 use cases) reads by what a model is for.
 
 The table names use cases by their string values, including ones not yet in ``UseCase``: a name the table does not
-know falls into ``DEFAULT_GROUP``, so a new use case shows up in the grid (last) instead of breaking it.
+know falls into ``DEFAULT_GROUP`` ("other", before "unservable"), so a new use case shows up in the grid instead of
+breaking it. ``tally`` counts a run's cells per use case (or model) for the grids' "N of M working".
 """
 
 from __future__ import annotations

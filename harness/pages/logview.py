@@ -3,7 +3,7 @@
 A working cell's tail ends with the server's teardown, which the harness itself asked for after the cell's last
 request; vLLM 0.32.0 logs its shutdown steps tagged "[shutdown]" (vllm/v1/engine/core.py, launcher.py) and then, as
 its output handler loses the dead engine, "AsyncLLM output_handler failed" with an EngineDeadError traceback
-(vllm/v1/engine/async_llm.py). Read under a PASS that looks like an error, so from the first teardown line on
+(vllm/v1/engine/async_llm.py). Under a PASS that reads like an error, so from the first teardown line on
 (``harness.logs.TEARDOWN``) the tail is folded away, labelled as teardown. A failing cell's tail is centred on the
 decisive line diagnose found (the record's evidence), with the lines far from it folded; a failure whose evidence is
 not in the tail is shown whole, teardown included: a failure's log is never hidden on a guess.
