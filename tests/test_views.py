@@ -7,8 +7,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-from history_fake import FUTURE_USE_CASES, WideUseCase, make_run, wide_run
+from history_fake import FUTURE_USE_CASES, make_run, wide_run
 from records_fake import cell, environment, server
 
 import harness.results
@@ -101,10 +100,9 @@ def test_a_run_without_problems_says_so_before_the_grid(tmp_path: Path) -> None:
     assert "## Problems\n\nNone: every cell passed, was skipped or failed as the matrix expects." in text
 
 
-def test_many_problems_alike_are_one_line_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_problems_alike_are_one_line_each() -> None:
     """At 50 models x 17 use cases, problems with the same verdict and code share one line, and the six use cases
     UseCase does not name yet are in the grid."""
-    monkeypatch.setattr(harness.results, "UseCase", WideUseCase)
     run = wide_run("w1", 0)
     text = render_status(run)
     problems = text[text.index("## Problems") : text.index("## Model × use case")]
