@@ -7,10 +7,12 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from history_fake import FUTURE_USE_CASES, make_run, wide_run
 from records_fake import cell, environment, server
 
 import harness.results
+from harness.cli import main
 from harness.codes import Code
 from harness.history import HistoryStore, entries_of, new_failures
 from harness.logs import read_tail_before_teardown
@@ -236,3 +238,21 @@ def test_status_lists_the_new_failures_first_among_the_problems(tmp_path: Path) 
     assert "- ☑️ XFAIL `NO_CHAT_TEMPLATE` b-default-chat: no template" in problems
     assert "No new failures since run `r0`." in render_status(results, Since("r0", frozenset()))
     assert "since run" not in render_status(results)
+
+
+def test_the_report_command_lists_new_failures_against_a_history_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`vllm-compat report RUN_DIR --history DB` re-renders STATUS.md with the new failures; a missing history
+    file is a usage error."""
+    with HistoryStore.open(tmp_path / "history.sqlite") as store:
+        store.add(make_run("r0", 0, {"a|default|chat": Verdict.PASS}))
+    run_dir = tmp_path / "run"
+    later = "2026-12-01T00:00:00.000+00:00"
+    append_record(
+        run_dir / "results.jsonl", cell("a|default|chat", Verdict.FAIL, Code.OOM, run_id="r1", started_at=later)
+    )
+    assert main(["report", str(run_dir), "--history", str(tmp_path / "history.sqlite")]) == 0
+    assert "New failures since run `r0`" in (run_dir / "STATUS.md").read_text(encoding="utf-8")
+    assert main(["report", str(run_dir), "--history", str(tmp_path / "none.sqlite")]) == 2
+    assert "none.sqlite: no history file" in capsys.readouterr().err
