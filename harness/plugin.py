@@ -43,6 +43,7 @@ from harness.verdicts import Verdict
 if TYPE_CHECKING:
     from harness.engine import GpuSpec
     from harness.matrix import Cell, Matrix
+    from harness.report import Since
     from harness.runner import CellRunner, Outcome
 
 _USE_CASE_HELP: dict[UseCase, str] = {
@@ -166,7 +167,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--history",
-        help="history file whose durations balance --shard (default: <project>/reports/history.sqlite if it exists)",
+        help="history file whose durations balance --shard and against whose previous run STATUS.md lists the new "
+        "failures (default: <project>/reports/history.sqlite if it exists)",
     )
 
 
@@ -546,12 +548,34 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # A file this harness cannot read (a newer schema_version): the terminal summary prints the one-line reason.
     with contextlib.suppress(ResultsError):
         try:
-            write_reports(state.run_dir, status_path=state.status_path)
+            write_reports(state.run_dir, status_path=state.status_path, since=_since(config, state))
         except OSError as error:  # a full disk or a read-only directory: say which file, keep the run's exit status
             print(
                 f"vllm-compat: no report: cannot write {error.filename or state.run_dir}: {error.strerror}",
                 file=sys.stderr,
             )
+
+
+def _since(config: pytest.Config, state: RunState) -> Since | None:
+    """This run against the previous one on its machine in the history file, for STATUS.md's new failures; None
+    without a history file or an earlier run. A history that cannot be read leaves the report without them."""
+    import sqlite3
+
+    from harness.history import HistoryError, HistoryStore, new_failures
+    from harness.report import Since
+    from harness.shards import history_path
+
+    given = config.getoption("--history")
+    path = history_path(Path(given) if given else None, state.project_dir)
+    if path is None or not path.is_file():
+        return None
+    try:
+        with HistoryStore.open(path, create=False) as store:
+            found = new_failures(store, read_results(state.run_dir))
+    except (HistoryError, sqlite3.Error) as error:
+        print(f"vllm-compat: STATUS.md without new failures: {path}: {error}", file=sys.stderr)
+        return None
+    return Since(found[0].run_id, found[1]) if found is not None else None
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,7 +21,7 @@ from harness.deploy import timeline as boot_timeline
 from harness.engine import NO_GPU
 from harness.live_cells import is_live, live_rows
 from harness.results import CellRecord, DeploymentRecord, EnvironmentRecord, RunResults, ServerRecord, read_results
-from harness.usecases import UseCase
+from harness.usecase_groups import Group, Tally, grouped, tally
 from harness.verdicts import Verdict
 
 STATUS_FILE = "STATUS.md"
@@ -74,11 +73,6 @@ def _known(value: object, unknown: str = "?") -> object:
     return unknown if value is None else value
 
 
-def _used_use_cases(cells: Iterable[CellRecord]) -> list[str]:
-    present = {c.use_case for c in cells}
-    return [u.value for u in UseCase if u in present]
-
-
 @dataclass(frozen=True)
 class _GridRow:
     model: str
@@ -86,12 +80,87 @@ class _GridRow:
     cells: dict[str, CellRecord]  # by use case
 
 
-def _grid(results: RunResults) -> list[_GridRow]:
+@dataclass(frozen=True)
+class _GroupGrid:
+    """One group's table of the grid: its used use cases as columns, the (model, profile) rows with a cell in it."""
+
+    group: Group
+    rows: list[_GridRow]
+
+
+def _grids(results: RunResults) -> list[_GroupGrid]:
     rows: dict[tuple[str, str], _GridRow] = {}
     for cell in results.cells:
         row = rows.setdefault((cell.model, cell.profile), _GridRow(cell.model, cell.profile, {}))
         row.cells[cell.use_case.value] = cell
-    return list(rows.values())
+    return [
+        _GroupGrid(group, [row for row in rows.values() if any(u in row.cells for u in group.use_cases)])
+        for group in grouped(c.use_case.value for c in results.cells)
+    ]
+
+
+def _use_case_summary(results: RunResults) -> list[tuple[Group, Tally]]:
+    """Each used use case's tally, in the grid's group order."""
+    tallies = tally((c.use_case.value, c.verdict) for c in results.cells)
+    groups = grouped(tallies)
+    return [(group, tallies[name]) for group in groups for name in group.use_cases]
+
+
+# What a reader must act on, listed before the grid: the unexpected verdicts (XFAIL is the matrix's own expectation).
+_ATTENTION = (Verdict.ERROR, Verdict.XPASS, Verdict.FAIL)
+ATTENTION_MESSAGE_MAX = 200
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """Cells with one verdict and code: one line however many there are (a nightly can break dozens alike)."""
+
+    first: CellRecord  # its message stands for the rest
+    cells: list[CellRecord]
+
+
+@dataclass(frozen=True)
+class Since:
+    """What the composer found in history for this run: the run before it on its machine, and this run's cells that
+    worked there and are broken now (history's NEW FAILURE). The report itself never reads history."""
+
+    run_id: str
+    new_failures: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Attention:
+    """The problems in short: new failures, then one line per unexpected verdict and code, NOT RUN cells per model."""
+
+    problems: list[_Problem]
+    not_run: list[tuple[str, list[str]]]  # (model, its cells' "profile/use case" or "use case")
+    new: list[CellRecord]  # broken now, working in the previous run (empty without a Since)
+    since: Since | None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.problems or self.not_run or self.new)
+
+
+def _attention(results: RunResults, since: Since | None = None) -> _Attention:
+    order = {v: i for i, v in enumerate(_ATTENTION)}
+    alike: dict[tuple[Verdict, str], list[CellRecord]] = {}
+    for cell in sorted((c for c in results.cells if c.verdict in order), key=lambda c: (order[c.verdict], c.cell_id)):
+        alike.setdefault((cell.verdict, cell.code or ""), []).append(cell)
+    problems = [_Problem(cells[0], cells) for cells in alike.values()]
+    not_run: dict[str, list[str]] = {}
+    profiles = {c.profile for c in results.cells}
+    for cell in results.cells:
+        if cell.verdict is Verdict.NOT_RUN:
+            name = f"{cell.profile}/{cell.use_case.value}" if len(profiles) > 1 else cell.use_case.value
+            not_run.setdefault(cell.model, []).append(name)
+    new = [c for c in results.cells if since is not None and c.cell_id in since.new_failures]
+    return _Attention(problems, list(not_run.items()), new, since)
+
+
+def _first_line(text: str, limit: int = ATTENTION_MESSAGE_MAX) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _gib(value: object) -> str:
@@ -247,7 +316,8 @@ def deployment_lines(results: RunResults) -> list[str]:
     return [view.line for view in _deployments(results)]
 
 
-def render_status(results: RunResults) -> str:
+def render_status(results: RunResults, since: Since | None = None) -> str:
+    """STATUS.md of a run; ``since`` adds the new failures against the previous run (from history, by the caller)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resources.files("harness") / "templates")),
         autoescape=False,  # markdown, not HTML: values are escaped for tables with the md filter
@@ -260,6 +330,7 @@ def render_status(results: RunResults) -> str:
     env.filters["cell"] = _cell_text
     env.filters["known"] = _known
     env.filters["gib"] = _gib
+    env.filters["first_line"] = _first_line
     template = env.get_template("status.md.j2")
     order = {v: i for i, v in enumerate([Verdict.ERROR, Verdict.XPASS, Verdict.FAIL, Verdict.XFAIL])}
     problems = sorted((c for c in results.cells if c.verdict in order), key=lambda c: (order[c.verdict], c.cell_id))
@@ -269,8 +340,9 @@ def render_status(results: RunResults) -> str:
         deployments=_deployments(results),
         counts=results.counts(),
         total=len(results.cells),
-        use_cases=_used_use_cases(results.cells),
-        grid=_grid(results),
+        summary=_use_case_summary(results),
+        attention=_attention(results, since),
+        grids=_grids(results),
         problems=problems,
         timed=[_latency_row(c) for c in results.cells if c.timings.get("probe_s") is not None],
         servers=servers,
@@ -283,9 +355,9 @@ def render_status(results: RunResults) -> str:
     )
 
 
-def write_reports(run_dir: Path, status_path: Path | None = None) -> Path:
+def write_reports(run_dir: Path, status_path: Path | None = None, since: Since | None = None) -> Path:
     """Render STATUS.md into the run directory and, when asked, to the published location too."""
-    text = render_status(read_results(run_dir))
+    text = render_status(read_results(run_dir), since)
     (run_dir / STATUS_FILE).write_text(text, encoding="utf-8")
     if status_path is not None:
         status_path.parent.mkdir(parents=True, exist_ok=True)

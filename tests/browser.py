@@ -64,12 +64,13 @@ class Page:
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             self.errors.append(str(params["entry"].get("text")))
 
-    def open(self, url: str, timeout: float = 30) -> None:
+    def open(self, url: str, timeout: float = 30, width: int = 1280, height: int = 900) -> None:
+        """Load ``url`` in a window of ``width`` x ``height`` CSS pixels and wait for its load event."""
         for domain in ("Page.enable", "Runtime.enable", "Log.enable"):
             self.send(domain)
         self.send(
             "Emulation.setDeviceMetricsOverride",
-            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
         )
         self.events.clear()
         self.send("Page.navigate", {"url": url})
@@ -92,8 +93,22 @@ class Page:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def screenshot(self, path: Path) -> Path:
-        data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})["data"]
+    def overflow(self) -> dict[str, Any]:
+        """The page's widths: ``scroll`` (the document's), ``client`` (the viewport less a vertical scrollbar) and
+        ``inner`` (the window); the page scrolls sideways when ``scroll`` exceeds ``client``. ``scrollers`` names
+        the elements that scroll sideways inside the page (a wide table in an ``overflow-x: auto`` box)."""
+        widths: dict[str, Any] = self.evaluate(
+            "({scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth,"
+            " inner: window.innerWidth, scrollers: [...document.body.querySelectorAll('*')]"
+            ".filter(e => e.scrollWidth > e.clientWidth + 1"
+            " && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))"
+            ".map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : ''))})"
+        )
+        return widths
+
+    def screenshot(self, path: Path, full_page: bool = True) -> Path:
+        """Save the whole page (or only what the window shows) as a PNG."""
+        data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": full_page})["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path

@@ -103,11 +103,12 @@ def test_the_engine_still_prints_these_lines(compilation_sources: Path, module: 
 
 
 def test_the_cell_page_shows_the_compile_cache_next_to_the_boot_time(tmp_path: Path) -> None:
-    """A cell whose server booted cold says so beside boot_s on its page (history keeps it in the cell record)."""
+    """A cell whose server booted cold says so beside its boot time on its page (history keeps it in the cell
+    record)."""
     run = make_run("r1", 0, {"m|default|chat": Verdict.PASS})
     run.cells[:] = [replace(c, server=replace(c.server, compile_cache="cold")) for c in run.cells if c.server]
     with HistoryStore.open(tmp_path / "history.sqlite") as store:
         store.add(run)
         index = write_site(store, tmp_path / "site")
     page = (index.parent / "cells" / "m-default-chat.html").read_text(encoding="utf-8")
-    assert re.search(r"<th>boot_s</th><td>40\.0 s \(cold compile cache\)</td>", page)
+    assert re.search(r"<th>boot</th><td>40\.00 s \(cold compile cache\)</td>", page)

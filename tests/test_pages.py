@@ -37,10 +37,16 @@ def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_index_has_the_headline_grid_panel_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The index says how many cells work, shows the grid with verdict words and lists new failures first."""
-    html = _site(tmp_path, monkeypatch).read_text()
+    """The index says how many cells work, shows the grid (a cell: symbol and code, the verdict word in its title,
+    the word on its page) and lists new failures first."""
+    index = _site(tmp_path, monkeypatch)
+    html = index.read_text()
     assert "1 of 2 cells working" in html
-    assert 'id="grid"' in html and "✘ FAIL CONFIG_MISSING" in html and "✔ PASS" in html
+    chat = re.search(r'<a [^>]*title="m-default-chat: FAIL CONFIG_MISSING[^"]*"[^>]*>(.*?)</a>', html)
+    assert chat is not None and chat.group(1).startswith('<span class="v v-fail">✘ CONFIG_<wbr>MISSING</span>')
+    assert "✘ FAIL CONFIG_MISSING" in (index.parent / "cells" / "m-default-chat.html").read_text()
+    moved = html[html.index('id="moved"') : html.index('id="grid"')]  # the news before the grid, as counts
+    assert moved.index("▼ 1 NEW FAILURE") < moved.index("▲ 1 FIXED") < moved.index("? 1 MISSING")
     panel = html[html.index('id="transitions"') :]
     assert panel.index('data-transition="NEW FAILURE"') < panel.index('data-transition="FIXED"')
     assert panel.index('data-transition="FIXED"') < panel.index('data-transition="MISSING"')
@@ -78,3 +84,19 @@ def test_cli_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert f"file://{(out / 'index.html').resolve()}" in capsys.readouterr().out
     assert main(["pages", "--history", str(tmp_path / "none.sqlite")]) == 2
     assert main(["pages", "--history", str(tmp_path / "history.sqlite"), "--run", "nope"]) == 2
+
+
+def test_a_page_per_use_case_and_per_model_lists_every_cell_problems_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index links each use case and model to its page; the page tallies it and lists its cells, the failing
+    ones before the working ones; run pages, which show other runs, do not link them."""
+    index = _site(tmp_path, monkeypatch)
+    html = index.read_text()
+    assert 'href="usecases/chat.html"' in html and 'href="models/m.html"' in html
+    chat = (index.parent / "usecases" / "chat.html").read_text()
+    assert "1 of 1 cells working" not in chat and "0 of 1 cells working" in chat and "1 FAIL" in chat
+    model = (index.parent / "models" / "m.html").read_text()
+    assert "1 of 2 cells working" in model
+    assert model.index('data-cell="m-default-chat"') < model.index('data-cell="m-default-tools"')  # FAIL first
+    assert "usecases/" not in (index.parent / "runs" / "r1.html").read_text()

@@ -1,4 +1,5 @@
-"""The plugin's report over a results file it cannot read: one line in the summary, never an INTERNALERROR."""
+"""The plugin's report: over a results file it cannot read one line in the summary, never an INTERNALERROR; with a
+history file, the new failures since its previous run."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from history_fake import make_run
 
+from harness.history import HistoryStore
 from harness.results import SCHEMA_VERSION
+from harness.verdicts import Verdict
 
 pytest_plugins = ["pytester"]
 
@@ -39,3 +43,20 @@ def test_a_run_dir_holding_a_newer_schema_gets_a_one_line_reason_and_no_report(
     )
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     assert not status.exists()
+
+
+def test_status_names_the_new_failures_against_the_history_file(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """With --history holding an earlier run on this machine where the cell passed, STATUS.md lists it among the
+    problems as a new failure since that run."""
+    pytester.makefile(".yaml", matrix=MATRIX)
+    with HistoryStore.open(tmp_path / "history.sqlite") as store:
+        store.add(make_run("r0", 0, {"missing-config|default|chat": Verdict.PASS}))
+    status = tmp_path / "STATUS.md"
+    result = pytester.runpytest_subprocess(
+        "--matrix", "matrix.yaml", "--run-dir", str(tmp_path / "run"), "--status-file", str(status),
+        "--history", str(tmp_path / "history.sqlite"),
+    )  # fmt: skip
+    result.assert_outcomes(xfailed=1)
+    text = status.read_text(encoding="utf-8")
+    new = text.index("New failures since run `r0`")
+    assert new < text.index("☑️ XFAIL `CONFIG_MISSING` missing-config-default-chat") < text.index("## Model × use case")

@@ -31,7 +31,9 @@ DATA = Path(__file__).parent / "data" / "results"
 # Written by hand from the dict literals of the runner before records were typed (no schema_version): a booted and
 # stopped server, a failed boot, cells of every verdict, a re-run cell and a line cut short at the end.
 V1_HANDMADE = DATA / "v1_handmade.jsonl"
-# `make demo` run by the harness before records were typed, and the STATUS.md that harness rendered from it.
+# `make demo` run by the harness before records were typed, and the STATUS.md it renders to: rendered by that harness
+# then, and re-rendered only where the layout changed on purpose (the use case summary, problems and grouped grid);
+# every verdict, figure and evidence in it is that run's.
 V1_DEMO = DATA / "v1_demo.jsonl"
 V1_DEMO_STATUS = DATA / "v1_demo_STATUS.md"
 V1_DEMO_RUN_DIR = "/tmp/before-demo/run"
@@ -248,7 +250,7 @@ def test_a_version_1_probe_ttft_is_read_as_first_content(tmp_path: Path) -> None
 
 
 def test_a_demo_run_of_the_unversioned_harness_renders_the_status_that_harness_rendered(tmp_path: Path) -> None:
-    """The real demo results.jsonl written before versioning renders exactly the STATUS.md written then."""
+    """The real demo results.jsonl written before versioning renders exactly the golden STATUS.md."""
     results = read_results(_run_dir(tmp_path, V1_DEMO))
     assert len(results.cells) == 27 and all(isinstance(c.verdict, Verdict) for c in results.cells)
     expected = V1_DEMO_STATUS.read_text(encoding="utf-8")

@@ -26,6 +26,7 @@ from harness.history.compare import (
     classify,
     compare,
     comparison_of,
+    new_failures,
     perf_deltas,
 )
 from harness.history.keys import METRIC_LABELS, METRICS, HistoryKey, flag_changes, gpu_label, key_of, short_revision
@@ -68,6 +69,7 @@ __all__ = [
     "flag_changes",
     "gpu_label",
     "key_of",
+    "new_failures",
     "perf_deltas",
     "run_id_of",
     "short_revision",

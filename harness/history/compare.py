@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from harness.history.keys import METRIC_LABELS, METRICS
-from harness.history.store import Entry, HistoryStore, RunRow
+from harness.history.store import Entry, HistoryStore, RunRow, entries_of
+from harness.results import RunResults
 from harness.verdicts import Verdict
 
 WORKING = frozenset({Verdict.PASS, Verdict.XPASS})
@@ -284,3 +285,20 @@ def perf_deltas(
             status = PerfStatus.REGRESSION if value > baseline else PerfStatus.IMPROVEMENT
         out.append(PerfDelta(metric, value, baseline, relative, spread, len(points), threshold, status))
     return tuple(out)
+
+
+def new_failures(store: HistoryStore, run: RunResults) -> tuple[RunRow, frozenset[str]] | None:
+    """For a run not (necessarily) in history yet, as STATUS.md is written before `history add`: the run before it
+    on its machine, and the cells working there (PASS, XPASS) that are broken in it (FAIL, ERROR, XFAIL); None when
+    history has no earlier run on that machine."""
+    entries = entries_of(run)
+    if not entries:
+        return None
+    now = entries[0]
+    earlier = [r for r in store.runs(now.key.gpu) if (r.run_at, r.run_id) < (now.run_at, now.run_id)]
+    if not earlier:
+        return None
+    previous = earlier[-1]
+    before = {e.key.cell_id: e.verdict for e in store.cells(previous.run_id)}
+    broken = {e.key.cell_id for e in entries if e.verdict in BROKEN and before.get(e.key.cell_id) in WORKING}
+    return previous, frozenset(broken)

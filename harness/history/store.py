@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from harness.history.keys import METRICS, HistoryKey, figures, gpu_label, key_of, server_of
-from harness.logs import read_tail
+from harness.logs import read_tail_before_teardown
 from harness.results import CellRecord, EnvironmentRecord, RunResults, now_iso
 from harness.verdicts import Verdict
 
@@ -277,7 +277,9 @@ class HistoryStore:
             if key.vllm_version:
                 versions.add(key.vllm_version)
             values = figures(cell, server)
-            tail = cell.log_tail or (read_tail(Path(server.log), LOG_TAIL_LINES) if server and server.log else None)
+            tail = cell.log_tail or (
+                read_tail_before_teardown(Path(server.log), LOG_TAIL_LINES) if server and server.log else None
+            )
             rows.append(
                 (
                     run_id,

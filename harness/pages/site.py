@@ -1,5 +1,5 @@
-"""The static site: an index (headline, grid, since-the-previous-run panel, environment), a page per cell and a page
-per run, rendered from the history file alone (run directories may be gone).
+"""The static site: an index (headline, grid, since-the-previous-run panel, environment), a page per cell, per run,
+per use case and per model, rendered from the history file alone (run directories may be gone).
 
 Links are relative and nothing is fetched: the site works from file:// and from GitHub Pages alike. Verdicts are a
 symbol and a word, colour only repeats them.
@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import markupsafe
+from markupsafe import escape
 
 from harness.history import (
     METRIC_LABELS,
@@ -29,6 +29,9 @@ from harness.history import (
     comparison_of,
     short_revision,
 )
+from harness.pages.figures import figures_of
+from harness.pages.grid import by_severity, grid_of
+from harness.pages.logview import log_view
 from harness.pages.scrub import scrub
 from harness.pages.svg import Point, trend_plot
 from harness.results import CellRecord
@@ -40,7 +43,7 @@ SYMBOL: Mapping[str, str] = {
     "FAIL": "✘",
     "ERROR": "⚠",
     "SKIP": "⊘",
-    "XFAIL": "✘",
+    "XFAIL": "☒",  # not FAIL's ✘: the compact grid shows a symbol and a code, and must tell the two apart
     "XPASS": "★",
     "NOT RUN": "·",
 }
@@ -54,6 +57,7 @@ TRANSITION_SYMBOL: Mapping[str, str] = {
 }
 RUN_PAGES = 50  # the latest runs get a page each; older ones stay in the history file (and its cell pages)
 PLOTS = (("ttft_p50", "s"), ("boot_s", "s"), ("peak_vram", "GiB"), ("peak_rss", "GiB"))
+LONG_VIEWS = ("cells", "runs", "usecases", "models")  # the index's subdirectories, rewritten on every write
 
 
 def slug(name: str) -> str:
@@ -66,6 +70,21 @@ def _verdict_html(verdict: str, code: str | None = None) -> str:
     css = verdict.lower().replace(" ", "-")
     code_text = f" {code}" if code and verdict != "PASS" else ""
     return f'<span class="v v-{css}">{symbol} {verdict}{code_text}</span>'
+
+
+def breakable(text: str) -> markupsafe.Markup:
+    """Escaped text that may wrap after each underscore: use case names and codes in narrow grid columns."""
+    return escape(text).replace("_", markupsafe.Markup("_<wbr>"))
+
+
+def _mark_html(entry: Entry, transition: str | None = None) -> str:
+    """A grid cell: the verdict's symbol and code (breakable at underscores), and the transition's symbol."""
+    verdict = entry.verdict.value
+    css = verdict.lower().replace(" ", "-")
+    code = f" {breakable(entry.code)}" if entry.code and entry.verdict is not Verdict.PASS else ""
+    shown = transition if transition in TRANSITION_SYMBOL and transition != "NEW CELL" else None
+    mark = f' <span class="t">{TRANSITION_SYMBOL[shown]}</span>' if shown else ""
+    return f'<span class="v v-{css}">{SYMBOL.get(verdict, "?")}{code}</span>{mark}'
 
 
 def _environment(run: RunRow) -> list[tuple[str, str]]:
@@ -84,20 +103,6 @@ def _environment(run: RunRow) -> list[tuple[str, str]]:
             ("matrix", f"{env.matrix or '?'} (sha256 {env.matrix_sha256[:12] if env.matrix_sha256 else '-'})"),
         ]
     return rows
-
-
-@dataclass
-class _Grid:
-    use_cases: list[str]
-    rows: list[tuple[str, dict[str, list[Entry]]]]  # model -> use case -> entries (one per profile)
-
-
-def _grid(entries: list[Entry]) -> _Grid:
-    use_cases = sorted({e.use_case for e in entries})
-    models: dict[str, dict[str, list[Entry]]] = {}
-    for entry in entries:
-        models.setdefault(entry.model, {}).setdefault(entry.use_case, []).append(entry)
-    return _Grid(use_cases, sorted(models.items()))
 
 
 def _scrubbed(value: Any) -> Any:
@@ -151,6 +156,8 @@ def page_environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["verdict"] = lambda v, code=None: markupsafe.Markup(_verdict_html(str(v), code))
+    env.filters["mark"] = lambda e, transition=None: markupsafe.Markup(_mark_html(e, transition))
+    env.filters["breakable"] = lambda text: breakable(str(text))
     env.filters["slug"] = slug
     env.filters["rev"] = short_revision
     env.globals["TRANSITION_SYMBOL"] = TRANSITION_SYMBOL
@@ -170,16 +177,16 @@ class Site:
         run = self.store.run(run_id) if run_id else self.store.latest()
         if run is None:
             raise ValueError(f"{run_id or 'no run'} in {self.store.path}: add a run first (vllm-compat history add)")
-        if self.out.exists():
-            for sub in ("cells", "runs"):
-                shutil.rmtree(self.out / sub, ignore_errors=True)
-        (self.out / "cells").mkdir(parents=True, exist_ok=True)
-        (self.out / "runs").mkdir(parents=True, exist_ok=True)
+        for sub in LONG_VIEWS:
+            shutil.rmtree(self.out / sub, ignore_errors=True)
+            (self.out / sub).mkdir(parents=True, exist_ok=True)
         self.runs = self.store.runs()
         self.loaded = _Loaded(self.store.everything(), self.runs)
         comparison = self.loaded.comparison(run)
         entries = self.loaded.by_run.get(run.run_id, [])
-        self._page("index.html", "index.html.j2", self._run_context(run, comparison, entries, prefix=""))
+        context = self._run_context(run, comparison, entries, prefix="")
+        self._page("index.html", "index.html.j2", context | {"long_view": True})
+        self._long_views(context)
         for other in self.runs[-RUN_PAGES:]:
             if other.run_id == run.run_id:
                 context = self._run_context(run, comparison, entries, prefix="../")
@@ -198,14 +205,20 @@ class Site:
             counts[entry.verdict.value] = counts.get(entry.verdict.value, 0) + 1
         flagged = (PerfStatus.REGRESSION, PerfStatus.IMPROVEMENT)  # noisy / unconfirmed: on the cell pages only
         regressions = [(c, d) for c in comparison.cells for d in c.perf if d.status in flagged]
+        moved: dict[str, int] = {}  # transitions counted for the line under the headline: the news before the grid
+        for change in comparison.panel():
+            if change.transition.value != "NEW CELL":
+                moved[change.transition.value] = moved.get(change.transition.value, 0) + 1
         return {
             "prefix": prefix,
             "run": run,
             "headline": f"{working} of {len(entries)} cells working",
             "counts": sorted(counts.items()),
-            "grid": _grid(entries),
+            "grid": grid_of(entries),
+            "long_view": False,  # the use case and model pages are the index run's: run pages do not link them
             "changes": comparison.by_cell(),
             "panel": comparison.panel(),
+            "moved": list(moved.items()) if comparison.previous is not None else [],
             "panel_order": [t.value for t in PANEL_ORDER],
             "perf": regressions,
             "previous": comparison.previous,
@@ -213,6 +226,19 @@ class Site:
             "runs": list(reversed(self.runs))[:RUN_PAGES],
             "entries": entries,
         }
+
+    def _long_views(self, context: dict[str, Any]) -> None:
+        """A page per use case and per model of the index's run: every cell in full, the ones to read first first."""
+        entries: list[Entry] = context["entries"]
+        grid = context["grid"]
+        for use_case, summary in grid.use_cases.items():
+            listed = by_severity(e for e in entries if e.use_case == use_case)
+            page = {"kind": "use case", "name": use_case, "tally": summary, "listed": listed, "show": "model"}
+            self._page(f"usecases/{slug(use_case)}.html", "list.html.j2", context | page | {"prefix": "../"})
+        for model, summary in grid.models.items():
+            listed = by_severity(e for e in entries if e.model == model)
+            page = {"kind": "model", "name": model, "tally": summary, "listed": listed, "show": "use case"}
+            self._page(f"models/{slug(model)}.html", "list.html.j2", context | page | {"prefix": "../"})
 
     def _cell_page(self, run: RunRow, change: CellChange) -> None:
         entry = change.now or change.before
@@ -245,28 +271,14 @@ class Site:
                 "history": list(reversed(history)),
                 "strip": history[-30:],
                 "plots": plots,
-                "latency": _latency_rows(record),
+                "figures": figures_of(entry, record),
+                "log": log_view(entry.log_tail, entry.verdict, record.evidence if record is not None else ""),
             },
         )
 
     def _page(self, name: str, template: str, context: dict[str, Any]) -> None:
         html = self.env.get_template(template).render(**context)
         (self.out / name).write_text(scrub(html), encoding="utf-8")
-
-
-def _latency_rows(record: CellRecord | None) -> list[tuple[str, str]]:
-    """Client-side percentiles by figure: [("ttft_s", "p50 0.018 s · p90 0.019 s · p99 0.020 s"), ...]."""
-    if record is None or not isinstance(record.latency, Mapping):
-        return []
-    if "error" in record.latency:
-        return [("error", str(record.latency["error"]))]
-    client = record.latency.get("client")
-    rows: list[tuple[str, str]] = []
-    if isinstance(client, Mapping):
-        for name, stats in client.items():
-            if isinstance(stats, Mapping) and "p50" in stats:
-                rows.append((name, " · ".join(f"{p} {stats[p]:.4f} s" for p in ("p50", "p90", "p99") if p in stats)))
-    return rows
 
 
 def write_site(store: HistoryStore, out: Path, run_id: str | None = None) -> Path:
