@@ -34,4 +34,9 @@ DEMO_TRUTH: dict[str, tuple[str, str | None]] = {
     "tiny-llava-next-video-default-vision": ("XFAIL", "MM_LIMIT"),
     "tiny-embed-default-embeddings": ("PASS", None),
     "all-minilm-l6-v2-default-embeddings": ("PASS", None),
+    "smollm2-135m-instruct-default-chat": ("PASS", None),
+    "smollm2-135m-instruct-default-completions": ("PASS", None),
+    "smollm2-135m-instruct-default-stop_tokens": ("PASS", None),
+    "gemma3-270m-default-completions": ("PASS", None),
+    "gemma3-270m-default-chat": ("XFAIL", "NO_CHAT_TEMPLATE"),
 }

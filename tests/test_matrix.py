@@ -45,7 +45,8 @@ def test_demo_matrix_covers_every_canary_with_its_known_failure() -> None:
     assert demo_matrix_path().name == "demo.yaml"
     assert set(ZOO_NAMES) <= {m.zoo_member for m in matrix.models}
     assert all(m.source == "zoo" and m.path is None for m in matrix.models)
-    assert {m.name for m in matrix.models if m.semantic} == {"all-minilm-l6-v2"}  # the one real checkpoint
+    # The real checkpoints: their answers are judged.
+    assert {m.name for m in matrix.models if m.semantic} == {"all-minilm-l6-v2", "smollm2-135m-instruct", "gemma3-270m"}
     assert {c.id for c in matrix.cells} == set(DEMO_TRUTH)
     # Every cell the truth says fails is declared in the matrix with that code, so a correct run is green.
     assert {c.id: c.expect for c in matrix.cells if c.expect} == {
@@ -55,6 +56,9 @@ def test_demo_matrix_covers_every_canary_with_its_known_failure() -> None:
         "chat-ok-default-chat",
         "chat-ok-default-completions",
         "chat-ok-default-stop_tokens",
+        "smollm2-135m-instruct-default-chat",
+        "smollm2-135m-instruct-default-completions",
+        "smollm2-135m-instruct-default-stop_tokens",
     }
     cell = matrix.cell("chat-ok-default-chat")
     assert cell.argv == ["--max-model-len", "512", "--gpu-memory-utilization", "0.2"]
