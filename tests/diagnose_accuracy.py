@@ -1,7 +1,10 @@
 """Accuracy of `diagnose` on the real logs in tests/data/logs_real, per split and per code.
 
-Run: ``PYTHONPATH=$PWD python tests/diagnose_accuracy.py [--misses]``. ``--misses`` lists the dev set's wrong answers
-(never the held-out set's: those logs are not tuned on, so only their figures are printed).
+Run: ``PYTHONPATH=$PWD python tests/diagnose_accuracy.py [--misses] [--site-packages DIR | --no-sites]``. ``--misses``
+lists the dev set's wrong answers (never the held-out set's: those logs are not tuned on, so only their figures are
+printed). The source sites come from the engine environment's vLLM (``--site-packages``, default: the newest installed
+engine), as ``vllm-compat diagnose`` reads them. Each log's first line (its thread, for the reader) is blanked so that
+line numbers stay those of the file.
 
 A *confidently wrong* answer names a code other than the label and other than OTHER: worse than an honest OTHER.
 """
@@ -16,7 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from harness.diagnose import diagnose
+from harness.diagnose import SiteIndex, diagnose, load_sites
+from harness.paths import cache_root
 
 REAL = Path(__file__).parent / "data" / "logs_real"
 SPLITS = ("dev", "heldout")
@@ -46,13 +50,21 @@ def labels() -> dict[str, dict[str, str]]:
     return dict(data["logs"])
 
 
-def outcomes() -> list[Outcome]:
+def outcomes(sites: SiteIndex | None) -> list[Outcome]:
     """Diagnose every labelled log."""
     results = []
     for name, label in sorted(labels().items()):
-        result = diagnose((REAL / name).read_text(encoding="utf-8", errors="replace"))
+        text = (REAL / name).read_text(encoding="utf-8", errors="replace")
+        text = "\n" + text.split("\n", 1)[1]  # the "# source:" line is for the reader, not part of the log
+        result = diagnose(text, sites=sites)
         results.append(Outcome(name, label["split"], label["code"], result.code, result.line, result.evidence))
     return results
+
+
+def newest_engine_site_packages() -> Path | None:
+    """The site-packages of the newest engine environment under the cache root, if any."""
+    found = sorted(cache_root().glob("engines/*/lib/python3*/site-packages"), key=lambda path: path.stat().st_mtime)
+    return found[-1] if found else None
 
 
 def report(results: list[Outcome]) -> str:
@@ -77,8 +89,13 @@ def report(results: list[Outcome]) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="list the dev set's wrong answers")
+    parser.add_argument("--site-packages", type=Path, help="the engine's site-packages to read vLLM's source from")
+    parser.add_argument("--no-sites", action="store_true", help="hand-written signatures and structure only")
     args = parser.parse_args(argv)
-    results = outcomes()
+    site_packages = None if args.no_sites else (args.site_packages or newest_engine_site_packages())
+    sites = load_sites(site_packages) if site_packages is not None else None
+    print(f"sources: {f'{sites.distribution} {sites.version} ({len(sites.sites)} sites)' if sites else 'none'}")
+    results = outcomes(sites)
     print(report(results))
     if args.misses:
         for outcome in results:
