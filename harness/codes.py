@@ -83,7 +83,7 @@ class Code(StrEnum):
     NCCL_ERROR = "NCCL_ERROR", "NCCL failed between the workers (multi-GPU communication)"
     CUDA_DRIVER = (
         "CUDA_DRIVER",
-        "the NVIDIA driver is too old for the CUDA runtime the engine was built with (errors 803/804, 'driver too old')",
+        "the NVIDIA driver is too old for the CUDA runtime the engine was built with (CUDA error 803/804)",
     )
     CUDA_FORK = (
         "CUDA_FORK",

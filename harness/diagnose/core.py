@@ -7,8 +7,8 @@ then offered to three readers, each giving a code and a rank:
 - the hand-written signatures (harness/diagnose/signatures.py): libraries, the system, older wordings;
 - the installed vLLM's own messages (harness/diagnose/sites.py), when the caller passes its ``SiteIndex``: a message
   whose site a rule maps to a code is that code; any other site is still named as evidence;
-- the structure: an argparse usage error is read by its flag, an HTTP 400 body by its message (a message that is no
-  vLLM message is the chat template's own ``raise_exception`` text).
+- the structure: an argparse usage error is read by its flag, an HTTP 400 body by its message (with the engine's
+  sites known, a message that is no vLLM message is the chat template's own ``raise_exception`` text).
 
 The highest rank wins and, among equal ranks, the earliest line: a crash prints its root cause before the exceptions
 that wrap it (a chain's root comes first), and wrappers such as "Engine core initialization failed. See root cause
@@ -58,6 +58,7 @@ FLAG_CODES: dict[str, str] = {
     "--quantization": "QUANT_UNSUPPORTED",
     "-q": "QUANT_UNSUPPORTED",
 }
+_QUIET_OK = tuple(signature for signature in SIGNATURES if signature.quiet_ok)
 _ERROR_LOOKING = re.compile(r"^[\w.]*(Error|Exception|Exit)\b[:(]|\b(Error|Exception)\b|Traceback", re.IGNORECASE)
 
 
@@ -137,14 +138,23 @@ class _Reading:
         line = parse(number, raw)
         if line.is_frame():
             return  # a traceback frame, or the source it quotes: the exception line follows
+        if line.quiet:
+            # vLLM warns about things it then survives ("Retrying with a new port"): only the few signatures that are
+            # a cause's sole trace, and a failed request in the access log, are read on INFO/WARNING lines
+            for signature in _QUIET_OK:
+                if signature.pattern.search(line.message):
+                    self._offer(signature.code, signature.rank, line, None)
+            if '" 4' in line.message or '" 5' in line.message:
+                self._http(line, True, None)
+            return
         texts = self._texts(line, following)
         site = self._site(line, texts)
         matched = self._signatures(line, texts, site)
         matched = self._argparse(line, site) or matched
-        if site is not None and site.code is not None and not line.quiet:
+        if site is not None and site.code is not None:
             self._offer(site.code, SOURCE, line, site.where)
             matched = True
-        elif site is None and not line.quiet and (line.exception() is not None or line.level in {"ERROR", "CRITICAL"}):
+        elif site is None and (line.exception() is not None or line.level in {"ERROR", "CRITICAL"}):
             # no site of this vLLM printed it (another version did): the rules still read its words
             code = next((c for c in map(classify_words, texts) if c is not None), None)
             if code is not None:
@@ -190,8 +200,6 @@ class _Reading:
         for candidates in (texts[:1], texts[1:]):  # the joined lines only when the line alone says nothing
             matched = False
             for signature in SIGNATURES:
-                if line.quiet and not signature.quiet_ok:
-                    continue  # vLLM warns about things it then survives ("Retrying with a new port")
                 if any(signature.pattern.search(text) for text in candidates):
                     self._offer(signature.code, signature.rank, line, where)
                     matched = True
@@ -214,6 +222,7 @@ class _Reading:
         self.last_http = line
         if (
             not matched
+            and self.sites is not None  # "no vLLM message" can only be said knowing vLLM's messages
             and error.status == 400
             and error.message is not None
             and not error.validation
@@ -224,8 +233,6 @@ class _Reading:
             self._offer("TEMPLATE_ERROR", TEMPLATE_GUESS, line, None)
 
     def _fallbacks(self, line: Line) -> None:
-        if line.quiet:
-            return
         wrapper = WRAPPERS.search(line.message) is not None
         if self.first_exception is None and not wrapper and line.exception() is not None:
             self.first_exception = line

@@ -436,3 +436,18 @@ def load_sites(site_packages: Path, *, refresh: bool = False) -> SiteIndex:
     tmp.write_text(json.dumps(index.to_json()) + "\n")
     tmp.replace(path)  # atomic: parallel readers never see half a file
     return index
+
+
+def site_packages_of(python: Path) -> Path | None:
+    """The site-packages of the environment whose interpreter is ``python`` (``<env>/bin/python``), if it has one."""
+    environment = python.expanduser().parent.parent  # not resolved: a venv's python links to the base interpreter
+    found = sorted(environment.glob("lib/python3*/site-packages"))
+    return found[-1] if found else None
+
+
+def sites_for_python(python: Path, *, refresh: bool = False) -> SiteIndex | None:
+    """The sites of the vLLM in the environment of ``python``; None when it has no site-packages or no vLLM."""
+    site_packages = site_packages_of(python)
+    if site_packages is None or installed_vllm(site_packages) is None:
+        return None
+    return load_sites(site_packages, refresh=refresh)

@@ -68,14 +68,17 @@ HTTP_STATUS = re.compile(
 )
 _PYDANTIC_BODY = re.compile(r"validation error|Extra inputs are not permitted|Field required|type=|'loc':|\"loc\":")
 
-_INTERESTING = re.compile(
-    r"rror|xception|Killed|SIG[A-Z]|fail|invalid|unrecognized|annot |not |denied|refused|Traceback|above exception|"
-    r" [45]\d\d\b|Xid|uid not found|unexpected keyword|usage:|too (old|long|large)|exceed|insufficient|"
-    r"No platform|must|only|out of memory|at most|requir|allow|limit|divisib|support|unknown|missing|no such|"
-    r"not found|could not|can't|unable|larger|greater|--[a-z]|memory|available|cuda|nccl|driver|gpu|template|rank|"
-    r"parser|choice|\bAPI\b",
-    re.IGNORECASE,
+# Lower-case words without which a line is never a cause (most of a long log): plain substring tests, which are an
+# order of magnitude faster than one case-insensitive regex of alternatives.
+# fmt: off
+_MARKERS = (
+    "rror", "xception", "killed", "sig", "fail", "invalid", "unrecognized", "annot ", "not ", "denied", "refused",
+    "traceback", "above exception", "http", "xid", "uid not found", "unexpected keyword", "usage:", "too ", "exceed",
+    "insufficient", "no platform", "must", "only", "out of memory", "at most", "requir", "allow", "limit", "divisib",
+    "support", "unknown", "missing", "no such", "could not", "can't", "unable", "larger", "greater", "--", "memory",
+    "available", "cuda", "nccl", "driver", "gpu", "template", "rank", "parser", "choice", " api",
 )
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ def _split(text: str) -> Iterator[tuple[int, str]]:
 
 
 def _chunks(stream: TextIO, size: int = 1 << 20) -> Iterator[tuple[int, str]]:
-    number, pending, pending_len = 0, "", 0
+    number, pending = 0, ""
     while True:
         chunk = stream.read(size)
         if not chunk:
@@ -141,16 +144,14 @@ def _chunks(stream: TextIO, size: int = 1 << 20) -> Iterator[tuple[int, str]]:
         start = 0
         while True:
             end = chunk.find("\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            if len(pending) < MAX_LINE:
+                pending += piece[: MAX_LINE - len(pending)]  # the rest of a giant line is skipped, not kept
             if end < 0:
-                if pending_len < MAX_LINE:
-                    pending += chunk[start : start + MAX_LINE - pending_len]
-                    pending_len = len(pending)
                 break
-            if pending_len < MAX_LINE:
-                pending += chunk[start : start + MAX_LINE - pending_len]
             number += 1
-            yield number, pending[:MAX_LINE].rstrip("\r")
-            pending, pending_len = "", 0
+            yield number, pending.rstrip("\r")
+            pending = ""
             start = end + 1
     number += 1
     yield number, pending.rstrip("\r")
@@ -177,7 +178,8 @@ def parse(number: int, raw: str) -> Line:
 
 def interesting(raw: str) -> bool:
     """A cheap first look: lines without any of these words are never a cause (most of a long log)."""
-    return _INTERESTING.search(raw) is not None
+    low = raw.lower()
+    return any(marker in low for marker in _MARKERS)
 
 
 @dataclass(frozen=True)
