@@ -211,3 +211,45 @@ def test_the_installed_engines_sites_map_vllms_own_messages(site_packages: Path 
         site = index.match(message)
         assert site is not None, message
         assert site.code == code, (message, site)
+
+
+@pytest.fixture
+def only_diagnose(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import cli
+
+    monkeypatch.setattr(cli, "COMMANDS", {"diagnose": "harness.commands.diagnose"})
+
+
+@pytest.mark.usefixtures("only_diagnose")
+def test_cli_names_the_source_site_of_a_named_engine(isolated_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`diagnose LOG --engine-python ENV/bin/python --json --explain` reads that engine's source and names the site."""
+    from harness import cli
+
+    site_packages = _site_packages(isolated_cache, "0.32.0", _MODULES_032)
+    python = site_packages.parent.parent.parent / "bin" / "python"
+    log = isolated_cache / "engine.log"
+    log.write_text("ValueError: Adapter rank 64 exceeds the largest rank the kernels were built for (32)\n")
+    assert cli.main(["diagnose", str(log), "--engine-python", str(python), "--json", "--explain"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["code"], printed["line"], printed["site"]) == (
+        "LORA_RANK",
+        1,
+        "vllm/lora/punica_wrapper/sizes.py:check_rank",
+    )
+    assert cli.main(["diagnose", str(log), "--engine-python", str(python)]) == 0
+    assert "source site: vllm/lora/punica_wrapper/sizes.py:check_rank" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("only_diagnose")
+def test_cli_engine_version_that_is_not_built_is_a_usage_error(
+    isolated_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Naming an engine version that is not built gives exit code 2 and one line saying how to fix it."""
+    from harness import cli
+
+    log = isolated_cache / "engine.log"
+    log.write_text("Killed\n")
+    assert cli.main(["diagnose", str(log), "--engine-version", "0.0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no engine environment for vLLM 0.0.1" in err and "--no-sites" in err
