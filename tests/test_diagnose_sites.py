@@ -253,3 +253,16 @@ def test_cli_engine_version_that_is_not_built_is_a_usage_error(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "no engine environment for vLLM 0.0.1" in err and "--no-sites" in err
+
+
+def test_other_cached_versions_add_their_messages(isolated_cache: Path) -> None:
+    """With 0.32's sites cached, a 0.31 engine recognises 0.32's new message; 0.31's own sites come first."""
+    from harness.diagnose.sites import with_cached_versions
+
+    load_sites(_site_packages(isolated_cache, "0.32.0", _MODULES_032))
+    old = load_sites(_site_packages(isolated_cache, "0.31.0", _MODULES_031))
+    merged = with_cached_versions(old)
+    assert merged.sites[: len(old.sites)] == old.sites
+    assert len(merged.sites) == len(old.sites) + 1
+    site = merged.match("ValueError: Adapter rank 64 exceeds the largest rank the kernels were built for (32)")
+    assert site is not None and site.code == "LORA_RANK"

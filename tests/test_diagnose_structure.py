@@ -200,6 +200,18 @@ def test_two_causes_are_ranked() -> None:
     assert [cause.code for cause in result.causes] == ["NCCL_ERROR"]
 
 
+def test_causes_name_the_process_that_printed_them() -> None:
+    """Each other cause says which process printed it: the engine core's error, the API server's re-raise."""
+    text = (
+        "(EngineCore_DP0 pid=9) ERROR 01-01 00:00:00 [core.py:1] ValueError: No available memory for the cache "
+        "blocks.\n"
+        "(APIServer pid=1) ERROR 01-01 00:00:01 [utils.py:2] KeyError: 'getpwuid(): uid not found: 1000'\n"
+    )
+    result = diagnose(text)
+    assert result.code == "KV_BUDGET"
+    assert [(cause.code, cause.process) for cause in result.causes] == [("NO_PASSWD_ENTRY", "APIServer")]
+
+
 def test_the_cli_reads_a_file_without_loading_it_whole(tmp_path: Path) -> None:
     """A file given as an open stream is diagnosed the same as its text."""
     log = tmp_path / "engine.log"

@@ -2,8 +2,9 @@
 
 The answer names the decisive line of the log and, when the engine environment's vLLM printed it, the source site
 (module and function) it came from: the installed vLLM's source is read once per version and cached
-(harness/diagnose/sites.py). Without an engine environment the hand-written signatures and the log's structure still
-answer. Exit code 0 whenever the file could be read (OTHER is an answer too: "no known signature"); 2 when it cannot.
+(harness/diagnose/sites.py), and the messages of the other versions already cached are read too. Without an engine
+environment the hand-written signatures and the log's structure still answer. Exit code 0 whenever the file could be
+read (OTHER is an answer too: "no known signature"); 2 when it cannot.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from harness.cli import UsageError
 from harness.codes import describe
 from harness.diagnose import Diagnosis, SiteIndex, diagnose
-from harness.diagnose.sites import cache_path, installed_vllm, load_sites, site_packages_of
+from harness.diagnose.sites import cache_path, installed_vllm, load_sites, site_packages_of, with_cached_versions
 from harness.engine.env import resolve_engine_python
 
 HELP = "explain an engine log (or an HTTP error body): root-cause code, evidence line, vLLM source site"
@@ -70,7 +71,7 @@ def _sites(engine_python: str | None, engine_version: str | None) -> SiteIndex |
         return None
     if not cache_path(*found).is_file():
         print(f"reading the source of {found[0]} {found[1]} once (cached for next time)...", file=sys.stderr)
-    return load_sites(site_packages)
+    return with_cached_versions(load_sites(site_packages))
 
 
 def _human(path: Path, result: Diagnosis, sites: SiteIndex | None) -> str:
@@ -82,5 +83,6 @@ def _human(path: Path, result: Diagnosis, sites: SiteIndex | None) -> str:
         lines.append("  source site: not looked up (no engine environment with vLLM: --engine-python to name one)")
     for cause in result.causes:
         at = f"{path}:{cause.line}" if cause.line is not None else str(path)
-        lines.append(f"  also: {cause.code} at {at}: {cause.evidence[:120]}")
+        by = f" ({cause.process})" if cause.process else ""
+        lines.append(f"  also: {cause.code} at {at}{by}: {cause.evidence[:120]}")
     return "\n".join(lines)

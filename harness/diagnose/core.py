@@ -71,9 +71,16 @@ class Cause:
     line: int | None
     site: str | None = None  # "vllm/lora/peft_helper.py:PEFTHelper.validate_legal"
     rank: int = 0
+    process: str = ""  # the process that printed it ("EngineCore_DP0", "APIServer"), "" when the line names none
 
     def to_json(self) -> dict[str, object]:
-        return {"code": self.code, "evidence": self.evidence, "line": self.line, "site": self.site}
+        return {
+            "code": self.code,
+            "evidence": self.evidence,
+            "line": self.line,
+            "site": self.site,
+            "process": self.process or None,
+        }
 
 
 @dataclass(frozen=True)
@@ -244,7 +251,7 @@ class _Reading:
     def _offer(self, code: str, rank: int, line: Line, where: str | None) -> None:
         known = self.offers.get(code)
         if known is None or rank > known.rank:
-            self.offers[code] = Cause(code, _evidence(line), line.number, where, rank)
+            self.offers[code] = Cause(code, _evidence(line), line.number, where, rank, line.process)
 
     # --- verdict ------------------------------------------------------------------------------------------------
 

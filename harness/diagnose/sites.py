@@ -451,3 +451,23 @@ def sites_for_python(python: Path, *, refresh: bool = False) -> SiteIndex | None
     if site_packages is None or installed_vllm(site_packages) is None:
         return None
     return load_sites(site_packages, refresh=refresh)
+
+
+def with_cached_versions(primary: SiteIndex) -> SiteIndex:
+    """``primary`` plus the messages of every other vLLM version whose sites are cached: a log from another version
+    than the installed engine's still finds its messages. The primary version's site wins where both have one."""
+    seen = {site.template for site in primary.sites}
+    extra: list[Site] = []
+    own = cache_path(primary.distribution, primary.version)
+    for path in sorted((cache_root() / "diagnose").glob(f"sites-*-v{SCHEMA}.json")):
+        if path == own:
+            continue
+        try:
+            other = SiteIndex.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError, AssertionError):
+            continue  # a torn file adds nothing
+        for site in other.sites:
+            if site.template not in seen:
+                seen.add(site.template)
+                extra.append(site)
+    return primary if not extra else SiteIndex(primary.distribution, primary.version, [*primary.sites, *extra])
