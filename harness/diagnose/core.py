@@ -1,0 +1,312 @@
+"""From an engine log (or an HTTP error body) and an exit code to a root-cause CODE, the line that proves it, the vLLM
+source site that printed it, and the other causes the log shows, strongest first.
+
+Every line that may carry a cause is read for what it says (harness/diagnose/structure.py strips how it was printed),
+then offered to three readers, each giving a code and a rank:
+
+- the hand-written signatures (harness/diagnose/signatures.py): libraries, the system, older wordings;
+- the installed vLLM's own messages (harness/diagnose/sites.py), when the caller passes its ``SiteIndex``: a message
+  whose site a rule maps to a code is that code; any other site is still named as evidence;
+- the structure: an argparse usage error is read by its flag, an HTTP 400 body by its message (with the engine's
+  sites known, a message that is no vLLM message is the chat template's own ``raise_exception`` text).
+
+The highest rank wins and, among equal ranks, the earliest line: a crash prints its root cause before the exceptions
+that wrap it (a chain's root comes first), and wrappers such as "Engine core initialization failed. See root cause
+above" are never an answer. When nothing matched, the exit code may still say a signal killed the process; else the
+answer is OTHER with the most likely decisive line: the root of the first exception chain that is not a wrapper,
+else the first error logged, else the last HTTP error, else the last line that looks like an error.
+
+Memory stays bounded on any log: lines are read in chunks and only a few lines of look-ahead are kept.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from harness.diagnose.signatures import (
+    EXIT_SIGNAL,
+    SIGNATURES,
+    SOURCE,
+    SPECIFIC,
+    TEMPLATE_GUESS,
+    WORDS,
+    WRAPPERS,
+)
+from harness.diagnose.sites import SiteIndex, classify_words
+from harness.diagnose.structure import (
+    CONTINUATION,
+    Line,
+    argparse_error,
+    http_error,
+    interesting,
+    parse,
+    read_lines,
+)
+
+EVIDENCE_MAX = 300
+CAUSES_KEPT = 3  # the other causes named beside the answer
+
+# An argparse error names the flag; the flag names the cause. Any other flag's bad value or unknown flag: FLAG_UNKNOWN.
+FLAG_CODES: dict[str, str] = {
+    "--tool-call-parser": "PARSER_UNKNOWN",
+    "--reasoning-parser": "PARSER_UNKNOWN",
+    "--quantization": "QUANT_UNSUPPORTED",
+    "-q": "QUANT_UNSUPPORTED",
+}
+_QUIET_OK = tuple(signature for signature in SIGNATURES if signature.quiet_ok)
+_ERROR_LOOKING = re.compile(r"^[\w.]*(Error|Exception|Exit)\b[:(]|\b(Error|Exception)\b|Traceback", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One cause the log shows: its code, the line that shows it and, when one printed it, vLLM's source site."""
+
+    code: str
+    evidence: str
+    line: int | None
+    site: str | None = None  # "vllm/lora/peft_helper.py:PEFTHelper.validate_legal"
+    rank: int = 0
+    process: str = ""  # the process that printed it ("EngineCore_DP0", "APIServer"), "" when the line names none
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "evidence": self.evidence,
+            "line": self.line,
+            "site": self.site,
+            "process": self.process or None,
+        }
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    code: str  # one of CODES
+    evidence: str  # the proving log line (stripped, trimmed), or a sentence for exit-code-only causes
+    line: int | None  # 1-based line number in the text, None when the evidence is not a line
+    site: str | None = None  # the vLLM source site that printed the evidence line, when known
+    causes: tuple[Cause, ...] = field(default=(), compare=False)  # the other causes found, strongest first
+
+    def to_json(self, *, explain: bool = False) -> dict[str, object]:
+        """{"code", "evidence", "line"}; with ``explain`` also "site" and the other "causes"."""
+        data: dict[str, object] = {"code": self.code, "evidence": self.evidence, "line": self.line}
+        if explain:
+            data["site"] = self.site
+            data["causes"] = [cause.to_json() for cause in self.causes]
+        return data
+
+
+def diagnose(
+    source: str | TextIO | Iterable[str], exit_code: int | None = None, *, sites: SiteIndex | None = None
+) -> Diagnosis:
+    """The root cause of a failure, from the engine's log (text, an open file, or lines) and its exit code."""
+    reading = _Reading(sites)
+    for line, following in _with_lookahead(read_lines(source)):
+        reading.read(line, following)
+    return reading.verdict(exit_code)
+
+
+def _with_lookahead(lines: Iterator[tuple[int, str]]) -> Iterator[tuple[tuple[int, str], list[str]]]:
+    window: deque[tuple[int, str]] = deque()
+    for item in lines:
+        window.append(item)
+        if len(window) > CONTINUATION:
+            head = window.popleft()
+            yield head, [raw for _, raw in window]
+    while window:
+        head = window.popleft()
+        yield head, [raw for _, raw in window]
+
+
+class _Reading:
+    """The state of one pass over a log: the best offer per code and what OTHER would fall back to."""
+
+    def __init__(self, sites: SiteIndex | None) -> None:
+        self.sites = sites
+        self.offers: dict[str, Cause] = {}  # code -> its strongest, earliest showing
+        self.first_exception: Line | None = None
+        self.first_error_log: Line | None = None
+        self.last_http: Line | None = None
+        self.last_error_looking: Line | None = None
+        self.last_nonempty: tuple[int, str] | None = None
+
+    # --- reading ------------------------------------------------------------------------------------------------
+
+    def read(self, item: tuple[int, str], following: list[str]) -> None:
+        number, raw = item
+        if raw.strip():
+            self.last_nonempty = (number, raw)
+        if not interesting(raw):
+            return
+        line = parse(number, raw)
+        if line.is_frame():
+            return  # a traceback frame, or the source it quotes: the exception line follows
+        if line.quiet:
+            # vLLM warns about things it then survives ("Retrying with a new port"): only the few signatures that are
+            # a cause's sole trace, and a failed request in the access log, are read on INFO/WARNING lines
+            for signature in _QUIET_OK:
+                if signature.pattern.search(line.message):
+                    self._offer(signature.code, signature.rank, line, None)
+            if '" 4' in line.message or '" 5' in line.message:
+                self._http(line, True, None)
+            return
+        texts = self._texts(line, following)
+        site = self._site(line, texts)
+        matched = self._signatures(line, texts, site)
+        matched = self._argparse(line, site) or matched
+        if site is not None and site.code is not None:
+            self._offer(site.code, SOURCE, line, site.where)
+            matched = True
+        elif site is None and (line.exception() is not None or line.level in {"ERROR", "CRITICAL"}):
+            # no site of this vLLM printed it (another version did): the rules still read its words
+            code = next((c for c in map(classify_words, texts) if c is not None), None)
+            if code is not None:
+                self._offer(code, WORDS, line, None)
+                matched = True
+        self._http(line, matched, site.where if site else None)
+        self._fallbacks(line)
+
+    def _texts(self, line: Line, following: list[str]) -> list[str]:
+        """The line's message, and for an exception line its message joined with the lines it wrapped onto."""
+        texts = [line.message]
+        if line.exception() is None:
+            return texts
+        joined = line.message.rstrip()
+        for raw in following:
+            nxt = parse(0, raw)
+            words = nxt.message.strip()
+            if (
+                not words
+                or nxt.level is not None  # a new log record
+                or nxt.process != line.process
+                or nxt.is_frame()
+                or nxt.exception()
+                or words.startswith(("Traceback", "The above", "During"))
+            ):
+                break
+            texts.append(joined + " " + words)  # a message wrapped at a word: the paste lost the space
+            texts.append(joined + words)  # wrapped mid-word by the terminal
+            joined = joined + " " + words
+        return texts
+
+    def _site(self, line: Line, texts: list[str]) -> _SiteHit | None:
+        if self.sites is None:
+            return None
+        for text in texts:
+            site = self.sites.match(text)
+            if site is not None:
+                return _SiteHit(site.where, site.code)
+        return None
+
+    def _signatures(self, line: Line, texts: list[str], site: _SiteHit | None) -> bool:
+        where = site.where if site else None
+        for candidates in (texts[:1], texts[1:]):  # the joined lines only when the line alone says nothing
+            matched = False
+            for signature in SIGNATURES:
+                if any(signature.pattern.search(text) for text in candidates):
+                    self._offer(signature.code, signature.rank, line, where)
+                    matched = True
+            if matched:
+                return True
+        return False
+
+    def _argparse(self, line: Line, site: _SiteHit | None) -> bool:
+        error = argparse_error(line.message)
+        if error is None or error.problem == "unrecognized arguments":
+            return False  # unrecognized arguments: the FLAG_UNKNOWN signature has it
+        code = FLAG_CODES.get(error.flag or "", "FLAG_UNKNOWN") if error.problem == "invalid choice" else "FLAG_UNKNOWN"
+        self._offer(code, SPECIFIC, line, site.where if site else None)
+        return True
+
+    def _http(self, line: Line, matched: bool, where: str | None) -> None:
+        error = http_error(line.message)
+        if error is None:
+            return
+        self.last_http = line
+        if (
+            not matched
+            and self.sites is not None  # "no vLLM message" can only be said knowing vLLM's messages
+            and error.status == 400
+            and error.message is not None
+            and not error.validation
+            and where is None
+            and len(error.message) >= 12
+        ):
+            # A 400 whose message is neither a known signature nor any vLLM message: the chat template raised it.
+            self._offer("TEMPLATE_ERROR", TEMPLATE_GUESS, line, None)
+
+    def _fallbacks(self, line: Line) -> None:
+        wrapper = WRAPPERS.search(line.message) is not None
+        if self.first_exception is None and not wrapper and line.exception() is not None:
+            self.first_exception = line
+        if self.first_error_log is None and not wrapper and line.level in {"ERROR", "CRITICAL"}:
+            self.first_error_log = line
+        if _ERROR_LOOKING.search(line.message):
+            self.last_error_looking = line
+
+    def _offer(self, code: str, rank: int, line: Line, where: str | None) -> None:
+        known = self.offers.get(code)
+        if known is None or rank > known.rank:
+            self.offers[code] = Cause(code, _evidence(line), line.number, where, rank, line.process)
+
+    # --- verdict ------------------------------------------------------------------------------------------------
+
+    def verdict(self, exit_code: int | None) -> Diagnosis:
+        ranked = sorted(self.offers.values(), key=lambda cause: (-cause.rank, cause.line or 0))
+        killed = _killed_by_signal(exit_code)
+        if ranked and (killed is None or ranked[0].rank > EXIT_SIGNAL):
+            best = ranked[0]
+            return Diagnosis(best.code, best.evidence, best.line, best.site, tuple(ranked[1 : 1 + CAUSES_KEPT]))
+        if killed is not None:
+            return Diagnosis("PROC_KILLED", killed, None, None, tuple(ranked[:CAUSES_KEPT]))
+        return self._other(exit_code)
+
+    def _other(self, exit_code: int | None) -> Diagnosis:
+        for line in (self.first_exception, self.first_error_log, self.last_http, self.last_error_looking):
+            if line is not None:
+                return Diagnosis("OTHER", _evidence(line), line.number, self._site_of(line))
+        if self.last_nonempty is not None:
+            number, raw = self.last_nonempty
+            line = parse(number, raw)
+            return Diagnosis("OTHER", _evidence(line), number, self._site_of(line))
+        suffix = f" (exit code {exit_code})" if exit_code is not None else ""
+        return Diagnosis("OTHER", f"the log is empty{suffix}", None)
+
+    def _site_of(self, line: Line) -> str | None:
+        if self.sites is None:
+            return None
+        site = self.sites.match(line.message)
+        return site.where if site else None
+
+
+@dataclass(frozen=True)
+class _SiteHit:
+    where: str
+    code: str | None
+
+
+def _killed_by_signal(exit_code: int | None) -> str | None:
+    """A sentence when the exit code says a signal ended the process (Popen: -N; shells and containers: 128+N)."""
+    if exit_code is None:
+        return None
+    if exit_code < 0:
+        number = -exit_code
+    elif 128 < exit_code < 160:
+        number = exit_code - 128
+    else:
+        return None
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    return f"the engine exited with code {exit_code}: killed by {name} with no error in its log"
+
+
+def _evidence(line: Line) -> str:
+    """The message of a log line, at most EVIDENCE_MAX characters."""
+    message = line.message.strip() or line.raw.strip()
+    return message if len(message) <= EVIDENCE_MAX else message[: EVIDENCE_MAX - 3] + "..."

@@ -1,0 +1,111 @@
+"""Accuracy of `diagnose` on the real logs in tests/data/logs_real, per split and per code.
+
+Run: ``PYTHONPATH=$PWD python tests/diagnose_accuracy.py [--misses] [--site-packages DIR | --no-sites]``. ``--misses``
+lists the dev set's wrong answers (never the held-out set's: those logs are not tuned on, so only their figures are
+printed). The source sites come from the engine environment's vLLM (``--site-packages``, default: the newest installed
+engine), as ``vllm-compat diagnose`` reads them. Each log's first line (its thread, for the reader) is blanked so that
+line numbers stay those of the file.
+
+A *confidently wrong* answer names a code other than the label and other than OTHER: worse than an honest OTHER.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from harness.diagnose import SiteIndex, diagnose, load_sites
+from harness.paths import cache_root
+
+REAL = Path(__file__).parent / "data" / "logs_real"
+SPLITS = ("dev", "heldout")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    split: str
+    label: str
+    code: str
+    line: int | None
+    evidence: str
+
+    @property
+    def right(self) -> bool:
+        return self.code == self.label
+
+    @property
+    def confidently_wrong(self) -> bool:
+        return not self.right and self.code != "OTHER"
+
+
+def labels() -> dict[str, dict[str, str]]:
+    """File name -> {"code", "split"}, from labels.yaml."""
+    data = yaml.safe_load((REAL / "labels.yaml").read_text())
+    return dict(data["logs"])
+
+
+def outcomes(sites: SiteIndex | None) -> list[Outcome]:
+    """Diagnose every labelled log."""
+    results = []
+    for name, label in sorted(labels().items()):
+        text = (REAL / name).read_text(encoding="utf-8", errors="replace")
+        text = "\n" + text.split("\n", 1)[1]  # the "# source:" line is for the reader, not part of the log
+        result = diagnose(text, sites=sites)
+        results.append(Outcome(name, label["split"], label["code"], result.code, result.line, result.evidence))
+    return results
+
+
+def newest_engine_site_packages() -> Path | None:
+    """The site-packages of the newest engine environment under the cache root, if any."""
+    found = sorted(cache_root().glob("engines/*/lib/python3*/site-packages"), key=lambda path: path.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def report(results: list[Outcome]) -> str:
+    """Per split: accuracy, confidently-wrong rate, and right/total per labelled code."""
+    lines = []
+    for split in SPLITS:
+        chosen = [outcome for outcome in results if outcome.split == split]
+        if not chosen:
+            continue
+        right = sum(outcome.right for outcome in chosen)
+        wrong = sum(outcome.confidently_wrong for outcome in chosen)
+        lines.append(
+            f"{split}: {right}/{len(chosen)} right ({100 * right / len(chosen):.0f} %), "
+            f"{wrong} confidently wrong ({100 * wrong / len(chosen):.1f} %)"
+        )
+        totals = Counter(outcome.label for outcome in chosen)
+        hits = Counter(outcome.label for outcome in chosen if outcome.right)
+        lines.append("  " + ", ".join(f"{code} {hits[code]}/{totals[code]}" for code in sorted(totals)))
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--misses", action="store_true", help="list the dev set's wrong answers")
+    parser.add_argument("--site-packages", type=Path, help="the engine's site-packages to read vLLM's source from")
+    parser.add_argument("--no-sites", action="store_true", help="hand-written signatures and structure only")
+    args = parser.parse_args(argv)
+    site_packages = None if args.no_sites else (args.site_packages or newest_engine_site_packages())
+    sites = load_sites(site_packages) if site_packages is not None else None
+    print(f"sources: {f'{sites.distribution} {sites.version} ({len(sites.sites)} sites)' if sites else 'none'}")
+    results = outcomes(sites)
+    print(report(results))
+    if args.misses:
+        for outcome in results:
+            if outcome.split == "dev" and not outcome.right:
+                print(
+                    f"  MISS {outcome.name}: want {outcome.label}, got {outcome.code} (line {outcome.line}): "
+                    f"{outcome.evidence[:140]}"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
