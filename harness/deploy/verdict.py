@@ -18,7 +18,7 @@ from harness.codes import Code
 from harness.results import CellRecord, DeployedService, DeploymentRecord
 from harness.verdicts import Verdict
 
-# Boot failures whose cause can be memory another process holds: the engine log names them (harness/diagnose.py).
+# Boot failures whose cause can be memory another process holds: the engine log names them (harness/diagnose/).
 NEIGHBOUR_CODES = frozenset({Code.GPU_CONTENDED, Code.KV_BUDGET, Code.OOM})
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from harness.diagnose.core import EVIDENCE_MAX, Cause, Diagnosis, diagnose
 from harness.diagnose.signatures import SIGNATURES, WRAPPERS, Signature
-from harness.diagnose.sites import Site, SiteIndex, load_sites
+from harness.diagnose.sites import Site, SiteIndex, load_sites, sites_for_python
 
 __all__ = [
     "EVIDENCE_MAX",
@@ -22,4 +22,5 @@ __all__ = [
     "SiteIndex",
     "diagnose",
     "load_sites",
+    "sites_for_python",
 ]

@@ -10,6 +10,7 @@ crash during boot is reported at once with the diagnosed cause, not after the bo
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import secrets
@@ -27,7 +28,7 @@ import httpx
 import psutil
 
 from harness import redact
-from harness.diagnose import Diagnosis, diagnose
+from harness.diagnose import Diagnosis, SiteIndex, diagnose, sites_for_python
 from harness.logs import read_tail
 from harness.server import groups
 from harness.server.argv import HARNESS_OWNED_FLAGS, flags_to_argv
@@ -118,6 +119,16 @@ def free_port(host: str = HOST) -> int:
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "model"
+
+
+@functools.cache
+def _engine_sites(engine_python: Path) -> SiteIndex | None:
+    """The raise and error-log sites of the engine's vLLM (extracted once per version, then cached on disk); None when
+    they cannot be read: diagnosis then runs on the hand-written signatures alone, never fails for want of them."""
+    try:
+        return sites_for_python(engine_python)
+    except Exception:  # a broken or foreign environment must not turn a boot failure into a harness error
+        return None
 
 
 class VllmServer:
@@ -227,8 +238,9 @@ class VllmServer:
         return read_tail(self.log_path, lines) or ""
 
     def diagnose(self) -> Diagnosis:
-        """The diagnosed root cause in the log so far (with the exit code once the process has ended)."""
-        return diagnose(self.log_text(), self.exit_code)
+        """The diagnosed root cause in the log so far (with the exit code once the process has ended), read with the
+        messages of this server's own vLLM source where they can be had."""
+        return diagnose(self.log_text(), self.exit_code, sites=_engine_sites(self.engine_python))
 
     def death_report(self) -> Diagnosis | None:
         """None while the engine lives; once it has died, the diagnosed cause (the caller reports ENGINE_DIED)."""
@@ -320,7 +332,7 @@ class VllmServer:
     def _fail(self, diagnosis: Diagnosis | None = None) -> BootError:
         exit_code = self.exit_code
         if diagnosis is None:
-            diagnosis = diagnose(self.log_text(), exit_code)
+            diagnosis = diagnose(self.log_text(), exit_code, sites=_engine_sites(self.engine_python))
         return BootError(
             name=self.name,
             exit_code=exit_code,

@@ -29,8 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.engine import EngineError, resolve_engine_python, run_engine_script
-from harness.engine.scripts import answer_line
+from harness.engine import EngineError, answer_line, resolve_engine_python, run_engine_script
 from harness.paths import cache_root
 from harness.zoo.member import ZooMember
 
