@@ -535,3 +535,45 @@ def test_engine_section_names_the_vllm_version(tmp_path: Path) -> None:
     )
     odd_key = write(tmp_path, "engine: {version: 1.0}\n" + models)
     assert "engine.version: unknown key; allowed: vllm" in error_of(odd_key)
+
+
+def test_gguf_keys_choose_the_file_and_resolve_the_tokenizer(tmp_path: Path) -> None:
+    """gguf_file / quant pick a GGUF file, and tokenizer resolves like a model id (a local path against the matrix)."""
+    path = write(
+        tmp_path,
+        """
+        models:
+          - id: ./ggufs
+            name: by-quant
+            use_cases: [chat]
+            quant: Q4_K_M
+            tokenizer: ./tok
+          - id: zoo:smollm2-135m-instruct-gguf
+            use_cases: [chat]
+            gguf_file: SmolLM2-135M-Instruct.Q4_1.gguf
+            tokenizer: zoo:smollm2-135m-instruct
+        """,
+    )
+    first, second = load_matrix(path).models
+    assert (first.quant, first.gguf_file, first.tokenizer) == ("Q4_K_M", None, str(tmp_path / "tok"))
+    assert (second.gguf_file, second.tokenizer) == ("SmolLM2-135M-Instruct.Q4_1.gguf", "zoo:smollm2-135m-instruct")
+
+
+@pytest.mark.parametrize(
+    ("extra", "parts"),
+    [
+        (["gguf_file: model.bin"], ["models[0].gguf_file", "a .gguf file's path", "'model.bin'"]),
+        (["gguf_file: ../x.gguf"], ["models[0].gguf_file", "inside the model's directory"]),
+        (["quant: Q4 K"], ["models[0].quant", "a GGUF quant tag", "Q4_K_M"]),
+        (["gguf_file: a.gguf", "quant: Q8_0"], ["models[0].quant", "gguf_file already names the file"]),
+        (["tokenizer: zoo:nope"], ["models[0].tokenizer", "unknown zoo member 'nope'"]),
+        (["tokenizer: org/tok", "flags: {tokenizer: org/other}"], ["models[0].tokenizer", "also set in flags"]),
+    ],
+)
+def test_gguf_key_mistakes_name_the_key_rule_and_fix(tmp_path: Path, extra: list[str], parts: list[str]) -> None:
+    """Each GGUF key mistake is one line with the file, the line, the key and the rule."""
+    body = "models:\n  - id: ./ggufs\n    use_cases: [chat]\n" + "".join(f"    {line}\n" for line in extra)
+    message = error_of(write(tmp_path, body))
+    assert "matrix.yaml:" in message
+    for part in parts:
+        assert part in message, message

@@ -61,6 +61,9 @@ MODEL_KEYS = (
     "dry_boot",
     "gate",
     "share_gpu",
+    "gguf_file",
+    "quant",
+    "tokenizer",
 )
 TIMEOUT_KEYS = ("boot", "probe")
 # What a live endpoint entry cannot have: the server runs with its own checkpoint, flags and environment.
@@ -71,6 +74,9 @@ NOT_FOR_LIVE: dict[str, str] = {
     "profiles": "the server was started with its own flags",
     "env": "the server was started with its own environment",
     "dry_boot": "nothing boots for a live endpoint",
+    "gguf_file": "the server loaded its own checkpoint",
+    "quant": "the server loaded its own checkpoint",
+    "tokenizer": "the server loaded its own tokenizer",
     "endpoints": "every use case of a live endpoint entry is probed at its endpoint",
 }
 
@@ -557,6 +563,7 @@ class _Loader(NodeReader):
 
         dry_boot = self.boolean(entries["dry_boot"][1], f"{key}.dry_boot") if "dry_boot" in entries else None
         share_gpu = "share_gpu" in entries and self.share_gpu(entries["share_gpu"][1], key, flags, profiles)
+        gguf_file, quant, tokenizer = self.gguf(entries, key, flags, profiles)
 
         if "semantic" in entries:
             sem_node = entries["semantic"][1]
@@ -594,6 +601,9 @@ class _Loader(NodeReader):
             gate=FrozenMap(gate),
             dry_boot=dry_boot,
             share_gpu=share_gpu,
+            gguf_file=gguf_file,
+            quant=quant,
+            tokenizer=tokenizer,
         )
         if live_node is None:
             return [spec]
@@ -640,6 +650,49 @@ class _Loader(NodeReader):
                     f"a model that shares a GPU runs on one GPU, got {asked}; fix: remove share_gpu, or those flags",
                 )
         return True
+
+    def gguf(
+        self,
+        entries: dict[str, tuple[Node, Node]],
+        key: str,
+        flags: FrozenMap[str, Any],
+        profiles: dict[str, FrozenMap[str, Any]],
+    ) -> tuple[str | None, str | None, str | None]:
+        """``gguf_file`` / ``quant`` (which GGUF file of a directory or repo) and ``tokenizer`` (the transformers
+        tokenizer vLLM is given with --tokenizer: a hub id, a path or zoo:<member>, resolved like a model id)."""
+        gguf_file = quant = tokenizer = None
+        if "gguf_file" in entries:
+            node = entries["gguf_file"][1]
+            gguf_file = self.text(node, f"{key}.gguf_file", "write the file's name, e.g. model-Q4_K_M.gguf").strip()
+            if not gguf_file.endswith(".gguf") or gguf_file.startswith("/") or ".." in gguf_file.split("/"):
+                self.expected(
+                    node,
+                    f"{key}.gguf_file",
+                    "a .gguf file's path inside the model's directory or repository",
+                    gguf_file,
+                    "write e.g. 'model-Q4_K_M.gguf' (or give the file itself as the id)",
+                )
+        if "quant" in entries:
+            node = entries["quant"][1]
+            quant = self.text(node, f"{key}.quant", "write a quant tag such as Q4_K_M").strip()
+            if not re.fullmatch(r"[A-Za-z0-9_]+", quant):
+                self.expected(node, f"{key}.quant", "a GGUF quant tag (letters, digits, _)", quant, "write e.g. Q4_K_M")
+            if gguf_file is not None:
+                self.fail(node, f"{key}.quant", "gguf_file already names the file; fix: keep one of the two")
+        if "tokenizer" in entries:
+            node = entries["tokenizer"][1]
+            tokenizer = self.text(node, f"{key}.tokenizer", "write a hub id, a path or zoo:<member>").strip()
+            setters = ["flags"] if "tokenizer" in flags else []
+            setters += [f"profiles.{p}" for p, f in profiles.items() if "tokenizer" in f]
+            if setters:
+                self.fail(
+                    node,
+                    f"{key}.tokenizer",
+                    f"the tokenizer is also set in {setters[0]}; fix: keep the model's 'tokenizer:' only",
+                )
+            _source, path = self.source(node, f"{key}.tokenizer", tokenizer)
+            tokenizer = str(path) if path is not None else tokenizer
+        return gguf_file, quant, tokenizer
 
     def listed(self, node: Node, key: str, use_case: UseCase, use_cases: list[UseCase], what: str) -> None:
         if use_case not in use_cases:

@@ -109,6 +109,11 @@ class ModelSpec:
     dry_boot: bool | None = None
     # a small model co-located on one GPU beside other sharers, taking its gpu-memory-utilization as its fraction
     share_gpu: bool = False
+    # GGUF: which file of a directory or repo of GGUF files (by name, or by quant tag), and the transformers tokenizer
+    # vLLM is given with --tokenizer (a hub id, zoo:<member>, or a local path resolved against the matrix file).
+    gguf_file: str | None = None
+    quant: str | None = None
+    tokenizer: str | None = None
 
     @property
     def zoo_member(self) -> str | None:
