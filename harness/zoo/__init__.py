@@ -27,7 +27,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness.zoo import audio, embeddings, real, text, tools, vision
+from harness.zoo.embeddings import MiniLMMissing
 from harness.zoo.member import ZOO_VERSION, ZooMember, default_zoo_dir, ensure_written, write_member
+from harness.zoo.real import REAL_MODELS, RealModelError, real_gguf_path
 
 MEMBERS: dict[str, ZooMember] = {
     name: member for module in (text, tools, vision, audio, embeddings, real) for name, member in module.MEMBERS.items()
@@ -68,12 +70,16 @@ def ensure_member(name: str) -> Path:
 
 __all__ = [
     "MEMBERS",
+    "REAL_MODELS",
     "ZOO_PREFIX",
     "ZOO_VERSION",
+    "MiniLMMissing",
+    "RealModelError",
     "ZooMember",
     "build_member",
     "build_zoo",
     "default_zoo_dir",
     "ensure_member",
+    "real_gguf_path",
     "zoo_member_name",
 ]
