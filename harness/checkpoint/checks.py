@@ -82,6 +82,15 @@ def architecture_of(config: Mapping[str, Any]) -> str | None:
     return archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else None
 
 
+def effective_architecture(config: Mapping[str, Any], registry: EngineRegistry | None) -> str | None:
+    """The architecture vLLM loads: config.json's first, else (with the engine's registry) the one it resolves from
+    model_type (``EngineRegistry.resolved_architecture``)."""
+    arch = architecture_of(config)
+    if arch is None and registry is not None:
+        return registry.resolved_architecture(model_type_of(config))
+    return arch
+
+
 def model_type_of(config: Mapping[str, Any]) -> str | None:
     model_type = config.get("model_type")
     return model_type if isinstance(model_type, str) else None
@@ -319,14 +328,29 @@ def check_config(config: Mapping[str, Any], engine_python: Path | None, out: Fin
     model_type = config.get("model_type")
     if registry is not None:
         if arch is None:
-            out.add(
-                "ARCH_UNSUPPORTED",
-                Severity.ERROR,
-                "config.json has no architectures list: vLLM raises 'No model architectures are specified'; "
-                'add e.g. "architectures": ["LlamaForCausalLM"]',
-                "config.json: architectures",
-            )
-        else:
+            arch = registry.resolved_architecture(model_type if isinstance(model_type, str) else None)
+            transformers = f"transformers {registry.transformers_version or '(version unknown)'}"
+            if arch is None:
+                out.add(
+                    "ARCH_UNSUPPORTED",
+                    Severity.ERROR,
+                    f"config.json has no architectures list and {transformers} has no base model class for "
+                    f"model_type {model_type!r} (MODEL_MAPPING_NAMES), which is what {registry.label} falls back on: "
+                    "it warns 'Model config does not have a top-level architectures field' and raises 'No model "
+                    'architectures are specified\'; add e.g. "architectures": ["LlamaForCausalLM"]',
+                    "config.json: architectures",
+                )
+            else:
+                out.add(
+                    "ARCH_UNSUPPORTED",
+                    Severity.INFO,
+                    f"config.json has no architectures list: {registry.label} takes {transformers}'s base model "
+                    f"class for model_type {model_type!r}, {arch!r} (MODEL_MAPPING_NAMES; its log says 'Resolved "
+                    f"architecture: {arch}'), judged below like a named one; name it in config.json to make it "
+                    "explicit",
+                    "config.json: model_type",
+                )
+        if arch is not None:
             support = registry.support(arch)
             if support == "transformers-backend":
                 out.add(
@@ -548,7 +572,7 @@ def check_task(
     """A text-only architecture in an image/audio/video cell is the wrong model for the task (the "audio service that
     runs a text model"): WRONG_TASK, named before any processor file is looked for."""
     multimodal = sorted(use_cases & MULTIMODAL)
-    arch = architecture_of(config)
+    arch = effective_architecture(config, registry)
     if not multimodal or registry is None or arch is None or not registry.multimodal_architectures:
         return
     if registry.support(arch) != "native" or arch in registry.multimodal_architectures:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.checkpoint.checks import (
-    architecture_of,
+    effective_architecture,
     check_chat,
     check_config,
     check_layout,
@@ -103,7 +103,7 @@ def preflight(
         registry = check_config(config, engine_python, out)
         facts = replace(
             facts,
-            architecture=architecture_of(config),
+            architecture=effective_architecture(config, registry),
             model_type=model_type_of(config),
             dtype=dtype_of(config),
             context_length=context_length(config),

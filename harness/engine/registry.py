@@ -9,7 +9,8 @@ Transformers backend fallback depends on it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +35,13 @@ try:
 except Exception:
     pass
 out["model_types"] = sorted(types)
+# A config.json without "architectures": vLLM 0.32 (transformers_utils/config.py get_config) takes transformers'
+# MODEL_MAPPING_NAMES[model_type] (llama -> LlamaModel); the GGUF plugin's config parser takes
+# MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type] and raises "Can't get gguf config for X" without one.
+from transformers.models.auto import modeling_auto
+for key, name in (("base_architectures", "MODEL_MAPPING_NAMES"), ("causal_lm_architectures", "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES")):
+    table = getattr(modeling_auto, name, {})
+    out[key] = {str(k): v for k, v in table.items() if isinstance(v, str)}
 try:
     # Which registered architectures take images/audio/video at all: a text-only one in a multimodal cell is the
     # wrong model for the task (vLLM answers "is not a multimodal model", or 404 for transcriptions).
@@ -48,7 +56,7 @@ except Exception:
     out["chat_template_fallbacks"] = []
 """ + answer_line("out")
 
-CACHE_SCHEMA = 2  # bump when _REGISTRY_SCRIPT reports more: older cache files are then asked again
+CACHE_SCHEMA = 3  # bump when _REGISTRY_SCRIPT reports more: older cache files are then asked again
 
 Support = Literal["native", "transformers-backend", "unsupported"]
 
@@ -65,6 +73,9 @@ class EngineRegistry:
     multimodal_architectures: frozenset[str]  # empty: this vLLM did not say (then nothing is concluded from it)
     cached: bool  # answered from the cache file, not by running the engine
     seconds: float  # how long this answer took
+    # model_type -> transformers' MODEL_MAPPING_NAMES class (llama: LlamaModel) and MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    base_architectures: Mapping[str, str] = field(default_factory=dict)
+    causal_lm_architectures: Mapping[str, str] = field(default_factory=dict)
 
     def support(self, architecture: str) -> Support:
         """How vLLM would load ``architecture`` with model_impl=auto (the default)."""
@@ -77,6 +88,12 @@ class EngineRegistry:
     @property
     def label(self) -> str:
         return f"{self.distribution} {self.vllm_version}"
+
+    def resolved_architecture(self, model_type: str | None) -> str | None:
+        """The architecture vLLM gives a config.json without ``architectures``: transformers' base model class for
+        its model_type (vllm/transformers_utils/config.py get_config, 0.32); None when it has none (then vLLM warns
+        and later raises 'No model architectures are specified')."""
+        return self.base_architectures.get(model_type) if model_type else None
 
 
 def registry_cache_dir() -> Path:
@@ -106,6 +123,8 @@ def load_registry(python: Path, *, refresh: bool = False, timeout: float = 300.0
         model_types=frozenset(data.get("model_types", ())),
         chat_template_fallbacks=frozenset(data.get("chat_template_fallbacks", ())),
         multimodal_architectures=frozenset(data.get("multimodal_architectures", ())),
+        base_architectures=dict(data.get("base_architectures", {})),
+        causal_lm_architectures=dict(data.get("causal_lm_architectures", {})),
         cached=answer.cached,
         seconds=round(answer.seconds(), 3),
     )
