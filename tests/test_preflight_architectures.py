@@ -53,9 +53,7 @@ def test_missing_architectures_resolve_from_model_type(healthy: Path, tmp_path: 
     assert report.facts.architecture == "Qwen2Model"
 
 
-def test_unresolvable_model_type_without_architectures_is_an_error(
-    healthy: Path, tmp_path: Path, engine: Path
-) -> None:
+def test_unresolvable_model_type_without_architectures_is_an_error(healthy: Path, tmp_path: Path, engine: Path) -> None:
     """A model_type transformers has no base class for, without architectures, is the ARCH_UNSUPPORTED error vLLM
     raises ('No model architectures are specified')."""
     model = _without_architectures(healthy, tmp_path / "model", "no_such_type")

@@ -277,8 +277,7 @@ class _Reader:
         at = self.handle.tell()
         if count > self.size - at:
             raise GgufTruncated(
-                f"the file ends at byte {self.size} inside {what} (needs {count} bytes from byte {at}): "
-                "it is truncated"
+                f"the file ends at byte {self.size} inside {what} (needs {count} bytes from byte {at}): it is truncated"
             )
         data = self.handle.read(count)
         if len(data) != count:
@@ -404,7 +403,9 @@ def read_gguf(path: Path) -> GgufFile:
     gguf = GgufFile(path, version, order, metadata, tuple(tensors), alignment, data_offset, size)
     for tensor in tensors:
         if tensor.offset % alignment:
-            raise GgufCorrupt(f"tensor {tensor.name!r} starts at data offset {tensor.offset}, not a multiple of {alignment}")
+            raise GgufCorrupt(
+                f"tensor {tensor.name!r} starts at data offset {tensor.offset}, not a multiple of {alignment}"
+            )
     if gguf.expected_size > size:
         last = max(tensors, key=lambda t: t.offset + (t.nbytes or 0))
         raise GgufTruncated(

@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.checkpoint.checks import (
-    effective_architecture,
     check_chat,
     check_config,
     check_layout,
@@ -21,6 +20,7 @@ from harness.checkpoint.checks import (
     check_weights,
     context_length,
     dtype_of,
+    effective_architecture,
     is_sentence_encoder,
     model_type_of,
 )

@@ -39,7 +39,8 @@ out["model_types"] = sorted(types)
 # MODEL_MAPPING_NAMES[model_type] (llama -> LlamaModel); the GGUF plugin's config parser takes
 # MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type] and raises "Can't get gguf config for X" without one.
 from transformers.models.auto import modeling_auto
-for key, name in (("base_architectures", "MODEL_MAPPING_NAMES"), ("causal_lm_architectures", "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES")):
+tables = {"base_architectures": "MODEL_MAPPING_NAMES", "causal_lm_architectures": "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES"}
+for key, name in tables.items():
     table = getattr(modeling_auto, name, {})
     out[key] = {str(k): v for k, v in table.items() if isinstance(v, str)}
 try:
