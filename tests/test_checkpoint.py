@@ -360,6 +360,8 @@ def test_cli_json_keeps_its_shape(model: Path, engine: Path, capsys: pytest.Capt
         "weight_files",
         "eos_source",
         "end_of_turn_id",
+        "gguf",
+        "config_source",
     ]
     assert facts["chat_template"] == {
         "source": "tokenizer_config.json: chat_template",

@@ -111,6 +111,18 @@ def context_length(config: Mapping[str, Any]) -> int | None:
     return min(values) if values else None
 
 
+def gguf_only(listing: Listing) -> bool:
+    """GGUF files beside no transformers weights: a GGUF repository, whatever config.json (often a stub for the hub's
+    widgets) stands next to them. A transformers checkpoint that also ships a GGUF loads from its safetensors/bin."""
+    files = listing.files
+    if not any(f.endswith(".gguf") for f in files):
+        return False
+    transformers_weights = any(
+        "/" not in f and f.endswith(WEIGHT_SUFFIXES) and not f.endswith(".gguf") for f in files
+    ) or any(f.endswith(".index.json") and "/" not in f for f in files)
+    return not transformers_weights
+
+
 def check_layout(listing: Listing, out: FindingList) -> bool:
     """Layouts vLLM does not serve; True when the checkpoint is one (then nothing else is checked)."""
     files = listing.files
@@ -121,24 +133,6 @@ def check_layout(listing: Listing, out: FindingList) -> bool:
             "model_index.json found: this is a diffusers pipeline, which vLLM does not serve; "
             "serve it with diffusers (or vLLM-Omni), and remove it from the vLLM matrix",
             "model_index.json",
-        )
-        return True
-    ggufs = sorted(f for f in files if f.endswith(".gguf"))
-    # A transformers checkpoint that also ships a GGUF loads from its safetensors/bin; GGUF files beside no such
-    # weights are a GGUF repository, whatever config.json (often a stub for the hub's widgets) stands next to them.
-    transformers_weights = any(
-        "/" not in f and f.endswith(WEIGHT_SUFFIXES) and not f.endswith(".gguf") for f in files
-    ) or any(f.endswith(".index.json") and "/" not in f for f in files)
-    if ggufs and not transformers_weights:
-        beside = (
-            "beside a config.json but no safetensors/bin weights" if "config.json" in files else ("without config.json")
-        )
-        out.add(
-            "NOT_SERVABLE",
-            Severity.ERROR,
-            f"GGUF-only checkpoint ({ggufs[0]}{' +' + str(len(ggufs) - 1) if len(ggufs) > 1 else ''}) {beside}: "
-            "the harness does not boot GGUF; point the matrix at the original transformers checkpoint",
-            ggufs[0],
         )
         return True
     if "config.json" in files:

@@ -133,6 +133,43 @@ def _local_candidate(model: str, base_dir: Path | None) -> Path | None:
     return None
 
 
+def local_gguf_file(model: str, base_dir: Path | None) -> Path | None:
+    """The GGUF file ``model`` names (a local path to a regular file that vLLM's GGUF plugin takes for one: *.gguf
+    or the GGUF magic), resolved; None for anything else."""
+    from harness.checkpoint.gguf import is_gguf_file  # the reader is only needed for a GGUF
+
+    path = Path(model).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)  # never open a FIFO or device named like a model
+    except OSError:
+        return None
+    return path.resolve() if regular and is_gguf_file(path) else None
+
+
+MAX_SIBLINGS = 10_000
+
+
+def top_level_listing(path: Path) -> Listing:
+    """The files directly in ``path`` (the directory of a GGUF file named by its path: a Downloads folder is not
+    walked), at most ``MAX_SIBLINGS`` of them, regular files only."""
+    files: dict[str, int | None] = {}
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if len(files) >= MAX_SIBLINGS:
+                break
+            if entry.name.startswith("."):
+                continue
+            try:
+                info = os.stat(entry.path)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                files[entry.name] = info.st_size
+    return Listing(dict(sorted(files.items())), "local directory", True)
+
+
 def is_zoo(model: str) -> bool:
     """Whether ``model`` names a zoo member (``zoo:<member>``)."""
     from harness.zoo import zoo_member_name  # the zoo imports numpy and every member's builder: only when used

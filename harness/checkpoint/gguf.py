@@ -263,6 +263,106 @@ class GgufFile:
         return token_id, text
 
 
+@dataclass(frozen=True)
+class GgufFacts:
+    """What pre-flight reports of a GGUF file (``check``'s ``gguf`` facts); None where the file is silent."""
+
+    file: str  # the file name (the first shard of a split GGUF)
+    version: int
+    architecture: str | None  # general.architecture: llama, gemma3, qwen2 ... (llama.cpp's names, not transformers')
+    name: str | None  # general.name
+    file_type: str | None  # Q4_K_M, Q4_1, ... (general.file_type, else the dominant quantized tensor type)
+    tensor_types: Mapping[str, int]  # ggml type -> tensors, most frequent first
+    tensors: int
+    parameters: int
+    shards: int  # split.count (1 for a single file)
+    context_length: int | None
+    block_count: int | None
+    embedding_length: int | None
+    head_count: int | None
+    head_count_kv: int | None
+    head_dim: int | None  # <arch>.attention.key_length, else embedding_length / head_count
+    sliding_window: int | None
+    vocab_size: int | None  # the token list's length (what the GGUF plugin sets vocab_size to), else <arch>.vocab_size
+    tokenizer_model: str | None  # tokenizer.ggml.model: gpt2 (BPE), llama (SentencePiece), ...
+    bos_token: str | None
+    bos_token_id: int | None
+    eos_token: str | None
+    eos_token_id: int | None
+    eot_token: str | None
+    eot_token_id: int | None
+    chat_template: bool  # tokenizer.chat_template present
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "version": self.version,
+            "architecture": self.architecture,
+            "name": self.name,
+            "file_type": self.file_type,
+            "tensor_types": dict(self.tensor_types),
+            "tensors": self.tensors,
+            "parameters": self.parameters,
+            "shards": self.shards,
+            "context_length": self.context_length,
+            "block_count": self.block_count,
+            "embedding_length": self.embedding_length,
+            "head_count": self.head_count,
+            "head_count_kv": self.head_count_kv,
+            "head_dim": self.head_dim,
+            "sliding_window": self.sliding_window,
+            "vocab_size": self.vocab_size,
+            "tokenizer_model": self.tokenizer_model,
+            "bos_token": self.bos_token,
+            "bos_token_id": self.bos_token_id,
+            "eos_token": self.eos_token,
+            "eos_token_id": self.eos_token_id,
+            "eot_token": self.eot_token,
+            "eot_token_id": self.eot_token_id,
+            "chat_template": self.chat_template,
+        }
+
+
+def gguf_facts(gguf: GgufFile, parameters: int | None = None) -> GgufFacts:
+    """The facts of ``gguf``; ``parameters`` overrides its own count (a split GGUF's, summed over the shards)."""
+    heads = gguf.arch_int("attention.head_count")
+    width = gguf.arch_int("embedding_length")
+    head_dim = gguf.arch_int("attention.key_length")
+    if head_dim is None and heads and width:
+        head_dim = width // heads
+    tokens = gguf.tokens()
+    bos_id, bos = gguf.token("bos")
+    eos_id, eos = gguf.token("eos")
+    eot_id, eot = gguf.token("eot")
+    return GgufFacts(
+        file=gguf.path.name,
+        version=gguf.version,
+        architecture=gguf.architecture,
+        name=gguf.string("general.name"),
+        file_type=gguf.file_type,
+        tensor_types=gguf.type_counts(),
+        tensors=len(gguf.tensors),
+        parameters=gguf.parameters if parameters is None else parameters,
+        shards=gguf.integer("split.count") or 1,
+        context_length=gguf.arch_int("context_length"),
+        block_count=gguf.arch_int("block_count"),
+        embedding_length=width,
+        head_count=heads,
+        head_count_kv=gguf.arch_int("attention.head_count_kv"),
+        head_dim=head_dim,
+        sliding_window=gguf.arch_int("attention.sliding_window"),
+        vocab_size=len(tokens) if tokens else gguf.arch_int("vocab_size"),
+        tokenizer_model=gguf.string("tokenizer.ggml.model"),
+        bos_token=bos,
+        bos_token_id=bos_id,
+        eos_token=eos,
+        eos_token_id=eos_id,
+        eot_token=eot,
+        eot_token_id=eot_id,
+        chat_template=bool(gguf.string("tokenizer.chat_template")),
+    )
+
+
 class _Reader:
     """Sequential reads of a file with every length checked against the bytes left."""
 
@@ -435,9 +535,11 @@ __all__ = [
     "GgufArray",
     "GgufCorrupt",
     "GgufError",
+    "GgufFacts",
     "GgufFile",
     "GgufTruncated",
     "TensorInfo",
+    "gguf_facts",
     "is_gguf_file",
     "read_gguf",
 ]

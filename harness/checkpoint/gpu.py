@@ -311,6 +311,14 @@ def _flag_float(flags: Mapping[str, object], key: str, default: float) -> float:
         return default
 
 
+def asked_max_len(flags: Mapping[str, object]) -> int | None:
+    """The ``max-model-len`` flag as a length; None when absent, -1/auto (vLLM fits it) or unparsable."""
+    asked = flags.get("max-model-len")
+    if asked is None or str(asked).strip() in {"-1", "auto"}:
+        return None
+    return _parse_len(asked)
+
+
 def _parse_len(value: object) -> int | None:
     """``--max-model-len`` as vLLM parses it: an int, or a size such as 32k / 1M (human_readable_int)."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmMgG]?)", str(value).strip())

@@ -21,17 +21,22 @@ from harness.checkpoint.checks import (
     context_length,
     dtype_of,
     effective_architecture,
+    gguf_only,
     is_sentence_encoder,
     model_type_of,
 )
 from harness.checkpoint.fetch import (
     CheckpointError,
+    is_zoo,
     json_problem,
     list_files,
+    local_gguf_file,
     offline_mode,
     resolve_model,
+    top_level_listing,
     unsafe_links,
 )
+from harness.checkpoint.gguf_preflight import GgufCheckpoint, preflight_gguf
 from harness.checkpoint.gpu import against_gpu
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
 from harness.engine import EngineRegistry, GpuSpec, resolve_engine_python
@@ -49,15 +54,35 @@ def preflight(
     base_dir: Path | None = None,
     gpu: GpuSpec | None = None,
     flags: Mapping[str, object] | None = None,
+    gguf_file: str | None = None,
+    quant: str | None = None,
+    tokenizer: str | None = None,
 ) -> PreflightReport:
     """Every pre-flight check of ``model`` for ``use_cases`` (none given: chat is assumed), without a GPU.
 
     ``engine_python`` None means the engine environment ``resolve_engine_python()`` finds, if any. With ``gpu``,
-    the checkpoint is also judged against that GPU and the vLLM ``flags`` by the installed vLLM's rules."""
+    the checkpoint is also judged against that GPU and the vLLM ``flags`` by the installed vLLM's rules.
+
+    A GGUF checkpoint is ``model`` naming a ``.gguf`` file, or a directory / hub repository holding GGUF files and no
+    transformers weights (or any model given ``gguf_file`` or ``quant``): ``gguf_file`` names one of its files,
+    ``quant`` picks one by its quant tag (Q4_K_M: in the file name, else general.file_type), and ``tokenizer`` is
+    the transformers tokenizer (directory or hub id) vLLM is given with ``--tokenizer``."""
     asked = tuple(dict.fromkeys(UseCase(u) for u in use_cases))
     cases = frozenset(asked)
     out = FindingList()
     facts = PreflightFacts()
+    file = local_gguf_file(model, base_dir) if not is_zoo(model) else None
+    if file is not None:
+        listing = top_level_listing(file.parent)
+        check_use_cases(listing, cases, out)
+        return preflight_gguf(
+            GgufCheckpoint(model, file.parent, listing, file.name, None, tokenizer, revision, offline),
+            asked,
+            out,
+            engine_python,
+            gpu,
+            flags or {},
+        )
     try:
         path = resolve_model(model, revision=revision, offline=offline, base_dir=base_dir)
     except CheckpointError as error:
@@ -78,6 +103,9 @@ def preflight(
     listing = list_files(model, path, revision, offline_mode(offline))
     facts = replace(facts, files_source=listing.source)
     check_use_cases(listing, cases, out)
+    if gguf_file is not None or quant is not None or gguf_only(listing):
+        checkpoint = GgufCheckpoint(model, path, listing, gguf_file, quant, tokenizer, revision, offline)
+        return preflight_gguf(checkpoint, asked, out, engine_python, gpu, flags or {})
     if check_layout(listing, out):
         return PreflightReport(model, path, tuple(out.items), facts, asked)
     config, config_problem = json_problem(path / "config.json")

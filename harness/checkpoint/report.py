@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from harness.checkpoint.gguf import GgufFacts
 from harness.checkpoint.template import ChatTemplateFacts
 from harness.findings import Finding, Severity
 from harness.usecases import UseCase
@@ -37,6 +38,9 @@ class PreflightFacts:
     weight_files: int | None = None
     eos_source: str | None = None  # where the generation eos ids came from, e.g. "generation_config.json: ..."
     end_of_turn_id: int | None = None  # the id of the chat template's end-of-turn token
+    gguf: GgufFacts | None = None  # a GGUF checkpoint's header facts (None for a transformers checkpoint)
+    # where vLLM takes config.json and the tokenizer from for a GGUF (--tokenizer, else the GGUF's directory)
+    config_source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The facts of ``vllm-compat check --json``, keys in this order, unknown values as null."""
@@ -54,6 +58,8 @@ class PreflightFacts:
             "weight_files": self.weight_files,
             "eos_source": self.eos_source,
             "end_of_turn_id": self.end_of_turn_id,
+            "gguf": self.gguf.to_json() if self.gguf is not None else None,
+            "config_source": self.config_source,
         }
 
 

@@ -220,13 +220,20 @@ def end_of_turn_after(rendered: str, candidates: Iterator[str] | Sequence[str]) 
 
 
 def render_checks(
-    path: Path, found: FoundTemplate, *, with_tools: bool, vocab: Vocabulary | None = None
+    path: Path,
+    found: FoundTemplate,
+    *,
+    with_tools: bool,
+    vocab: Vocabulary | None = None,
+    tokens: Mapping[str, Any] | None = None,
 ) -> RenderResult:
     """Render one user turn, system + user, multi-turn, [user, assistant] and (when asked) tools, in the sandbox,
     in a child process bounded in time and memory (``sandbox.TEMPLATE_BOUNDS``).
 
-    A SecurityError stops everything at once (nothing else of the template is run); so does a bound overrun."""
-    tokens = special_tokens(path)
+    ``tokens`` (bos_token, eos_token, ... as the template sees them) default to the tokenizer files at ``path``; a
+    GGUF passes its own. A SecurityError stops everything at once (nothing else of the template is run); so does a
+    bound overrun."""
+    tokens = dict(tokens) if tokens is not None else special_tokens(path)
     vocab = vocab if vocab is not None else load_vocabulary(path)
     candidates = set(vocab.added)
     candidates.update(t for t in tokens.values() if isinstance(t, str))

@@ -14,7 +14,7 @@ from harness.usecases import ALL_USE_CASES, UseCase
 if TYPE_CHECKING:
     from harness.checkpoint import PreflightFacts, PreflightReport
 
-HELP = "pre-flight a checkpoint (hub id, local directory or zoo:<member>) without a GPU"
+HELP = "pre-flight a checkpoint (hub id, local directory, .gguf file or zoo:<member>) without a GPU"
 
 EPILOG = """\
 Without --use-case, chat is assumed: a missing or broken chat template is then an error. Pass the use cases the
@@ -25,13 +25,22 @@ HF_HUB_OFFLINE=1 or --offline reads the cache only. Exit status: 0 no error find
 With --gpu the checkpoint is also judged against that GPU and the --flag values, by the installed vLLM's own rules
 (read from the engine, cached per vLLM version): dtype, quantisation capability, tensor-parallel divisibility,
 weights and KV cache against total memory x gpu-memory-utilization, max-model-len, parser names, LoRA, kernels.
+
+A GGUF checkpoint is a .gguf file, or a directory / hub repository holding GGUF files (choose one with --gguf-file or
+--quant); --tokenizer names the transformers tokenizer vLLM would get. Its header is read without tensor data; whether
+the installed vLLM serves GGUF at all (vllm-gguf-plugin) is asked of the engine.
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("model", metavar="MODEL_OR_PATH", help="hub id (org/name), local directory, or zoo:<member>")
+    parser.add_argument(
+        "model", metavar="MODEL_OR_PATH", help="hub id (org/name), local directory, .gguf file, or zoo:<member>"
+    )
+    parser.add_argument("--gguf-file", help="the GGUF file to judge in a directory or repository holding several")
+    parser.add_argument("--quant", help="choose the GGUF file by its quant tag, e.g. Q4_K_M")
+    parser.add_argument("--tokenizer", help="the transformers tokenizer (directory or hub id) vLLM gets with a GGUF")
     parser.add_argument(
         "--use-case",
         dest="use_cases",
@@ -73,8 +82,10 @@ def run(args: argparse.Namespace) -> int:
     if member is not None:
         if member not in zoo.MEMBERS:
             raise UsageError(f"{model}: unknown zoo member; known: {', '.join(zoo.MEMBERS)}")
-    elif model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
-        raise UsageError(f"{model}: no such directory (a local model is a directory holding config.json)")
+    elif model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
+        raise UsageError(
+            f"{model}: no such directory or file (a local model is a directory holding config.json, or a .gguf file)"
+        )
     engine = resolve_engine_python(args.engine_python)
     if args.engine_python and (engine is None or not engine.exists()):
         raise UsageError(f"--engine-python {args.engine_python}: no such file")
@@ -95,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
         offline=args.offline,
         gpu=gpu,
         flags=flags,
+        gguf_file=args.gguf_file,
+        quant=args.quant,
+        tokenizer=args.tokenizer,
     )
     if args.json:
         print(json.dumps(report.to_json(), indent=2, sort_keys=False))
@@ -125,6 +139,10 @@ def _fact(value: object) -> str:
     return str(value)
 
 
+def _token(text: str | None, token_id: int | None) -> str:
+    return "none" if token_id is None else f"{token_id} {text!r}" if text is not None else str(token_id)
+
+
 def _gpu_lines(report: PreflightReport) -> list[tuple[str, str]]:
     gpu = report.gpu
     if gpu is None:
@@ -148,6 +166,26 @@ def _lines(facts: PreflightFacts) -> list[tuple[str, str]]:
         ("context_length", _fact(facts.context_length)),
         ("eos_token_ids", _fact(facts.eos_token_ids)),
     ]
+    gguf = facts.gguf
+    if gguf is not None:
+        types = ", ".join(f"{name} x{count}" for name, count in gguf.tensor_types.items())
+        rows += [
+            ("gguf", f"{gguf.file} v{gguf.version} {_fact(gguf.architecture)} {_fact(gguf.file_type)} ({types})"),
+            (
+                "gguf_shape",
+                f"layers={_fact(gguf.block_count)} heads={_fact(gguf.head_count)}/{_fact(gguf.head_count_kv)} "
+                f"head_dim={_fact(gguf.head_dim)} sliding_window={_fact(gguf.sliding_window)}",
+            ),
+            (
+                "gguf_tokens",
+                f"{_fact(gguf.tokenizer_model)} vocab={_fact(gguf.vocab_size)} "
+                f"bos={_token(gguf.bos_token, gguf.bos_token_id)} eos={_token(gguf.eos_token, gguf.eos_token_id)} "
+                f"eot={_token(gguf.eot_token, gguf.eot_token_id)} "
+                f"chat_template={'yes' if gguf.chat_template else 'no'}",
+            ),
+        ]
+    if facts.config_source is not None:
+        rows.append(("config_source", facts.config_source))
     template = facts.chat_template
     if template is not None:
         rows.append(
