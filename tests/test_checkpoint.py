@@ -365,6 +365,7 @@ def test_cli_json_keeps_its_shape(model: Path, engine: Path, capsys: pytest.Capt
         "end_of_turn_id",
         "gguf",
         "config_source",
+        "gguf_path",
     ]
     assert facts["chat_template"] == {
         "source": "tokenizer_config.json: chat_template",

@@ -241,3 +241,48 @@ def test_real_gemma3_gguf_facts(engine: Path) -> None:
     assert (gguf.architecture, gguf.file_type, gguf.sliding_window, gguf.head_dim) == ("gemma3", "Q4_K_M", 512, 256)
     assert (gguf.block_count, gguf.head_count_kv, gguf.chat_template, gguf.vocab_size) == (18, 1, False, 262144)
     assert codes(report, Severity.ERROR) == ["NOT_SERVABLE", "NO_CHAT_TEMPLATE"]
+
+
+def test_a_dir_quant_reference_follows_the_plugins_file_rule(tmp_path: Path, engine: Path) -> None:
+    """DIR:QUANT is read as the directory + quant; a file the plugin's rule (*-QUANT.gguf, case-sensitive) would not
+    find -- SmolLM2's '.Q4_1.gguf' naming -- is a WEIGHTS_MISSING error telling to name the file; facts.gguf_path is
+    the file judged."""
+    folder = tmp_path / "repo"
+    write_gguf(folder / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    dotted = preflight(f"{folder}:Q4_1", engine_python=engine)
+    assert dotted.model == f"{folder}:Q4_1"
+    missing = [f for f in dotted.findings if f.code == "WEIGHTS_MISSING"]
+    assert [f.severity for f in missing] == [Severity.ERROR] and "*-Q4_1.gguf" in missing[0].message
+    assert dotted.facts.gguf_path == str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    write_gguf(folder / "tiny-Q8_0.gguf", llama_metadata(file_type=7))
+    dashed = preflight(f"{folder}:Q8_0", engine_python=engine)
+    assert "WEIGHTS_MISSING" not in [f.code for f in dashed.findings]
+    assert dashed.facts.gguf is not None and dashed.facts.gguf.file == "tiny-Q8_0.gguf"
+
+
+def test_quant_references_are_told_from_other_models() -> None:
+    """REPO:QUANT and DIR:QUANT split into model and quant; a zoo member, a plain hub id or a path do not."""
+    from harness.checkpoint.gguf_checks import split_quant_reference
+
+    assert split_quant_reference("Qwen/Qwen3-0.6B-GGUF:Q8_0") == ("Qwen/Qwen3-0.6B-GGUF", "Q8_0")
+    assert split_quant_reference("unsloth/x-GGUF:UD-Q4_K_XL") == ("unsloth/x-GGUF", "UD-Q4_K_XL")
+    assert split_quant_reference("/models/gemma:Q4_K_M") == ("/models/gemma", "Q4_K_M")
+    assert split_quant_reference("zoo:chat-ok") is None
+    assert split_quant_reference("Qwen/Qwen3-0.6B") is None
+
+
+def test_a_hub_gguf_not_downloaded_is_still_judged_by_the_engine(tmp_path: Path, engine: Path) -> None:
+    """A GGUF the hub lists but the cache lacks: its header is not read (a WARNING saying how to fetch it), and the
+    engine's refusal of GGUF still fails the cells."""
+    from harness.checkpoint.fetch import Listing
+    from harness.checkpoint.gguf_preflight import GgufCheckpoint, preflight_gguf
+    from harness.checkpoint.report import FindingList
+
+    listing = Listing({"README.md": 10, "tiny-Q4_K_M.gguf": 123_456}, "hub file list", False)
+    ref = GgufCheckpoint("org/tiny-GGUF", tmp_path, listing, None, "Q4_K_M", None, None, None)
+    report = preflight_gguf(ref, (), FindingList(), engine, None, {})
+    assert [(f.code, f.severity) for f in report.findings] == [
+        ("WEIGHTS_MISSING", Severity.WARNING),
+        ("NOT_SERVABLE", Severity.ERROR),
+    ]
+    assert "123456 bytes" in report.findings[0].message and report.facts.gguf_path == "tiny-Q4_K_M.gguf"

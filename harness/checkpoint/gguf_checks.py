@@ -140,6 +140,51 @@ def choose_gguf(
     return None
 
 
+# A quant tag as the plugin accepts one after a colon (gguf_utils.is_valid_gguf_quant_type, roughly): a llama.cpp
+# file type or ggml type name, with _M/_S/_L/_XL/_XS/_XXS suffixes and dash-separated prefixes (UD-Q4_K_XL).
+_QUANT_REFERENCE = re.compile(r"^(?P<model>.+):(?P<quant>(?:[A-Za-z0-9]+-)*(?:I?Q\d\w*|[BF]F?16|F32|MXFP4\w*|TQ\d_0))$")
+
+
+def split_quant_reference(model: str) -> tuple[str, str] | None:
+    """``DIR:QUANT`` / ``REPO:QUANT`` (the plugin's references, e.g. ``Qwen/Qwen3-0.6B-GGUF:Q8_0``) as (model, quant);
+    None for anything else (``zoo:member`` included: its right side is no quant tag)."""
+    match = _QUANT_REFERENCE.match(model)
+    return (match["model"], match["quant"]) if match else None
+
+
+def plugin_local_pick(names: list[str], quant: str) -> str | None:
+    """The file the plugin's ``DIR:QUANT`` resolves to (weight_utils.resolve_local_gguf): ``*-QUANT.gguf`` or
+    ``*-QUANT-*.gguf`` (case-sensitive, dash only), fewest dashes first; None when it finds none and raises."""
+    hits = [
+        n
+        for n in names
+        if "/" not in n and (n.endswith(f"-{quant}.gguf") or re.search(rf"-{re.escape(quant)}-.*\.gguf$", n))
+    ]
+    return min(hits, key=lambda n: (n.count("-"), n)) if hits else None
+
+
+def check_quant_reference(listing: Listing, quant: str, chosen: str, out: FindingList) -> None:
+    """A ``DIR:QUANT`` reference: the file the plugin will load, against the one pre-flight judged."""
+    picked = plugin_local_pick(gguf_files(listing), quant)
+    if picked is None:
+        out.add(
+            "WEIGHTS_MISSING",
+            Severity.ERROR,
+            f"DIR:{quant}: vllm-gguf-plugin looks for *-{quant}.gguf or *-{quant}-*.gguf (case-sensitive) and finds "
+            f"none in {listing.source} (it raises 'No GGUF file matching quant_type'); {chosen} matches only by "
+            "pre-flight's looser rule; fix: name the file itself (its path) instead of DIR:QUANT",
+            f"quant: {quant}",
+        )
+    elif picked != chosen:
+        out.add(
+            "WEIGHTS_MISSING",
+            Severity.WARNING,
+            f"DIR:{quant}: vllm-gguf-plugin loads {picked} (fewest dashes first), pre-flight judged {chosen}; fix: "
+            "name the file itself",
+            f"quant: {quant}",
+        )
+
+
 def _file_type(path: Path) -> str | None:
     try:
         return read_gguf(path).file_type if path.is_file() else None
@@ -210,7 +255,7 @@ def read_choice(choice: GgufChoice, listing: Listing, path: Path, out: FindingLi
     return GgufRead(header, parameters, weight_bytes)
 
 
-def check_engine(support: GgufSupport, gguf: GgufFile, model: str, out: FindingList) -> bool:
+def check_engine(support: GgufSupport, gguf: GgufFile | None, model: str, out: FindingList) -> bool:
     """Whether the installed vLLM loads GGUF at all (an ERROR when not), and what it will do with these tensors:
     ggml types its GGUF linear method refuses (ERROR), kernels without a CPU implementation on a CPU engine
     (WARNING: it boots and dies at the first request). True when the engine loads GGUF."""
@@ -226,8 +271,8 @@ def check_engine(support: GgufSupport, gguf: GgufFile, model: str, out: FindingL
             f"engine: {support.label}, vllm.general_plugins",
         )
         return False
-    types = set(gguf.type_counts())
-    if support.weight_types is not None:
+    types = set(gguf.type_counts()) if gguf is not None else set()
+    if gguf is not None and support.weight_types is not None:
         refused = sorted(types - support.weight_types)
         if refused:
             tensors = [t.name for t in gguf.tensors if t.type_name in refused]
@@ -403,10 +448,13 @@ __all__ = [
     "check_engine",
     "check_gguf_chat",
     "check_plugin_config",
+    "check_quant_reference",
     "choose_gguf",
     "gguf_files",
     "gguf_special_tokens",
     "gguf_vocabulary",
     "is_split_part",
+    "plugin_local_pick",
     "read_choice",
+    "split_quant_reference",
 ]

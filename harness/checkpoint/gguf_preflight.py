@@ -21,6 +21,7 @@ from harness.checkpoint.gguf_checks import (
     check_engine,
     check_gguf_chat,
     check_plugin_config,
+    check_quant_reference,
     choose_gguf,
     read_choice,
 )
@@ -52,6 +53,7 @@ class GgufCheckpoint:
     tokenizer: str | None
     revision: str | None
     offline: bool | None
+    quant_reference: bool = False  # the quant came from a DIR:QUANT / REPO:QUANT model reference
 
 
 def _support(python: Path | None, out: FindingList) -> GgufSupport | None:
@@ -100,8 +102,18 @@ def preflight_gguf(
     cases = frozenset(asked)
     facts = PreflightFacts(files_source=ref.listing.source)
     choice = choose_gguf(ref.listing, ref.path, ref.gguf_file, ref.quant, out)
-    read = read_choice(choice, ref.listing, ref.path, out) if choice is not None else None
-    if choice is None or read is None:
+    if choice is None:
+        return PreflightReport(ref.model, ref.path, tuple(out.items), facts, asked)
+    if ref.quant_reference and ref.quant is not None and ref.listing.local:
+        check_quant_reference(ref.listing, ref.quant, choice.name, out)
+    facts = replace(facts, gguf_path=str(ref.path / choice.name) if ref.listing.local else choice.name)
+    read = read_choice(choice, ref.listing, ref.path, out)
+    python = engine_python if engine_python is not None else resolve_engine_python(None)
+    if read is None:
+        if not any(f.severity is Severity.ERROR for f in out.items):  # not downloaded: the engine still decides
+            support = _support(python, out)
+            if support is not None:
+                check_engine(support, None, ref.model, out)
         return PreflightReport(ref.model, ref.path, tuple(out.items), facts, asked)
     gguf = read.gguf
     facts = replace(
@@ -112,7 +124,6 @@ def preflight_gguf(
         weight_files=len(choice.shards),
         context_length=gguf.arch_int("context_length"),
     )
-    python = engine_python if engine_python is not None else resolve_engine_python(None)
     support = _support(python, out)
     served = support is not None and check_engine(support, gguf, str(ref.path / choice.name), out)
     chat_assumed = not asked

@@ -36,6 +36,7 @@ from harness.checkpoint.fetch import (
     top_level_listing,
     unsafe_links,
 )
+from harness.checkpoint.gguf_checks import split_quant_reference
 from harness.checkpoint.gguf_preflight import GgufCheckpoint, preflight_gguf
 from harness.checkpoint.gpu import against_gpu
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
@@ -66,7 +67,8 @@ def preflight(
     A GGUF checkpoint is ``model`` naming a ``.gguf`` file, or a directory / hub repository holding GGUF files and no
     transformers weights (or any model given ``gguf_file`` or ``quant``): ``gguf_file`` names one of its files,
     ``quant`` picks one by its quant tag (Q4_K_M: in the file name, else general.file_type), and ``tokenizer`` is
-    the transformers tokenizer (directory or hub id) vLLM is given with ``--tokenizer``."""
+    the transformers tokenizer (directory or hub id) vLLM is given with ``--tokenizer``. The plugin's own references
+    ``DIR:QUANT`` and ``REPO:QUANT`` are read as ``model`` + ``quant``. ``facts.gguf_path`` is the file judged."""
     asked = tuple(dict.fromkeys(UseCase(u) for u in use_cases))
     cases = frozenset(asked)
     out = FindingList()
@@ -83,8 +85,12 @@ def preflight(
             gpu,
             flags or {},
         )
+    reference = split_quant_reference(model) if quant is None and not is_zoo(model) else None
+    name = model
+    if reference is not None:
+        name, quant = reference
     try:
-        path = resolve_model(model, revision=revision, offline=offline, base_dir=base_dir)
+        path = resolve_model(name, revision=revision, offline=offline, base_dir=base_dir)
     except CheckpointError as error:
         out.add(error.code, Severity.ERROR, error.message, error.evidence)
         return PreflightReport(model, None, tuple(out.items), facts, asked)
@@ -100,11 +106,13 @@ def preflight(
             str(path),
         )
         return PreflightReport(model, path, tuple(out.items), facts, asked)
-    listing = list_files(model, path, revision, offline_mode(offline))
+    listing = list_files(name, path, revision, offline_mode(offline))
     facts = replace(facts, files_source=listing.source)
     check_use_cases(listing, cases, out)
     if gguf_file is not None or quant is not None or gguf_only(listing):
-        checkpoint = GgufCheckpoint(model, path, listing, gguf_file, quant, tokenizer, revision, offline)
+        checkpoint = GgufCheckpoint(
+            model, path, listing, gguf_file, quant, tokenizer, revision, offline, quant_reference=reference is not None
+        )
         return preflight_gguf(checkpoint, asked, out, engine_python, gpu, flags or {})
     if check_layout(listing, out):
         return PreflightReport(model, path, tuple(out.items), facts, asked)

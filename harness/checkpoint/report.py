@@ -41,6 +41,7 @@ class PreflightFacts:
     gguf: GgufFacts | None = None  # a GGUF checkpoint's header facts (None for a transformers checkpoint)
     # where vLLM takes config.json and the tokenizer from for a GGUF (--tokenizer, else the GGUF's directory)
     config_source: str | None = None
+    gguf_path: str | None = None  # the GGUF file judged (the first shard): what the server is given as --model
 
     def to_json(self) -> dict[str, Any]:
         """The facts of ``vllm-compat check --json``, keys in this order, unknown values as null."""
@@ -60,6 +61,7 @@ class PreflightFacts:
             "end_of_turn_id": self.end_of_turn_id,
             "gguf": self.gguf.to_json() if self.gguf is not None else None,
             "config_source": self.config_source,
+            "gguf_path": self.gguf_path,
         }
 
 
