@@ -266,8 +266,10 @@ def check_engine(support: GgufSupport, gguf: GgufFile | None, model: str, out: F
             f"{support.label} has no GGUF support: its tree holds no GGUF code and no {PLUGIN} is installed in the "
             f"engine environment (vllm.general_plugins: {', '.join(p.split('=')[0] for p in support.plugins) or 'none'}"
             f'), so a GGUF path reaches the transformers config reader, which fails: "It looks like the config file '
-            f"at '{model}' is not a valid JSON file\"; fix: `pip install {PLUGIN}` in the engine environment (its "
-            "kernels are CUDA), or serve a transformers (safetensors) checkpoint of the model",
+            f"at '{model}' is not a valid JSON file\" (the server, in maybe_override_with_speculators; ModelConfig "
+            "alone: 'Invalid repository ID or local directory specified'); fix: `pip install "
+            f"{PLUGIN}` in the engine environment (its kernels are CUDA), or serve a transformers (safetensors) "
+            "checkpoint of the model",
             f"engine: {support.label}, vllm.general_plugins",
         )
         return False

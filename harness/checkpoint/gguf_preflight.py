@@ -155,8 +155,9 @@ def preflight_gguf(
             "CONFIG_MISSING",
             Severity.ERROR,
             f"config.json {problem or 'is not a JSON object'} in {label}: {PLUGIN} reads the model's config.json "
-            "from --tokenizer, else from the GGUF's directory (the GGUF's own metadata is not turned into one); fix: "
-            "tokenizer: the original transformers repository of the model",
+            "from --tokenizer, else from the GGUF's directory (the GGUF's own metadata is not turned into one), so "
+            f"vLLM refuses it: 'Unrecognized model in {path}. Should have a `model_type` key in its config.json'; "
+            "fix: tokenizer: the original transformers repository of the model",
             f"{label}: config.json",
         )
         return PreflightReport(ref.model, path, tuple(out.items), facts, asked)
