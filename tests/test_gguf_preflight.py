@@ -286,3 +286,20 @@ def test_a_hub_gguf_not_downloaded_is_still_judged_by_the_engine(tmp_path: Path,
         ("NOT_SERVABLE", Severity.ERROR),
     ]
     assert "123456 bytes" in report.findings[0].message and report.facts.gguf_path == "tiny-Q4_K_M.gguf"
+
+
+def test_with_the_plugin_a_gpu_below_its_minimum_capability_is_refused(
+    tmp_path: Path, plugin_engine: Path, llama_tokenizer: Path
+) -> None:
+    """GGUF on a compute capability 5.2 GPU, below the plugin's 6.0, is a QUANT_UNSUPPORTED error quoting vLLM;
+    on an L4 (8.9) it is not."""
+    from harness.engine import parse_gpu
+
+    path = write_gguf(tmp_path / "m.gguf")
+    old = preflight(
+        str(path), engine_python=plugin_engine, tokenizer=str(llama_tokenizer), gpu=parse_gpu("sm_52:12GiB")
+    )
+    refused = [f for f in old.findings if f.code == "QUANT_UNSUPPORTED" and f.severity is Severity.ERROR]
+    assert len(refused) == 1 and "is not supported for the current GPU" in refused[0].message
+    new = preflight(str(path), engine_python=plugin_engine, tokenizer=str(llama_tokenizer), gpu=parse_gpu("L4"))
+    assert not [f for f in new.findings if f.code == "QUANT_UNSUPPORTED" and f.severity is Severity.ERROR]

@@ -24,7 +24,7 @@ from harness.checkpoint.report import FindingList
 from harness.checkpoint.template import ChatTemplateFacts, FoundTemplate, render_checks
 from harness.checkpoint.tokenizer import Vocabulary
 from harness.engine import GGUF_PLUGIN as PLUGIN
-from harness.engine import EngineRegistry, GgufSupport
+from harness.engine import EngineRegistry, GgufSupport, GpuSpec
 from harness.findings import Severity
 from harness.usecases import CHAT_LIKE, UseCase
 
@@ -301,6 +301,22 @@ def check_engine(support: GgufSupport, gguf: GgufFile | None, model: str, out: F
     return True
 
 
+def check_capability(support: GgufSupport, gpu: GpuSpec, out: FindingList) -> None:
+    """GGUF on a GPU below the quantization method's minimum capability: vLLM refuses it at config time
+    (vllm/config/vllm.py _get_quantization_config: "The quantization method gguf is not supported for the current
+    GPU")."""
+    need = support.min_capability
+    if need is not None and gpu.capability < need:
+        out.add(
+            "QUANT_UNSUPPORTED",
+            Severity.ERROR,
+            f"quantization gguf needs compute capability {need // 10}.{need % 10} ({PLUGIN} "
+            f"{support.plugin_version or ''}), {gpu.label} has {gpu.capability_str}: vLLM raises 'The quantization "
+            "method gguf is not supported for the current GPU'; fix: a newer GPU, or a dequantized checkpoint",
+            f"{gpu.label} x GGUFConfig.get_min_capability",
+        )
+
+
 def check_plugin_config(
     config: Mapping[str, Any], source: str, gguf: GgufFile, registry: EngineRegistry | None, out: FindingList
 ) -> str | None:
@@ -446,6 +462,7 @@ __all__ = [
     "GgufChat",
     "GgufChoice",
     "GgufRead",
+    "check_capability",
     "check_context",
     "check_engine",
     "check_gguf_chat",

@@ -17,6 +17,7 @@ from harness.checkpoint.checks import check_chat, check_tokenizer, context_lengt
 from harness.checkpoint.fetch import CheckpointError, Listing, json_problem, list_files, offline_mode, resolve_model
 from harness.checkpoint.gguf import gguf_facts
 from harness.checkpoint.gguf_checks import (
+    check_capability,
     check_context,
     check_engine,
     check_gguf_chat,
@@ -144,6 +145,8 @@ def preflight_gguf(
         check_context(gguf, None, max_len, out)
         return PreflightReport(ref.model, ref.path, tuple(out.items), facts, asked)
     assert support is not None
+    if gpu is not None:
+        check_capability(support, gpu, out)
     source = _config_source(ref, out)
     if source is None:
         return PreflightReport(ref.model, ref.path, tuple(out.items), facts, asked)

@@ -46,8 +46,12 @@ for name in ("vllm.model_executor.layers.quantization.gguf", "vllm.transformers_
 out["in_tree"] = in_tree
 from vllm.plugins import load_general_plugins
 load_general_plugins()
-from vllm.model_executor.layers.quantization import QUANTIZATION_METHODS
+from vllm.model_executor.layers.quantization import QUANTIZATION_METHODS, get_quantization_config
 out["quantization_method"] = "gguf" in QUANTIZATION_METHODS
+try:
+    out["min_capability"] = int(get_quantization_config("gguf").get_min_capability())
+except Exception:
+    out["min_capability"] = None
 try:
     from vllm.model_executor.model_loader import _LOAD_FORMAT_TO_MODEL_LOADER
     out["load_format"] = "gguf" in _LOAD_FORMAT_TO_MODEL_LOADER
@@ -91,7 +95,7 @@ except Exception:
     out["device_type"] = None
 """ + answer_line("out")
 
-CACHE_SCHEMA = 1  # bump when _GGUF_SCRIPT reports more: older cache files are then asked again
+CACHE_SCHEMA = 2  # bump when _GGUF_SCRIPT reports more: older cache files are then asked again
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class GgufSupport:
     weight_types: frozenset[str] | None  # the ggml types the GGUF linear method takes; None: not answered
     cpu_kernel: bool | None  # whether ggml_dequantize has a CPU kernel; None: the op is not registered at all
     device_type: str | None  # "cpu", "cuda", ...
+    min_capability: int | None  # GGUFConfig.get_min_capability() (60 in the plugin 0.0.5); None: not answered
     cached: bool
     seconds: float
 
@@ -177,6 +182,7 @@ def gguf_support_from_json(
         weight_types=frozenset(types) if isinstance(types, list) else None,
         cpu_kernel=data.get("cpu_kernel"),
         device_type=data.get("device_type"),
+        min_capability=data.get("min_capability"),
         cached=cached,
         seconds=round(seconds, 3),
     )
