@@ -304,3 +304,29 @@ def test_with_the_plugin_a_gpu_below_its_minimum_capability_is_refused(
     assert len(refused) == 1 and "is not supported for the current GPU" in refused[0].message
     new = preflight(str(path), engine_python=plugin_engine, tokenizer=str(llama_tokenizer), gpu=parse_gpu("L4"))
     assert not [f for f in new.findings if f.code == "QUANT_UNSUPPORTED" and f.severity is Severity.ERROR]
+
+
+def test_with_the_plugin_a_tokenizer_that_is_not_the_ggufs_is_named(
+    tmp_path: Path, plugin_engine: Path, llama_tokenizer: Path
+) -> None:
+    """A GGUF whose token list is the tokenizer's own gives no tokenizer finding; one whose ids differ is an
+    EOS_MISMATCH warning counting the sampled tokens that differ."""
+    from harness.checkpoint.tokenizer import load_vocabulary
+
+    vocab = load_vocabulary(llama_tokenizer)
+    table = {**vocab.ids, **vocab.added}
+    tokens = [""] * (max(table.values()) + 1)
+    for text, token_id in table.items():
+        tokens[token_id] = text
+    eos = table["<|im_end|>"]
+    meta = {**llama_metadata(), "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.token_type": [1] * len(tokens)}
+    meta.update({"tokenizer.ggml.eos_token_id": eos, "tokenizer.ggml.bos_token_id": eos})
+    own = preflight(
+        str(write_gguf(tmp_path / "own.gguf", meta)), engine_python=plugin_engine, tokenizer=str(llama_tokenizer)
+    )
+    assert "EOS_MISMATCH" not in codes(own)
+    foreign = preflight(
+        str(write_gguf(tmp_path / "foreign.gguf")), engine_python=plugin_engine, tokenizer=str(llama_tokenizer)
+    )
+    mismatch = [f for f in foreign.findings if f.code == "EOS_MISMATCH"]
+    assert [f.severity for f in mismatch] == [Severity.WARNING] and "is not the GGUF's" in mismatch[0].message

@@ -357,6 +357,35 @@ def check_plugin_config(
     return arch
 
 
+TOKEN_SAMPLE = 512  # GGUF tokens compared with the tokenizer's ids, spread evenly over the list
+
+
+def check_tokenizer_match(gguf: GgufFile, vocab: Vocabulary, source: str, out: FindingList) -> None:
+    """The tokenizer vLLM uses against the GGUF's own token list: a sample of tokens and the bos/eos/eot tokens must
+    have the same ids there (the plugin sizes the embedding from the GGUF's list; the tokenizer's ids index it).
+    The real pair (SmolLM2's GGUF and its dequantized tokenizer.json) agrees on all 49,152 tokens."""
+    tokens = gguf.tokens()
+    if not tokens or not (vocab.ids or vocab.added):
+        return
+    step = max(1, len(tokens) // TOKEN_SAMPLE)
+    sample = range(0, len(tokens), step)
+    differ = sum(1 for i in sample if vocab.id_of(tokens[i]) != i)
+    special = []
+    for key in ("bos", "eos", "eot"):
+        token_id, text = gguf.token(key)
+        if text is not None and vocab.id_of(text) != token_id:
+            special.append(f"{key} {text!r}: {token_id} in the GGUF, {vocab.id_of(text)} in the tokenizer")
+    if differ * 20 > len(sample) or special:
+        out.add(
+            "EOS_MISMATCH",
+            Severity.WARNING,
+            f"the tokenizer vLLM uses ({source}) is not the GGUF's: {differ} of {len(sample)} sampled tokens have "
+            f"another id or none there{'; ' if special else ''}{'; '.join(special)}: prompts are encoded and "
+            "generation stops with the wrong ids; fix: the tokenizer of the model the GGUF was made from",
+            f"{source}: tokenizer.json x {gguf.path.name}: tokenizer.ggml.tokens",
+        )
+
+
 def gguf_vocabulary(gguf: GgufFile) -> Vocabulary:
     """The GGUF's token list as the template checks read a tokenizer: text -> id, special tokens apart."""
     return Vocabulary({token: i for i, token in enumerate(gguf.tokens())}, gguf.special_tokens())
@@ -468,6 +497,7 @@ __all__ = [
     "check_gguf_chat",
     "check_plugin_config",
     "check_quant_reference",
+    "check_tokenizer_match",
     "choose_gguf",
     "gguf_files",
     "gguf_special_tokens",

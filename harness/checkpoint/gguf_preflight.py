@@ -23,11 +23,13 @@ from harness.checkpoint.gguf_checks import (
     check_gguf_chat,
     check_plugin_config,
     check_quant_reference,
+    check_tokenizer_match,
     choose_gguf,
     read_choice,
 )
 from harness.checkpoint.gpu import against_gpu, asked_max_len
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
+from harness.checkpoint.tokenizer import load_vocabulary
 from harness.engine import GGUF_PLUGIN as PLUGIN
 from harness.engine import (
     EngineError,
@@ -176,6 +178,7 @@ def preflight_gguf(
         )
     facts = replace(facts, architecture=arch, model_type=config.get("model_type"), dtype=dtype_of(config))
     if check_tokenizer(listing, out):
+        check_tokenizer_match(gguf, load_vocabulary(path), label, out)
         chat = check_chat(path, config, cases, chat_assumed, registry, out)
         facts = replace(
             facts,
