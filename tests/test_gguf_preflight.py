@@ -263,7 +263,7 @@ def test_a_dir_quant_reference_follows_the_plugins_file_rule(tmp_path: Path, eng
 
 def test_quant_references_are_told_from_other_models() -> None:
     """REPO:QUANT and DIR:QUANT split into model and quant; a zoo member, a plain hub id or a path do not."""
-    from harness.checkpoint.gguf_checks import split_quant_reference
+    from harness.checkpoint.gguf_select import split_quant_reference
 
     assert split_quant_reference("Qwen/Qwen3-0.6B-GGUF:Q8_0") == ("Qwen/Qwen3-0.6B-GGUF", "Q8_0")
     assert split_quant_reference("unsloth/x-GGUF:UD-Q4_K_XL") == ("unsloth/x-GGUF", "UD-Q4_K_XL")

@@ -17,7 +17,8 @@ shipped with a checkpoint, and reports ``Finding``s scoped to the use cases whos
 - ``gpu``: ``check_gpu``, the checkpoint x a GPU x the vLLM flags, judged by the installed vLLM's rules
   (``harness.engine.rules``): dtype, quantisation, tensor parallelism, weights and KV cache memory, max-model-len,
   parser names, LoRA, kernels.
-- ``gguf_checks``: the rules of a GGUF checkpoint (which file, whole, the engine's GGUF support, its template).
+- ``gguf_select``: which GGUF file a checkpoint means (gguf_file, quant, DIR:QUANT, shards) and reading it whole.
+- ``gguf_checks``: the rules of a GGUF checkpoint (the engine's GGUF support, the config vLLM reads, its template).
 - ``gguf_preflight``: ``preflight_gguf``, the GGUF branch of ``preflight()`` (vLLM reads config and tokenizer from
   ``--tokenizer``, else the GGUF's directory, once the plugin is installed).
 - ``preflight``: ``preflight()``, composing the above.

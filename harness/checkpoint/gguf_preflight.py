@@ -22,11 +22,9 @@ from harness.checkpoint.gguf_checks import (
     check_engine,
     check_gguf_chat,
     check_plugin_config,
-    check_quant_reference,
     check_tokenizer_match,
-    choose_gguf,
-    read_choice,
 )
+from harness.checkpoint.gguf_select import check_quant_reference, choose_gguf, read_choice
 from harness.checkpoint.gpu import against_gpu, asked_max_len
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
 from harness.checkpoint.tokenizer import load_vocabulary

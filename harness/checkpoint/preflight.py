@@ -36,8 +36,8 @@ from harness.checkpoint.fetch import (
     top_level_listing,
     unsafe_links,
 )
-from harness.checkpoint.gguf_checks import split_quant_reference
 from harness.checkpoint.gguf_preflight import GgufCheckpoint, preflight_gguf
+from harness.checkpoint.gguf_select import split_quant_reference
 from harness.checkpoint.gpu import against_gpu
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
 from harness.engine import EngineRegistry, GpuSpec, resolve_engine_python
