@@ -122,3 +122,30 @@ def test_gguf_file_rule_follows_the_plugin(tmp_path: Path) -> None:
     other.write_text("{}")
     assert is_gguf_file(named) and is_gguf_file(unnamed)
     assert not is_gguf_file(other) and not is_gguf_file(tmp_path)
+
+
+def test_random_damage_gives_a_gguf_error_or_a_file_never_a_traceback(tmp_path: Path) -> None:
+    """300 copies of a GGUF with random bytes overwritten or cut read either as a GGUF or as GgufCorrupt /
+    GgufTruncated, each within a second: no other exception escapes the reader."""
+    import random
+
+    data = gguf_bytes(llama_metadata(), tensors=(("a", (256, 4), "Q4_K"), ("b", (64,), "F32")))
+    rng = random.Random(18)
+    path = tmp_path / "damaged.gguf"
+    outcomes = {"read": 0, "error": 0}
+    for _ in range(300):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(damaged))
+            damaged[at : at + 8] = rng.randbytes(8)
+        if rng.random() < 0.3:
+            damaged = damaged[: rng.randrange(len(damaged))]
+        path.write_bytes(bytes(damaged))
+        started = time.monotonic()
+        try:
+            read_gguf(path)
+            outcomes["read"] += 1
+        except (GgufCorrupt, GgufTruncated):
+            outcomes["error"] += 1
+        assert time.monotonic() - started < 1.0
+    assert outcomes["error"] > 100 and sum(outcomes.values()) == 300

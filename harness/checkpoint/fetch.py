@@ -151,22 +151,27 @@ def local_gguf_file(model: str, base_dir: Path | None) -> Path | None:
 MAX_SIBLINGS = 10_000
 
 
-def top_level_listing(path: Path) -> Listing:
+def top_level_listing(path: Path, keep: Path | None = None) -> Listing:
     """The files directly in ``path`` (the directory of a GGUF file named by its path: a Downloads folder is not
-    walked), at most ``MAX_SIBLINGS`` of them, regular files only."""
+    walked), at most ``MAX_SIBLINGS`` of them, regular files only, and always ``keep`` (the file asked for)."""
     files: dict[str, int | None] = {}
-    with os.scandir(path) as entries:
-        for entry in entries:
-            if len(files) >= MAX_SIBLINGS:
-                break
-            if entry.name.startswith("."):
-                continue
-            try:
-                info = os.stat(entry.path)
-            except OSError:
-                continue
-            if stat.S_ISREG(info.st_mode):
-                files[entry.name] = info.st_size
+    if keep is not None:
+        files[keep.name] = keep.stat().st_size
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if len(files) >= MAX_SIBLINGS:
+                    break
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    info = os.stat(entry.path)
+                except OSError:
+                    continue
+                if stat.S_ISREG(info.st_mode):
+                    files[entry.name] = info.st_size
+    except OSError:
+        pass  # a directory that cannot be listed (permissions): what was seen, the caller names the file it wants
     return Listing(dict(sorted(files.items())), "local directory", True)
 
 

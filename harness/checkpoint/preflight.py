@@ -75,7 +75,7 @@ def preflight(
     facts = PreflightFacts()
     file = local_gguf_file(model, base_dir) if not is_zoo(model) else None
     if file is not None:
-        listing = top_level_listing(file.parent)
+        listing = top_level_listing(file.parent, keep=file)
         check_use_cases(listing, cases, out)
         return preflight_gguf(
             GgufCheckpoint(model, file.parent, listing, file.name, None, tokenizer, revision, offline),
