@@ -330,3 +330,12 @@ def test_with_the_plugin_a_tokenizer_that_is_not_the_ggufs_is_named(
     )
     mismatch = [f for f in foreign.findings if f.code == "EOS_MISMATCH"]
     assert [f.severity for f in mismatch] == [Severity.WARNING] and "is not the GGUF's" in mismatch[0].message
+
+
+def test_check_takes_a_dir_quant_reference(tmp_path: Path, engine: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`vllm-compat check DIR:Q8_0` is a GGUF reference, not a missing path (exit 1 on an engine without GGUF, the
+    file judged named); a missing DIR is still a usage error."""
+    write_gguf(tmp_path / "tiny-Q8_0.gguf", llama_metadata(file_type=7))
+    assert main(["check", f"{tmp_path}:Q8_0", "--json", "--engine-python", str(engine)]) == 1
+    assert json.loads(capsys.readouterr().out)["facts"]["gguf_path"] == str(tmp_path / "tiny-Q8_0.gguf")
+    assert main(["check", f"{tmp_path / 'nope'}:Q8_0"]) == 2

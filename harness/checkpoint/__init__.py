@@ -31,6 +31,7 @@ from harness.checkpoint.checks import loaded_weight_files
 from harness.checkpoint.eos import EosIds, engine_eos_ids, vllm_eos_ids
 from harness.checkpoint.fetch import SMALL_FILES, CheckpointError, Listing, fetch_weights, list_files, resolve_model
 from harness.checkpoint.gguf import GgufCorrupt, GgufError, GgufFacts, GgufFile, GgufTruncated, gguf_facts, read_gguf
+from harness.checkpoint.gguf_select import split_quant_reference
 from harness.checkpoint.gpu import GpuFacts, against_gpu, check_gpu, derived_max_len, kv_bytes_per_token, runs_on
 from harness.checkpoint.preflight import preflight
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
@@ -74,5 +75,6 @@ __all__ = [
     "resolve_model",
     "resolved_revision",
     "runs_on",
+    "split_quant_reference",
     "vllm_eos_ids",
 ]

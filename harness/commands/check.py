@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness import zoo
-    from harness.checkpoint import preflight
+    from harness.checkpoint import preflight, split_quant_reference
     from harness.cli import UsageError
     from harness.engine import GpuSpecError, resolve_engine_python, resolve_gpu
 
@@ -82,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
     if member is not None:
         if member not in zoo.MEMBERS:
             raise UsageError(f"{model}: unknown zoo member; known: {', '.join(zoo.MEMBERS)}")
-    elif model.startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
+    elif (
+        model.startswith(("/", ".", "~"))
+        and not Path((split_quant_reference(model) or (model,))[0]).expanduser().exists()
+    ):
         raise UsageError(
             f"{model}: no such directory or file (a local model is a directory holding config.json, or a .gguf file)"
         )
