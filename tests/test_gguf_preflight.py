@@ -339,3 +339,18 @@ def test_check_takes_a_dir_quant_reference(tmp_path: Path, engine: Path, capsys:
     assert main(["check", f"{tmp_path}:Q8_0", "--json", "--engine-python", str(engine)]) == 1
     assert json.loads(capsys.readouterr().out)["facts"]["gguf_path"] == str(tmp_path / "tiny-Q8_0.gguf")
     assert main(["check", f"{tmp_path / 'nope'}:Q8_0"]) == 2
+
+
+def test_a_gguf_revision_hashes_the_file_not_its_folder(tmp_path: Path, llama_tokenizer: Path) -> None:
+    """A local GGUF's revision changes with its header, not with other files of its folder, and includes the
+    tokenizer directory vLLM reads."""
+    from harness.checkpoint import resolved_revision
+
+    path = write_gguf(tmp_path / "m.gguf")
+    first = resolved_revision(tmp_path, gguf=path)
+    (tmp_path / "unrelated.txt").write_text("a download next to it")
+    assert resolved_revision(tmp_path, gguf=path) == first and first is not None and first.startswith("content:")
+    write_gguf(path, llama_metadata(context=4096))
+    changed = resolved_revision(tmp_path, gguf=path)
+    assert changed != first
+    assert resolved_revision(llama_tokenizer, gguf=path) not in {first, changed}

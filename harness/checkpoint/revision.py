@@ -23,8 +23,24 @@ _WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 _MAX_HEADER = 100 << 20  # a safetensors header larger than this is corrupt; hash its stated length only
 
 
-def resolved_revision(path: Path | None) -> str | None:
-    """The commit sha of a hub snapshot directory, ``content:<16 hex>`` for any other directory, None if unknown."""
+_GGUF_PREFIX_BYTES = 16 << 20  # a GGUF's header (metadata, tensor infos) lies in its first few MB
+
+
+def resolved_revision(path: Path | None, gguf: Path | None = None) -> str | None:
+    """The commit sha of a hub snapshot directory, ``content:<16 hex>`` for any other directory, None if unknown.
+
+    For a GGUF checkpoint (``gguf``: the file judged, ``PreflightFacts.gguf_path``) the GGUF's directory is not
+    walked (it may be a Downloads folder): a local file's revision hashes its name, size and first 16 MiB (its
+    header), plus the config/tokenizer directory ``path`` when that is another directory."""
+    if gguf is not None and gguf.is_file():
+        if gguf.parent.parent.name == "snapshots" and _COMMIT.match(gguf.parent.name):
+            return gguf.parent.name
+        digest = hashlib.sha256(f"{gguf.name}\0{gguf.stat().st_size}\0".encode())
+        with gguf.open("rb") as handle:
+            digest.update(handle.read(_GGUF_PREFIX_BYTES))
+        if path is not None and path.is_dir() and path.resolve() != gguf.parent.resolve():
+            digest.update(content_hash(path).encode())
+        return LOCAL_PREFIX + digest.hexdigest()[:16]
     if path is None or not path.is_dir():
         return None
     if path.parent.name == "snapshots" and _COMMIT.match(path.name):
