@@ -42,7 +42,10 @@ class Code(StrEnum):
         "REMOTE_CODE_REQUIRED",
         "the checkpoint needs trust_remote_code (auto_map to code shipped with it)",
     )
-    NOT_SERVABLE = "NOT_SERVABLE", "vLLM cannot serve this (diffusers pipeline, GGUF-only, TTS, image generation...)"
+    NOT_SERVABLE = (
+        "NOT_SERVABLE",
+        "vLLM cannot serve this (diffusers pipeline, GGUF without vllm-gguf-plugin, TTS, image generation...)",
+    )
     PROCESSOR_MISSING = "PROCESSOR_MISSING", "a multimodal use case without a processor / preprocessor config"
     UNSAFE_PATH = (
         "UNSAFE_PATH",

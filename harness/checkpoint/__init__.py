@@ -29,9 +29,17 @@ from __future__ import annotations
 
 from harness.checkpoint.checks import loaded_weight_files
 from harness.checkpoint.eos import EosIds, engine_eos_ids, vllm_eos_ids
-from harness.checkpoint.fetch import SMALL_FILES, CheckpointError, Listing, fetch_weights, list_files, resolve_model
+from harness.checkpoint.fetch import (
+    SMALL_FILES,
+    CheckpointError,
+    Listing,
+    fetch_weights,
+    list_files,
+    local_gguf_file,
+    resolve_model,
+)
 from harness.checkpoint.gguf import GgufCorrupt, GgufError, GgufFacts, GgufFile, GgufTruncated, gguf_facts, read_gguf
-from harness.checkpoint.gguf_select import split_quant_reference
+from harness.checkpoint.gguf_select import boot_gguf_file, split_quant_reference
 from harness.checkpoint.gpu import GpuFacts, against_gpu, check_gpu, derived_max_len, kv_bytes_per_token, runs_on
 from harness.checkpoint.preflight import preflight
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
@@ -57,6 +65,7 @@ __all__ = [
     "PreflightFacts",
     "PreflightReport",
     "against_gpu",
+    "boot_gguf_file",
     "check_gpu",
     "content_hash",
     "derived_max_len",
@@ -68,6 +77,7 @@ __all__ = [
     "kv_bytes_per_token",
     "list_files",
     "loaded_weight_files",
+    "local_gguf_file",
     "preflight",
     "read_gguf",
     "read_header",

@@ -290,10 +290,15 @@ def _walk(path: Path) -> dict[str, int | None]:
     return out
 
 
+def list_local(path: Path) -> Listing:
+    """The files of a local directory (hidden ones such as .cache and .git left out)."""
+    return Listing(_walk(path), "local directory", True)
+
+
 def list_files(model: str, path: Path, revision: str | None, offline: bool) -> Listing:
     """The repository's files: the directory for local models; the hub's list (with sizes) when it is reachable."""
     if is_zoo(model) or not _is_snapshot(path):
-        return Listing(_walk(path), "local directory", True)
+        return list_local(path)
     if not offline:
         try:
             from huggingface_hub import HfApi

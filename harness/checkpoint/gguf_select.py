@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.checkpoint.fetch import Listing
+from harness.checkpoint.checks import gguf_only
+from harness.checkpoint.fetch import Listing, list_local
 from harness.checkpoint.gguf import GgufError, GgufFile, read_gguf
 from harness.checkpoint.report import FindingList
 from harness.findings import Severity
@@ -239,3 +240,20 @@ __all__ = [
     "read_choice",
     "split_quant_reference",
 ]
+
+
+def boot_gguf_file(path: Path, gguf_file: str | None = None, quant: str | None = None) -> Path | None:
+    """The GGUF file vLLM is given as ``--model`` for the fetched checkpoint at ``path`` (what pre-flight judged:
+    the file itself, the one ``gguf_file`` / ``quant`` chooses, or the only one of a GGUF-only directory); None for a
+    transformers checkpoint, or when no single file can be chosen (pre-flight has failed those cells already)."""
+    if path.is_file():
+        return path
+    listing = Listing(
+        {f.relative_to(path).as_posix(): f.stat().st_size for f in sorted(path.rglob("*.gguf")) if f.is_file()},
+        "local directory",
+        True,
+    )
+    if not listing.files or (gguf_file is None and quant is None and not gguf_only(list_local(path))):
+        return None
+    choice = choose_gguf(listing, path, gguf_file, quant, FindingList())
+    return path / choice.name if choice is not None else None

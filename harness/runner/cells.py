@@ -110,6 +110,9 @@ class CellRunner:
                     revision=model.revision,
                     engine_python=self.engine_python,
                     offline=self.offline,
+                    gguf_file=model.gguf_file,
+                    quant=model.quant,
+                    tokenizer=model.tokenizer,
                 )
             except Exception as error:  # kept: every cell of the model then reports the same ERROR
                 cached = error
@@ -347,8 +350,9 @@ class CellRunner:
         if name not in self._revisions:
             report = self._preflights.get(name)
             path = report.path if isinstance(report, PreflightReport) else None
+            gguf = report.facts.gguf_path if isinstance(report, PreflightReport) else None
             try:
-                self._revisions[name] = resolved_revision(path)
+                self._revisions[name] = resolved_revision(path, Path(gguf) if gguf else None)
             except OSError:  # a directory that vanished mid-run: the key says unknown rather than break the cell
                 self._revisions[name] = None
         return self._revisions[name]

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.checkpoint import fetch_weights, resolve_model
+from harness.checkpoint import boot_gguf_file, fetch_weights, local_gguf_file, resolve_model
 from harness.codes import Code
 from harness.findings import Finding
 from harness.fleet import Lease, NodeScheduler
@@ -88,7 +88,9 @@ class ServerPool:
 
     def _fetch_weights(self, cell: Cell) -> Path:
         model = cell.model
-        return fetch_weights(checkpoint_reference(model), revision=model.revision, offline=self.offline)
+        reference = checkpoint_reference(model)
+        gguf = local_gguf_file(reference, None)  # a .gguf file named by its path is itself what vLLM loads
+        return gguf or fetch_weights(reference, revision=model.revision, offline=self.offline)
 
     def hold(self, cell: Cell) -> None:
         """Keep the cell's server up past its last planned cell until ``finish(cell)`` releases the hold (a
@@ -220,17 +222,25 @@ class ServerPool:
     ) -> VllmServer:
         """The cell's server, not yet started: the real boot's, or the dry boot's (its own name, extra flags)."""
         model = cell.model
+        # A GGUF checkpoint boots as vLLM documents it: the one .gguf file pre-flight judged, with --tokenizer.
+        gguf = boot_gguf_file(path, model.gguf_file, model.quant)
+        tokenizer = {"tokenizer": str(self._tokenizer_path(model))} if model.tokenizer else {}
         return VllmServer(
             engine_python=self.engine_python,
-            model_path=path,
+            model_path=gguf or path,
             name=cell.server_key + name_suffix,
-            flags={**cell.flags, **(extra_flags or {})},
+            flags={**cell.flags, **tokenizer, **(extra_flags or {})},
             env={**self.extra_env, **model.env, **lease_env(self._leases.get(cell.server_key))},
             run_dir=self.run_dir,
             boot_timeout=self.boot_timeout or model.timeouts.boot,
             run_id=self.run_id,
             on_phase=on_phase,
         )
+
+    def _tokenizer_path(self, model: ModelSpec) -> Path:
+        """The matrix's ``tokenizer:`` (hub id, zoo member or path) as the directory vLLM is given."""
+        assert model.tokenizer is not None
+        return resolve_model(model.tokenizer, offline=self.offline)
 
     def _sampler(self, server: VllmServer, model: ModelSpec) -> ResourceSampler:
         """VRAM of the server's GPUs (NVML), or its process tree's RSS where there is no NVIDIA GPU."""
