@@ -11,6 +11,7 @@ import pytest
 
 from harness import zoo
 from harness.checkpoint import preflight
+from harness.engine import parse_gpu
 from harness.usecases import UseCase
 from harness.zoo import real
 
@@ -109,3 +110,7 @@ def test_gemma3_dequantized_adds_bos_as_its_gguf_says(engine_python: Path) -> No
     assert [f.code for f in report.errors_for(UseCase.CHAT)] == ["NO_CHAT_TEMPLATE"]
     assert not report.errors_for(UseCase.COMPLETIONS)
     assert report.facts.architecture == "Gemma3ForCausalLM" and report.facts.context_length == 32768
+    # On a T4 (no bfloat16) vLLM keeps gemma3 out of float16: the fallback is float32, and the warning says so.
+    on_t4 = preflight("zoo:gemma3-270m", use_cases=["completions"], engine_python=engine_python, gpu=parse_gpu("T4"))
+    dtype = [f.message for f in on_t4.findings if f.code == "DTYPE_UNSUPPORTED"]
+    assert len(dtype) == 1 and "falls back to float32" in dtype[0] and "overflow" not in dtype[0], dtype

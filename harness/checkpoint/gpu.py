@@ -367,17 +367,22 @@ def _check_dtype(
             return config_dtype
         resolved = rules.resolve_auto_dtype(gpu.capability, config_dtype, model_type, pooling)
         if resolved != config_dtype and config_dtype != "float32":
-            why = (
-                f"model type {model_type!r} does not run in float16 in vLLM"
-                if model_type in rules.float16_unsupported_model_types
-                else f"{config_dtype} is not among this GPU's dtypes {list(rule.supported)}"
-            )
+            lacks = f"{config_dtype} is not among this GPU's dtypes {list(rule.supported)}"
+            if resolved == "float32":
+                # Found on Gemma 3 270M on a T4: vLLM keeps gemma3 out of float16, so the fallback is float32, whose
+                # cost is memory and speed, not float16's overflow.
+                consequence = (
+                    f"model type {model_type!r} does not run in float16 in vLLM, so it runs in float32: twice the "
+                    f"weight and KV memory of {config_dtype}, and slower"
+                )
+            else:
+                consequence = f"a model trained in {config_dtype} may overflow in {resolved} (nan or garbage output)"
             out.add(
                 "DTYPE_UNSUPPORTED",
                 Severity.WARNING,
-                f"the checkpoint is {config_dtype} and {gpu.label} lacks it ({why}): with --dtype auto vLLM falls back "
-                f"to {resolved} with a warning (no refusal); a model trained in bfloat16 may overflow in float16 "
-                f"(nan or garbage output); fix: a GPU of compute capability 8.0+ or check the outputs",
+                f"the checkpoint is {config_dtype} and {gpu.label} lacks it ({lacks}): with --dtype auto vLLM falls "
+                f"back to {resolved} with a warning (no refusal); {consequence}; fix: a GPU of compute capability "
+                "8.0+ or check the outputs",
                 f"config.json: torch_dtype x {rules.label} vllm/config/model.py _resolve_auto_dtype",
             )
         return resolved
