@@ -32,6 +32,7 @@ from harness.diagnose import Diagnosis, SiteIndex, diagnose, sites_for_python
 from harness.logs import read_tail
 from harness.server import groups
 from harness.server.argv import HARNESS_OWNED_FLAGS, flags_to_argv
+from harness.server.ledger import record_boot
 
 if TYPE_CHECKING:
     import openai
@@ -270,6 +271,14 @@ class VllmServer:
             raise RuntimeError(f"server {self.name!r} was already started")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
+        try:
+            self._start_attempts(started)
+        except BaseException:
+            record_boot(self.model_path, self.flags, time.monotonic() - started, ok=False)
+            raise
+        record_boot(self.model_path, self.flags, time.monotonic() - started, ok=True)
+
+    def _start_attempts(self, started: float) -> None:
         for attempt in range(1, self.port_attempts + 1):
             self.port = free_port()
             if attempt > 1:

@@ -1,0 +1,48 @@
+"""The boot ledger counts every vLLM boot of a session, and the session's costs are grouped from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from session_costs import group_costs, repeated_boots
+
+from harness.server.ledger import LEDGER_VAR, read_ledger, record_boot
+
+
+def test_a_boot_is_one_line_with_its_test_and_nothing_is_written_unasked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the variable set each boot appends its checkpoint, flags, seconds and test; unset, no file appears."""
+    ledger = tmp_path / "boots.jsonl"
+    monkeypatch.delenv(LEDGER_VAR, raising=False)
+    record_boot(Path("/m/chat-ok"), {"max-model-len": 512}, 40.0, ok=True)
+    assert not ledger.exists()
+    monkeypatch.setenv(LEDGER_VAR, str(ledger))
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/test_e2e_cpu.py::test_demo (setup)")
+    record_boot(Path("/m/chat-ok"), {"max-model-len": 512}, 40.0, ok=True)
+    record_boot(Path("/m/tiny-head-dim"), {}, 12.5, ok=False)
+    boots = read_ledger(ledger)
+    assert [b["model"] for b in boots] == ["/m/chat-ok", "/m/tiny-head-dim"]
+    assert boots[0]["test"] == "tests/test_e2e_cpu.py::test_demo" and boots[0]["flags"] == {"max-model-len": 512}
+    assert boots[1]["ok"] is False
+
+
+def _report(nodeid: str, seconds: float) -> pytest.TestReport:
+    return cast(pytest.TestReport, SimpleNamespace(nodeid=nodeid, duration=seconds))
+
+
+def test_costs_group_e2e_modules_and_name_boots_repeated_across_modules() -> None:
+    """Each booting module is its own group with its boots; a pair booted by two modules is listed with both."""
+    boots: list[dict[str, Any]] = [
+        {"model": "/z/chat-ok", "flags": {"a": 1}, "seconds": 40, "ok": True, "test": "tests/test_e2e_cpu.py::t"},
+        {"model": "/x/chat-ok", "flags": {"a": 1}, "seconds": 50, "ok": True, "test": "tests/test_e2e_audio.py::t"},
+        {"model": "/z/embed", "flags": {}, "seconds": 30, "ok": True, "test": "tests/test_e2e_cpu.py::t"},
+    ]
+    reports = [_report("tests/test_e2e_cpu.py::t", 300), _report("tests/test_matrix.py::m", 2), _report("x.py::y", 1)]
+    rows = {group: (seconds, count, boot_s) for group, seconds, count, boot_s in group_costs(reports, boots)}
+    assert rows["test_e2e_cpu.py"] == (300, 2, 70) and rows["unit"] == (3, 0, 0)
+    assert rows["test_e2e_audio.py"] == (0, 1, 50)
+    assert repeated_boots(boots) == {'chat-ok {"a": 1}': ["test_e2e_audio.py", "test_e2e_cpu.py"]}
