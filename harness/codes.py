@@ -134,6 +134,19 @@ class Code(StrEnum):
     LEAK = "LEAK", "GPU memory (or server processes) did not return to the baseline after teardown"
     # probes
     STOP_TOKEN = "STOP_TOKEN", "generation did not stop on the end-of-turn token"
+    STRUCTURED_OUTPUT = (
+        "STRUCTURED_OUTPUT",
+        "the answer breaks the requested response_format / structured-output constraint: the engine did not enforce it",
+    )
+    CONTEXT_LIMIT = (
+        "CONTEXT_LIMIT",
+        "a prompt within max-model-len was refused, or one past it was not refused with HTTP 400",
+    )
+    NEEDLE_MISSED = "NEEDLE_MISSED", "a fact placed at the start of a long prompt was not recalled at its end"
+    CONCURRENCY = (
+        "CONCURRENCY",
+        "simultaneous streams failed, stalled, came back malformed or answered each other's requests",
+    )
     PROBE_FAILED = "PROBE_FAILED", "a probe's check did not hold"
     PROBE_TIMEOUT = "PROBE_TIMEOUT", "the engine did not answer a request within the probe timeout (hung or stopped)"
     HTTP_ERROR = "HTTP_ERROR", "the API answered with an HTTP error"

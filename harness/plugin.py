@@ -58,6 +58,9 @@ _USE_CASE_HELP: dict[UseCase, str] = {
     UseCase.EMBEDDINGS: "/v1/embeddings",
     UseCase.TTS: "text to speech (not servable by vLLM)",
     UseCase.IMAGE_GENERATION: "image generation (not servable by vLLM)",
+    UseCase.STRUCTURED_OUTPUT: "response_format json_schema / json_object enforced; guided choice and regex",
+    UseCase.LONG_CONTEXT: "a prompt at max-model-len accepted, one past it refused (HTTP 400); a needle recalled",
+    UseCase.CONCURRENCY: "N simultaneous streams complete, independent, with the latency spread under load",
 }
 
 

@@ -22,6 +22,7 @@ from harness import zoo
 from harness.codes import CODES
 from harness.matrix.deployments import DeploymentsReader
 from harness.matrix.endpoints import Endpoint, EndpointError, parse_endpoint, parse_live_endpoint
+from harness.matrix.options import read_options
 from harness.matrix.spec import (
     DEFAULT_PROFILE,
     GATE_METRICS,
@@ -64,6 +65,7 @@ MODEL_KEYS = (
     "gguf_file",
     "quant",
     "tokenizer",
+    "options",
 )
 TIMEOUT_KEYS = ("boot", "probe")
 # What a live endpoint entry cannot have: the server runs with its own checkpoint, flags and environment.
@@ -561,6 +563,9 @@ class _Loader(NodeReader):
                     self.expected(limit_node, sub, "expected a percentage", limit, "write e.g. '10%'")
                 gate[metric] = float(match.group(1)) / 100
 
+        options: FrozenMap[UseCase, FrozenMap[str, int]] = FrozenMap()
+        if "options" in entries:
+            options = read_options(self, entries["options"][1], f"{key}.options", use_cases)
         dry_boot = self.boolean(entries["dry_boot"][1], f"{key}.dry_boot") if "dry_boot" in entries else None
         share_gpu = "share_gpu" in entries and self.share_gpu(entries["share_gpu"][1], key, flags, profiles)
         gguf_file, quant, tokenizer = self.gguf(entries, key, flags, profiles)
@@ -604,6 +609,7 @@ class _Loader(NodeReader):
             gguf_file=gguf_file,
             quant=quant,
             tokenizer=tokenizer,
+            options=options,
         )
         if live_node is None:
             return [spec]

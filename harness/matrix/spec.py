@@ -114,6 +114,8 @@ class ModelSpec:
     gguf_file: str | None = None
     quant: str | None = None
     tokenizer: str | None = None
+    # per-use-case settings of the probes (``options:``, harness.matrix.options), e.g. {concurrency: {streams: 16}}
+    options: Mapping[UseCase, Mapping[str, Any]] = field(default_factory=FrozenMap)
 
     @property
     def zoo_member(self) -> str | None:
@@ -151,6 +153,11 @@ class Cell:
     @property
     def server_key(self) -> str:
         return f"{self.model.name}-{self.profile}"
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """The probe's settings from the model's ``options:`` for this use case ({} : the probe's defaults)."""
+        return self.model.options.get(self.use_case, FrozenMap())
 
     @property
     def argv(self) -> list[str]:

@@ -4,10 +4,12 @@ earned only by a probe that ran against a server.
 Modules: ``base`` (the frozen result with named checks, the context, request plumbing), ``streams`` (the one reader
 of streamed answers, shared with the latency measurement), ``multimodal`` (what the vision, video and audio_chat
 probes share), one module per use case (chat, completions,
-stop_tokens, tools, vision, video, audio, audio_chat, embeddings, tts, image_generation), and ``inputs/`` (the
-media and speech the harness makes itself). Two probes of a server rather than a use case, for live endpoints (servers
-this run did not start): ``identity`` (/v1/models must list the model; /version, /metrics recorded) and ``swaps``
-(several models behind one URL, asked alternately: the first request after a switch against the next).
+stop_tokens, tools, vision, video, audio, audio_chat, embeddings, tts, image_generation, structured_output,
+long_context, concurrency), ``server_api`` (vLLM's /tokenize and /openapi.json beside the OpenAI API), and
+``inputs/`` (the media and speech the harness makes itself). Two probes of a server rather than a use case, for live
+endpoints (servers this run did not start): ``identity`` (/v1/models must list the model; /version, /metrics
+recorded) and ``swaps`` (several models behind one URL, asked alternately: the first request after a switch against the
+next).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from harness.probes import (
     audio_chat,
     chat,
     completions,
+    concurrency,
     embeddings,
     image_generation,
+    long_context,
     stop_tokens,
+    structured_output,
     tools,
     tts,
     video,
@@ -44,6 +49,9 @@ PROBES: dict[str, Callable[[ProbeContext], ProbeResult]] = {
     audio_chat.USE_CASE: audio_chat.probe,
     tts.USE_CASE: tts.probe,
     image_generation.USE_CASE: image_generation.probe,
+    structured_output.USE_CASE: structured_output.probe,
+    long_context.USE_CASE: long_context.probe,
+    concurrency.USE_CASE: concurrency.probe,
 }
 
 __all__ = [

@@ -89,6 +89,8 @@ class ProbeContext:
     facts: PreflightFacts | None = None  # pre-flight facts (architecture, context_length...); None: not from pre-flight
     base_url: str = ""  # server root, for endpoints the openai client does not cover
     api_key: str = ""
+    # the cell's probe settings from the matrix's ``options:`` ({"streams": 16}); {}: the probe's own defaults
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class EngineUnreachable(Exception):

@@ -271,6 +271,7 @@ class CellRunner:
             facts=facts,
             base_url=server.base_url,
             api_key=server.api_key,
+            options=cell.options,
         )
         self.say(f"[{cell.server_key}] probing {cell.use_case.value}")
         try:

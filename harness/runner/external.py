@@ -93,8 +93,10 @@ def endpoint_context(
     timeout: float,
     client: openai.OpenAI | None = None,
     environ: Mapping[str, str] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> ProbeContext:
-    """The ProbeContext of a cell served by ``endpoint``: its model name, its request options in ``flags``."""
+    """The ProbeContext of a cell served by ``endpoint``: its model name, its request options in ``flags``, the
+    matrix's probe settings in ``options``."""
     key = endpoint_api_key(endpoint, environ)
     return ProbeContext(
         client=client or endpoint_client(endpoint, timeout=timeout, environ=environ),
@@ -107,6 +109,7 @@ def endpoint_context(
         flags=dict(endpoint.options),
         base_url=endpoint.base_url,
         api_key=key,
+        options=dict(options or {}),
     )
 
 
@@ -175,8 +178,10 @@ def probe_live(
     live: LiveEndpoints,
     say: Callable[[str], None],
     use_cases: Sequence[UseCase] = (),
+    options: Mapping[str, Any] | None = None,
 ) -> Outcome:
-    """One model x use case at an endpoint this run did not start: identity, then the use case's probe."""
+    """One model x use case at an endpoint this run did not start: identity, then the use case's probe (with the
+    matrix's ``options:`` for it, if any)."""
     info = CellServer(key=key, external={**endpoint.to_json(), "preflight": PREFLIGHT_NOT_APPLICABLE})
     probe = PROBES.get(endpoint.use_case.value)
     if probe is None:
@@ -200,7 +205,7 @@ def probe_live(
     swap = live.swaps(endpoint, use_cases or (endpoint.use_case,), timeout).get(endpoint.model)
     if swap is not None:
         info = replace(info, external={**(info.external or {}), "swap": swap.to_json()})
-    context = endpoint_context(endpoint, timeout=timeout, environ=live.environ)
+    context = endpoint_context(endpoint, timeout=timeout, environ=live.environ, options=options)
     say(f"[{key}] probing {endpoint.use_case.value} at {endpoint.describe()}")
     try:
         result = probe(context)
@@ -234,6 +239,7 @@ def probe_external(cell: Cell, endpoint: Endpoint, say: Callable[[str], None], l
         live=live,
         say=say,
         use_cases=cell.model.use_cases,
+        options=cell.options,
     )
 
 
