@@ -1,0 +1,96 @@
+"""The concurrency probe against a fake vLLM: N streams at once, each complete, well-formed and its own."""
+
+from __future__ import annotations
+
+import threading
+
+from harness.checkpoint import ChatTemplateFacts, PreflightFacts
+from harness.probes import concurrency
+from tests.vllm_api_fake import FakeVllm, failed, fake_context
+
+SPREAD = {f"concurrent_{kind}_{stat}_s" for kind in ("ttft", "e2e") for stat in ("min", "p50", "max")}
+
+
+def streams(api: FakeVllm) -> list[dict[str, object]]:
+    return [r for r in api.requests if r.get("stream")]
+
+
+def test_simultaneous_streams_pass_and_record_the_spread() -> None:
+    """Eight streams that only get past a barrier together all pass; the latency spread is in the timings."""
+    api = FakeVllm(barrier=threading.Barrier(8, timeout=5))
+    result = concurrency.probe(fake_context(api))
+    assert result.passed, result.message
+    assert len(streams(api)) == 8
+    assert set(result.timings) >= SPREAD and result.timings["concurrent_streams"] == 8.0
+    assert result.timings["concurrent_ttft_min_s"] <= result.timings["concurrent_ttft_max_s"]
+    assert [c.name for c in result.checks] == [
+        "all_streams_answered",
+        "streams_well_formed",
+        "distinct_ids",
+        "content_in_every_stream",
+        "usage_matches_own_prompt",
+        "no_stalls",
+    ]
+
+
+def test_streams_option_sets_the_count() -> None:
+    """options {streams: 12} sends twelve simultaneous streams, the questions in turn."""
+    api = FakeVllm(barrier=threading.Barrier(12, timeout=5))
+    result = concurrency.probe(fake_context(api, options={"streams": 12}))
+    assert result.passed, result.message
+    assert len(streams(api)) == 12
+
+
+def test_real_model_names_its_own_capital() -> None:
+    """For a real model every stream must name its own country's capital; a crossed answer fails own_answers."""
+    result = concurrency.probe(fake_context(FakeVllm(), semantic=True))
+    assert result.passed and "own_answers" in {c.name for c in result.checks}
+    wrong = FakeVllm(answer=lambda question: "Paris")
+    result = concurrency.probe(fake_context(wrong, semantic=True))
+    assert failed(result) == ["own_answers"]
+    assert result.code == "CONCURRENCY" and "(Japan): 'Paris'" in result.message
+
+
+def test_usage_of_another_prompt_fails() -> None:
+    """Streams whose usage counts another prompt's tokens fail usage_matches_own_prompt."""
+    result = concurrency.probe(fake_context(FakeVllm(usage_off_by=3)))
+    assert failed(result) == ["usage_matches_own_prompt"]
+
+
+def test_shared_ids_fail_distinct_ids() -> None:
+    """Eight streams with one response id between them fail distinct_ids."""
+    result = concurrency.probe(fake_context(FakeVllm(same_ids=True)))
+    assert failed(result) == ["distinct_ids"]
+    assert "1 distinct response ids for 8 streams" in result.message
+
+
+def test_one_failing_stream_fails_with_its_error() -> None:
+    """An HTTP 500 on one stream fails all_streams_answered, naming the stream; the other seven are still judged."""
+    result = concurrency.probe(fake_context(FakeVllm(failing_stream="Egypt")))
+    assert failed(result) == ["all_streams_answered"]
+    assert result.code == "CONCURRENCY"
+    assert "7 of 8" in result.message and "stream 7: HTTP 500" in result.message
+    assert result.timings["concurrent_streams"] == 7.0
+
+
+def test_timed_out_stream_is_a_stall() -> None:
+    """A stream that times out fails all_streams_answered with PROBE_TIMEOUT."""
+    result = concurrency.probe(fake_context(FakeVllm(timeout_stream="Japan")))
+    assert "all_streams_answered" in failed(result)
+    assert result.code == "PROBE_TIMEOUT"
+
+
+def test_base_model_streams_completions() -> None:
+    """Pre-flight found no chat template: the streams go to /v1/completions, and usage is checked against them."""
+    facts = PreflightFacts(chat_template=ChatTemplateFacts(None, False, None, None, None))
+    api = FakeVllm()
+    result = concurrency.probe(fake_context(api, facts=facts, semantic=True))
+    assert result.passed, result.message
+    assert {r["path"] for r in streams(api)} == {"/v1/completions"}
+
+
+def test_questions_cycle_through_the_capitals() -> None:
+    """asks(n) gives distinct questions for the first eight, then repeats them in order."""
+    questions = concurrency.asks(10)
+    assert len({q.country for q in questions[:8]}) == 8
+    assert questions[8].country == questions[0].country and questions[9].index == 9
