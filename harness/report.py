@@ -236,11 +236,21 @@ def _latency_row(cell: CellRecord) -> _LatencyRow:
     note = f"latency not measured: {latency['error']}" if latency.get("error") else ""
     if not note and _arrived_in_one_burst(p50("ttft_s"), p50("e2e_s"), p50("tpot_s"), server.get("tpot_s.mean")):
         note = "the stream arrived in one burst: client TTFT/TPOT do not describe the engine; read the server columns"
+    ttft, e2e = p50("ttft_s"), p50("e2e_s")
+    if cell.latency is None and "concurrent_ttft_p50_s" in cell.timings:
+        # the concurrency probe's streams, all at once: the same definitions, under that load
+        t = cell.timings
+        ttft, e2e = t.get("concurrent_ttft_p50_s"), t.get("concurrent_e2e_p50_s")
+        note = (
+            f"under load: {t.get('concurrent_streams', 0):.0f} simultaneous streams; TTFT min "
+            f"{_ms(t.get('concurrent_ttft_min_s'))}, max {_ms(t.get('concurrent_ttft_max_s'))}; E2E min "
+            f"{_ms(t.get('concurrent_e2e_min_s'))}, max {_ms(t.get('concurrent_e2e_max_s'))}"
+        )
     return _LatencyRow(
         cell=cell,
-        ttft=_ms(p50("ttft_s")),
+        ttft=_ms(ttft),
         tpot=_ms(p50("tpot_s")),
-        e2e=_ms(p50("e2e_s")),
+        e2e=_ms(e2e),
         rate=f"{rate:.0f}" if isinstance(rate, int | float) else "",
         server_ttft=_ms(server.get("ttft_s.mean")),
         server_tpot=_ms(server.get("tpot_s.mean")),

@@ -76,11 +76,13 @@ def make_run(
     )
 
 
-# The six use cases the production matrix adds, which ``UseCase`` does not name yet.
+# The six use cases the production matrix adds; those ``UseCase`` does not name yet are made up here.
 FUTURE_USE_CASES = ("structured_output", "reasoning", "lora", "rerank", "long_context", "concurrency")
-# Today's 11 use cases and those six (17): records of these are written as usual, and read back where a test puts
+# Today's use cases and those six (17): records of these are written as usual, and read back where a test puts
 # this enum in ``harness.results``' place.
-WideUseCase = StrEnum("WideUseCase", [(name.upper(), name) for name in (*ALL_USE_CASES, *FUTURE_USE_CASES)])
+WideUseCase = StrEnum(
+    "WideUseCase", [(name.upper(), name) for name in dict.fromkeys((*ALL_USE_CASES, *FUTURE_USE_CASES))]
+)
 
 
 # Model names as long as real hub names get, so the grid's first column is tested at its widest.

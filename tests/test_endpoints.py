@@ -139,6 +139,13 @@ def test_context_carries_the_endpoint() -> None:
     assert (ctx.end_of_turn, ctx.eos_token_ids, ctx.model_dir) == (None, (), None)
 
 
+def test_context_carries_the_matrix_options() -> None:
+    """The cell's options from the matrix (concurrency streams...) reach the endpoint's probe context; else {}."""
+    endpoint = parse_endpoint("tts", MINIMAL)
+    assert endpoint_context(endpoint, timeout=7, environ={}, options={"streams": 4}).options == {"streams": 4}
+    assert endpoint_context(endpoint, timeout=7, environ={}).options == {}
+
+
 # ---- the matrix and the runner ----------------------------------------------------------------------------------
 
 
