@@ -41,14 +41,14 @@ def test_streams_option_sets_the_count() -> None:
     assert len(streams(api)) == 12
 
 
-def test_real_model_names_its_own_capital() -> None:
-    """For a real model every stream must name its own country's capital; a crossed answer fails own_answers."""
+def test_real_model_repeats_its_own_word() -> None:
+    """For a real model every stream must repeat its own word; an answer carrying another word fails own_answers."""
     result = concurrency.probe(fake_context(FakeVllm(), semantic=True))
     assert result.passed and "own_answers" in {c.name for c in result.checks}
-    wrong = FakeVllm(answer=lambda question: "Paris")
+    wrong = FakeVllm(answer=lambda question: "apple")
     result = concurrency.probe(fake_context(wrong, semantic=True))
     assert failed(result) == ["own_answers"]
-    assert result.code == "CONCURRENCY" and "(Japan): 'Paris'" in result.message
+    assert result.code == "CONCURRENCY" and "stream 1 ('river'): 'apple'" in result.message
 
 
 def test_usage_of_another_prompt_fails() -> None:
@@ -66,7 +66,7 @@ def test_shared_ids_fail_distinct_ids() -> None:
 
 def test_one_failing_stream_fails_with_its_error() -> None:
     """An HTTP 500 on one stream fails all_streams_answered, naming the stream; the other seven are still judged."""
-    result = concurrency.probe(fake_context(FakeVllm(failing_stream="Egypt")))
+    result = concurrency.probe(fake_context(FakeVllm(failing_stream="orange")))
     assert failed(result) == ["all_streams_answered"]
     assert result.code == "CONCURRENCY"
     assert "7 of 8" in result.message and "stream 7: HTTP 500" in result.message
@@ -75,7 +75,7 @@ def test_one_failing_stream_fails_with_its_error() -> None:
 
 def test_timed_out_stream_is_a_stall() -> None:
     """A stream that times out fails all_streams_answered with PROBE_TIMEOUT."""
-    result = concurrency.probe(fake_context(FakeVllm(timeout_stream="Japan")))
+    result = concurrency.probe(fake_context(FakeVllm(timeout_stream="river")))
     assert "all_streams_answered" in failed(result)
     assert result.code == "PROBE_TIMEOUT"
 
@@ -89,8 +89,18 @@ def test_base_model_streams_completions() -> None:
     assert {r["path"] for r in streams(api)} == {"/v1/completions"}
 
 
-def test_questions_cycle_through_the_capitals() -> None:
-    """asks(n) gives distinct questions for the first eight, then repeats them in order."""
-    questions = concurrency.asks(10)
-    assert len({q.country for q in questions[:8]}) == 8
-    assert questions[8].country == questions[0].country and questions[9].index == 9
+def test_requests_cycle_through_the_words_and_canaries_pad() -> None:
+    """asks(n) gives twelve different words, then repeats them; padded, every prompt has its own length."""
+    plain = concurrency.asks(14)
+    assert len({a.word for a in plain[:12]}) == 12 and plain[12].word == plain[0].word
+    assert plain[13].chat_messages() == plain[1].chat_messages()
+    padded = concurrency.asks(14, padded=True)
+    assert len({len(a.prompt()) for a in padded}) == 14
+    assert len({a.chat_messages()[0]["content"] for a in padded}) == 14
+
+
+def test_canary_prompts_differ_in_length_so_crossing_shows() -> None:
+    """For a canary the usage check compares streams of different prompt lengths (said in its detail)."""
+    result = concurrency.probe(fake_context(FakeVllm()))
+    usage = next(c for c in result.checks if c.name == "usage_matches_own_prompt")
+    assert usage.passed and "(8 different prompt lengths)" in usage.detail

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,16 +21,8 @@ import openai
 from harness.probes.base import ProbeContext, ProbeResult
 
 BOS = 1
-CAPITALS = {
-    "France": "Paris",
-    "Japan": "Tokyo",
-    "Italy": "Rome",
-    "Germany": "Berlin",
-    "Spain": "Madrid",
-    "the United Kingdom": "London",
-    "Russia": "Moscow",
-    "Egypt": "Cairo",
-}
+# the word a concurrency request asks to repeat: chat ("...nothing else: WORD") or few-shot ("Input: WORD\nOutput:")
+_REPEAT = re.compile(r"(?:nothing else: |Input: )(\w+)(?:\nOutput:)?$")
 
 
 def tokens_of(text: str, *, bos: bool = True) -> list[int]:
@@ -115,8 +108,8 @@ class FakeVllm:
         if "secret number is 7342" in text:
             answer = " 7342." if self.needle_recall else " 12."
         else:
-            country = next((c for c in CAPITALS if f"capital of {c} is" in text), None)
-            answer = f" {CAPITALS[country]}." if country else " something."
+            repeat = _REPEAT.search(text)
+            answer = f" {repeat.group(1)}\n\nThe answer is" if repeat else " something."
         return self._answer(payload, answer[:max_tokens], min(len(tokens), self.max_model_len), chat=False, who=text)
 
     # -- chat: structured outputs and plain questions --
@@ -128,11 +121,11 @@ class FakeVllm:
         prompt_tokens = len(tokens_of(template(payload["messages"]), bos=False))
         answer = self._structured(payload) if self.enforce else None
         if answer is None:
-            country = next((c for c in CAPITALS if f"capital of {c}?" in question), None)
+            repeat = _REPEAT.search(question)
             if self.answer is not None:
                 answer = self.answer(question)
-            elif country is not None:
-                answer = CAPITALS[country]
+            elif repeat is not None:
+                answer = f'The word "{repeat.group(1)}" is repeated exactly.'
             else:
                 answer = "Paris is the capital of France."
         return self._answer(payload, answer, prompt_tokens, chat=True, who=question)

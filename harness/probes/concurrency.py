@@ -3,10 +3,12 @@ and independent, with no request error and no stall; the latency spread under th
 (``concurrent_ttft_{min,p50,max}_s``, ``concurrent_e2e_{min,p50,max}_s``, ``concurrent_wall_s``) beside the
 single-request figures of the chat/completions cells.
 
-Each stream asks a different question (the capital of a different country). Independence is checked two ways: every
-stream's usage counts exactly its own prompt's tokens (the server's /tokenize; the prompts differ in length, so a
-stream that carried another request's answer shows another count), and, for a real model, every answer names its own
-capital. Chat where pre-flight found a chat template (or could not tell), /v1/completions otherwise, so a base model
+Each stream asks the model to repeat a different word: a copy task every model that can chat or continue a pattern
+does, whatever it knows (SmolLM2-135M-Instruct names its word in all twelve, chat and few-shot completions, measured
+with transformers). Independence is checked two ways: every stream's usage counts exactly its own prompt's tokens (the
+server's /tokenize; for a random-weights canary the prompts are padded to different lengths, so a stream that carried
+another request's answer shows another count), and, for a real model, every answer names its own word. Chat where
+pre-flight found a chat template or for a live endpoint (no pre-flight), /v1/completions otherwise, so a base model
 qualifies.
 """
 
@@ -17,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.probes.base import SEED, ProbeContext, ProbeResult, Recorder, error_body, run_probe, short
@@ -29,32 +31,37 @@ USE_CASE = "concurrency"
 CODE = "CONCURRENCY"
 STREAMS = 8  # default; options: {streams: N}
 MAX_TOKENS = 16
-# Country -> capital, names of different lengths so that the prompts' token counts differ.
-CAPITALS: tuple[tuple[str, str], ...] = (
-    ("France", "Paris"),
-    ("Japan", "Tokyo"),
-    ("Italy", "Rome"),
-    ("Germany", "Berlin"),
-    ("Spain", "Madrid"),
-    ("the United Kingdom", "London"),
-    ("Russia", "Moscow"),
-    ("Egypt", "Cairo"),
+WORDS: tuple[str, ...] = (
+    "apple",
+    "river",
+    "mountain",
+    "violin",
+    "elephant",
+    "guitar",
+    "window",
+    "orange",
+    "tiger",
+    "pencil",
+    "castle",
+    "banana",
 )
+PAD = "Note. "  # repeated ``index`` times before a canary's prompt: each stream's prompt has its own length
 
 
 @dataclass(frozen=True)
 class Ask:
-    """One stream's request: its index, question and the word a right answer names."""
+    """One stream's request: its index, the word a right answer repeats, and its padding (canaries only)."""
 
     index: int
-    country: str
-    capital: str
+    word: str
+    padding: int = 0
 
     def chat_messages(self) -> list[dict[str, str]]:
-        return [{"role": "user", "content": f"What is the capital of {self.country}? Answer with one word."}]
+        content = f"{PAD * self.padding}Repeat this word exactly, and nothing else: {self.word}"
+        return [{"role": "user", "content": content}]
 
     def prompt(self) -> str:
-        return f"The capital of {self.country} is the city of"
+        return f"{PAD * self.padding}Repeat each word.\nInput: dog\nOutput: dog\nInput: {self.word}\nOutput:"
 
 
 @dataclass(frozen=True)
@@ -70,9 +77,10 @@ def probe(ctx: ProbeContext) -> ProbeResult:
     return run_probe(USE_CASE, ctx, _run)
 
 
-def asks(count: int) -> list[Ask]:
-    """``count`` questions, the capitals in turn; the same question again only after all eight were asked."""
-    return [Ask(i, *CAPITALS[i % len(CAPITALS)]) for i in range(count)]
+def asks(count: int, *, padded: bool = False) -> list[Ask]:
+    """``count`` requests, the words in turn (the same word again only after all twelve); ``padded``: each prompt
+    ``index`` pads longer than the first."""
+    return [Ask(i, WORDS[i % len(WORDS)], i if padded else 0) for i in range(count)]
 
 
 def uses_chat(ctx: ProbeContext) -> bool:
@@ -105,7 +113,7 @@ def _stream(ctx: ProbeContext, ask: Ask, chat: bool, start: threading.Barrier) -
 def _run(ctx: ProbeContext, rec: Recorder) -> None:
     count = int(ctx.options.get("streams", STREAMS))
     chat = uses_chat(ctx)
-    questions = asks(count)
+    questions = asks(count, padded=not ctx.semantic)
     expected = _prompt_tokens(ctx, rec, questions, chat)
     start = threading.Barrier(count)
     began = time.perf_counter()
@@ -123,20 +131,21 @@ def _run(ctx: ProbeContext, rec: Recorder) -> None:
     _judge(ctx, rec, count, outcomes, expected, chat)
 
 
-def _prompt_tokens(ctx: ProbeContext, rec: Recorder, questions: Sequence[Ask], chat: bool) -> dict[int, int]:
-    """Each distinct question's prompt length as the server counts it (its index in CAPITALS -> tokens)."""
-    counts: dict[int, int] = {}
-    for ask in questions[: len(CAPITALS)]:
-        if chat:
-            tokenized = tokenize(ctx, rec, "tokenize_request", messages=ask.chat_messages())
-        else:
-            tokenized = tokenize(ctx, rec, "tokenize_request", prompt=ask.prompt())
-        counts[ask.index % len(CAPITALS)] = tokenized.count
-    return counts
+def _prompt_tokens(ctx: ProbeContext, rec: Recorder, questions: Sequence[Ask], chat: bool) -> dict[Ask, int]:
+    """Each distinct request's prompt length as the server counts it."""
+    counts: dict[Ask, int] = {}
+    for ask in questions:
+        key = replace(ask, index=0)
+        if key not in counts:
+            if chat:
+                counts[key] = tokenize(ctx, rec, "tokenize_request", messages=ask.chat_messages()).count
+            else:
+                counts[key] = tokenize(ctx, rec, "tokenize_request", prompt=ask.prompt()).count
+    return {ask: counts[replace(ask, index=0)] for ask in questions}
 
 
 def _judge(
-    ctx: ProbeContext, rec: Recorder, count: int, outcomes: list[Outcome], expected: dict[int, int], chat: bool
+    ctx: ProbeContext, rec: Recorder, count: int, outcomes: list[Outcome], expected: dict[Ask, int], chat: bool
 ) -> None:
     api = "chat" if chat else "completions"
     errors = [o for o in outcomes if o.error is not None]
@@ -187,15 +196,18 @@ def _judge(
         code=CODE,
     )
     crossed = [
-        f"stream {ask.index} ({ask.country}): prompt_tokens={(read.usage or {}).get('prompt_tokens')}, its prompt "
-        f"has {expected[ask.index % len(CAPITALS)]}"
+        f"stream {ask.index} ({ask.word!r}): prompt_tokens={(read.usage or {}).get('prompt_tokens')}, its prompt "
+        f"has {expected[ask]}"
         for ask, read in reads
-        if (read.usage or {}).get("prompt_tokens") != expected[ask.index % len(CAPITALS)]
+        if (read.usage or {}).get("prompt_tokens") != expected[ask]
     ]
+    lengths = len({expected[ask] for ask, _read in reads})
     rec.check(
         "usage_matches_own_prompt",
         not crossed,
-        "; ".join(crossed[:4]) if crossed else "every stream's usage counts exactly its own prompt's tokens",
+        "; ".join(crossed[:4])
+        if crossed
+        else f"every stream's usage counts exactly its own prompt's tokens ({lengths} different prompt lengths)",
         code=CODE,
     )
     slow = [f"stream {ask.index}: {read.e2e_s:.1f} s" for ask, read in reads if read.e2e_s > ctx.timeout]
@@ -211,16 +223,16 @@ def _judge(
     )
     if ctx.semantic:
         wrong = [
-            f"stream {ask.index} ({ask.country}): {short(read.text, 40)!r}"
+            f"stream {ask.index} ({ask.word!r}): {short(read.text, 40)!r}"
             for ask, read in reads
-            if ask.capital.lower() not in read.text.lower()
+            if ask.word not in read.text.lower()
         ]
         rec.check(
             "own_answers",
             not wrong,
-            ("expected each stream to name its own capital; " + "; ".join(wrong[:4]))
+            ("expected each stream to repeat its own word; " + "; ".join(wrong[:4]))
             if wrong
-            else f"each of {len(reads)} streams named its own country's capital",
+            else f"each of {len(reads)} streams repeated its own word",
             code=CODE,
         )
 
