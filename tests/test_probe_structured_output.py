@@ -14,7 +14,7 @@ def test_enforcing_server_passes_every_check() -> None:
     assert result.passed, result.message
     names = {c.name for c in result.checks}
     assert {"json_schema_parses", "json_schema_valid", "schema_enforced", "json_schema_finish_stop"} <= names
-    assert {"json_object_parses", "json_object_is_object", "json_object_finish_stop"} <= names
+    assert "json_object_enforced" in names
     assert {"guided_choice", "guided_regex"} <= names
     assert PROBES["structured_output"] is structured_output.probe
 
@@ -51,7 +51,7 @@ def test_ignored_schema_fails_with_evidence() -> None:
     result = structured_output.probe(fake_context(FakeVllm(enforce=False)))
     assert not result.passed
     assert result.code == "STRUCTURED_OUTPUT"
-    assert {"json_schema_parses", "json_object_parses", "guided_choice", "guided_regex"} <= set(failed(result))
+    assert {"json_schema_parses", "json_object_enforced", "guided_choice", "guided_regex"} <= set(failed(result))
     assert "Paris" in result.evidence
 
 
@@ -65,12 +65,24 @@ def test_json_that_breaks_the_enum_fails_schema_enforced() -> None:
     assert "got city 'Paris'" in enforced.detail and "did not enforce" in enforced.detail
 
 
-def test_cut_short_answer_fails_finish_stop() -> None:
-    """A constrained answer cut at max_tokens is not JSON and its finish_reason is length: both fail, named so."""
+def test_cut_short_schema_answer_fails_but_a_cut_json_object_shows_enforcement() -> None:
+    """A schema answer cut at max_tokens fails parses and finish_stop; a JSON-mode object cut there is still enforced
+    JSON (any object is allowed, so a model may never close one)."""
     result = structured_output.probe(fake_context(FakeVllm(unfinished=True)))
-    assert {"json_schema_parses", "json_schema_finish_stop", "json_object_finish_stop"} <= set(failed(result))
+    assert {"json_schema_parses", "json_schema_finish_stop"} <= set(failed(result))
     parses = next(c for c in result.checks if c.name == "json_schema_parses")
     assert "cut short at max_tokens" in parses.detail
+    json_object = next(c for c in result.checks if c.name == "json_object_enforced")
+    assert json_object.passed and "cut at max_tokens" in json_object.detail
+
+
+def test_json_mode_answer_that_is_not_an_object_fails() -> None:
+    """JSON mode answered with a finished array or with broken JSON fails json_object_enforced."""
+    for text in ("[1, 2]", "{not json"):
+        api = FakeVllm(enforce=False, answer=lambda question, text=text: text if "sentence" in question else "x")
+        result = structured_output.probe(fake_context(api))
+        check = next(c for c in result.checks if c.name == "json_object_enforced")
+        assert not check.passed, text
 
 
 def test_http_error_fails_the_probe_with_its_body() -> None:

@@ -4,7 +4,11 @@ engine enforced it, not because the model happened to write JSON.
 The json_schema request asks "What is the capital of France?" under a schema whose only allowed city is "Lyon" and
 which requires an oddly named key ("zq_code", three digits) the question never mentions. A server that ignores
 response_format answers "Paris" (or prose): ``schema_enforced`` fails with that answer as evidence. The json_object
-request asks for a sentence, not JSON, so only an enforced JSON mode makes it parse.
+request asks for a sentence, not JSON, so only an enforced JSON mode makes the answer a JSON object.
+
+Measured offline with the engine's xgrammar and the zoo checkpoints (transformers, greedy): SmolLM2-135M-Instruct
+answers the schema with {"city": "Lyon", "zq_code": "201"} in 26 tokens, the random-weights chat-ok canary with
+{"city":"Lyon","zq_code":"000"}; both answer the choice ("Lyon") and the regex ("197-BJ", "000-AA") and stop.
 
 Where the server's /openapi.json lists vLLM's own request fields (``structured_outputs`` since 0.10; ``guided_choice``
 / ``guided_regex`` before), a choice and a regex constraint are checked too (``guided_choice``, ``guided_regex``).
@@ -101,17 +105,37 @@ def _run(ctx: ProbeContext, rec: Recorder) -> None:
         "json_object_request", lambda: _ask(ctx, JSON_OBJECT_PROMPT, response_format={"type": "json_object"})
     )
     text, finish = _answer(rec, answer)
-    parsed = _parse(rec, "json_object_parses", text, finish, prompt=JSON_OBJECT_PROMPT)
-    if parsed is not None:
-        rec.check(
-            "json_object_is_object",
-            isinstance(parsed, dict),
-            f"a JSON {_kind(parsed)}: {short(text, 80)!r}",
-            code=CODE,
-            evidence=text,
-        )
-    _finish_stop(rec, "json_object_finish_stop", finish, text)
+    _json_object(rec, text, finish)
     _guided(ctx, rec)
+
+
+def _json_object(rec: Recorder, text: str, finish: str | None) -> None:
+    """JSON mode for a prompt that asks for a sentence: the answer must be a JSON object. Any object is allowed, so
+    a model may never close one (the grammar keeps it inside until max_tokens: random-weights canaries do, and
+    SmolLM2-135M-Instruct writes {"Paris": "Paris", ...} on, measured with xgrammar's own logits processor); an
+    answer cut there still shows the engine enforced JSON where a free model writes prose."""
+    asked = f"asked {JSON_OBJECT_PROMPT!r} with response_format json_object"
+    if not text.lstrip().startswith("{"):
+        detail = f"{asked}: got {short(text, 120)!r}, not a JSON object: the engine did not enforce JSON mode"
+        rec.check("json_object_enforced", False, detail, code=CODE, evidence=text)
+        return
+    if finish == "length":
+        detail = f"{asked}: a JSON object cut at max_tokens={MAX_TOKENS} (never closed): {short(text, 80)!r}"
+        rec.check("json_object_enforced", True, detail)
+        return
+    try:
+        parsed = json.loads(text)
+    except ValueError as error:
+        detail = f"{asked}: finish_reason={finish!r} but not JSON: {error}: {short(text, 120)!r}"
+        rec.check("json_object_enforced", False, detail, code=CODE, evidence=text)
+        return
+    rec.check(
+        "json_object_enforced",
+        isinstance(parsed, dict),
+        f"{asked}: a JSON {_kind(parsed)}, finish_reason={finish!r}: {short(text, 80)!r}",
+        code=CODE,
+        evidence=text,
+    )
 
 
 def _guided(ctx: ProbeContext, rec: Recorder) -> None:
@@ -153,7 +177,7 @@ def _guided(ctx: ProbeContext, rec: Recorder) -> None:
     )
 
 
-def _parse(rec: Recorder, name: str, text: str, finish: str | None, *, prompt: str = QUESTION) -> Any:
+def _parse(rec: Recorder, name: str, text: str, finish: str | None) -> Any:
     """The answer as JSON, or None after a failed check (with the finish_reason: 'length' means cut short)."""
     try:
         parsed = json.loads(text)
@@ -162,7 +186,7 @@ def _parse(rec: Recorder, name: str, text: str, finish: str | None, *, prompt: s
         rec.check(
             name,
             False,
-            f"asked {prompt!r} with response_format: not JSON{cut}: {error}: {short(text, 120)!r}",
+            f"asked {QUESTION!r} with response_format json_schema: not JSON{cut}: {error}: {short(text, 120)!r}",
             code=CODE,
             evidence=text,
         )
