@@ -242,9 +242,9 @@ def _latency_row(cell: CellRecord) -> _LatencyRow:
         t = cell.timings
         ttft, e2e = t.get("concurrent_ttft_p50_s"), t.get("concurrent_e2e_p50_s")
         note = (
-            f"under load: {t.get('concurrent_streams', 0):.0f} simultaneous streams; TTFT min "
-            f"{_ms(t.get('concurrent_ttft_min_s'))}, max {_ms(t.get('concurrent_ttft_max_s'))}; E2E min "
-            f"{_ms(t.get('concurrent_e2e_min_s'))}, max {_ms(t.get('concurrent_e2e_max_s'))}"
+            f"under load, the p50 over simultaneous streams; TTFT min {_ms(t.get('concurrent_ttft_min_s'))}, max "
+            f"{_ms(t.get('concurrent_ttft_max_s'))}; E2E min {_ms(t.get('concurrent_e2e_min_s'))}, max "
+            f"{_ms(t.get('concurrent_e2e_max_s'))}"
         )
     return _LatencyRow(
         cell=cell,

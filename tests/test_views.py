@@ -141,6 +141,20 @@ def test_each_figure_once_with_its_unit_and_meaning() -> None:
     assert all(f.meaning for f in rows.values())
 
 
+def test_the_serving_probes_timings_are_labelled() -> None:
+    """long_context's and concurrency's timings get their own labels and meanings, not "seconds the probe recorded"."""
+    run = make_run("r1", 0, {"m|default|concurrency": Verdict.PASS})
+    (entry,) = entries_of(run)
+    timings = {"concurrent_ttft_p50_s": 1.5, "concurrent_e2e_max_s": 12.0, "concurrent_wall_s": 12.5, "needle_s": 30.0}
+    rows = {f.label: f for f in figures_of(entry, replace(run.cells[0], timings=timings))}
+    assert rows["TTFT under load (p50)"].value == "1.50 s"
+    assert (
+        rows["E2E under load (max)"].meaning
+        == "concurrency: the max over the simultaneous streams of send to the last chunk"
+    )
+    assert "concurrency" in rows["all streams"].meaning and "long_context" in rows["needle request"].meaning
+
+
 # -- the engine log tail ------------------------------------------------------------------------------------------
 def test_a_passing_cell_folds_the_teardown_and_keeps_the_requests(tmp_path: Path) -> None:
     """The stored tail of a stopped server ends its shown part at the teardown: the requests in view, vLLM's

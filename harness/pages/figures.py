@@ -52,6 +52,20 @@ TIMINGS: Mapping[str, tuple[str, str]] = {
     "e2e_s": ("probe request", "the probe's own request, sent to the last byte (one request, not the timed ones)"),
     "batch_s": ("probe batch", "the probe's batch request, sent to the last byte"),
     "cell_s": ("cell total", "the whole cell: pre-flight, its server's boot or the wait for it, the probe, timing"),
+    "at_limit_s": ("at max-model-len", "long_context: the request that fills max-model-len exactly, sent to answered"),
+    "needle_s": ("needle request", "long_context: the long prompt with a fact at its start, sent to answered"),
+    "concurrent_wall_s": ("all streams", "concurrency: the simultaneous streams, sent to the last one done"),
+    **{
+        f"concurrent_{kind}_{stat}_s": (
+            f"{label} under load ({stat})",
+            f"concurrency: the {stat} over the simultaneous streams of {meaning}",
+        )
+        for kind, label, meaning in (
+            ("ttft", "TTFT", "send to the first chunk"),
+            ("e2e", "E2E", "send to the last chunk"),
+        )
+        for stat in ("min", "p50", "max")
+    },
 }
 MEMORY: tuple[tuple[str, str, str], ...] = (
     ("peak_vram", "peak GPU memory (server)", "the server's processes on its GPUs (NVML), the peak while it ran"),
