@@ -11,12 +11,16 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.cli import UsageError
 from harness.results import RESULTS_FILE, ResultsError, RunResults, read_results
 from harness.verdicts import Verdict
+
+if TYPE_CHECKING:  # loaded on use: `vllm-compat --help` imports every command
+    from harness.scope import RunScope
 
 HELP = (
     "decide a rollout from a run: required cells must PASS, nothing that worked in the baseline (a run or the "
@@ -58,50 +62,63 @@ def _load(path: str) -> RunResults:
         raise UsageError(str(error)) from None
 
 
-def _tolerances(args: argparse.Namespace, run: RunResults) -> Mapping[str, Mapping[str, float]]:
-    """Model name -> figure -> tolerance, from --matrix or the matrix the run recorded (when it is still there)."""
+def _scope(args: argparse.Namespace, run: RunResults) -> RunScope:
+    """The cells the run should have and the `gate:` tolerances, from --matrix or the matrix the run recorded; when
+    neither is here, a scope that says so (the gate then prints it, instead of judging as if nothing were bounded)."""
     from harness.matrix import MatrixError, load_matrix
+    from harness.scope import scope_of, unknown_scope
 
-    named = args.matrix or (run.environment.matrix if run.environment is not None else None)
-    if named is None or (not args.matrix and not Path(named).is_file()):
-        return {}
+    recorded = run.environment.matrix if run.environment is not None else None
+    named = args.matrix or recorded
+    if named is None:
+        return unknown_scope(
+            "no matrix (the run recorded none): no `gate:` tolerances apply and required cells absent from the run "
+            "cannot be named; fix: pass --matrix FILE"
+        )
+    if not args.matrix and not Path(named).is_file():
+        return unknown_scope(
+            f"no matrix: {named} (recorded by the run) is not here, so no `gate:` tolerances apply and required "
+            "cells absent from the run cannot be named; fix: pass --matrix FILE"
+        )
     try:
         matrix = load_matrix(Path(named))
     except (MatrixError, OSError) as error:
         raise UsageError(str(error)) from None
-    return {model.name: dict(model.gate) for model in matrix.models if model.gate}
+    scope = scope_of(matrix, run)
+    recorded_sha = run.environment.matrix_sha256 if run.environment is not None else None
+    if recorded_sha and recorded_sha != matrix.sha256:
+        note = f"; it changed since the run (sha256 {recorded_sha[:12]} then, {matrix.sha256[:12]} now)"
+        scope = replace(scope, source=scope.source + note)
+    return scope
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.gate import decide, decide_with_history, junit, markdown
+    from harness.gate import GateDecision, decide, decide_with_history, junit, markdown
     from harness.history import HistoryError, HistoryStore
 
     results = _load(args.run_dir)
-    tolerances = _tolerances(args, results)
-    if args.history:
-        try:
-            with HistoryStore.open(Path(args.history), create=False) as store:
-                decision = decide_with_history(results, store, tolerances=tolerances, require_boot=args.require_boot)
-        except HistoryError as error:
-            raise UsageError(str(error)) from None
-    else:
-        decision = decide(
-            results,
-            _load(args.baseline) if args.baseline else None,
-            tolerances=tolerances,
-            require_boot=args.require_boot,
-        )
+    scope = _scope(args, results)
+    if not scope.known:
+        print(f"gate: {scope.source}")
+
+    def decided(flaky: frozenset[str]) -> GateDecision:
+        tolerances, require_boot = scope.tolerances, args.require_boot
+        if args.history:
+            try:
+                with HistoryStore.open(Path(args.history), create=False) as store:
+                    return decide_with_history(
+                        results, store, tolerances=tolerances, flaky=flaky, require_boot=require_boot, scope=scope
+                    )
+            except HistoryError as error:
+                raise UsageError(str(error)) from None
+        baseline = _load(args.baseline) if args.baseline else None
+        return decide(results, baseline, tolerances=tolerances, flaky=flaky, require_boot=require_boot, scope=scope)
+
+    decision = decided(frozenset())
     if args.confirm:
         flaky = _confirm(args, results, [c.cell_id for c in decision.cells if c.regressed and c.blocks])
         if flaky:
-            if args.history:
-                with HistoryStore.open(Path(args.history), create=False) as store:
-                    decision = decide_with_history(
-                        results, store, tolerances=tolerances, flaky=flaky, require_boot=args.require_boot
-                    )
-            else:
-                baseline = _load(args.baseline) if args.baseline else None
-                decision = decide(results, baseline, tolerances=tolerances, flaky=flaky, require_boot=args.require_boot)
+            decision = decided(flaky)
     run_id = results.environment.run_id if results.environment else (results.cells[0].run_id if results.cells else "?")
     summary = markdown(decision, run_id)
     summary_path = Path(args.summary) if args.summary else results.run_dir / "gate.md"
@@ -117,9 +134,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"FLAKY {cell.cell_id}: {cell.verdict} in the run, PASS when re-run on a fresh boot; not blocking")
     for blocker in decision.blockers:
         print(f"BLOCK {blocker.cell_id}: {blocker.reason}")
+    missing = f", {decision.missing} NOT RUN / MISSING" if decision.missing else ""
     compared = f", {decision.compared} compared with {decision.baseline}" if decision.baseline != "none" else ""
     verdict = "ALLOW" if decision.passed else f"BLOCK ({len(decision.blockers)} blocker(s))"
-    print(f"gate: {verdict}: {decision.required} required cell(s){compared}")
+    print(f"gate: {verdict}: {decision.required} required cell(s){missing}{compared}")
     print(f"gate: summary {summary_path}, JUnit {junit_path}")
     return 0 if decision.passed else 1
 

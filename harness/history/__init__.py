@@ -38,6 +38,7 @@ from harness.history.store import (
     HistoryStore,
     RunRow,
     entries_of,
+    run_at,
     run_id_of,
 )
 
@@ -71,6 +72,7 @@ __all__ = [
     "key_of",
     "new_failures",
     "perf_deltas",
+    "run_at",
     "run_id_of",
     "short_revision",
 ]

@@ -350,9 +350,13 @@ class HistoryStore:
 
     def previous_run(self, run: RunRow) -> RunRow | None:
         """The run before this one on the same GPU label."""
+        return self.run_before(run.gpu, run.run_at, run.run_id)
+
+    def run_before(self, gpu: str, at: str, run_id: str) -> RunRow | None:
+        """The last run on this GPU label before (``at``, ``run_id``): also for a run not added to history yet."""
         row = self.db.execute(
             "SELECT * FROM runs WHERE gpu = ? AND (run_at, run_id) < (?, ?) ORDER BY run_at DESC, run_id DESC LIMIT 1",
-            (run.gpu, run.run_at, run.run_id),
+            (gpu, at, run_id),
         ).fetchone()
         return _run_row(row) if row is not None else None
 
