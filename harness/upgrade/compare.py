@@ -5,6 +5,11 @@ The verdict groups and the noise rule are history's (``harness.history``): worki
 (FAIL, ERROR, XFAIL); a figure is flagged only beyond both the relative threshold and the cell's own run-to-run spread,
 and stays "unconfirmed" while fewer than three results on the old version say what that spread is. The old version's
 earlier results of the same cell on this machine (from the history file, when given) widen that baseline.
+
+A required cell that worked on the old version blocks when the new version breaks it, and also when the new run
+never judged it (NOT RUN after an interrupt, SKIP, or no record at all): an upgrade is not allowed on what was not
+tried. A cell a live endpoint answered (harness.live_cells) is neither engine's: it is shown, labelled, and takes no
+part in the comparison.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from harness.history import BROKEN, MIN_POINTS, WINDOW, WORKING, Entry, PerfDelta, entries_of, perf_deltas
+from harness.live_cells import LIVE_LABEL, is_live
 from harness.results import CellRecord, RunResults
 
 
@@ -26,6 +32,7 @@ class Change(StrEnum):
     NOT_JUDGED = "not judged"  # SKIP / NOT RUN on either side
     ONLY_BEFORE = "only on the old version"
     ONLY_AFTER = "only on the new version"
+    LIVE = f"{LIVE_LABEL}: neither engine served it, not compared"
 
 
 # The report's order: what needs attention first.
@@ -48,8 +55,21 @@ class CellSides:
         return self.change in CHANGED
 
     def blocks(self) -> bool:
-        """A required cell that the new version breaks: the upgrade must not go ahead."""
-        return self.required and self.change is Change.BROKE
+        """A required cell that worked on the old version and that the new version breaks or never judged: the
+        upgrade must not go ahead."""
+        return self.required and self.change is not Change.LIVE and self.why() is not None
+
+    def why(self) -> str | None:
+        """What the new version did to a cell that worked on the old one, in words; None when nothing bad."""
+        if self.before is None or self.before.verdict not in WORKING:
+            return None
+        if self.change is Change.BROKE:
+            return "breaks"
+        if self.after is None:
+            return "was not run (no record: MISSING)"
+        if self.after.verdict not in WORKING | BROKEN:
+            return f"was not judged ({self.after.verdict})"
+        return None
 
 
 def _change(before: Entry | None, after: Entry | None) -> Change:
@@ -88,16 +108,18 @@ def compare_runs(
     out: list[CellSides] = []
     for cell_id in sorted(set(old) | set(new)):
         a, b = old.get(cell_id), new.get(cell_id)
-        change = _change(a, b)
+        records = (old_records.get(cell_id), new_records.get(cell_id))
+        live = any(r is not None and is_live(r) for r in records)
+        change = Change.LIVE if live else _change(a, b)
         perf: tuple[PerfDelta, ...] = ()
-        if a is not None and b is not None and a.verdict in WORKING and b.verdict in WORKING:
+        if not live and a is not None and b is not None and a.verdict in WORKING and b.verdict in WORKING:
             # the old run itself may already be in history (a report made again from the same runs): count it once
             earlier = [e for e in (earlier_before or {}).get(cell_id, []) if e.run_id != a.run_id]
             baseline = [*earlier, a][-WINDOW:]
             limits = (thresholds or {}).get(b.model, {})
             perf = perf_deltas(b, [e for e in baseline if e.verdict in WORKING], limits, MIN_POINTS)
-        required = any(r is not None and r.required for r in (old_records.get(cell_id), new_records.get(cell_id)))
-        out.append(CellSides(cell_id, change, required, old_records.get(cell_id), new_records.get(cell_id), perf))
+        required = any(r is not None and r.required for r in records)
+        out.append(CellSides(cell_id, change, required, *records, perf))
     order = {change: index for index, change in enumerate(CHANGED)}
     return tuple(sorted(out, key=lambda c: (order.get(c.change, len(order)), c.cell_id)))
 

@@ -9,7 +9,7 @@ architecture it neither implements nor can load through the Transformers backend
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,6 +177,17 @@ def predict_cell(
     return CellPrediction(cell_id, {k: v for k, v in problems.items() if v}, notes)
 
 
+def refused_by_target(
+    predictions: Iterable[CellPrediction], required: Collection[str], before: str, after: str
+) -> tuple[CellPrediction, ...]:
+    """The required cells the target (engine label ``after``) will refuse while the version in use (``before``)
+    accepts them: what blocks an upgrade before anything boots. A cell both refuse is broken already, not by the
+    upgrade (the full check's rule: a required cell blocks when it worked before and breaks after)."""
+    return tuple(
+        p for p in predictions if p.cell_id in required and p.problems.get(after) and not p.problems.get(before)
+    )
+
+
 __all__ = [
     "PARSER_FLAGS",
     "CellPrediction",
@@ -186,4 +197,5 @@ __all__ = [
     "diff_engines",
     "predict_cell",
     "refusals",
+    "refused_by_target",
 ]

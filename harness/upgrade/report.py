@@ -1,9 +1,10 @@
 """The upgrade report: one Markdown page, the old vLLM version beside the new, changed cells first.
 
-Sections: the decision (exit 1 when a required cell breaks on the new version); pre-flight (what the new engine
-refuses of this matrix, before any boot); the cells that changed, each with its evidence from both runs; figures
-beyond noise; every cell side by side; and what else changed in the engine (options removed, renamed, added, defaults,
-architectures and parsers), whether or not this matrix uses it.
+Sections: the decision (exit 1 when a required cell that worked on the old version breaks, or is not judged, on the
+new one); pre-flight (what the new engine refuses of this matrix, before any boot); the cells that changed, each with
+its evidence from both runs; figures beyond noise; every cell side by side (a live endpoint's cells labelled, not
+compared); and what else changed in the engine (options removed, renamed, added, defaults, architectures and
+parsers), whether or not this matrix uses it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.history import PerfStatus
+from harness.live_cells import LIVE_LABEL
 from harness.results import CellRecord
-from harness.upgrade.compare import CellSides
+from harness.upgrade.compare import CellSides, Change
 from harness.upgrade.preflight import CellPrediction, EngineDiff
 
 EVIDENCE_CHARS = 400  # per side: enough for the engine's own error line, short enough to read side by side
@@ -103,18 +105,32 @@ def render(report: UpgradeReport) -> str:
     old, new = report.before_version, report.after_version
     lines = [f"# Upgrade check: vLLM {old} -> {new}", ""]
     changed = [c for c in report.cells if c.changed]
-    if report.blockers:
+    if report.blockers and all(c.change is Change.BROKE for c in report.blockers):
         lines.append(
             f"**BLOCKED**: {len(report.blockers)} required cell(s) break on {new}: "
             + ", ".join(f"`{c.cell_id}`" for c in report.blockers)
         )
+    elif report.blockers:
+        lines.append(
+            f"**BLOCKED**: {len(report.blockers)} required cell(s) that worked on {old} break or were not judged on "
+            f"{new}: " + ", ".join(f"`{c.cell_id}` ({c.why()})" for c in report.blockers)
+        )
     else:
         lines.append(f"**No required cell breaks on {new}**.")
+    live = [c for c in report.cells if c.change is Change.LIVE]
     lines += [
         "",
         f"{len(report.cells)} cell(s): {len(changed)} changed. Runs: `{report.before_run}` ({old}), "
         f"`{report.after_run}` ({new}).",
         "",
+    ]
+    if live:
+        lines += [
+            f"{len(live)} cell(s) answered by a {LIVE_LABEL} (not started by either run), not compared: "
+            + ", ".join(f"`{c.cell_id}`" for c in live),
+            "",
+        ]
+    lines += [
         "## Pre-flight (before any boot)",
         "",
     ]
