@@ -33,29 +33,51 @@ class BootStep:
     boot_s: float | None = None
     code: Code | None = None
     evidence: str | None = None
-    stage: str | None = None  # a failure's stage: "boot", "dry_boot", "schedule" (the GPU check before any boot)
+    # a failure's stage: "boot", "dry_boot", "schedule" (the GPU check before any boot), "preflight" (a harness error)
+    stage: str | None = None
 
 
-def cells_that_boot(runner: CellRunner, service: Service) -> list[Cell]:
-    """The service's cells that need its server: pre-flight lets them through and a probe exists."""
+@dataclass(frozen=True)
+class BootPlan:
+    """What a service's boot needs: the cells that need its server, and the harness errors pre-flight raised."""
+
+    cells: tuple[Cell, ...]
+    errors: tuple[str, ...] = ()  # "chat: RuntimeError: ...": those cells are recorded ERROR when they run
+
+
+def boot_plan(runner: CellRunner, service: Service) -> BootPlan:
+    """The service's cells that need its server (pre-flight lets them through and a probe exists), and the harness
+    errors met on the way: a broken pre-flight is the harness's failure, never "pre-flight failed the cell"."""
     wanted: list[Cell] = []
+    errors: list[str] = []
     for cell in service.cells:
         try:
             if runner.needs_server(cell):
                 wanted.append(cell)
-        except Exception:  # a harness error in pre-flight: the cell itself reports it as ERROR when it runs
-            continue
-    return wanted
+        except Exception as error:  # the cell itself is recorded ERROR when it runs; the boot step names it too
+            errors.append(f"{cell.use_case}: {type(error).__name__}: {error}")
+    return BootPlan(tuple(wanted), tuple(errors))
+
+
+def cells_that_boot(runner: CellRunner, service: Service) -> list[Cell]:
+    """The service's cells that need its server: pre-flight lets them through and a probe exists."""
+    return list(boot_plan(runner, service).cells)
 
 
 def boot_in_order(runner: CellRunner, deployment: Deployment) -> tuple[BootStep, ...]:
     """Boot each service in the matrix's order, waiting for it to be ready (or to fail) before the next one."""
     steps: list[BootStep] = []
     for order, service in enumerate(deployment.services, start=1):
-        cells = cells_that_boot(runner, service)
+        plan = boot_plan(runner, service)
+        cells = list(plan.cells)
         if service.cells and all(cell.endpoint is not None for cell in service.cells):
             runner.say(f"[{deployment.name}] {order}. {service.name}: nothing to boot ({LIVE_LABEL})")
             steps.append(BootStep(service, order, booted=False, evidence=LIVE_LABEL))
+            continue
+        if not cells and plan.errors:
+            evidence = f"harness error in pre-flight (its cells are recorded ERROR): {'; '.join(plan.errors)}"
+            runner.say(f"[{deployment.name}] {order}. {service.name}: not booted: {evidence}")
+            steps.append(BootStep(service, order, booted=False, evidence=evidence, stage="preflight"))
             continue
         if not cells:
             runner.say(f"[{deployment.name}] {order}. {service.name}: nothing to boot (pre-flight failed every cell)")

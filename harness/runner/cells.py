@@ -7,7 +7,6 @@ SKIP or ERROR.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 import traceback
@@ -139,6 +138,7 @@ class CellRunner:
     # -- one cell -------------------------------------------------------------------------------------------------
     def run(self, cell: Cell) -> Outcome:
         watch = Stopwatch()
+        teardown: str | None = None
         try:
             raw = self._evaluate(cell)
         except Exception as error:  # the harness broke: ERROR, with the traceback as evidence
@@ -149,9 +149,15 @@ class CellRunner:
                 evidence=traceback.format_exc(limit=8),
             )
         finally:
-            # A teardown problem must not hide the cell's verdict; the server record says what was left over.
-            with contextlib.suppress(Exception):
+            # A teardown problem must not hide the cell's verdict, nor be hidden: the server's STOPPED line records
+            # it (ServerPool._stop), the cell's message and the terminal say it.
+            try:
                 self.servers.finish(cell)
+            except Exception as error:
+                teardown = f"{type(error).__name__}: {error}"
+                self.say(f"[{cell.server_key}] teardown failed: {teardown}")
+        if teardown is not None:
+            raw = replace(raw, message=f"{raw.message}; its server's teardown failed: {teardown}")
         if raw.verdict is Verdict.FAIL and raw.stage is None:
             raw = replace(raw, stage="probe")  # every earlier stage names itself; what is left failed in a probe
         outcome = judge(raw, cell.expect)

@@ -8,6 +8,7 @@ GPU), and each boot and teardown writes a server line to results.jsonl as soon a
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -16,6 +17,7 @@ from typing import Any
 
 from harness.checkpoint import boot_gguf_file, fetch_weights, local_gguf_file, resolve_model
 from harness.codes import Code
+from harness.diagnose import Diagnosis
 from harness.findings import Finding
 from harness.fleet import Lease, NodeScheduler
 from harness.matrix import Cell, ModelSpec
@@ -41,6 +43,20 @@ def _weight_bytes(path: Path) -> int | None:
         return expected_weight_bytes(path) or None
     except (OSError, ValueError):
         return None
+
+
+def _start_error(cell: Cell, server: VllmServer | None, error: Exception, clock: float, run_dir: Path) -> BootError:
+    """A start that raised something other than BootError, as the boot failure it is: the exception is the cause."""
+    log = server.log_path if server is not None else run_dir / f"server-{cell.server_key}.log"
+    evidence = f"the engine could not be started: {type(error).__name__}: {error}"
+    return BootError(
+        name=cell.server_key,
+        exit_code=server.exit_code if server is not None else None,
+        elapsed=time.monotonic() - clock,
+        diagnosis=Diagnosis(Code.OTHER, evidence, None),
+        log_tail=(server.log_tail() if server is not None and server.log_path.is_file() else "") or evidence,
+        log_path=log,
+    )
 
 
 class ServerPool:
@@ -128,6 +144,8 @@ class ServerPool:
         self._lease(cell, weight_bytes, started_at)
         self.progress.line(f"[{cell.server_key}] booting vLLM (timeout {timeout:.0f} s)")
         sampler = None
+        server: VllmServer | None = None
+        clock = time.monotonic()
         try:
             with self.progress.activity(f"[{cell.server_key}] booting") as show:
                 server = self._server(cell, path, on_phase=show)
@@ -137,16 +155,26 @@ class ServerPool:
                 self._samplers[cell.server_key] = sampler
                 with boot_guard(self.scheduler, self._leases.get(cell.server_key), cell.server_key, self.run_dir):
                     server.start()
-        except BootError as error:
+        except Exception as caught:
+            # Anything else than the engine's own failure (an engine python that cannot be executed, a log that
+            # cannot be opened) is a boot that did not happen either: recorded with its real cause and remembered,
+            # never kept as a server whose dead port the next cell would probe.
+            error = caught if isinstance(caught, BootError) else _start_error(cell, server, caught, clock, self.run_dir)
+            if server is not None and server.running:
+                server.stop()
             self._servers[cell.server_key] = error
             self._samplers.pop(cell.server_key, None)
-            resources = sampler.stop(settle_timeout_s=0).to_json() if sampler is not None else None
-            self._record(
-                cell, ServerOutcome.BOOT_FAILED, started_at, error=error, resources=resources, dry_boot_s=dry_boot_s
-            )
-            self._release(cell.server_key)
+            try:
+                resources = sampler.stop(settle_timeout_s=0).to_json() if sampler is not None else None
+                self._record(
+                    cell, ServerOutcome.BOOT_FAILED, started_at, error=error, resources=resources, dry_boot_s=dry_boot_s
+                )
+            finally:
+                self._release(cell.server_key)
             self.progress.line(f"[{cell.server_key}] boot failed: {error.diagnosis.code}: {error.diagnosis.evidence}")
-            raise
+            if error is caught:
+                raise
+            raise error from caught
         sampler.mark("probes")
         self._servers[cell.server_key] = server
         self._samplers[cell.server_key] = sampler
@@ -269,6 +297,7 @@ class ServerPool:
         leftover_pids: list[int] | None = None,
         leak: Finding | None = None,
         dry_boot_s: float | None = None,
+        teardown_error: str | None = None,
     ) -> None:
         record = ServerRecord(
             run_id=self.run_id,
@@ -309,6 +338,8 @@ class ServerPool:
             )
         if leak is not None:
             record = replace(record, code=Code(leak.code), evidence=leak.message)
+        if teardown_error is not None:
+            record = replace(record, evidence=f"teardown failed: {teardown_error}")
         append_record(self.results_path, record)
 
     def finish(self, cell: Cell) -> None:
@@ -323,31 +354,53 @@ class ServerPool:
             self._stop(cell, server)
 
     def _stop(self, cell: Cell, server: VllmServer) -> None:
+        """Stop the server, then write its STOPPED line and give its lease back whatever the teardown raised: the
+        line says what failed (``teardown_error``) and the error is raised again after it, never swallowed."""
         sampler = self._samplers.pop(cell.server_key, None)
-        if sampler is not None:
-            sampler.mark("teardown")
-        leftovers = server.stop()
-        report = sampler.stop() if sampler is not None else None
-        self._record(
-            cell,
-            ServerOutcome.STOPPED,
-            self._started.pop(cell.server_key, now_iso()),
-            server=server,
-            leftover_pids=leftovers,
-            resources=report.to_json() if report is not None else None,
-            leak=report.leak if report is not None else None,
-        )
-        self._release(cell.server_key)  # after the record: its line still names the lease
+        leftovers: list[int] | None = None
+        report = None
+        failure: Exception | None = None
+        try:
+            if sampler is not None:
+                sampler.mark("teardown")
+            leftovers = server.stop()
+            report = sampler.stop() if sampler is not None else None
+        except Exception as error:  # recorded below, then raised
+            failure = error
+        try:
+            self._record(
+                cell,
+                ServerOutcome.STOPPED,
+                self._started.pop(cell.server_key, now_iso()),
+                server=server,
+                leftover_pids=leftovers,
+                resources=report.to_json() if report is not None else None,
+                leak=report.leak if report is not None else None,
+                teardown_error=f"{type(failure).__name__}: {failure}" if failure is not None else None,
+            )
+        finally:
+            self._release(cell.server_key)  # after the record: its line still names the lease
+        if failure is not None:
+            self.progress.line(f"[{cell.server_key}] teardown failed: {type(failure).__name__}: {failure}")
+            raise failure
         self.progress.line(f"[{cell.server_key}] stopped" + (f"; LEFT OVER pids {leftovers}" if leftovers else ""))
 
     def close(self) -> None:
-        """Stop every server still up (an interrupted session, or cells deselected after planning)."""
+        """Stop every server still up (an interrupted session, or cells deselected after planning); one that fails
+        to stop does not keep the others up or their leases held: the first error is raised after all are done."""
+        errors: list[Exception] = []
         for key, server in list(self._servers.items()):
-            if isinstance(server, VllmServer) and server.running:
-                server.stop()
             self._servers.pop(key, None)
             sampler = self._samplers.pop(key, None)
-            if sampler is not None:
-                sampler.stop(settle_timeout_s=0)
+            try:
+                if isinstance(server, VllmServer) and server.running:
+                    server.stop()
+                if sampler is not None:
+                    sampler.stop(settle_timeout_s=0)
+            except Exception as error:  # raised below, once every server had its turn
+                self.progress.line(f"[{key}] could not be stopped: {type(error).__name__}: {error}")
+                errors.append(error)
         for key in list(self._leases):
             self._release(key)
+        if errors:
+            raise errors[0]

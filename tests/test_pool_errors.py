@@ -1,0 +1,86 @@
+"""Errors in the server pool and a deployment's pre-flight are recorded with their real cause, never swallowed: a
+start that raises something else than BootError, a teardown that raises, a pre-flight that breaks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.codes import Code
+from harness.deploy import boot_in_order
+from harness.matrix import load_matrix
+from harness.results import ServerOutcome, ServerRecord, read_records, read_results
+from harness.server import BootError, VllmServer
+from tests.pool_fake import fake_pool
+from tests.test_deployment_run import _matrix, _runner
+
+
+def test_a_start_that_raises_another_error_is_a_recorded_boot_failure_not_a_live_server(tmp_path: Path) -> None:
+    """An engine python that cannot be executed: BOOT_FAILED with the PermissionError as cause, remembered, no lease."""
+    pool, cell = fake_pool(tmp_path)
+    (tmp_path / "engine" / "python").chmod(0o644)  # not executable: Popen raises PermissionError, not BootError
+    try:
+        with pytest.raises(BootError) as first:
+            pool.get(cell)
+        assert first.value.diagnosis.code == Code.OTHER
+        assert "PermissionError" in first.value.diagnosis.evidence
+        assert isinstance(first.value.__cause__, PermissionError)
+        assert not isinstance(pool.known(cell.server_key), VllmServer)  # no dead server kept for the next cell
+        with pytest.raises(BootError) as again:
+            pool.get(cell)
+        assert again.value is first.value
+    finally:
+        pool.close()
+    (record,) = read_results(tmp_path / "run").servers
+    assert record.outcome is ServerOutcome.BOOT_FAILED and record.code == Code.OTHER
+    assert record.evidence is not None and "PermissionError" in record.evidence
+    assert not pool._leases  # the lease was given back
+
+
+def test_a_teardown_that_raises_still_writes_the_stopped_line_and_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """server.stop() raising: the STOPPED line is written naming the error, the lease is released, the error is
+    raised to the caller (which records it on the cell) instead of being swallowed."""
+    pool, cell = fake_pool(tmp_path)
+    try:
+        server = pool.get(cell)
+        real_stop = server.stop
+
+        def broken_stop() -> list[int]:
+            real_stop()
+            raise OSError("psutil could not read the process table")
+
+        monkeypatch.setattr(server, "stop", broken_stop)
+        with pytest.raises(OSError, match="process table"):
+            pool.finish(cell)
+    finally:
+        pool.close()
+    lines = [r for r in read_records(tmp_path / "run" / "results.jsonl") if isinstance(r, ServerRecord)]
+    assert [r.outcome for r in lines] == [ServerOutcome.READY, ServerOutcome.STOPPED]
+    assert lines[1].evidence == "teardown failed: OSError: psutil could not read the process table"
+    assert not pool._leases
+
+
+def test_a_harness_error_in_a_deployments_preflight_is_recorded_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pre-flight that raises is named as a harness error in the boot step, not "pre-flight failed every use case"."""
+    runner = _runner(tmp_path)
+    deployment = load_matrix(_matrix(tmp_path, "serve")).deployments["stack"]
+
+    def broken(cell: object) -> bool:
+        raise RuntimeError("tokenizer check crashed")
+
+    monkeypatch.setattr(runner, "needs_server", broken)
+    runner.plan(deployment.cells)
+    try:
+        steps = boot_in_order(runner, deployment)
+    finally:
+        runner.close()
+    assert [s.booted for s in steps] == [False, False]
+    assert steps[0].stage == "preflight"
+    assert steps[0].evidence == (
+        "harness error in pre-flight (its cells are recorded ERROR): chat: RuntimeError: tokenizer check crashed"
+    )
