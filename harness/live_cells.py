@@ -18,7 +18,7 @@ from harness.results import CellRecord, RunResults
 
 def is_live(cell: CellRecord) -> bool:
     """True when the cell was answered by a server this run did not start."""
-    return cell.server is not None and cell.server.external is not None
+    return cell.live
 
 
 def live_reason(cell: CellRecord) -> str:

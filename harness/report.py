@@ -19,7 +19,7 @@ from harness.deploy import (
 )
 from harness.deploy import timeline as boot_timeline
 from harness.engine import NO_GPU
-from harness.live_cells import is_live, live_rows
+from harness.live_cells import LIVE_LABEL, is_live, live_rows
 from harness.results import CellRecord, DeploymentRecord, EnvironmentRecord, RunResults, ServerRecord, read_results
 from harness.usecase_groups import Group, Tally, grouped, tally
 from harness.verdicts import Verdict
@@ -362,6 +362,7 @@ def render_status(results: RunResults, since: Since | None = None) -> str:
         run_dir=results.run_dir,
         gpu_codes=GPU_CODES,
         live=live_rows(results),
+        live_label=LIVE_LABEL,
     )
 
 

@@ -181,6 +181,11 @@ class CellRecord:
 
     KIND = "cell"
 
+    @property
+    def live(self) -> bool:
+        """Answered by a server this run did not start (a live endpoint): every view labels it."""
+        return self.server is not None and self.server.external is not None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.cli import UsageError
 from harness.history import HistoryError, HistoryStore, PerfStatus, compare, run_id_of
+from harness.matrix import LIVE_LABEL
 from harness.results import RESULTS_FILE, ResultsError, read_results
 
 HELP = "keep runs in the history file (add) and show a cell's history or the latest run's transitions (show)"
@@ -76,9 +77,11 @@ def _show(store: HistoryStore, args: argparse.Namespace) -> int:
         for entry in entries:
             key = entry.key
             code = f" {entry.code}" if entry.code else ""
+            live = f"  ({LIVE_LABEL})" if entry.live else ""
             print(
-                f"{entry.run_id}  {entry.verdict}{code}  revision {key.revision or '-'}  vLLM {key.vllm_version or '?'}"
-                f"  flags {key.flags_hash or '-'}  {key.gpu}  harness {key.harness_version or '?'}"
+                f"{entry.run_id}  {entry.verdict}{code}{live}  revision {key.revision or '-'}  vLLM "
+                f"{key.vllm_version or '?'}  flags {key.flags_hash or '-'}  {key.gpu}  "
+                f"harness {key.harness_version or '?'}"
             )
         return 0
     run = store.run(args.run) if args.run else store.latest()

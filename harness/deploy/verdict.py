@@ -7,6 +7,9 @@ phase passed too. A service fails because of its neighbours when
   same GPU were already up and holding theirs (vLLM budgets each engine as total x its share, and the free memory
   check at start-up sees the neighbours' claim), or
 - it passed alone and failed only in the concurrent phase, while its neighbours were probed at the same time.
+
+A service whose every cell a live endpoint answered was not booted by the run: it is labelled so and never counted
+as working, whatever its cells did (the run verified a server it did not start, not the stack).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harness.codes import Code
+from harness.matrix import LIVE_LABEL
 from harness.results import CellRecord, DeployedService, DeploymentRecord
 from harness.verdicts import Verdict
 
@@ -29,6 +33,7 @@ class ServiceVerdict:
     failures: tuple[str, ...] = ()  # "chat: XFAIL NO_CHAT_TEMPLATE", "boot: KV_BUDGET", "under load: chat FAIL ..."
     neighbours: tuple[str, ...] = ()  # the services it failed because of; empty: it fails (or works) on its own
     because: str = ""  # one sentence when its neighbours are the cause
+    live: bool = False  # a live endpoint answered all its cells: the run booted nothing of it (never "working")
 
     @property
     def name(self) -> str:
@@ -63,6 +68,10 @@ def service_verdict(
     """One service's verdict (see the module docstring for the rules)."""
     own = sorted((c for c in cells if c.model == service.cell_model), key=lambda c: c.use_case)
     others = [s for s in deployment.services if s.name != service.name]
+    if own and all(c.live for c in own):
+        return ServiceVerdict(
+            service, False, tuple(_cell_failure(c) for c in own if c.verdict is not Verdict.PASS), live=True
+        )
     if not service.booted and service.code in NEIGHBOUR_CODES:
         holders = up_before(service, deployment.services)
         boot = (f"boot: {service.code}" + (f" ({service.evidence})" if service.evidence else ""),)
@@ -107,7 +116,8 @@ def verdict_line(deployment: DeploymentRecord, verdicts: Iterable[ServiceVerdict
     working = sum(v.working for v in verdicts)
     parts = [f"**deployment `{deployment.name}`: {working} of {len(verdicts)} services working**"]
     neighbours = [v for v in verdicts if not v.working and v.neighbours]
-    alone = [v for v in verdicts if not v.working and not v.neighbours]
+    alone = [v for v in verdicts if not v.working and not v.neighbours and not v.live]
+    live = [v for v in verdicts if v.live]
     if alone:
         parts.append(
             f"{len(alone)} failing on {'its' if len(alone) == 1 else 'their'} own: "
@@ -117,6 +127,11 @@ def verdict_line(deployment: DeploymentRecord, verdicts: Iterable[ServiceVerdict
         parts.append(
             f"{len(neighbours)} failing because of {'its' if len(neighbours) == 1 else 'their'} neighbours: "
             + "; ".join(f"{v.name} (after {', '.join(v.neighbours)})" for v in neighbours)
+        )
+    if live:
+        parts.append(
+            f"{len(live)} answered by a {LIVE_LABEL}, not counted as working: "
+            + "; ".join(f"{v.name} ({', '.join(v.failures[:2]) or 'its cells passed'})" for v in live)
         )
     return " · ".join(parts)
 

@@ -32,6 +32,7 @@ from enum import StrEnum
 
 from harness.history.keys import METRIC_LABELS, METRICS
 from harness.history.store import Entry, HistoryStore, RunRow, entries_of
+from harness.matrix import LIVE_LABEL
 from harness.results import RunResults
 from harness.verdicts import Verdict
 
@@ -138,6 +139,9 @@ class CellChange:
             extra.append(f"broken since {self.streak_start}, last working {self.last_working or 'never'}")
         if self.transition is Transition.FLAKY:
             extra.append(f"{self.recent_flips} flips in the last {WINDOW} results (otherwise {self.was})")
+        shown = self.now or self.before
+        if shown is not None and shown.live:
+            extra.append(f"answered by a {LIVE_LABEL}")
         return text + (" -- " + "; ".join(extra) if extra else "")
 
     def detail(self) -> str:

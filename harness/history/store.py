@@ -70,6 +70,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX cells_by_cell ON cells (cell_id, gpu, run_at, run_id);
     """,
+    # 2: whether a live endpoint (not a boot of the run's) answered the cell, so every view can label it; the rows
+    # written before are labelled from the record each keeps.
+    """
+    ALTER TABLE cells ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
+    UPDATE cells SET live = (json_extract(record, '$.server.external') IS NOT NULL);
+    """,
 )
 
 
@@ -108,6 +114,7 @@ class Entry:
     message: str
     figures: Mapping[str, float | None]
     log_tail: str | None
+    live: bool = False  # a live endpoint answered it (harness.live_cells): not a boot of that run's
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,12 +137,13 @@ class Entry:
             "required": self.required,
             "message": self.message,
             "figures": dict(self.figures),
+            "live": self.live,
         }
 
 
 _ENTRY_COLUMNS = (
     "run_id, run_at, cell_id, model, profile, use_case, model_id, revision, vllm_version, vllm_commit, flags, gpu, "
-    "harness_version, verdict, code, required, message, " + ", ".join(METRICS) + ", log_tail"
+    "harness_version, verdict, code, required, message, " + ", ".join(METRICS) + ", log_tail, live"
 )
 
 
@@ -172,7 +180,8 @@ def _entry(row: Sequence[Any]) -> Entry:
         required=bool(required),
         message=message,
         figures=dict(zip(METRICS, values, strict=True)),
-        log_tail=row[-1],
+        log_tail=row[-2],
+        live=bool(row[-1]),
     )
 
 
@@ -197,6 +206,7 @@ def entries_of(run: RunResults) -> list[Entry]:
                 message=cell.message,
                 figures=figures(cell, server),
                 log_tail=cell.log_tail,
+                live=cell.live,
             )
         )
     return out
@@ -303,6 +313,7 @@ class HistoryStore:
                     *(values[m] for m in METRICS),
                     tail,
                     json.dumps(cell.to_json(), default=str),
+                    int(cell.live),
                 )
             )
         version = ", ".join(sorted(versions)) or (
@@ -328,7 +339,7 @@ class HistoryStore:
                     "run_id, cell_id, run_at, model, profile, use_case, model_id, revision, vllm_version, "
                     "vllm_commit, flags, flags_hash, gpu, harness_version, verdict, code, required, message, "
                     + ", ".join(METRICS)
-                    + ", log_tail, record"
+                    + ", log_tail, record, live"
                 )
                 self.db.executemany(f"INSERT INTO cells ({columns}) VALUES ({placeholders})", rows)
         return True

@@ -29,6 +29,7 @@ from harness.history import (
     comparison_of,
     short_revision,
 )
+from harness.matrix import LIVE_LABEL
 from harness.pages.figures import figures_of
 from harness.pages.grid import by_severity, grid_of
 from harness.pages.logview import log_view
@@ -162,6 +163,7 @@ def page_environment() -> jinja2.Environment:
     env.filters["rev"] = short_revision
     env.globals["TRANSITION_SYMBOL"] = TRANSITION_SYMBOL
     env.globals["METRIC_LABELS"] = METRIC_LABELS
+    env.globals["LIVE_LABEL"] = LIVE_LABEL
     return env
 
 
@@ -200,6 +202,11 @@ class Site:
 
     def _run_context(self, run: RunRow, comparison: Comparison, entries: list[Entry], prefix: str) -> dict[str, Any]:
         working = sum(1 for e in entries if e.verdict is Verdict.PASS)
+        live = sum(1 for e in entries if e.live)
+        headline = f"{working} of {len(entries)} cells working"
+        if live:  # a live endpoint's PASS is about a server this run did not start: the headline says so
+            live_working = sum(1 for e in entries if e.live and e.verdict is Verdict.PASS)
+            headline += f" ({live} answered by a {LIVE_LABEL}, {live_working} of them working)"
         counts: dict[str, int] = {}
         for entry in entries:
             counts[entry.verdict.value] = counts.get(entry.verdict.value, 0) + 1
@@ -212,7 +219,7 @@ class Site:
         return {
             "prefix": prefix,
             "run": run,
-            "headline": f"{working} of {len(entries)} cells working",
+            "headline": headline,
             "counts": sorted(counts.items()),
             "grid": grid_of(entries),
             "long_view": False,  # the use case and model pages are the index run's: run pages do not link them
