@@ -15,7 +15,7 @@ from records_fake import cell, environment, server
 
 from harness.history import HistoryStore
 from harness.matrix import load_matrix
-from harness.results import RESULTS_FILE, ServerOutcome, append_record, read_results
+from harness.results import RESULTS_FILE, GpuRecord, ServerOutcome, append_record, read_results
 from harness.shards import (
     MergeError,
     ShardError,
@@ -243,6 +243,27 @@ def test_merge_joins_shards_into_one_run(tmp_path: Path) -> None:
 )
 def test_merge_refuses_runs_that_are_not_one_split(tmp_path: Path, second: dict[str, object], message: str) -> None:
     """Different matrix, harness version, shard count or plan, a shard twice, a non-shard run: refused, naming both."""
+    one = _shard_dir(tmp_path, "one", "1/2", ["a|default|chat"])
+    two = _shard_dir(tmp_path, "two", "2/2", ["b|default|chat"], **second)
+    with pytest.raises(MergeError, match=message):
+        merge_runs([one, two], tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        ({"engine_versions": {"vllm": "0.33.0"}}, r"different vLLM versions: .*one: 0.32.0; .*two: 0.33.0; run every"),
+        (
+            {"gpus": (GpuRecord(0, "NVIDIA L4", 24 * 2**30),), "driver": "550.54"},
+            r"different machines \(GPUs and driver\): .*one: cpu; .*two: NVIDIA L4 \(driver 550.54\)",
+        ),
+    ],
+)
+def test_merge_refuses_shards_from_different_engines_or_machines(
+    tmp_path: Path, second: dict[str, object], message: str
+) -> None:
+    """Shards on another vLLM version or another GPU are refused: the merged run keys every cell to one machine."""
     one = _shard_dir(tmp_path, "one", "1/2", ["a|default|chat"])
     two = _shard_dir(tmp_path, "two", "2/2", ["b|default|chat"], **second)
     with pytest.raises(MergeError, match=message):

