@@ -59,6 +59,30 @@ def test_known_names_parse_case_and_separators_ignored() -> None:
     assert parse_gpu("H200").memory_gib > 139
 
 
+@pytest.mark.parametrize(
+    ("nvml_name", "table_name"),
+    [
+        ("NVIDIA H100 80GB HBM3", "H100"),
+        ("NVIDIA A100-SXM4-40GB", "A100-40GB"),
+        ("NVIDIA A100 80GB PCIe", "A100-80GB"),
+        ("Tesla T4", "T4"),
+        ("NVIDIA H100 NVL", "H100-NVL"),
+        ("Tesla V100-SXM2-32GB", "V100-32GB"),
+        ("NVIDIA GeForce RTX 4090", "RTX 4090"),
+        ("NVIDIA RTX 6000 Ada Generation", "RTX 6000 Ada"),
+    ],
+)
+def test_check_gpu_accepts_the_names_nvidia_smi_prints(nvml_name: str, table_name: str) -> None:
+    """`check --gpu` takes what nvidia-smi / NVML print for a board and judges against that board's table entry."""
+    assert resolve_gpu(nvml_name) == KNOWN_GPUS[table_name]
+
+
+def test_an_nvml_name_without_the_memory_that_tells_two_boards_apart_is_refused() -> None:
+    """ "NVIDIA A100" could be the 40 GB or the 80 GB board: refused, not guessed."""
+    with pytest.raises(GpuSpecError, match=r"not a known GPU.*A100-40GB.*A100-80GB"):
+        parse_gpu("NVIDIA A100")
+
+
 def test_spec_parses_capability_and_memory_units() -> None:
     """sm_89:24GiB is capability 8.9 with 24 GiB; GB and MiB are understood."""
     gpu = parse_gpu("sm_89:24GiB")

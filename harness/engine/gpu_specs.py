@@ -1,4 +1,5 @@
-"""The GPU a pre-flight is judged against: a known name, a ``sm_89:24GiB`` spec, or ``auto`` (asked of NVML).
+"""The GPU a pre-flight is judged against: a known name (the table's, or NVML's for the same board), a ``sm_89:24GiB``
+spec, or ``auto`` (asked of NVML).
 
 Compute capabilities are NVIDIA's published ones (developer.nvidia.com/cuda-gpus). Memory is the total NVML reports
 for that board (``nvidia-smi --query-gpu=memory.total``), which is a little less than the spec sheet's figure: vLLM
@@ -98,8 +99,27 @@ def _key(name: str) -> str:
     return re.sub(r"[\s_-]", "", name).lower()
 
 
+# What NVML (and so nvidia-smi) prints around a board's table name: a vendor or brand word, the form factor, the
+# memory technology. "NVIDIA A100-SXM4-40GB", "NVIDIA H100 80GB HBM3", "Tesla T4", "NVIDIA RTX 6000 Ada Generation".
+_NVML_NOISE = frozenset(
+    {"nvidia", "tesla", "geforce", "quadro", "sxm", "sxm2", "sxm3", "sxm4", "sxm5", "pcie", "generation"}
+    | {"hbm2", "hbm2e", "hbm3", "hbm3e"}
+)
+_MEMORY_WORD = re.compile(r"^\d+gb$")
+
+
+def _nvml_keys(name: str) -> list[str]:
+    """The table keys an NVML board name may stand for, most specific first: with its memory ("A100" + "40GB" is
+    A100-40GB), then without it (the H100 80GB HBM3 is the table's H100)."""
+    words = [w for w in re.split(r"[\s_-]+", name.strip().lower()) if w and w not in _NVML_NOISE]
+    memory = [w for w in words if _MEMORY_WORD.match(w)]
+    base = "".join(w for w in words if not _MEMORY_WORD.match(w))
+    return [base + size for size in memory] + [base]
+
+
 def parse_gpu(text: str) -> GpuSpec:
-    """A known GPU name (case and separators ignored: ``a100-80gb``, ``RTX4090``) or ``sm_89:24GiB``."""
+    """A known GPU name (case and separators ignored: ``a100-80gb``, ``RTX4090``), the name NVML reports for one
+    (``NVIDIA H100 80GB HBM3``, ``Tesla T4``: what people paste from nvidia-smi), or ``sm_89:24GiB``."""
     value = text.strip()
     match = _SPEC.match(value)
     if match:
@@ -108,13 +128,14 @@ def parse_gpu(text: str) -> GpuSpec:
         if memory <= 0:
             raise GpuSpecError(f"--gpu {text}: memory must be positive, e.g. sm_89:24GiB")
         return GpuSpec(f"sm_{capability} {match.group(2)}{match.group(3)}", capability, memory, "spec")
-    wanted = _key(value)
-    for name, gpu in KNOWN_GPUS.items():
-        if _key(name) == wanted:
-            return gpu
+    by_key = {_key(name): gpu for name, gpu in KNOWN_GPUS.items()}
+    for wanted in (_key(value), *_nvml_keys(value)):  # the table's own name, else the name nvidia-smi prints
+        if wanted in by_key:
+            return by_key[wanted]
     raise GpuSpecError(
-        f"--gpu {text}: not a known GPU and not a spec; expected one of {', '.join(KNOWN_GPUS)}, "
-        "`auto` (ask NVML) or sm_<capability>:<memory> such as sm_89:24GiB"
+        f"--gpu {text}: not a known GPU and not a spec; expected one of {', '.join(KNOWN_GPUS)} (or the name "
+        "nvidia-smi prints for one, e.g. 'NVIDIA A100-SXM4-40GB'), `auto` (ask NVML) or sm_<capability>:<memory> "
+        "such as sm_89:24GiB"
     )
 
 
