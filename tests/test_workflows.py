@@ -1,0 +1,175 @@
+"""The nightly and CI recipes (.github/workflows) keep their promises: per-job permissions, no token left on a
+persistent runner, a cancelled night neither merged nor published, a plan that fails its step, a history branch
+that is absent told from one that cannot be read, a history saved only after this night added to it, actions on
+Node 24. The shell steps that decide are run here, under the shell GitHub gives them."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+RESTORE = ROOT / ".github" / "scripts" / "restore-history.sh"
+# The first major of each action whose action.yml runs on Node 24 (Node 20 is removed from GitHub's runners).
+NODE24 = {
+    "actions/checkout": 5,
+    "actions/setup-python": 6,
+    "actions/cache": 5,
+    "actions/upload-artifact": 6,
+    "actions/download-artifact": 7,
+    "actions/upload-pages-artifact": 5,
+    "actions/deploy-pages": 5,
+}
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+
+
+def _workflow(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+    return loaded
+
+
+def _steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(job_name, step) for job_name, job in workflow["jobs"].items() for step in job.get("steps", [])]
+
+
+def _step(workflow: dict[str, Any], job: str, name_start: str) -> dict[str, Any]:
+    (step,) = [s for s in workflow["jobs"][job]["steps"] if str(s.get("name", "")).startswith(name_start)]
+    return step
+
+
+def _shell(workflow: dict[str, Any], job: str, step: dict[str, Any]) -> list[str]:
+    """What GitHub runs a `run:` step with on Linux: `shell: bash` (step, job or workflow default) is
+    `bash --noprofile --norc -eo pipefail {0}`; no shell named is `bash -e {0}` (no pipefail)."""
+    named = (
+        step.get("shell")
+        or workflow["jobs"][job].get("defaults", {}).get("run", {}).get("shell")
+        or workflow.get("defaults", {}).get("run", {}).get("shell")
+    )
+    return ["bash", "--noprofile", "--norc", "-eo", "pipefail"] if named == "bash" else ["bash", "-e"]
+
+
+def test_permissions_are_granted_per_job_and_shards_are_read_only() -> None:
+    """No workflow-wide write scope; the shards on persistent GPU runners read only; only merge pushes, only
+    publish deploys pages."""
+    nightly = _workflow("nightly-gpu.yml")
+    assert nightly["permissions"] == {}
+    scopes = {name: job["permissions"] for name, job in nightly["jobs"].items()}
+    assert scopes == {
+        "plan": {"contents": "read"},
+        "shard": {"contents": "read"},
+        "merge": {"contents": "write"},
+        "publish": {"pages": "write", "id-token": "write"},
+    }
+    assert _workflow("ci.yml")["permissions"] == {"contents": "read"}
+
+
+def test_shard_checkouts_leave_no_token_in_git_config() -> None:
+    """Every checkout on a self-hosted shard runner says persist-credentials: false."""
+    nightly = _workflow("nightly-gpu.yml")
+    checkouts = [s for s in nightly["jobs"]["shard"]["steps"] if str(s.get("uses", "")).startswith("actions/checkout")]
+    assert checkouts and all(s.get("with", {}).get("persist-credentials") is False for s in checkouts)
+
+
+def test_a_cancelled_night_is_neither_merged_nor_published() -> None:
+    """`always()` nowhere; merge, publish and the uploads run on `!cancelled()`."""
+    for name in ("nightly-gpu.yml", "ci.yml"):
+        text = (WORKFLOWS / name).read_text(encoding="utf-8")
+        assert "always()" not in re.sub(r"#.*", "", text), name
+    nightly = _workflow("nightly-gpu.yml")
+    assert nightly["jobs"]["merge"]["if"] == "${{ !cancelled() }}"
+    assert nightly["jobs"]["publish"]["if"] == "${{ !cancelled() }}"
+
+
+def test_the_plan_step_fails_when_the_plan_command_fails(tmp_path: Path) -> None:
+    """The plan step run as GitHub runs it, with a `vllm-compat plan` that fails: the step fails, no matrix output."""
+    nightly = _workflow("nightly-gpu.yml")
+    step = _step(nightly, "plan", "split the matrix")
+    fake = tmp_path / ".venv" / "bin" / "vllm-compat"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho 'matrix.yaml:3: models[0].id: expected a string' >&2\nexit 2\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    script = tmp_path / "step.sh"
+    script.write_text(step["run"])
+    env = {**os.environ, "SHARDS": "4", "GITHUB_OUTPUT": str(tmp_path / "out"), "GITHUB_STEP_SUMMARY": "/dev/null"}
+    done = subprocess.run([*_shell(nightly, "plan", step), str(script)], cwd=tmp_path, env=env, check=False)
+    assert done.returncode != 0
+    assert "matrix=" not in ((tmp_path / "out").read_text() if (tmp_path / "out").exists() else "")
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    """A bare origin with a main branch and no history branch yet."""
+    bare = tmp_path / "origin.git"
+    subprocess.run([*GIT, "init", "-q", "--bare", str(bare)], check=True)
+    work = tmp_path / "seed"
+    subprocess.run([*GIT, "init", "-q", str(work)], check=True)
+    (work / "README").write_text("x\n")
+    subprocess.run([*GIT, "-C", str(work), "add", "README"], check=True)
+    subprocess.run([*GIT, "-C", str(work), "commit", "-qm", "seed"], check=True)
+    subprocess.run([*GIT, "-C", str(work), "push", "-q", str(bare), "HEAD:main"], check=True)
+    return bare
+
+
+def _restore(tmp_path: Path, remote: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    clone = tmp_path / "clone"
+    subprocess.run([*GIT, "init", "-q", str(clone)], check=True)
+    subprocess.run([*GIT, "-C", str(clone), "remote", "add", "origin", remote], check=True)
+    done = subprocess.run(
+        ["bash", str(RESTORE)], cwd=clone, capture_output=True, text=True, check=False, env={**os.environ}
+    )
+    return done, clone / "reports" / "history.sqlite"
+
+
+def test_history_restore_tells_an_absent_branch_from_one_that_cannot_be_read(tmp_path: Path, origin: Path) -> None:
+    """Absent: exit 0, no file (the night starts the history); present: restored whole; unreadable: exit 1."""
+    nightly = _workflow("nightly-gpu.yml")
+    for job in ("plan", "merge"):
+        assert _step(nightly, job, "restore the history")["run"].strip() == "bash .github/scripts/restore-history.sh"
+    absent, restored = _restore(tmp_path / "a", str(origin))
+    assert absent.returncode == 0 and "no history branch yet" in absent.stdout and not restored.exists()
+
+    data = tmp_path / "data"
+    subprocess.run([*GIT, "init", "-q", "-b", "history", str(data)], check=True)
+    (data / "history.sqlite").write_bytes(b"SQLite format 3\x00" + bytes(range(256)))
+    subprocess.run([*GIT, "-C", str(data), "add", "history.sqlite"], check=True)
+    subprocess.run([*GIT, "-C", str(data), "commit", "-qm", "h"], check=True)
+    subprocess.run([*GIT, "-C", str(data), "push", "-q", str(origin), "history:history"], check=True)
+    present, restored = _restore(tmp_path / "b", str(origin))
+    assert present.returncode == 0, present.stderr
+    assert restored.read_bytes() == (data / "history.sqlite").read_bytes()
+
+    broken, restored = _restore(tmp_path / "c", str(tmp_path / "no-such-remote.git"))
+    assert broken.returncode == 1 and "the history branch cannot be read" in broken.stdout
+    assert not restored.exists()
+
+
+def test_the_history_is_saved_only_after_this_night_added_to_a_restored_history() -> None:
+    """`history add` runs only on a restored (or absent) history, and the push only after `history add` succeeded."""
+    merge = _workflow("nightly-gpu.yml")["jobs"]["merge"]
+    add = _step(_workflow("nightly-gpu.yml"), "merge", "add the run to the history")
+    save = _step(_workflow("nightly-gpu.yml"), "merge", "save the history")
+    assert add["id"] == "history" and "steps.restore.outcome == 'success'" in add["if"]
+    assert "steps.history.outcome == 'success'" in save["if"] and "[ -s reports/history.sqlite ]" in save["run"]
+    assert [s.get("id") for s in merge["steps"]].index("restore") < [s.get("id") for s in merge["steps"]].index(
+        "history"
+    )
+
+
+def test_every_action_runs_on_node_24() -> None:
+    """Each `actions/*` step names a major whose runtime is Node 24; an action missing from the table fails too."""
+    for name in ("nightly-gpu.yml", "ci.yml"):
+        for job, step in _steps(_workflow(name)):
+            uses = step.get("uses")
+            if not uses:
+                continue
+            action, _, version = str(uses).partition("@")
+            assert action in NODE24, f"{name}: {job}: {uses}: add its first Node 24 major to NODE24"
+            assert int(version.removeprefix("v").split(".")[0]) >= NODE24[action], f"{name}: {job}: {uses}"
