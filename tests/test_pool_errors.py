@@ -38,6 +38,22 @@ def test_a_start_that_raises_another_error_is_a_recorded_boot_failure_not_a_live
     assert not pool._leases  # the lease was given back
 
 
+def test_a_dry_boot_that_raises_another_error_is_a_recorded_dry_boot_failure(tmp_path: Path) -> None:
+    """The same for the dry boot: DryBootError with the real cause, a BOOT_FAILED line of stage dry_boot."""
+    from harness.runner import DryBootError
+
+    pool, cell = fake_pool(tmp_path, dry_boot=True)
+    (tmp_path / "engine" / "python").chmod(0o644)
+    try:
+        with pytest.raises(DryBootError, match="PermissionError"):
+            pool.get(cell)
+        assert isinstance(pool.known(cell.server_key), DryBootError)
+    finally:
+        pool.close()
+    (record,) = read_results(tmp_path / "run").servers
+    assert (record.outcome, record.stage, record.code) == (ServerOutcome.BOOT_FAILED, "dry_boot", Code.OTHER)
+
+
 def test_a_teardown_that_raises_still_writes_the_stopped_line_and_raises(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,7 +23,7 @@ from harness.fleet import Lease, NodeScheduler
 from harness.matrix import Cell, ModelSpec
 from harness.measure import ResourceSampler, expected_weight_bytes, gpu_indices_from_env
 from harness.results import ServerOutcome, ServerRecord, append_record, now_iso
-from harness.runner.dry_boot import DRY_BOOT_FLAGS, dry_boot, wants_dry_boot
+from harness.runner.dry_boot import DRY_BOOT_FLAGS, DryBootError, dry_boot, wants_dry_boot
 from harness.runner.placement import boot_guard, lease_env, lease_for
 from harness.runner.prefetch import WeightPrefetcher
 from harness.runner.progress import Progress
@@ -45,11 +45,21 @@ def _weight_bytes(path: Path) -> int | None:
         return None
 
 
-def _start_error(cell: Cell, server: VllmServer | None, error: Exception, clock: float, run_dir: Path) -> BootError:
-    """A start that raised something other than BootError, as the boot failure it is: the exception is the cause."""
+def _start_error(
+    cell: Cell,
+    server: VllmServer | None,
+    error: Exception,
+    clock: float,
+    run_dir: Path,
+    kind: type[BootError] = BootError,
+) -> BootError:
+    """A start that raised something other than BootError (an engine python that cannot be executed, a log that
+    cannot be opened), as the boot failure it is (``kind``: the dry boot's own): the exception is the cause."""
+    if isinstance(error, BootError):
+        return error
     log = server.log_path if server is not None else run_dir / f"server-{cell.server_key}.log"
     evidence = f"the engine could not be started: {type(error).__name__}: {error}"
-    return BootError(
+    return kind(
         name=cell.server_key,
         exit_code=server.exit_code if server is not None else None,
         elapsed=time.monotonic() - clock,
@@ -159,7 +169,7 @@ class ServerPool:
             # Anything else than the engine's own failure (an engine python that cannot be executed, a log that
             # cannot be opened) is a boot that did not happen either: recorded with its real cause and remembered,
             # never kept as a server whose dead port the next cell would probe.
-            error = caught if isinstance(caught, BootError) else _start_error(cell, server, caught, clock, self.run_dir)
+            error = _start_error(cell, server, caught, clock, self.run_dir)
             if server is not None and server.running:
                 server.stop()
             self._servers[cell.server_key] = error
@@ -204,19 +214,24 @@ class ServerPool:
         self.progress.line(f"[{cell.server_key}] dry boot: vLLM on dummy weights, before any weight is fetched")
         started_at = now_iso()
         self._lease(cell, None, started_at)  # given back after it: the weights' fetch holds no GPU
+        server: VllmServer | None = None
+        clock = time.monotonic()
         try:
             with self.progress.activity(f"[{cell.server_key}] dry boot"):
                 server = self._server(cell, path, name_suffix="-dry-boot", extra_flags=DRY_BOOT_FLAGS)
                 with boot_guard(self.scheduler, self._leases.get(cell.server_key), cell.server_key, self.run_dir):
                     seconds = dry_boot(server)
-        except BootError as error:  # DryBootError, or PlacementError when a boot lock was never freed
+        except Exception as caught:  # DryBootError, PlacementError (a boot lock never freed), or a start that broke
+            error = _start_error(cell, server, caught, clock, self.run_dir, DryBootError)
             self._servers[cell.server_key] = error
             self._record(cell, ServerOutcome.BOOT_FAILED, started_at, error=error)
             self.progress.line(
                 f"[{cell.server_key}] dry boot failed: {error.diagnosis.code}: {error.diagnosis.evidence}; "
                 "no weight fetched"
             )
-            raise
+            if error is caught:
+                raise
+            raise error from caught
         finally:
             self._release(cell.server_key)
         self.progress.line(f"[{cell.server_key}] dry boot ready in {seconds:.1f} s; fetching the weights")
