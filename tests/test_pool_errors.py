@@ -100,3 +100,26 @@ def test_a_harness_error_in_a_deployments_preflight_is_recorded_as_such(
     assert steps[0].evidence == (
         "harness error in pre-flight (its cells are recorded ERROR): chat: RuntimeError: tokenizer check crashed"
     )
+
+
+def test_a_teardown_error_reaches_the_cells_record_without_changing_its_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner no longer swallows a teardown error: the cell keeps its verdict and its message names the error."""
+    from harness.runner import Outcome
+    from harness.verdicts import Verdict
+
+    runner = _runner(tmp_path)
+    (cell,) = load_matrix(_matrix(tmp_path, "serve")).cells
+    monkeypatch.setattr(runner, "_evaluate", lambda cell, latency=True: Outcome(verdict=Verdict.PASS, message="ok"))
+
+    def broken_finish(cell: object) -> None:
+        raise OSError("psutil could not read the process table")
+
+    monkeypatch.setattr(runner.servers, "finish", broken_finish)
+    outcome = runner.run(cell)
+    runner.close()
+    assert outcome.verdict is Verdict.PASS
+    assert outcome.message == "ok; its server's teardown failed: OSError: psutil could not read the process table"
+    (record,) = read_results(tmp_path / "run").cells
+    assert record.message == outcome.message
