@@ -42,6 +42,9 @@ def headline(results: RunResults) -> str:
     total = len(results.cells)
     working = counts[Verdict.PASS]
     parts = [f"**{working} of {total} cells working**"]
+    live = sum(1 for cell in results.cells if cell.live)
+    if live:  # a live endpoint's verdict is about a server the run did not start: said where the count is
+        parts.append(f"{live} answered by a {LIVE_LABEL}")
     if counts[Verdict.XFAIL]:
         parts.append(f"{counts[Verdict.XFAIL]} failing as the matrix expects")
     unexpected = counts[Verdict.FAIL] + counts[Verdict.ERROR] + counts[Verdict.XPASS]

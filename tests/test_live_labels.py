@@ -92,3 +92,4 @@ def test_a_live_deployment_service_is_labelled_and_never_counted_working(tmp_pat
     assert "failing on" not in line
     status = render_status(RunResults(run_dir=tmp_path, cells=cells, deployments=[record]))
     assert f"| hosted | hosted | 🔌 {LIVE_LABEL}, not counted |" in status
+    assert f"**2 of 2 cells working** · 1 answered by a {LIVE_LABEL}" in status
