@@ -80,6 +80,7 @@ class GateDecision:
     baseline: str = "none"  # what the run was compared with, in words
     blockers: tuple[Blocker, ...] = field(default=())
     scope: str = "no matrix given"  # what said which cells the run should have (harness.scope.RunScope.source)
+    scope_known: bool = False  # False: no matrix, so absent required cells could not be named (said in the summary)
     missing: int = 0  # cells expected by the matrix or the baseline and absent from the run
 
     @property
@@ -217,6 +218,7 @@ def _decision(cells: list[CellGate], baseline: str, run: RunResults, scope: RunS
         baseline=baseline,
         blockers=tuple(blockers),
         scope=scope.source if scope is not None else "no matrix given",
+        scope_known=scope is not None and scope.known,
         missing=sum(1 for c in cells if c.missing),
     )
 
@@ -297,7 +299,7 @@ def markdown(decision: GateDecision, run_id: str) -> str:
         f"Run `{run_id}` against {decision.baseline}: {decision.required} required cell(s), "
         f"{decision.compared} with a baseline result, {decision.missing} NOT RUN / MISSING (no record in the run).",
         "",
-        f"Cells expected from: {_md(decision.scope)}.",
+        f"Cells expected from: {_md(decision.scope)}." if decision.scope_known else f"⚠️ **{_md(decision.scope)}**.",
         "",
     ]
     if decision.blockers:

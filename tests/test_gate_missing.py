@@ -127,6 +127,8 @@ def test_the_gate_says_when_it_has_no_tolerances_and_takes_them_from_matrix(
     out = capsys.readouterr().out
     assert "gate: no matrix: /elsewhere/matrix.yaml (recorded by the run) is not here" in out
     assert "no `gate:` tolerances apply" in out and "pass --matrix FILE" in out
-    assert "no matrix: /elsewhere/matrix.yaml" in (dirs[1] / "gate.md").read_text()
+    assert (
+        "⚠️ **no matrix: /elsewhere/matrix.yaml (recorded by the run) is not here" in (dirs[1] / "gate.md").read_text()
+    )
     assert main(["gate", str(dirs[1]), "--baseline", str(dirs[0]), "--matrix", str(matrix)]) == 1
     assert "tolerance 10%" in capsys.readouterr().out
