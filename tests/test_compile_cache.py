@@ -12,6 +12,7 @@ from history_fake import make_run
 
 from harness.history import HistoryStore
 from harness.pages import write_site
+from harness.results import RunResults
 from harness.server import parse_boot_log
 from harness.verdicts import Verdict
 
@@ -112,3 +113,30 @@ def test_the_cell_page_shows_the_compile_cache_next_to_the_boot_time(tmp_path: P
         index = write_site(store, tmp_path / "site")
     page = (index.parent / "cells" / "m-default-chat.html").read_text(encoding="utf-8")
     assert re.search(r"<th>boot</th><td>40\.00 s \(cold compile cache\)</td>", page)
+
+
+def _boot(run_id: str, minute: int, seconds: float, cache: str) -> RunResults:
+    """A run whose one cell booted in ``seconds`` with its compile cache ``cache``."""
+    run = make_run(run_id, minute, {"m|default|chat": Verdict.PASS})
+    run.cells = [
+        replace(c, timings={"boot_s": seconds}, server=replace(c.server, compile_cache=cache))
+        for c in run.cells
+        if c.server is not None
+    ]
+    return run
+
+
+def test_history_and_the_gate_compare_boot_times_warm_with_warm_and_cold_with_cold(tmp_path: Path) -> None:
+    """A cold boot after warm ones is no boot regression; a slow warm boot after warm ones is, named as warm."""
+    from harness.gate import decide_with_history
+
+    tolerance = {"m": {"boot_s": 0.10}}
+    with HistoryStore.open(tmp_path / "h.sqlite") as store:
+        for minute, seconds in enumerate((40.0, 41.0, 40.5)):
+            store.add(_boot(f"w{minute}", minute, seconds, "warm"))
+        cold = _boot("c9", 9, 75.0, "cold")
+        slow = _boot("w9", 9, 75.0, "warm")
+        assert decide_with_history(cold, store, tolerances=tolerance).passed
+        blocked = decide_with_history(slow, store, tolerances=tolerance)
+    (blocker,) = blocked.blockers
+    assert blocker.reason.startswith("boot (s), warm compile cache 40.5 s -> 75.0 s (+85%")

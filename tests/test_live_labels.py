@@ -62,18 +62,23 @@ def test_history_show_labels_a_live_cell(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_rows_written_before_the_live_column_are_labelled_from_their_record(tmp_path: Path) -> None:
-    """A history file of schema 1 is migrated: its live cells read as live, the others not."""
+    """A history file of schema 1 is migrated: its live cells read as live, the others not, and each boot's
+    compile-cache state is read from the record the row keeps."""
     db = tmp_path / "h.sqlite"
+    warm = make_run("r2", 1, {"m|default|tools": Verdict.PASS})
+    warm.cells = [replace(c, server=replace(c.server, compile_cache="warm")) for c in warm.cells if c.server]
     with HistoryStore.open(db) as store:
         store.add(_live_run("r1", 0))
-        store.add(make_run("r2", 1, {"m|default|tools": Verdict.PASS}))
+        store.add(warm)
     connection = sqlite3.connect(db)
-    connection.executescript("ALTER TABLE cells DROP COLUMN live; PRAGMA user_version = 1;")
+    connection.executescript(
+        "ALTER TABLE cells DROP COLUMN live; ALTER TABLE cells DROP COLUMN compile_cache; PRAGMA user_version = 1;"
+    )
     connection.close()
     with HistoryStore.open(db) as store:
-        assert [(e.key.cell_id, e.live) for e in store.everything()] == [
-            ("m-default-chat", True),
-            ("m-default-tools", False),
+        assert [(e.key.cell_id, e.live, e.compile_cache) for e in store.everything()] == [
+            ("m-default-chat", True, None),
+            ("m-default-tools", False, "warm"),
         ]
 
 

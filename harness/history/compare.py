@@ -14,13 +14,14 @@ which neither break nor fix a streak. Transitions:
 - MISSING: in the previous run on this machine, absent from this one.   NEW CELL: no earlier comparable result.
 
 The noise rule for performance (TTFT/TPOT/E2E p50, boot seconds, peak VRAM/RSS; lower is better): the baseline is
-the median of the cell's last five working results; a change is flagged only when it is beyond BOTH the relative
-threshold (10% unless the matrix sets a tolerance) AND the cell's own run-to-run spread, the range (max - min) of
-those same results. Beyond the threshold but within the spread it is "noisy"; with fewer than three earlier
-results the spread is not known and the change is "unconfirmed", never a regression. The range rather than a
-standard deviation because three to five points give an unstable deviation, and the range is what the runs really
-showed. The gate against a single baseline run (``--baseline``) has one point by construction: there the threshold
-alone decides, and the delta's text says so.
+the median of the cell's last five working results (for boot seconds, those whose torch.compile cache was in the same
+state, warm or cold, when it is known: a cold boot compiles what a warm one loads); a change is flagged only when it
+is beyond BOTH the relative threshold (10% unless the matrix sets a tolerance) AND the cell's own run-to-run spread,
+the range (max - min) of those same results. Beyond the threshold but within the spread it is "noisy"; with fewer
+than three earlier results the spread is not known and the change is "unconfirmed", never a regression. The range
+rather than a standard deviation because three to five points give an unstable deviation, and the range is what the
+runs really showed. The gate against a single baseline run (``--baseline``) has one point by construction: there the
+threshold alone decides, and the delta's text says so.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class PerfDelta:
     points: int
     threshold: float
     status: PerfStatus
+    like: str | None = None  # boot_s: the compile-cache state both sides share ("warm"), None when not known
 
     def text(self) -> str:
         spread = f"spread {_fmt(self.metric, self.spread)} over {self.points} run(s)"
@@ -93,8 +95,9 @@ class PerfDelta:
             spread = f"only {self.points} earlier result(s), spread not known yet"
         elif self.points == 1:
             spread = "one baseline run, no spread: threshold alone"
+        label = METRIC_LABELS[self.metric] + (f", {self.like} compile cache" if self.like else "")
         return (
-            f"{METRIC_LABELS[self.metric]} {_fmt(self.metric, self.baseline)} -> {_fmt(self.metric, self.now)} "
+            f"{label} {_fmt(self.metric, self.baseline)} -> {_fmt(self.metric, self.now)} "
             f"({self.relative:+.0%}; threshold {self.threshold:.0%}, {spread}): {self.status}"
         )
 
@@ -270,7 +273,10 @@ def perf_deltas(
     out: list[PerfDelta] = []
     for metric in METRICS:
         value = now.figures.get(metric)
-        points = [v for v in (e.figures.get(metric) for e in earlier) if v is not None]
+        like = now.compile_cache if metric == "boot_s" else None
+        # boot seconds compare like with like: a warm compile cache skips what a cold one compiles
+        pool = [e for e in earlier if e.compile_cache == like] if like is not None else earlier
+        points = [v for v in (e.figures.get(metric) for e in pool) if v is not None]
         if value is None or not points:
             continue
         baseline = statistics.median(points)
@@ -287,7 +293,7 @@ def perf_deltas(
             status = PerfStatus.NOISY
         else:
             status = PerfStatus.REGRESSION if value > baseline else PerfStatus.IMPROVEMENT
-        out.append(PerfDelta(metric, value, baseline, relative, spread, len(points), threshold, status))
+        out.append(PerfDelta(metric, value, baseline, relative, spread, len(points), threshold, status, like))
     return tuple(out)
 
 

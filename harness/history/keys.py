@@ -143,6 +143,16 @@ def figures(cell: CellRecord, server: ServerRecord | None) -> dict[str, float | 
     return out
 
 
+def compile_cache_of(cell: CellRecord, server: ServerRecord | None) -> str | None:
+    """The state of the boot's torch.compile cache (warm, cold, disabled): a cold boot compiles for tens of seconds
+    a warm one skips, so boot times are only compared between boots in the same state. None when unknown."""
+    if cell.server is not None and cell.server.compile_cache:
+        return cell.server.compile_cache
+    phases = server.boot_phases if server is not None else None
+    value = phases.get("compile_cache") if phases else None
+    return str(value) if value else None
+
+
 def key_of(cell: CellRecord, server: ServerRecord | None, environment: EnvironmentRecord | None) -> HistoryKey:
     return HistoryKey(
         cell_id=cell.cell_id,

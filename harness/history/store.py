@@ -21,7 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from harness.history.keys import METRICS, HistoryKey, figures, gpu_label, key_of, server_of
+from harness.history.keys import METRICS, HistoryKey, compile_cache_of, figures, gpu_label, key_of, server_of
 from harness.logs import read_tail_before_teardown
 from harness.results import CellRecord, EnvironmentRecord, RunResults, now_iso
 from harness.verdicts import Verdict
@@ -70,11 +70,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX cells_by_cell ON cells (cell_id, gpu, run_at, run_id);
     """,
-    # 2: whether a live endpoint (not a boot of the run's) answered the cell, so every view can label it; the rows
-    # written before are labelled from the record each keeps.
+    # 2: whether a live endpoint (not a boot of the run's) answered the cell, so every view can label it, and the
+    # state of its boot's torch.compile cache (warm, cold, disabled), so boot times compare like with like; the rows
+    # written before are filled from the record each keeps.
     """
     ALTER TABLE cells ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
     UPDATE cells SET live = (json_extract(record, '$.server.external') IS NOT NULL);
+    ALTER TABLE cells ADD COLUMN compile_cache TEXT;
+    UPDATE cells SET compile_cache = json_extract(record, '$.server.compile_cache');
     """,
 )
 
@@ -115,6 +118,7 @@ class Entry:
     figures: Mapping[str, float | None]
     log_tail: str | None
     live: bool = False  # a live endpoint answered it (harness.live_cells): not a boot of that run's
+    compile_cache: str | None = None  # its boot's torch.compile cache: warm, cold, disabled; None when unknown
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -138,12 +142,13 @@ class Entry:
             "message": self.message,
             "figures": dict(self.figures),
             "live": self.live,
+            "compile_cache": self.compile_cache,
         }
 
 
 _ENTRY_COLUMNS = (
     "run_id, run_at, cell_id, model, profile, use_case, model_id, revision, vllm_version, vllm_commit, flags, gpu, "
-    "harness_version, verdict, code, required, message, " + ", ".join(METRICS) + ", log_tail, live"
+    "harness_version, verdict, code, required, message, " + ", ".join(METRICS) + ", log_tail, live, compile_cache"
 )
 
 
@@ -180,8 +185,9 @@ def _entry(row: Sequence[Any]) -> Entry:
         required=bool(required),
         message=message,
         figures=dict(zip(METRICS, values, strict=True)),
-        log_tail=row[-2],
-        live=bool(row[-1]),
+        log_tail=row[-3],
+        live=bool(row[-2]),
+        compile_cache=row[-1],
     )
 
 
@@ -207,6 +213,7 @@ def entries_of(run: RunResults) -> list[Entry]:
                 figures=figures(cell, server),
                 log_tail=cell.log_tail,
                 live=cell.live,
+                compile_cache=compile_cache_of(cell, server),
             )
         )
     return out
@@ -314,6 +321,7 @@ class HistoryStore:
                     tail,
                     json.dumps(cell.to_json(), default=str),
                     int(cell.live),
+                    compile_cache_of(cell, server),
                 )
             )
         version = ", ".join(sorted(versions)) or (
@@ -339,7 +347,7 @@ class HistoryStore:
                     "run_id, cell_id, run_at, model, profile, use_case, model_id, revision, vllm_version, "
                     "vllm_commit, flags, flags_hash, gpu, harness_version, verdict, code, required, message, "
                     + ", ".join(METRICS)
-                    + ", log_tail, record, live"
+                    + ", log_tail, record, live, compile_cache"
                 )
                 self.db.executemany(f"INSERT INTO cells ({columns}) VALUES ({placeholders})", rows)
         return True
