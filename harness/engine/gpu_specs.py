@@ -108,13 +108,20 @@ _NVML_NOISE = frozenset(
 _MEMORY_WORD = re.compile(r"^\d+gb$")
 
 
-def _nvml_keys(name: str) -> list[str]:
-    """The table keys an NVML board name may stand for, most specific first: with its memory ("A100" + "40GB" is
-    A100-40GB), then without it (the H100 80GB HBM3 is the table's H100)."""
+def _nvml_match(name: str, by_key: dict[str, GpuSpec]) -> GpuSpec | None:
+    """The table entry an NVML board name stands for: with its memory ("A100" + "40GB" is A100-40GB), else without
+    it when the memory it states is the entry's (the H100 80GB HBM3 is the table's H100; an "H100 40GB" is no H100
+    the table knows, and is not taken for one)."""
     words = [w for w in re.split(r"[\s_-]+", name.strip().lower()) if w and w not in _NVML_NOISE]
-    memory = [w for w in words if _MEMORY_WORD.match(w)]
+    memory = [int(w.removesuffix("gb")) for w in words if _MEMORY_WORD.match(w)]
     base = "".join(w for w in words if not _MEMORY_WORD.match(w))
-    return [base + size for size in memory] + [base]
+    for size in memory:
+        if f"{base}{size}gb" in by_key:
+            return by_key[f"{base}{size}gb"]
+    gpu = by_key.get(base)
+    if gpu is None or any(abs(gpu.memory_bytes - size * GIB) > 0.1 * size * GIB for size in memory):
+        return None
+    return gpu
 
 
 def parse_gpu(text: str) -> GpuSpec:
@@ -129,9 +136,9 @@ def parse_gpu(text: str) -> GpuSpec:
             raise GpuSpecError(f"--gpu {text}: memory must be positive, e.g. sm_89:24GiB")
         return GpuSpec(f"sm_{capability} {match.group(2)}{match.group(3)}", capability, memory, "spec")
     by_key = {_key(name): gpu for name, gpu in KNOWN_GPUS.items()}
-    for wanted in (_key(value), *_nvml_keys(value)):  # the table's own name, else the name nvidia-smi prints
-        if wanted in by_key:
-            return by_key[wanted]
+    known = by_key.get(_key(value)) or _nvml_match(value, by_key)  # the table's own name, else nvidia-smi's
+    if known is not None:
+        return known
     raise GpuSpecError(
         f"--gpu {text}: not a known GPU and not a spec; expected one of {', '.join(KNOWN_GPUS)} (or the name "
         "nvidia-smi prints for one, e.g. 'NVIDIA A100-SXM4-40GB'), `auto` (ask NVML) or sm_<capability>:<memory> "
