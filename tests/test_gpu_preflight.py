@@ -77,10 +77,11 @@ def test_check_gpu_accepts_the_names_nvidia_smi_prints(nvml_name: str, table_nam
     assert resolve_gpu(nvml_name) == KNOWN_GPUS[table_name]
 
 
-def test_an_nvml_name_without_the_memory_that_tells_two_boards_apart_is_refused() -> None:
-    """ "NVIDIA A100" could be the 40 GB or the 80 GB board: refused, not guessed."""
+@pytest.mark.parametrize("name", ["NVIDIA A100", "NVIDIA H100 40GB"])
+def test_an_nvml_name_the_table_cannot_tell_is_refused_not_guessed(name: str) -> None:
+    """An A100 without its memory (the 40 GB or the 80 GB board?) or an H100 of 40 GB (none is): refused."""
     with pytest.raises(GpuSpecError, match=r"not a known GPU.*A100-40GB.*A100-80GB"):
-        parse_gpu("NVIDIA A100")
+        parse_gpu(name)
 
 
 def test_spec_parses_capability_and_memory_units() -> None:
