@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.checkpoint import boot_gguf_file, fetch_weights, local_gguf_file, resolve_model
+from harness.checkpoint import CheckpointError, boot_gguf_file, fetch_weights, local_gguf_file, resolve_model
 from harness.codes import Code
 from harness.diagnose import Diagnosis
 from harness.findings import Finding
@@ -165,6 +165,11 @@ class ServerPool:
                 self._samplers[cell.server_key] = sampler
                 with boot_guard(self.scheduler, self._leases.get(cell.server_key), cell.server_key, self.run_dir):
                     server.start()
+        except CheckpointError:
+            # Not a boot failure: a file the boot needs could not be had (the cell reports it as the fetch's) and
+            # nothing was started; the GPUs go back.
+            self._release(cell.server_key)
+            raise
         except Exception as caught:
             # Anything else than the engine's own failure (an engine python that cannot be executed, a log that
             # cannot be opened) is a boot that did not happen either: recorded with its real cause and remembered,
