@@ -45,6 +45,8 @@ DEMO_TRUTH: dict[str, tuple[str, str | None]] = {
     "smollm2-135m-instruct-default-concurrency": ("PASS", None),
     "gemma3-270m-default-completions": ("PASS", None),
     "gemma3-270m-default-chat": ("XFAIL", "NO_CHAT_TEMPLATE"),
+    "gemma3-270m-default-long_context": ("PASS", None),
+    "gemma3-270m-default-concurrency": ("PASS", None),
     "smollm2-135m-instruct-gguf-default-chat": ("XFAIL", "NOT_SERVABLE"),
     "gemma3-270m-gguf-default-completions": ("XFAIL", "NOT_SERVABLE"),
 }
