@@ -406,6 +406,15 @@ def check_tokenizer(listing: Listing, out: FindingList) -> bool:
     return False
 
 
+def mistral_tokenizer_auto(files: Mapping[str, Any]) -> bool:
+    """vLLM's --tokenizer-mode auto takes mistral_common's tokenizer for this listing: vllm/tokenizers/registry.py
+    get_tokenizer switches to "mistral" when is_mistral_model_repo (a consolidated*.safetensors file) and a
+    tekken.json or tokenizer.model.v* is present; chat is then encoded by mistral_common, not by a jinja template."""
+    names = [f for f in files if "/" not in f]
+    consolidated = any(f.startswith("consolidated") and f.endswith(".safetensors") for f in names)
+    return consolidated and any(f == "tekken.json" or f.startswith("tokenizer.model.v") for f in names)
+
+
 def check_chat(
     path: Path,
     config: Mapping[str, Any],
@@ -413,8 +422,13 @@ def check_chat(
     chat_assumed: bool,
     registry: EngineRegistry | None,
     out: FindingList,
+    *,
+    mistral_tokenizer: bool = False,
 ) -> ChatFacts:
-    """The chat template (found, renders, system, tools, end-of-turn token) against the eos ids vLLM stops on."""
+    """The chat template (found, renders, system, tools, end-of-turn token) against the eos ids vLLM stops on.
+
+    ``mistral_tokenizer`` (``mistral_tokenizer_auto``): vLLM serves chat through mistral_common, so a missing jinja
+    template is no refusal."""
     chat_cases = (use_cases & CHAT_LIKE) or (frozenset({UseCase.CHAT}) if chat_assumed else frozenset())
     eos = vllm_eos_ids(path)
     facts = ChatFacts(tuple(sorted(eos.ids)), eos.generation_source, NO_TEMPLATE)
@@ -423,7 +437,15 @@ def check_chat(
     if found is None:
         notes = unused_templates(path)
         extra = f" ({'; '.join(notes)})" if notes else ""
-        if registry is not None and model_type in registry.chat_template_fallbacks:
+        if mistral_tokenizer:
+            # Found on the real Devstral-Small-2507 (consolidated.safetensors + tekken.json, no jinja template): vLLM
+            # picks the Mistral tokenizer and answers chat; an ERROR here would refuse a model vLLM serves.
+            severity, fix = (
+                Severity.INFO,
+                "consolidated*.safetensors and tekken.json / tokenizer.model.v*: vLLM's --tokenizer-mode auto uses "
+                "mistral_common, which encodes chat without a template (no HTTP 400)",
+            )
+        elif registry is not None and model_type in registry.chat_template_fallbacks:
             severity, fix = Severity.WARNING, f"{registry.label} uses its built-in fallback template for {model_type!r}"
         elif chat_cases:
             severity, fix = Severity.ERROR, "add a chat_template (chat_template.jinja) or pass --chat-template"
@@ -433,8 +455,9 @@ def check_chat(
         out.add(
             "NO_CHAT_TEMPLATE",
             severity,
-            f"no chat template in chat_template.jinja, chat_template.json or tokenizer_config.json{extra}: vLLM "
-            f"answers /v1/chat/completions with HTTP 400 (asked: {asked}); {fix}",
+            f"no chat template in chat_template.jinja, chat_template.json or tokenizer_config.json{extra}: "
+            + ("" if mistral_tokenizer else "vLLM answers /v1/chat/completions with HTTP 400 ")
+            + f"(asked: {asked}); {fix}",
             "tokenizer_config.json: chat_template",
             scope=CHAT_LIKE,
         )
@@ -558,6 +581,35 @@ def check_use_cases(listing: Listing, use_cases: frozenset[UseCase], out: Findin
             "preprocessor_config.json",
             scope=set(multimodal),
         )
+
+
+def check_quantize_config(
+    listing: Listing, path: Path, config: Mapping[str, Any], flags: Mapping[str, object], out: FindingList
+) -> None:
+    """An AutoGPTQ-era quantize_config.json with no quantization_config in config.json (found on the real
+    WizardCoder-15B-1.0-GPTQ): vLLM takes the method only from config.json (vllm/config/model.py
+    _verify_quantization, via the model's arch config), so ModelConfig.quantization stays None and the loader never
+    reads quantize_config.json (model_loader/weight_utils.py get_quant_config runs only once a method is set): the
+    packed tensors (qweight, qzeros, scales) meet an unquantised model. A prediction: --quantization names it."""
+    if "quantize_config.json" not in listing.files or flags.get("quantization"):
+        return
+    if any(isinstance(c.get("quantization_config"), Mapping) for c in (config, _text_config(config))):
+        return
+    quant = read_json(path / "quantize_config.json")
+    shown = ""
+    if isinstance(quant, dict):
+        shown = ", ".join(f"{k} {quant[k]}" for k in ("quant_method", "bits", "group_size") if k in quant)
+    method = quant.get("quant_method") if isinstance(quant, dict) else None
+    asked = method if isinstance(method, str) and method else "gptq"
+    out.add(
+        "QUANT_UNSUPPORTED",
+        Severity.WARNING,
+        f"quantize_config.json ({shown or 'unreadable'}) but config.json has no quantization_config: vLLM reads "
+        "the quantisation method from config.json only, loads the checkpoint as unquantised and the packed "
+        f"weights (qweight, qzeros, scales) do not match its parameters; fix: serve with --quantization {asked} "
+        "(vLLM then reads quantize_config.json) or add quantization_config to config.json",
+        "quantize_config.json x config.json: quantization_config",
+    )
 
 
 def check_task(

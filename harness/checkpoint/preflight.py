@@ -14,6 +14,7 @@ from harness.checkpoint.checks import (
     check_chat,
     check_config,
     check_layout,
+    check_quantize_config,
     check_task,
     check_tokenizer,
     check_use_cases,
@@ -23,6 +24,7 @@ from harness.checkpoint.checks import (
     effective_architecture,
     gguf_only,
     is_sentence_encoder,
+    mistral_tokenizer_auto,
     model_type_of,
 )
 from harness.checkpoint.fetch import (
@@ -147,6 +149,7 @@ def preflight(
         )
     index_files = sorted(f for f in listing.files if "/" not in f and f.endswith(".index.json"))
     check_task(config, cases, registry, out)
+    check_quantize_config(listing, path, config, flags or {}, out)
     weights = check_weights(listing, path, index_files, out, model)
     facts = replace(
         facts,
@@ -158,7 +161,15 @@ def preflight(
     if check_tokenizer(listing, out):
         # With no use case asked, chat is assumed -- except for a sentence-transformers encoder (a Pooling module in
         # modules.json), which vLLM serves on /v1/embeddings and which has no reason to carry a chat template.
-        chat = check_chat(path, config, cases, not asked and not is_sentence_encoder(path), registry, out)
+        chat = check_chat(
+            path,
+            config,
+            cases,
+            not asked and not is_sentence_encoder(path),
+            registry,
+            out,
+            mistral_tokenizer=mistral_tokenizer_auto(listing.files),
+        )
         facts = replace(
             facts,
             eos_token_ids=chat.eos_token_ids,
