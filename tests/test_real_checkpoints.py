@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from harness.checkpoint import FindingList, check_gpu, preflight
+from harness.checkpoint import FindingList, check_gpu, derived_max_len, preflight
 from harness.checkpoint.checks import check_chat, mistral_tokenizer_auto
 from harness.engine import load_registry, parse_gpu, resolve_engine_python
 from harness.findings import Finding, Severity
@@ -54,8 +54,9 @@ CASES = (
          "Idefics3ForConditionalGeneration", 8192),
     # NbAiLab nb-whisper-small-beta (openai/whisper-small fine-tune): WhisperForConditionalGeneration is native and
     # served on /v1/audio/transcriptions; it has no chat template, which only chat-like cells need (INFO).
+    # ModelConfig: max_model_len 448, from max_target_positions (pre-flight did not read that key).
     Case("nb-whisper-small-beta", (UseCase.AUDIO,), frozenset({"WEIGHTS_MISSING"}),
-         {"NO_CHAT_TEMPLATE": Severity.INFO}, "WhisperForConditionalGeneration"),
+         {"NO_CHAT_TEMPLATE": Severity.INFO}, "WhisperForConditionalGeneration", 448),
     # google/medgemma-27b-it: Gemma3ForConditionalGeneration (text_config gemma3_text), native multimodal; its
     # context comes from text_config (131072); processor files present.
     Case("medgemma-27b-it", (UseCase.CHAT, UseCase.VISION), frozenset({"WEIGHTS_INCOMPLETE", "TOKENIZER_MISSING"}),
@@ -85,9 +86,9 @@ CASES = (
     Case("SmolLM3-3B", (UseCase.CHAT,), frozenset({"WEIGHTS_INCOMPLETE", "TOKENIZER_MISSING"}), {},
          "SmolLM3ForCausalLM", 65536),
     # intfloat/multilingual-e5-large-instruct: XLMRobertaModel, a sentence-transformers encoder served on
-    # /v1/embeddings; no chat use case, no template needed.
+    # /v1/embeddings; no chat use case, no template needed. config.json's context is 514; vLLM serves 512 (below).
     Case("multilingual-e5-large-instruct", (UseCase.EMBEDDINGS,),
-         frozenset({"WEIGHTS_MISSING", "TOKENIZER_MISSING"}), {}, "XLMRobertaModel"),
+         frozenset({"WEIGHTS_MISSING", "TOKENIZER_MISSING"}), {}, "XLMRobertaModel", 514),
 )  # fmt: skip
 
 
@@ -250,3 +251,18 @@ def test_gemma2_falls_back_to_float32_on_a_t4() -> None:
     finding = judge("gemma2-poem", "T4")["DTYPE_UNSUPPORTED"]
     assert "falls back to float32" in finding.message
     assert "model type 'gemma2'" in finding.message
+
+
+def test_whisper_context_is_its_decoder_length() -> None:
+    """Whisper's max_model_len in vLLM is max_target_positions (448 on nb-whisper-small, as its ModelConfig says),
+    which the GPU-side KV arithmetic uses instead of vLLM's 2048 default for configs without a length key."""
+    assert derived_max_len(real_config("nb-whisper-small-beta")) == (448, "max_target_positions=448")
+
+
+def test_e5_pooling_length_is_capped_by_its_tokenizer() -> None:
+    """multilingual-e5-large-instruct (absolute positions, 514) is served as a pooling model with max_model_len 512,
+    its tokenizer_config.json model_max_length, as its ModelConfig says; facts.context_length stays config.json's."""
+    tokenizer_config = json.loads((REAL / "multilingual-e5-large-instruct" / "tokenizer_config.json").read_text())
+    length, how = derived_max_len(real_config("multilingual-e5-large-instruct"), tokenizer_config, pooling=True)
+    assert length == 512
+    assert "model_max_length=512" in how

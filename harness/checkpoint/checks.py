@@ -38,6 +38,7 @@ CONTEXT_KEYS = (
     "max_seq_len",
     "seq_length",
     "model_max_length",
+    "max_target_positions",  # Whisper's decoder length (448), which vLLM serves as max_model_len (real nb-whisper)
     "max_sequence_length",
     "max_seq_length",
     "seq_len",

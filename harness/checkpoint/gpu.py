@@ -43,6 +43,7 @@ _CONTEXT_KEYS = (
     "n_positions",
     "max_seq_len",
     "seq_length",
+    "max_target_positions",  # Whisper: vLLM derives max_model_len 448 from it on the real nb-whisper-small config
     "max_sequence_length",
     "max_seq_length",
     "seq_len",
