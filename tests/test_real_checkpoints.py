@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from harness.checkpoint import FindingList, check_gpu, derived_max_len, preflight
+from harness.checkpoint import FindingList, check_gpu, derived_max_len, kv_bytes_per_token, preflight
 from harness.checkpoint.checks import check_chat, mistral_tokenizer_auto
 from harness.engine import load_registry, parse_gpu, resolve_engine_python
 from harness.findings import Finding, Severity
@@ -266,3 +266,13 @@ def test_e5_pooling_length_is_capped_by_its_tokenizer() -> None:
     length, how = derived_max_len(real_config("multilingual-e5-large-instruct"), tokenizer_config, pooling=True)
     assert length == 512
     assert "model_max_length=512" in how
+
+
+def test_multi_query_starcoder_keeps_one_kv_head() -> None:
+    """WizardCoder-15B (gpt_bigcode, multi_query) caches 1 KV head per layer in vLLM (transformers' config answers
+    num_key_value_heads 1, which vLLM's get_total_num_kv_heads reads): 20 KiB per token in float16, so its 8192
+    tokens fit a T4 beside the weights -- pre-flight used to count 48 heads and refuse it with MAX_MODEL_LEN."""
+    assert kv_bytes_per_token(real_config("WizardCoder-15B-1.0-GPTQ"), 2, 1) == (2 * 40 * 1 * 128 * 2, True)
+    found = judge("WizardCoder-15B-1.0-GPTQ", "T4", weight_bytes=9_198_428_896, quantization="gptq")
+    assert "MAX_MODEL_LEN" not in found
+    assert "QUANT_UNSUPPORTED" not in found

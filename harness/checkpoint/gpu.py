@@ -149,6 +149,19 @@ def derived_max_len(
     return length, how
 
 
+def _kv_heads(text: Mapping[str, Any], heads: int) -> int:
+    """The KV heads vLLM allocates: 1 for multi-query attention (vLLM's Falcon convertor unless
+    new_decoder_architecture; transformers' GPTBigCodeConfig answers num_key_value_heads 1 for multi_query, so the real
+    WizardCoder-15B has 1 KV head, not 48), else the first of vLLM's keys (transformers_utils/
+    model_arch_config_convertor.py get_total_num_kv_heads), else every attention head."""
+    if text.get("multi_query") is True and not text.get("new_decoder_architecture"):
+        return 1
+    for key in ("n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num", "num_attention_groups"):
+        if (value := _int(text.get(key))) is not None:
+            return value
+    return heads
+
+
 def kv_bytes_per_token(config: Mapping[str, Any], dtype_bytes: int, tp: int) -> tuple[int | None, bool]:
     """KV cache bytes per token per GPU, and whether that is exact for vLLM's allocator (full attention, no MLA,
     no sliding window or state layers: those make the real figure smaller, so a prediction from it is a warning)."""
@@ -161,7 +174,7 @@ def kv_bytes_per_token(config: Mapping[str, Any], dtype_bytes: int, tp: int) -> 
     if lora_rank is not None:  # MLA (DeepSeek V2/V3): one latent per token and layer, not split by tensor parallelism
         rope_dim = _int(text.get("qk_rope_head_dim")) or 0
         return layers * (lora_rank + rope_dim) * dtype_bytes, False
-    kv_heads = _int(text.get("num_key_value_heads")) or heads
+    kv_heads = _kv_heads(text, heads)
     hidden = _int(text.get("hidden_size")) or _int(text.get("n_embd"))
     head_dim = _int(text.get("head_dim")) or (hidden // heads if hidden else None)
     if head_dim is None:
