@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.checkpoint.eos import vllm_eos_ids
 from harness.checkpoint.fetch import WEIGHT_SUFFIXES, Listing, read_json
-from harness.checkpoint.report import FindingList
+from harness.checkpoint.report import FindingList, PreflightFacts
 from harness.checkpoint.safetensors import HeaderCorrupt, dominant_dtype, hub_parameter_count, read_header
 from harness.checkpoint.template import (
     NO_TEMPLATE,
@@ -63,6 +63,16 @@ class ChatFacts:
     eos_source: str | None
     chat_template: ChatTemplateFacts
     end_of_turn_id: int | None = None
+
+    def into(self, facts: PreflightFacts) -> PreflightFacts:
+        """``facts`` with what the chat check learnt."""
+        return replace(
+            facts,
+            eos_token_ids=self.eos_token_ids,
+            eos_source=self.eos_source,
+            chat_template=self.chat_template,
+            end_of_turn_id=self.end_of_turn_id,
+        )
 
 
 def _int(value: Any) -> int | None:

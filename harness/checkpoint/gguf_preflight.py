@@ -178,13 +178,7 @@ def preflight_gguf(
     if check_tokenizer(listing, out):
         check_tokenizer_match(gguf, load_vocabulary(path), label, out)
         chat = check_chat(path, config, cases, chat_assumed, registry, out)
-        facts = replace(
-            facts,
-            eos_token_ids=chat.eos_token_ids,
-            eos_source=chat.eos_source,
-            chat_template=chat.chat_template,
-            end_of_turn_id=chat.end_of_turn_id,
-        )
+        facts = chat.into(facts)
         if out.has("NO_CHAT_TEMPLATE") and gguf.string("tokenizer.chat_template"):
             out.add(
                 "NO_CHAT_TEMPLATE",

@@ -170,12 +170,6 @@ def preflight(
             out,
             mistral_tokenizer=mistral_tokenizer_auto(listing.files),
         )
-        facts = replace(
-            facts,
-            eos_token_ids=chat.eos_token_ids,
-            eos_source=chat.eos_source,
-            chat_template=chat.chat_template,
-            end_of_turn_id=chat.end_of_turn_id,
-        )
+        facts = chat.into(facts)
     report = PreflightReport(model, path, tuple(out.items), facts, asked)
     return against_gpu(report, gpu, flags or {}, engine_python) if gpu is not None else report
