@@ -24,6 +24,8 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "cpu-port-in-use.log": ("PORT_CONFLICT", "[Errno 98] Address already in use"),
     "issue-gpu-contended.log": ("GPU_CONTENDED", "is less than desired GPU memory utilization"),
     "cpu-memory-fraction.log": ("GPU_CONTENDED", "is less than desired CPU memory utilization (0.97"),
+    # vLLM's dump of the failing step (config, requests) is data, not a cause: the worker's RuntimeError is the line
+    "cpu-head-dim-16-engine-dump.log": ("OTHER", "Unsupported CPU attention configuration: head_dim=16"),
     "issue-kv-budget.log": ("KV_BUDGET", "ValueError: No available memory for the cache blocks"),
     "issue-max-model-len-kv.log": ("MAX_MODEL_LEN", "ValueError: The model's max seq len (60000) is larger"),
     "issue-max-model-len-derived.log": ("MAX_MODEL_LEN", "User-specified max_model_len (4096) is greater"),

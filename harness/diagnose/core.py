@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from harness.diagnose.signatures import (
+    DATA_DUMPS,
     EXIT_SIGNAL,
     SIGNATURES,
     SOURCE,
@@ -145,6 +146,8 @@ class _Reading:
         line = parse(number, raw)
         if line.is_frame():
             return  # a traceback frame, or the source it quotes: the exception line follows
+        if DATA_DUMPS.search(line.message):
+            return  # the failing step's config and requests, dumped: data, not a cause
         if line.quiet:
             # vLLM warns about things it then survives ("Retrying with a new port"): only the few signatures that are
             # a cause's sole trace, and a failed request in the access log, are read on INFO/WARNING lines

@@ -362,6 +362,11 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
 )
 
+# vLLM's dump of the failing step (vllm/logging_utils/dump_input.py, logged at ERROR after an engine core error): the
+# whole engine config and the scheduled requests, whose words (max_model_len, tokens, paths) would match any rule.
+# Data, never a cause (found on the tiny-head-dim canary: its dump was read as HUB_AUTH and MAX_MODEL_LEN).
+DATA_DUMPS = re.compile(r"^Dumping (input data for V1 LLM engine|scheduler output for model execution|scheduler stats)")
+
 # Lines that only say "something above failed". They are never evidence when anything better exists.
 WRAPPERS = re.compile(
     r"Engine core initialization failed|WorkerProc initialization failed|EngineCore failed to start|"
