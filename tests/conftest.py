@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.engine import resolve_engine_python
-from harness.server.ledger import LEDGER_VAR
+from harness.server.ledger import LEDGER_TEST_VAR, LEDGER_VAR
 
 _LEDGER = pytest.StashKey[Path]()
 _PHASES: list[pytest.TestReport] = []  # setup, call and teardown of every test: module fixtures boot in a setup
@@ -41,6 +41,13 @@ def engine_python() -> Path:
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
     return python
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before the test's fixtures run (a module fixture boots in the first test's setup): boots are charged to it.
+    if item.config.stash.get(_LEDGER, None) is not None:
+        os.environ[LEDGER_TEST_VAR] = item.nodeid
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

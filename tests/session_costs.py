@@ -51,9 +51,18 @@ def repeated_boots(boots: list[dict[str, Any]]) -> dict[str, list[str]]:
     return {pair: sorted(modules) for pair, modules in sorted(by_pair.items()) if len(modules) > 1}
 
 
+def is_vllm(engine_python: str) -> bool:
+    """A boot of real vLLM, not of a unit test's stand-in engine: its environment has vLLM installed."""
+    environment = Path(engine_python).parent.parent
+    return any(environment.glob("lib/python3*/site-packages/vllm/__init__.py"))
+
+
 def print_costs(terminal: Any, ledger: Path, reports: list[pytest.TestReport]) -> None:
-    boots = read_ledger(ledger)
+    everything = read_ledger(ledger)
+    boots = [b for b in everything if is_vllm(str(b.get("engine", "")))]
     terminal.section("session costs: wall seconds and vLLM boots per group")
+    if len(boots) < len(everything):
+        terminal.write_line(f"({len(everything) - len(boots)} boots of stand-in engines in unit tests not counted)")
     terminal.write_line(f"{'group':<40} {'seconds':>9} {'boots':>6} {'boot s':>8}")
     for group, seconds, count, boot_s in group_costs(reports, boots):
         terminal.write_line(f"{group:<40} {seconds:9.1f} {count:6d} {boot_s:8.1f}")

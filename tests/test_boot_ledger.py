@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 from session_costs import group_costs, repeated_boots
 
-from harness.server.ledger import LEDGER_VAR, read_ledger, record_boot
+from harness.server.ledger import LEDGER_TEST_VAR, LEDGER_VAR, read_ledger, record_boot
 
 
 def test_a_boot_is_one_line_with_its_test_and_nothing_is_written_unasked(
@@ -18,16 +18,20 @@ def test_a_boot_is_one_line_with_its_test_and_nothing_is_written_unasked(
     """With the variable set each boot appends its checkpoint, flags, seconds and test; unset, no file appears."""
     ledger = tmp_path / "boots.jsonl"
     monkeypatch.delenv(LEDGER_VAR, raising=False)
-    record_boot(Path("/m/chat-ok"), {"max-model-len": 512}, 40.0, ok=True)
+    record_boot(Path("/e/bin/python"), Path("/m/chat-ok"), {"max-model-len": 512}, 40.0, ok=True)
     assert not ledger.exists()
     monkeypatch.setenv(LEDGER_VAR, str(ledger))
+    monkeypatch.delenv(LEDGER_TEST_VAR, raising=False)
     monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/test_e2e_cpu.py::test_demo (setup)")
-    record_boot(Path("/m/chat-ok"), {"max-model-len": 512}, 40.0, ok=True)
-    record_boot(Path("/m/tiny-head-dim"), {}, 12.5, ok=False)
+    record_boot(Path("/e/bin/python"), Path("/m/chat-ok"), {"max-model-len": 512}, 40.0, ok=True)
+    # a `vllm-compat run` under a test runs its own pytest: the outer test's name wins over the inner suite's
+    monkeypatch.setenv(LEDGER_TEST_VAR, "tests/test_e2e_real.py::test_gguf")
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "harness/suites/test_chat.py::test_chat[x] (call)")
+    record_boot(Path("/e/bin/python"), Path("/m/tiny-head-dim"), {}, 12.5, ok=False)
     boots = read_ledger(ledger)
     assert [b["model"] for b in boots] == ["/m/chat-ok", "/m/tiny-head-dim"]
     assert boots[0]["test"] == "tests/test_e2e_cpu.py::test_demo" and boots[0]["flags"] == {"max-model-len": 512}
-    assert boots[1]["ok"] is False
+    assert boots[1]["ok"] is False and boots[1]["test"] == "tests/test_e2e_real.py::test_gguf"
 
 
 def _report(nodeid: str, seconds: float) -> pytest.TestReport:

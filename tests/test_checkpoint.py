@@ -323,9 +323,11 @@ def test_offline_and_not_cached_is_a_clear_finding(hub: Callable[[], Path], engi
 def test_zoo_member_gives_its_expected_codes_quickly(zoo: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
     """`vllm-compat check DIR/<member> --json` reports exactly the member's expected codes within a few seconds."""
     assert ENGINE is not None
+    from harness.engine import load_gguf_support
     from harness.engine.registry import load_registry
 
     load_registry(ENGINE)  # the first registry answer imports vLLM once (~15 s); checks then read the cache
+    load_gguf_support(ENGINE)  # likewise the engine's GGUF answer (~13-19 s the first time), for the GGUF members
     started = time.monotonic()
     status = main(["check", str(zoo / name), "--json", "--engine-python", str(ENGINE)])
     elapsed = time.monotonic() - started

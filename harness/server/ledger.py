@@ -18,20 +18,23 @@ from pathlib import Path
 from typing import Any
 
 LEDGER_VAR = "VLLM_COMPAT_BOOT_LEDGER"
+LEDGER_TEST_VAR = "VLLM_COMPAT_BOOT_LEDGER_TEST"
 
 
-def record_boot(model_path: Path, flags: Mapping[str, Any], seconds: float, ok: bool) -> None:
+def record_boot(engine_python: Path, model_path: Path, flags: Mapping[str, Any], seconds: float, ok: bool) -> None:
     """Append one boot to the ledger, if one is asked for; never fails the boot it records."""
     target = os.environ.get(LEDGER_VAR)
     if not target:
         return
     line = {
+        "engine": str(engine_python),
         "model": str(model_path),
         "flags": {str(k): v for k, v in sorted(flags.items(), key=lambda item: str(item[0]))},
         "seconds": round(seconds, 2),
         "ok": ok,
-        # pytest names the running test in the environment every child process inherits
-        "test": os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0],
+        # The test that caused the boot: the outer session names it in LEDGER_TEST_VAR (a `vllm-compat run` under a
+        # test runs pytest itself, which overwrites PYTEST_CURRENT_TEST with its own suites' names).
+        "test": (os.environ.get(LEDGER_TEST_VAR) or os.environ.get("PYTEST_CURRENT_TEST", "")).split(" ")[0],
         "pid": os.getpid(),
     }
     with contextlib.suppress(OSError, TypeError, ValueError), open(target, "a", encoding="utf-8") as ledger:
@@ -49,4 +52,4 @@ def read_ledger(path: Path) -> list[dict[str, Any]]:
     return boots
 
 
-__all__ = ["LEDGER_VAR", "read_ledger", "record_boot"]
+__all__ = ["LEDGER_TEST_VAR", "LEDGER_VAR", "read_ledger", "record_boot"]

@@ -274,9 +274,9 @@ class VllmServer:
         try:
             self._start_attempts(started)
         except BaseException:
-            record_boot(self.model_path, self.flags, time.monotonic() - started, ok=False)
+            record_boot(self.engine_python, self.model_path, self.flags, time.monotonic() - started, ok=False)
             raise
-        record_boot(self.model_path, self.flags, time.monotonic() - started, ok=True)
+        record_boot(self.engine_python, self.model_path, self.flags, time.monotonic() - started, ok=True)
 
     def _start_attempts(self, started: float) -> None:
         for attempt in range(1, self.port_attempts + 1):
