@@ -354,3 +354,22 @@ def test_a_gguf_revision_hashes_the_file_not_its_folder(tmp_path: Path, llama_to
     changed = resolved_revision(tmp_path, gguf=path)
     assert changed != first
     assert resolved_revision(llama_tokenizer, gguf=path) not in {first, changed}
+
+
+def test_the_boot_is_given_the_gguf_file_preflight_judges(tmp_path: Path) -> None:
+    """The pool boots the .gguf itself, the one quant/gguf_file names, or the only one; a transformers checkpoint
+    (even with a GGUF beside its safetensors) boots as its directory."""
+    from harness.checkpoint import boot_gguf_file
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("m-Q4_K_M.gguf", "m-Q8_0.gguf"):
+        (repo / name).write_bytes(b"GGUF")
+    assert boot_gguf_file(repo, quant="Q8_0") == repo / "m-Q8_0.gguf"
+    assert boot_gguf_file(repo, gguf_file="m-Q4_K_M.gguf") == repo / "m-Q4_K_M.gguf"
+    assert boot_gguf_file(repo) is None  # two and none chosen: pre-flight has failed the cells already
+    assert boot_gguf_file(repo / "m-Q8_0.gguf") == repo / "m-Q8_0.gguf"
+    (repo / "m-Q8_0.gguf").unlink()
+    assert boot_gguf_file(repo) == repo / "m-Q4_K_M.gguf"
+    (repo / "model.safetensors").write_bytes(b"\0" * 8)
+    assert boot_gguf_file(repo) is None

@@ -248,12 +248,8 @@ def boot_gguf_file(path: Path, gguf_file: str | None = None, quant: str | None =
     transformers checkpoint, or when no single file can be chosen (pre-flight has failed those cells already)."""
     if path.is_file():
         return path
-    listing = Listing(
-        {f.relative_to(path).as_posix(): f.stat().st_size for f in sorted(path.rglob("*.gguf")) if f.is_file()},
-        "local directory",
-        True,
-    )
-    if not listing.files or (gguf_file is None and quant is None and not gguf_only(list_local(path))):
+    listing = list_local(path)  # the same walk pre-flight's listing makes (hidden .cache/.git left out)
+    if not gguf_files(listing) or (gguf_file is None and quant is None and not gguf_only(listing)):
         return None
     choice = choose_gguf(listing, path, gguf_file, quant, FindingList())
     return path / choice.name if choice is not None else None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -300,8 +301,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)  # same filesystem (the cache root): no second copy of the bytes
     except OSError:
-        import shutil
-
         shutil.copyfile(source, target)
 
 
