@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test engine lint install clean bench bench-fleet
+.PHONY: demo test engine lint install clean bench bench-fleet bench-shards
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,9 @@ bench: engine
 # locks) with a stand-in engine that sleeps scaled public boot/probe figures; makespan vs lower bound and even split.
 bench-fleet: $(STAMP)
 	$(BIN)/python -m harness.fleet.bench
+
+# REAL vLLM boots (~15 min on 2 cores): the demo as 3 shards run one after another, each shard's measured wall time
+# against the plan's predicted seconds (tests/bench_shards.py; SHARDS=N for another count).
+SHARDS ?= 3
+bench-shards: engine
+	$(BIN)/python tests/bench_shards.py $(SHARDS)

@@ -346,7 +346,7 @@ class EnvironmentRecord:
     cuda_visible_devices: str | None = None
     shard: str | None = None  # "K/N" when this run was one shard of a split matrix (harness.shards)
     shard_plan_sha256: str | None = None  # the split's server assignment: every shard of one split has the same
-    shard_cost_source: str | None = None  # what the split balanced on: history seconds, weight bytes or a constant
+    shard_cost_source: str | None = None  # what the split balanced on: the cost model, and the history it read
     # A run joined from shard runs (vllm-compat merge): one {"shard", "run_id", "run_dir", "hostname"} per shard
     merged_from: tuple[Mapping[str, Any], ...] = ()
 

@@ -118,7 +118,7 @@ def test_each_shard_ran_whole_servers_of_one_split(runs: dict[str, RunResults]) 
     assert (one.environment.shard, two.environment.shard) == ("1/2", "2/2")
     assert one.environment.matrix_sha256 == two.environment.matrix_sha256 == runs["whole"].environment.matrix_sha256
     assert one.environment.shard_plan_sha256 == two.environment.shard_plan_sha256
-    assert (one.environment.shard_cost_source or "").startswith("weight bytes")
+    assert (one.environment.shard_cost_source or "").startswith("model:")
 
 
 def test_the_merged_run_names_its_shards_and_has_one_report(runs: dict[str, RunResults]) -> None:

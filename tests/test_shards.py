@@ -14,7 +14,7 @@ from history_fake import make_run
 from records_fake import cell, environment, server
 
 from harness.history import HistoryStore
-from harness.matrix import load_matrix
+from harness.matrix import demo_matrix_path, load_matrix
 from harness.results import RESULTS_FILE, GpuRecord, ServerOutcome, append_record, read_results
 from harness.shards import (
     MergeError,
@@ -27,6 +27,8 @@ from harness.shards import (
     partition,
     plan_json,
 )
+from harness.shards.costs import BOOT_OVERHEAD_S, LOAD_BYTES_PER_S, PREFLIGHT_S, PROBE_S
+from harness.usecases import UseCase
 from harness.verdicts import Verdict
 from harness.zoo.writers import safetensors_bytes
 
@@ -103,23 +105,53 @@ def test_plan_never_splits_a_server_and_covers_every_cell(tmp_path: Path) -> Non
     assert sum(entry["cells"] for entry in listed) == len(matrix.cells)
 
 
-def test_costs_come_from_weight_bytes_without_history(tmp_path: Path) -> None:
-    """No history: each server costs its checkpoint's safetensors bytes, and the source says so."""
+def test_costs_are_a_boot_its_weights_load_and_each_probe(tmp_path: Path) -> None:
+    """No history: a server costs the boot overhead, its weight bytes at the load rate and its cells' probe seconds."""
     matrix = load_matrix(_matrix(tmp_path, {"big": 4096, "small": 16}))
     costs = estimate_costs(matrix)
-    assert costs.source.startswith("weight bytes") and costs.unit == "bytes"
-    assert costs.by_server["big-default"] == 4096 * 2 and costs.by_server["small-eager"] == 16 * 2  # bfloat16
+    assert costs.source.startswith("model:") and costs.unit == "s" and not costs.no_boot
+    probes = PROBE_S[UseCase.CHAT] + PROBE_S[UseCase.COMPLETIONS]
+    assert costs.by_server["big-default"] == pytest.approx(BOOT_OVERHEAD_S + 4096 * 2 / LOAD_BYTES_PER_S + probes)
+    assert costs.by_server["small-eager"] == pytest.approx(BOOT_OVERHEAD_S + 16 * 2 / LOAD_BYTES_PER_S + probes)
 
 
-def test_costs_fall_back_to_a_constant_without_history_or_weights(tmp_path: Path) -> None:
-    """No history and no weight files: every server costs 1 and the source says constant."""
-    matrix = load_matrix(_matrix(tmp_path, {"a": 0, "b": 0}))
-    costs = estimate_costs(matrix)
-    assert costs.source.startswith("constant") and set(costs.by_server.values()) == {1.0}
+def test_a_server_whose_cells_pre_flight_fails_costs_almost_nothing(tmp_path: Path) -> None:
+    """No config.json (known from the files), or every cell expected to fail with a pre-flight code: no boot, ~0 s."""
+    path = _matrix(tmp_path, {"whole": 64, "broken": 64, "declared": 64})
+    (tmp_path / "broken" / "config.json").unlink()
+    text = path.read_text(encoding="utf-8").replace(
+        "  - id: ./declared\n    use_cases: [chat, completions]\n",
+        "  - id: ./declared\n    use_cases: [chat, completions]\n"
+        "    expect: {chat: ARCH_UNSUPPORTED, completions: ARCH_UNSUPPORTED}\n",
+    )
+    path.write_text(text, encoding="utf-8")
+    costs = estimate_costs(load_matrix(path))
+    assert costs.no_boot == {"broken-default", "broken-eager", "declared-default", "declared-eager"}
+    assert costs.by_server["broken-default"] == pytest.approx(2 * PREFLIGHT_S)
+    assert costs.by_server["declared-eager"] == pytest.approx(2 * PREFLIGHT_S)
+    assert costs.by_server["whole-default"] > BOOT_OVERHEAD_S
+
+
+def test_the_demo_splits_into_three_shards_of_about_equal_predicted_seconds() -> None:
+    """`plan --demo --shards 3`: the heaviest shard's predicted seconds are within 1.3 of the lightest's, and each
+    shard boots at least three servers (bytes alone put one server in a shard and nine in another)."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "vllm-compat"), "plan", "--demo", "--shards", "3", "--json", "--offline"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    shards = json.loads(done.stdout)["include"]
+    costs = [entry["expected_cost"] for entry in shards]
+    assert all(entry["cost_unit"] == "s" for entry in shards)
+    assert max(costs) / min(costs) <= 1.3, costs
+    matrix = load_matrix(demo_matrix_path())
+    no_boot = estimate_costs(matrix).no_boot
+    assert all(len([s for s in entry["servers"] if s not in no_boot]) >= 3 for entry in shards), shards
 
 
 def test_costs_come_from_history_seconds_when_given(tmp_path: Path) -> None:
-    """With a history file: boot + probe seconds of the latest run; servers it lacks get the mean, said so."""
+    """With a history file: its boot and probe seconds for the servers it knows, the model for the others."""
     matrix = load_matrix(_matrix(tmp_path, {"a": 4096, "b": 16}))
     run = make_run("r1", 60, {"a|default|chat": Verdict.PASS, "a|default|completions": Verdict.PASS})
     run.cells[:] = [c.__class__(**{**c.__dict__, "timings": {"boot_s": 40.0, "probe_s": 2.5}}) for c in run.cells]
@@ -127,9 +159,24 @@ def test_costs_come_from_history_seconds_when_given(tmp_path: Path) -> None:
     with HistoryStore.open(database) as store:
         store.add(run)
     costs = estimate_costs(matrix, history=database)
-    assert costs.source.startswith("history") and costs.unit == "s"
+    assert costs.source.startswith("model:") and "history" in costs.source and "for 1 of 4 servers" in costs.source
     assert costs.by_server["a-default"] == pytest.approx(40.0 + 2.5 + 2.5)
-    assert costs.by_server["b-default"] == pytest.approx(45.0) and "3 of 4 servers unknown" in costs.source
+    model = BOOT_OVERHEAD_S + 16 * 2 / LOAD_BYTES_PER_S + PROBE_S[UseCase.CHAT] + PROBE_S[UseCase.COMPLETIONS]
+    assert costs.by_server["b-default"] == pytest.approx(model)
+
+
+def test_a_server_the_history_saw_fail_before_booting_costs_no_boot(tmp_path: Path) -> None:
+    """Every cell of a server in the history, none with a boot (pre-flight failed it, e.g. on the engine's registry):
+    its cells' seconds, no boot."""
+    matrix = load_matrix(_matrix(tmp_path, {"a": 4096}))
+    run = make_run("r1", 60, {"a|default|chat": Verdict.FAIL, "a|default|completions": Verdict.FAIL})
+    run.cells[:] = [c.__class__(**{**c.__dict__, "timings": {"cell_s": 0.4}}) for c in run.cells]
+    database = tmp_path / "history.sqlite"
+    with HistoryStore.open(database) as store:
+        store.add(run)
+    costs = estimate_costs(matrix, history=database)
+    assert costs.by_server["a-default"] == pytest.approx(0.8) and "a-default" in costs.no_boot
+    assert costs.by_server["a-eager"] > BOOT_OVERHEAD_S
 
 
 def test_plan_json_is_a_github_actions_matrix(tmp_path: Path) -> None:
@@ -154,7 +201,7 @@ def test_plan_json_is_a_github_actions_matrix(tmp_path: Path) -> None:
     matrix = json.loads(done.stdout)
     assert list(matrix) == ["include"] and [e["shard"] for e in matrix["include"]] == ["1/2", "2/2"]
     first = matrix["include"][0]
-    assert first["servers"] and first["cost_unit"] == "bytes" and first["cost_source"].startswith("weight bytes")
+    assert first["servers"] and first["cost_unit"] == "s" and first["cost_source"].startswith("model:")
     assert len({e["plan_sha256"] for e in matrix["include"]}) == 1
 
 

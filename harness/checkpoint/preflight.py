@@ -60,6 +60,7 @@ def preflight(
     gguf_file: str | None = None,
     quant: str | None = None,
     tokenizer: str | None = None,
+    files_only: bool = False,
 ) -> PreflightReport:
     """Every pre-flight check of ``model`` for ``use_cases`` (none given: chat is assumed), without a GPU.
 
@@ -70,7 +71,11 @@ def preflight(
     transformers weights (or any model given ``gguf_file`` or ``quant``): ``gguf_file`` names one of its files,
     ``quant`` picks one by its quant tag (Q4_K_M: in the file name, else general.file_type), and ``tokenizer`` is
     the transformers tokenizer (directory or hub id) vLLM is given with ``--tokenizer``. The plugin's own references
-    ``DIR:QUANT`` and ``REPO:QUANT`` are read as ``model`` + ``quant``. ``facts.gguf_path`` is the file judged."""
+    ``DIR:QUANT`` and ``REPO:QUANT`` are read as ``model`` + ``quant``. ``facts.gguf_path`` is the file judged.
+
+    ``files_only``: only the rules that read the checkpoint's own files (use cases, layout, config.json, weight files
+    and indexes, quantize_config) -- no engine registry, no template rendering, no GPU, no GGUF rules: the same
+    answer on every node, in milliseconds, and every ERROR it gives the whole pre-flight gives too (shards' costs)."""
     asked = tuple(dict.fromkeys(UseCase(u) for u in use_cases))
     cases = frozenset(asked)
     out = FindingList()
@@ -79,6 +84,8 @@ def preflight(
     if file is not None:
         listing = top_level_listing(file.parent, keep=file)
         check_use_cases(listing, cases, out)
+        if files_only:  # what vLLM makes of a GGUF file depends on the engine and its plugins
+            return PreflightReport(model, file, tuple(out.items), facts, asked)
         return preflight_gguf(
             GgufCheckpoint(model, file.parent, listing, file.name, None, tokenizer, revision, offline),
             asked,
@@ -112,6 +119,8 @@ def preflight(
     facts = replace(facts, files_source=listing.source)
     check_use_cases(listing, cases, out)
     if gguf_file is not None or quant is not None or gguf_only(listing):
+        if files_only:
+            return PreflightReport(model, path, tuple(out.items), facts, asked)
         checkpoint = GgufCheckpoint(
             model, path, listing, gguf_file, quant, tokenizer, revision, offline, quant_reference=reference is not None
         )
@@ -135,7 +144,7 @@ def preflight(
             "config.json",
         )
         config = {}
-    else:
+    elif not files_only:
         if engine_python is None:
             engine_python = resolve_engine_python(None)
         registry = check_config(config, engine_python, out)
@@ -158,6 +167,8 @@ def preflight(
         parameters=weights.parameters,
         dtype=facts.dtype or weights.dtype,  # config.json names it when it can; the headers say what is stored
     )
+    if files_only:
+        return PreflightReport(model, path, tuple(out.items), facts, asked)
     if check_tokenizer(listing, out):
         # With no use case asked, chat is assumed -- except for a sentence-transformers encoder (a Pooling module in
         # modules.json), which vLLM serves on /v1/embeddings and which has no reason to carry a chat template.

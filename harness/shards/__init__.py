@@ -2,7 +2,8 @@
 
 - ``partition``: ``ShardId`` (``--shard K/N``), ``partition`` (longest-processing-time-first, by server, the same on
   every node), ``Plan``.
-- ``costs``: each server's expected cost: history's boot + probe seconds, else weight bytes, else a constant.
+- ``costs``: each server's expected seconds: a boot (history's, else an overhead plus its weight bytes' load time),
+  each cell's probe (history's, else a constant per use case), ~0 for cells known to fail pre-flight.
 - ``plan``: the split of a matrix, as text and as a GitHub Actions ``strategy.matrix``.
 - ``merge``: join the shards' run directories into one run, refusing runs that are not one whole split.
 """

@@ -59,8 +59,8 @@ class Plan:
     """Every shard of a split, with what the costs were read from."""
 
     shards: tuple[Shard, ...]
-    cost_source: str  # "history", "weight bytes" or "constant", with a note on gaps
-    cost_unit: str  # "s", "bytes" or "server"
+    cost_source: str  # the cost model's constants and how many servers the history knew (harness.shards.costs)
+    cost_unit: str  # "s"
 
     def shard(self, index: int) -> Shard:
         return self.shards[index - 1]
