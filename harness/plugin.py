@@ -164,9 +164,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--status-file", help="where the published STATUS.md goes (default <project>/reports/STATUS.md)")
     group.addoption(
         "--shard",
-        metavar="K/N",
+        metavar="K/N|auto",
         help="run only shard K of N: the matrix split by server, balanced by expected cost, the same on every node "
-        "(vllm-compat plan shows the split; vllm-compat merge joins the shards' runs)",
+        "(vllm-compat plan shows the split; vllm-compat merge joins the shards' runs); auto: K and N from the CI job "
+        "(Buildkite parallelism, a Kubernetes Indexed Job with VLLM_COMPAT_SHARDS, a Slurm array)",
     )
     group.addoption(
         "--history",
@@ -329,14 +330,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _keep_this_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
     """--shard K/N: deselect the cells of servers another shard owns (the split: harness.shards), so this run plans,
     runs and reports only its own; the environment line records the shard and the split."""
-    from harness.shards import ShardError, estimate_costs, history_path, make_plan, parse_shard
+    from harness.shards import ShardError, estimate_costs, history_path, make_plan, resolve_shard
 
     state = config.stash[RUN_STATE]
     matrix = state.load_matrix()
     if matrix is None:
         return
     try:
-        shard = parse_shard(config.getoption("--shard"))
+        shard = resolve_shard(config.getoption("--shard"), os.environ)
     except ShardError as error:
         pytest.exit(f"vllm-compat: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
     given = config.getoption("--history")

@@ -1,4 +1,6 @@
-"""`vllm-compat plan --shards N [--matrix F | --demo] [--history DB] [--json]`: how the matrix splits over N nodes.
+"""`vllm-compat plan --shards N|auto [--matrix F | --demo] [--history DB] [--json]`: how the matrix splits over N nodes.
+
+``--shards auto`` takes N from the CI job running it (harness.shards.auto), as ``run --shard auto`` takes K/N.
 
 Each shard's servers and expected cost, and what the costs came from (history's seconds, weight bytes or a
 constant); ``--json`` prints a GitHub Actions ``strategy.matrix`` (``{"include": [...]}``) for the shard jobs, which
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from harness.cli import UsageError
@@ -20,7 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--matrix", help="matrix file (default: matrix.yaml in the current directory)")
     source.add_argument("--demo", action="store_true", help="the built-in demo matrix")
-    parser.add_argument("--shards", type=int, required=True, metavar="N", help="how many shards (nodes)")
+    parser.add_argument(
+        "--shards",
+        required=True,
+        metavar="N|auto",
+        help="how many shards (nodes); auto: the count of the CI job running this (Buildkite parallelism, a "
+        "Kubernetes Indexed Job's VLLM_COMPAT_SHARDS, a Slurm array's task count)",
+    )
     parser.add_argument("--history", help="history file for the costs (default: reports/history.sqlite when it exists)")
     parser.add_argument("--offline", action="store_true", help="never ask the hub for file sizes")
     parser.add_argument("--json", action="store_true", help="a GitHub Actions strategy.matrix include list")
@@ -28,10 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.matrix import MatrixError, demo_matrix_path, load_matrix
-    from harness.shards import estimate_costs, history_path, make_plan, plan_json, plan_lines
+    from harness.shards import ShardError, estimate_costs, history_path, make_plan, plan_json, plan_lines, shard_from_ci
 
-    if args.shards < 1:
-        raise UsageError(f"--shards {args.shards}: need at least 1 shard")
+    if str(args.shards).strip().lower() == "auto":
+        try:
+            shards = shard_from_ci(os.environ, option="--shards").total
+        except ShardError as error:
+            raise UsageError(str(error)) from None
+    elif str(args.shards).strip().isdigit() and int(args.shards) >= 1:
+        shards = int(args.shards)
+    else:
+        raise UsageError(f"--shards {args.shards}: need a whole number of shards, at least 1 (or auto)")
     path = demo_matrix_path() if args.demo else Path(args.matrix or "matrix.yaml")
     try:
         matrix = load_matrix(path)
@@ -42,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     history = history_path(Path(args.history) if args.history else None, Path.cwd())
     if history is not None and not history.is_file():
         raise UsageError(f"--history {history}: no such file; leave it out to balance on weight bytes")
-    plan = make_plan(matrix, args.shards, estimate_costs(matrix, history=history, offline=bool(args.offline)))
+    plan = make_plan(matrix, shards, estimate_costs(matrix, history=history, offline=bool(args.offline)))
     if args.json:
         print(json.dumps(plan_json(plan, matrix)))
     else:

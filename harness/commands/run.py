@@ -47,7 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="boot each server on dummy weights before fetching its weights (default: hub models not yet cached)",
     )
-    parser.add_argument("--shard", metavar="K/N", help="only shard K of N (vllm-compat plan shows the split)")
+    parser.add_argument(
+        "--shard",
+        metavar="K/N|auto",
+        help="only shard K of N (vllm-compat plan shows the split); auto: from the CI job (Buildkite, Kubernetes "
+        "Indexed Job, Slurm array)",
+    )
     parser.add_argument("--history", help="history file whose durations balance --shard")
     parser.add_argument("-m", dest="markexpr", help="only these use cases, e.g. -m 'chat or vision'")
     parser.add_argument("-k", dest="keyword", help="only cells whose id matches, e.g. -k qwen")

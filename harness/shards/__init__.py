@@ -1,5 +1,7 @@
 """Shards: one matrix split over several nodes and joined back into one run.
 
+- ``auto``: ``--shard auto``, the shard K/N read from the CI system running the job (Buildkite, a Kubernetes
+  Indexed Job, a Slurm array; GitHub Actions passes its matrix on the command line).
 - ``partition``: ``ShardId`` (``--shard K/N``), ``partition`` (longest-processing-time-first, by server, the same on
   every node), ``Plan``.
 - ``costs``: each server's expected seconds: a boot (history's, else an overhead plus its weight bytes' load time),
@@ -10,6 +12,7 @@
 
 from __future__ import annotations
 
+from harness.shards.auto import resolve_shard, shard_from_ci
 from harness.shards.costs import Costs, estimate_costs, history_path, servers_of
 from harness.shards.merge import Merged, MergeError, ShardRun, check_shards, merge_runs
 from harness.shards.partition import Plan, Shard, ShardError, ShardId, parse_shard, partition
@@ -33,5 +36,7 @@ __all__ = [
     "partition",
     "plan_json",
     "plan_lines",
+    "resolve_shard",
     "servers_of",
+    "shard_from_ci",
 ]
