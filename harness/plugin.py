@@ -349,7 +349,12 @@ def _keep_this_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
     if others:
         config.hook.pytest_deselected(items=others)
         items[:] = [i for i in items if i not in others]
-    state.extra["shard"] = {"shard": str(shard), "plan": plan.sha256, "cost_source": plan.cost_source}
+    state.extra["shard"] = {
+        "shard": str(shard),
+        "plan": plan.sha256,
+        "cost_source": plan.cost_source,
+        "assignment": {str(s.id): tuple(s.servers) for s in plan.shards},
+    }
     if not mine:  # more shards than servers: an empty run that merge still counts as this shard
         from harness.engine import environment_record, resolve_engine_python
         from harness.results import append_record
@@ -495,7 +500,11 @@ def _write_environment_once(
     shard = state.extra.get("shard")
     if shard:
         environment = replace(
-            environment, shard=shard["shard"], shard_plan_sha256=shard["plan"], shard_cost_source=shard["cost_source"]
+            environment,
+            shard=shard["shard"],
+            shard_plan_sha256=shard["plan"],
+            shard_cost_source=shard["cost_source"],
+            shard_plan=shard["assignment"],
         )
     append(state.run_dir / RESULTS_FILE, environment)
 

@@ -36,6 +36,12 @@ _GLYPH: dict[Verdict, str] = {
 }
 
 
+def missing_shard_names(results: RunResults) -> list[str]:
+    """The shards ("K/N") a merged run lacks: recorded by merge in the environment's merged_from."""
+    merged = results.environment.merged_from if results.environment is not None else ()
+    return [str(entry.get("shard")) for entry in merged if entry.get("missing")]
+
+
 def headline(results: RunResults) -> str:
     """One sentence a reader can trust: working means a probe ran and passed, nothing else."""
     counts = results.counts()
@@ -51,7 +57,14 @@ def headline(results: RunResults) -> str:
     parts.append(f"{unexpected} unexpected" if unexpected else "no surprises")
     if counts[Verdict.SKIP]:
         parts.append(f"{counts[Verdict.SKIP]} skipped")
-    if results.interrupted:
+    missing = missing_shard_names(results)
+    if missing:  # a merged run one of whose shards left nothing: louder than any count
+        parts.insert(
+            0,
+            f"**shard {', '.join(missing)} MISSING: {counts[Verdict.NOT_RUN]} cells not run** (that shard left no "
+            "results to merge)",
+        )
+    elif results.interrupted:
         parts.insert(0, f"**run interrupted: {counts[Verdict.NOT_RUN]} cells not run**")
     if results.dropped:
         parts.append(f"{len(results.dropped)} torn line(s) dropped from results.jsonl ({results.dropped[0]})")
@@ -366,6 +379,11 @@ def render_status(results: RunResults, since: Since | None = None) -> str:
         gpu_codes=GPU_CODES,
         live=live_rows(results),
         live_label=LIVE_LABEL,
+        not_run_why=(
+            f"shard {', '.join(missing)} of the split left no results to merge (crashed, cancelled or never started)"
+            if (missing := missing_shard_names(results))
+            else "the run was interrupted before it reached them"
+        ),
     )
 
 

@@ -347,7 +347,11 @@ class EnvironmentRecord:
     shard: str | None = None  # "K/N" when this run was one shard of a split matrix (harness.shards)
     shard_plan_sha256: str | None = None  # the split's server assignment: every shard of one split has the same
     shard_cost_source: str | None = None  # what the split balanced on: the cost model, and the history it read
-    # A run joined from shard runs (vllm-compat merge): one {"shard", "run_id", "run_dir", "hostname"} per shard
+    # The split itself, "K/N" -> its servers (the assignment shard_plan_sha256 hashes): merge names the cells of a
+    # shard that left no results from it
+    shard_plan: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # A run joined from shard runs (vllm-compat merge): one {"shard", "run_id", "run_dir", "hostname"} per shard; a
+    # shard that left no results: {"shard", "missing": true, "servers", "cells"} (its cells are recorded NOT RUN)
     merged_from: tuple[Mapping[str, Any], ...] = ()
 
     KIND = "environment"
@@ -359,6 +363,7 @@ class EnvironmentRecord:
         data["engine_versions"] = dict(self.engine_versions)
         data["gpus"] = [gpu.to_json() for gpu in self.gpus]
         data["merged_from"] = [dict(m) for m in self.merged_from]
+        data["shard_plan"] = {shard: list(servers) for shard, servers in self.shard_plan.items()}
         return data
 
     @classmethod
@@ -381,6 +386,7 @@ class EnvironmentRecord:
             shard=data.get("shard"),
             shard_plan_sha256=data.get("shard_plan_sha256"),
             shard_cost_source=data.get("shard_cost_source"),
+            shard_plan={str(k): tuple(v) for k, v in (data.get("shard_plan") or {}).items()},
             merged_from=tuple(dict(m) for m in data.get("merged_from") or ()),
         )
 

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from history_fake import make_run
 from records_fake import cell, environment, server
+from shards_fake import cells_of_shard, shard_runs, write_matrix
 
 from harness.history import HistoryStore
 from harness.matrix import demo_matrix_path, load_matrix
+from harness.report import write_reports
 from harness.results import RESULTS_FILE, GpuRecord, ServerOutcome, append_record, read_results
 from harness.shards import (
     MergeError,
@@ -28,6 +30,7 @@ from harness.shards import (
     plan_json,
 )
 from harness.shards.costs import BOOT_OVERHEAD_S, LOAD_BYTES_PER_S, PREFLIGHT_S, PROBE_S
+from harness.shards.partition import assignment_sha256
 from harness.usecases import UseCase
 from harness.verdicts import Verdict
 from harness.zoo.writers import safetensors_bytes
@@ -318,14 +321,83 @@ def test_merge_refuses_shards_from_different_engines_or_machines(
     assert not (tmp_path / "merged").exists()
 
 
-def test_merge_refuses_overlapping_cells_and_missing_shards(tmp_path: Path) -> None:
-    """A cell in two shards is named with both run dirs; shard 2 of 2 absent is named too."""
+def test_merge_refuses_overlapping_cells(tmp_path: Path) -> None:
+    """A cell in two shards is named with both run dirs."""
     one = _shard_dir(tmp_path, "one", "1/2", ["a|default|chat"])
     two = _shard_dir(tmp_path, "two", "2/2", ["a|default|chat"])
     with pytest.raises(MergeError, match=r"cell a-default-chat is in two shards: .*one \(1/2\) and .*two \(2/2\)"):
         merge_runs([one, two], tmp_path / "merged")
-    with pytest.raises(MergeError, match=r"missing shard\(s\) 2/2"):
+
+
+def test_merge_records_a_missing_shards_cells_not_run(tmp_path: Path) -> None:
+    """Shard 2 of 3 left nothing: shards 1 and 3 are merged, shard 2's cells (its servers in the recorded split, its
+    cells from the matrix) are NOT RUN, merged_from names it missing and STATUS.md says so first."""
+    path = write_matrix(tmp_path / "project")
+    runs = shard_runs(tmp_path / "shards", path, 3, (1, 3))
+    (tmp_path / "shards" / "run-shard-2").mkdir()  # the crashed shard's upload: a directory with no results
+    expected = cells_of_shard(path, 3, 2)
+    assert expected
+    merged = merge_runs([*runs, tmp_path / "shards" / "run-shard-2"], tmp_path / "merged", matrix=path)
+    results = read_results(tmp_path / "merged")
+    not_run = {c.cell_id for c in results.cells if c.verdict is Verdict.NOT_RUN}
+    assert not_run == expected and len(results.cells) == 6  # three servers, two cells each
+    assert [str(m.id) for m in merged.missing] == ["2/3"] and len(merged.skipped) == 1
+    assert results.environment is not None
+    missing = [m for m in results.environment.merged_from if m.get("missing")]
+    assert [m["shard"] for m in missing] == ["2/3"] and missing[0]["cells"] == len(expected)
+    assert all("shard 2/3" in c.message and "run it again" in c.message for c in results.cells if c.cell_id in not_run)
+    write_reports(tmp_path / "merged")
+    status = (tmp_path / "merged" / "STATUS.md").read_text(encoding="utf-8")
+    assert status.splitlines()[2].startswith(f"**shard 2/3 MISSING: {len(expected)} cells not run**"), status[:300]
+    assert "Not run (shard 2/3 of the split left no results to merge" in status
+
+
+def test_the_gate_blocks_a_merged_run_with_a_missing_shard(tmp_path: Path) -> None:
+    """`vllm-compat gate MERGED --matrix M` exits 1 and names the missing shard's required cells NOT RUN."""
+    path = write_matrix(tmp_path / "project")
+    runs = shard_runs(tmp_path / "shards", path, 3, (1, 3))
+    merge_runs(runs, tmp_path / "merged", matrix=path)
+    gone = sorted(c for c in cells_of_shard(path, 3, 2) if c.endswith("-chat"))  # chat is required
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "vllm-compat"), "gate", str(tmp_path / "merged"), "--matrix", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert gone and all(cell_id in done.stdout for cell_id in gone) and "NOT RUN" in done.stdout
+
+
+def test_merge_of_a_missing_shard_needs_the_matrix_and_the_recorded_split(tmp_path: Path) -> None:
+    """No matrix to name the cells, another matrix, or shards that do not record their split: refused with the fix."""
+    path = write_matrix(tmp_path / "project")
+    runs = shard_runs(tmp_path / "shards", path, 3, (1, 3))
+    path.rename(tmp_path / "elsewhere.yaml")  # the path the shards recorded is not on this machine
+    with pytest.raises(MergeError, match=r"missing shard\(s\) 2/3: .*cannot be read .*pass --matrix PATH"):
+        merge_runs(runs, tmp_path / "merged")
+    other = write_matrix(tmp_path / "other", ("a", "b"))
+    with pytest.raises(MergeError, match=r"--matrix .*other/matrix.yaml: sha256 .*but the shards ran"):
+        merge_runs(runs, tmp_path / "merged", matrix=other)
+    one = _shard_dir(tmp_path, "one", "1/2", ["a|default|chat"])  # no shard_plan in its environment
+    with pytest.raises(MergeError, match=r"missing shard\(s\) 2/2, and .*one does not record the split"):
         merge_runs([one], tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()
+
+
+def test_merge_command_says_a_missing_shard_loudly_and_exits_0(tmp_path: Path) -> None:
+    """`vllm-compat merge` with shard 2/3 absent: exit 0 (the gate decides), stderr names the shard in capitals."""
+    path = write_matrix(tmp_path / "project")
+    runs = shard_runs(tmp_path / "shards", path, 3, (1, 3))
+    out = ["--out", str(tmp_path / "m"), "--matrix", str(path)]
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "vllm-compat"), "merge", *map(str, runs), *out],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "SHARD 2/3 MISSING" in done.stderr and "NOT RUN" in done.stderr and "Traceback" not in done.stderr
+    assert "shard 2/3 MISSING" in done.stdout
 
 
 def test_merge_command_says_why_in_one_line(tmp_path: Path) -> None:
@@ -370,6 +442,9 @@ def test_an_empty_shard_still_writes_its_environment(tmp_path: Path) -> None:
     assert done.returncode == 5, done.stdout + done.stderr  # pytest: no tests ran
     results = read_results(tmp_path / "run3")
     assert results.environment is not None and results.environment.shard == "3/3" and not results.cells
+    split = results.environment.shard_plan  # the split itself, for merge to name a missing shard's cells
+    assert list(split) == ["1/3", "2/3", "3/3"] and split["3/3"] == ()
+    assert assignment_sha256(split) == results.environment.shard_plan_sha256
 
 
 def test_vllm_compat_run_passes_the_shard_and_history_to_pytest() -> None:

@@ -1,7 +1,8 @@
 """The nightly and CI recipes (.github/workflows) keep their promises: per-job permissions, no token left on a
 persistent runner, a cancelled night neither merged nor published, a plan that fails its step, a history branch
 that is absent told from one that cannot be read, a history saved only after this night added to it, actions on
-Node 24. The shell steps that decide are run here, under the shell GitHub gives them."""
+Node 24, a crashed shard merged as NOT RUN and gated. The shell steps that decide are run here, under the shell
+GitHub gives them."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ import os
 import re
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from shards_fake import cells_of_shard, shard_runs, write_matrix
+
+from harness.results import read_results
+from harness.verdicts import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -173,3 +179,30 @@ def test_every_action_runs_on_node_24() -> None:
             action, _, version = str(uses).partition("@")
             assert action in NODE24, f"{name}: {job}: {uses}: add its first Node 24 major to NODE24"
             assert int(version.removeprefix("v").split(".")[0]) >= NODE24[action], f"{name}: {job}: {uses}"
+
+
+def test_the_nightly_merges_whatever_shards_uploaded_and_the_gate_blocks_a_missing_one(tmp_path: Path) -> None:
+    """Shards 1 and 3 of 3 uploaded, shard 2 crashed: the merge job downloads by pattern on `!cancelled()`, its merge
+    step (run as GitHub runs it) exits 0 with shard 2's cells NOT RUN, and its gate step then fails (blocks)."""
+    nightly = _workflow("nightly-gpu.yml")
+    merge = nightly["jobs"]["merge"]
+    assert merge["if"] == "${{ !cancelled() }}"
+    downloads = [s for s in merge["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact")]
+    assert [d["with"]["pattern"] for d in downloads] == ["run-shard-*"]
+    path = write_matrix(tmp_path)
+    shard_runs(tmp_path / "shards", path, 3, (1, 3))
+    venv = tmp_path / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "vllm-compat").symlink_to(Path(sys.executable).parent / "vllm-compat")
+    env = {**os.environ, "RUN_DIR": "reports/runs/nightly-1", "GITHUB_STEP_SUMMARY": "/dev/null"}
+    for name, expected in (("merge the shards", 0), ("gate against the history", 1)):
+        step = _step(nightly, "merge", name)
+        script = tmp_path / "step.sh"
+        script.write_text(step["run"])
+        done = subprocess.run(
+            [*_shell(nightly, "merge", step), str(script)], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == expected, f"{name}: {done.stdout}{done.stderr}"
+    results = read_results(tmp_path / "reports" / "runs" / "nightly-1")
+    assert {c.cell_id for c in results.cells if c.verdict is Verdict.NOT_RUN} == cells_of_shard(path, 3, 2)
+    assert "shard 2/3 MISSING" in (tmp_path / "reports" / "STATUS.md").read_text(encoding="utf-8")

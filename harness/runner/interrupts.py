@@ -115,6 +115,23 @@ def reset() -> None:
     groups.clear_urgent()
 
 
+def not_run_record(cell: Cell, run_id: str, message: str) -> CellRecord:
+    """The NOT RUN line of a planned cell that was never reached (an interrupted run, a shard that left nothing)."""
+    return CellRecord(
+        run_id=run_id,
+        cell_id=cell.id,
+        model=cell.model.name,
+        model_id=cell.model.id,
+        revision=cell.model.revision,
+        profile=cell.profile,
+        use_case=cell.use_case,
+        verdict=Verdict.NOT_RUN,
+        required=cell.required,
+        message=message,
+        finished_at=now_iso(),
+    )
+
+
 def record_not_run(run_dir: Path, run_id: str, planned: Sequence[Cell], signum: int) -> int:
     """Record NOT RUN for every planned cell that has no record in ``run_dir`` yet (the cell being probed when the
     signal came has none: it is not run either); the number recorded."""
@@ -124,25 +141,11 @@ def record_not_run(run_dir: Path, run_id: str, planned: Sequence[Cell], signum: 
     for cell in planned:
         if cell.id in done:
             continue
-        append_record(
-            run_dir / RESULTS_FILE,
-            CellRecord(
-                run_id=run_id,
-                cell_id=cell.id,
-                model=cell.model.name,
-                model_id=cell.model.id,
-                revision=cell.model.revision,
-                profile=cell.profile,
-                use_case=cell.use_case,
-                verdict=Verdict.NOT_RUN,
-                required=cell.required,
-                message=f"not run: the run was interrupted ({name}) before this cell finished",
-                finished_at=now_iso(),
-            ),
-        )
+        message = f"not run: the run was interrupted ({name}) before this cell finished"
+        append_record(run_dir / RESULTS_FILE, not_run_record(cell, run_id, message))
         done.add(cell.id)
         count += 1
     return count
 
 
-__all__ = ["STATE", "InterruptState", "install", "record_not_run", "reset", "uninstall"]
+__all__ = ["STATE", "InterruptState", "install", "not_run_record", "record_not_run", "reset", "uninstall"]

@@ -7,14 +7,23 @@
 - ``costs``: each server's expected seconds: a boot (history's, else an overhead plus its weight bytes' load time),
   each cell's probe (history's, else a constant per use case), ~0 for cells known to fail pre-flight.
 - ``plan``: the split of a matrix, as text and as a GitHub Actions ``strategy.matrix``.
-- ``merge``: join the shards' run directories into one run, refusing runs that are not one whole split.
+- ``merge``: join the shards' run directories into one run, refusing runs that are not parts of one split; a shard
+  that left no results has its cells recorded NOT RUN.
 """
 
 from __future__ import annotations
 
 from harness.shards.auto import resolve_shard, shard_from_ci
 from harness.shards.costs import Costs, estimate_costs, history_path, servers_of
-from harness.shards.merge import Merged, MergeError, ShardRun, check_shards, merge_runs
+from harness.shards.merge import (
+    Merged,
+    MergeError,
+    MissingShard,
+    ShardRun,
+    check_shards,
+    merge_runs,
+    missing_shards,
+)
 from harness.shards.partition import Plan, Shard, ShardError, ShardId, parse_shard, partition
 from harness.shards.plan import make_plan, plan_json, plan_lines
 
@@ -22,6 +31,7 @@ __all__ = [
     "Costs",
     "MergeError",
     "Merged",
+    "MissingShard",
     "Plan",
     "Shard",
     "ShardError",
@@ -32,6 +42,7 @@ __all__ = [
     "history_path",
     "make_plan",
     "merge_runs",
+    "missing_shards",
     "parse_shard",
     "partition",
     "plan_json",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -68,8 +68,13 @@ class Plan:
     @property
     def sha256(self) -> str:
         """The assignment of servers to shards: equal on every node that planned alike (merge compares it)."""
-        assignment = [[str(s.id), list(s.servers)] for s in self.shards]
-        return hashlib.sha256(json.dumps(assignment, sort_keys=True).encode()).hexdigest()
+        return assignment_sha256({str(s.id): s.servers for s in self.shards})
+
+
+def assignment_sha256(assignment: Mapping[str, Sequence[str]]) -> str:
+    """The sha256 of a split, "K/N" -> its servers, in shard order (``Plan.sha256``; merge checks a recorded split)."""
+    ordered = sorted(assignment.items(), key=lambda item: parse_shard(item[0]).index)
+    return hashlib.sha256(json.dumps([[k, list(v)] for k, v in ordered], sort_keys=True).encode()).hexdigest()
 
 
 def partition(costs: Mapping[str, float], total: int, *, order: tuple[str, ...] | None = None) -> tuple[Shard, ...]:
