@@ -8,6 +8,8 @@ matrix says it should be there, so the gate asks this module for the run's scope
 The scope is the deployment's cells for a ``--deployment`` run (its record names it; a run cut short before the
 deployment record was written is known by its cells' ``<deployment>.<service>`` models), else the matrix's cells.
 A marker or keyword selection (``-m``, ``-k``) does not narrow it: a rollout needs every required cell judged.
+A cell of the scope that is known never to have been reached (an interrupted run, a shard that left no results) is
+recorded with ``not_run_record``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from harness.matrix import Cell, Matrix
-from harness.results import RunResults
+from harness.results import CellRecord, RunResults, now_iso
+from harness.verdicts import Verdict
 
 
 @dataclass(frozen=True)
@@ -84,4 +87,21 @@ def unknown_scope(why: str) -> RunScope:
     return RunScope(source=why)
 
 
-__all__ = ["RunScope", "ScopeCell", "deployment_of", "scope_of", "unknown_scope"]
+def not_run_record(cell: Cell, run_id: str, message: str) -> CellRecord:
+    """The NOT RUN line of a planned cell that was never reached (an interrupted run, a shard that left nothing)."""
+    return CellRecord(
+        run_id=run_id,
+        cell_id=cell.id,
+        model=cell.model.name,
+        model_id=cell.model.id,
+        revision=cell.model.revision,
+        profile=cell.profile,
+        use_case=cell.use_case,
+        verdict=Verdict.NOT_RUN,
+        required=cell.required,
+        message=message,
+        finished_at=now_iso(),
+    )
+
+
+__all__ = ["RunScope", "ScopeCell", "deployment_of", "not_run_record", "scope_of", "unknown_scope"]

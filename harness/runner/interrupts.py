@@ -25,9 +25,9 @@ from types import FrameType
 import psutil
 
 from harness.matrix import Cell
-from harness.results import RESULTS_FILE, CellRecord, append_record, now_iso, read_results
+from harness.results import RESULTS_FILE, append_record, read_results
+from harness.scope import not_run_record
 from harness.server import groups
-from harness.verdicts import Verdict
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
@@ -115,23 +115,6 @@ def reset() -> None:
     groups.clear_urgent()
 
 
-def not_run_record(cell: Cell, run_id: str, message: str) -> CellRecord:
-    """The NOT RUN line of a planned cell that was never reached (an interrupted run, a shard that left nothing)."""
-    return CellRecord(
-        run_id=run_id,
-        cell_id=cell.id,
-        model=cell.model.name,
-        model_id=cell.model.id,
-        revision=cell.model.revision,
-        profile=cell.profile,
-        use_case=cell.use_case,
-        verdict=Verdict.NOT_RUN,
-        required=cell.required,
-        message=message,
-        finished_at=now_iso(),
-    )
-
-
 def record_not_run(run_dir: Path, run_id: str, planned: Sequence[Cell], signum: int) -> int:
     """Record NOT RUN for every planned cell that has no record in ``run_dir`` yet (the cell being probed when the
     signal came has none: it is not run either); the number recorded."""
@@ -148,4 +131,4 @@ def record_not_run(run_dir: Path, run_id: str, planned: Sequence[Cell], signum: 
     return count
 
 
-__all__ = ["STATE", "InterruptState", "install", "not_run_record", "record_not_run", "reset", "uninstall"]
+__all__ = ["STATE", "InterruptState", "install", "record_not_run", "reset", "uninstall"]

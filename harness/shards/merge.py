@@ -38,7 +38,7 @@ from harness.results import (
     read_records,
     read_results,
 )
-from harness.runner.interrupts import not_run_record
+from harness.scope import not_run_record
 from harness.shards.costs import servers_of
 from harness.shards.partition import ShardError, ShardId, assignment_sha256, parse_shard
 
