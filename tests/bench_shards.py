@@ -17,11 +17,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 CLI = str(Path(sys.executable).parent / "vllm-compat")
 
 
-def _plan(total: int, cwd: Path) -> list[dict[str, object]]:
+def _plan(total: int, cwd: Path) -> list[dict[str, Any]]:
     done = subprocess.run(
         [CLI, "plan", "--demo", "--shards", str(total), "--json", "--offline"],
         capture_output=True,
@@ -29,7 +30,7 @@ def _plan(total: int, cwd: Path) -> list[dict[str, object]]:
         cwd=cwd,
         check=True,
     )
-    shards: list[dict[str, object]] = json.loads(done.stdout)["include"]
+    shards: list[dict[str, Any]] = json.loads(done.stdout)["include"]
     return shards
 
 
@@ -53,7 +54,7 @@ def main(total: int = 3, extra: list[str] | None = None) -> None:
                 f"(exit {done.returncode}); servers: {', '.join(map(str, entry['servers']))}",
                 flush=True,
             )
-        predicted = [float(str(e["expected_cost"])) for e in plan]
+        predicted = [float(e["expected_cost"]) for e in plan]
         print(f"cost model: {plan[0]['cost_source']}")
         print(f"predicted max/min: {max(predicted) / max(min(predicted), 1e-9):.2f}")
         print(f"measured max/min:  {max(measured) / max(min(measured), 1e-9):.2f}")
