@@ -180,6 +180,12 @@ def test_a_server_the_history_saw_fail_before_booting_costs_no_boot(tmp_path: Pa
     costs = estimate_costs(matrix, history=database)
     assert costs.by_server["a-default"] == pytest.approx(0.8) and "a-default" in costs.no_boot
     assert costs.by_server["a-eager"] > BOOT_OVERHEAD_S
+    # A later run that never reached them (a missing shard, an interrupt) says nothing of their cost: still 0.8.
+    later = make_run("r2", 120, {"a|default|chat": Verdict.NOT_RUN, "a|eager|chat": Verdict.NOT_RUN})
+    with HistoryStore.open(database) as store:
+        store.add(later)
+    again = estimate_costs(matrix, history=database)
+    assert again.by_server["a-default"] == pytest.approx(0.8) and again.by_server["a-eager"] > BOOT_OVERHEAD_S
 
 
 def test_plan_json_is_a_github_actions_matrix(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from harness.codes import Code
 from harness.history import DEFAULT_HISTORY, HistoryError, HistoryStore
 from harness.matrix import Cell, Matrix, ModelSpec
 from harness.usecases import UNSERVABLE, UseCase
+from harness.verdicts import Verdict
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
@@ -190,7 +191,8 @@ def _history(path: Path, servers: Mapping[str, tuple[Cell, ...]]) -> _History:
         with HistoryStore.open(path, create=False) as store:
             latest = {}
             for entry in store.everything():  # ordered by time within each cell: the last one wins
-                latest[entry.key.cell_id] = entry
+                if entry.verdict not in (Verdict.NOT_RUN, Verdict.SKIP):  # never ran: says nothing of its cost
+                    latest[entry.key.cell_id] = entry
             for key, cells in servers.items():
                 entries = [(c, latest[c.id]) for c in cells if c.id in latest]
                 boot = max((e.figures.get("boot_s") or 0.0 for _, e in entries), default=0.0)
