@@ -3,8 +3,9 @@
 Run: ``PYTHONPATH=$PWD python tests/diagnose_accuracy.py [--misses] [--site-packages DIR | --no-sites]``. ``--misses``
 lists the dev set's wrong answers (never a held-out set's: those logs are not tuned on, so only their figures are
 printed). Two corpora: tests/data/logs_real (dev and held-out, split by hash) and tests/data/logs_heldout2 (a second
-blind set, every log held out, labelled and committed before diagnose ever read it). The source sites come from the engine environment's vLLM (``--site-packages``, default: the newest installed
-engine), as ``vllm-compat diagnose`` reads them. Each log's first line (its thread, for the reader) is blanked so that
+blind set, every log held out, labelled and committed before diagnose ever read it). The source sites come from the
+engine environment's vLLM (``--site-packages``, default: the newest installed engine), as ``vllm-compat diagnose`` reads
+them. Each log's first line (its thread, for the reader) is blanked so that
 line numbers stay those of the file.
 
 A *confidently wrong* answer names a code other than the label and other than OTHER: worse than an honest OTHER.
