@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check harness tests conftest.py
 	$(BIN)/ruff format --check harness tests conftest.py
 	$(BIN)/mypy
-	$(BIN)/actionlint -config-file .github/actionlint.yaml
+	$(BIN)/actionlint -config-file .github/actionlint.yaml .github/workflows/*.yml
 
 test: engine lint
 	$(BIN)/pytest tests $(PYTEST_ARGS)
