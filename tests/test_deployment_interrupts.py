@@ -16,6 +16,7 @@ from test_deployment_run import _matrix, _runner
 
 from harness.deploy import DeploymentRun
 from harness.matrix import Cell, load_matrix
+from harness.report import render_status
 from harness.results import read_results
 from harness.runner import Outcome, interrupts
 from harness.server import VllmServer
@@ -77,7 +78,9 @@ def test_a_signal_before_the_teardown_skips_the_concurrent_phase_and_stops_every
     assert record is not None and record.interrupted == "SIGTERM: the concurrent phase was skipped"
     assert record.concurrent_started_at is None and all(s.under_load == () for s in record.services)
     assert all(s.stopped_at for s in record.services)
-    assert read_results(tmp_path / "run").deployments == [record]
+    results = read_results(tmp_path / "run")
+    assert results.deployments == [record]
+    assert "**Run interrupted** (SIGTERM: the concurrent phase was skipped)" in render_status(results)
     print(f"\n[reliability] SIGTERM before the deployment's teardown: services gone {gone:.1f} s after the signal")
 
 
