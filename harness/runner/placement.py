@@ -42,10 +42,18 @@ def _placement_error(error: ScheduleError, key: str, run_dir: Path) -> Placement
 
 
 def lease_for(
-    scheduler: NodeScheduler, cell: Cell, weight_bytes: int | None, run_dir: Path, say: Callable[[str], None]
+    scheduler: NodeScheduler,
+    cell: Cell,
+    weight_bytes: int | None,
+    run_dir: Path,
+    say: Callable[[str], None],
+    default_utilization: tuple[float, str] | None = None,
 ) -> Lease | None:
-    """The cell's server's lease (None where there is nothing to schedule), or PlacementError before any boot."""
-    needs = server_needs(cell.flags, share_gpu=cell.model.share_gpu, weight_bytes=weight_bytes)
+    """The cell's server's lease (None where there is nothing to schedule), or PlacementError before any boot.
+    ``default_utilization``: the engine's gpu-memory-utilization default and its source (None: the fallback)."""
+    needs = server_needs(
+        cell.flags, share_gpu=cell.model.share_gpu, weight_bytes=weight_bytes, default_utilization=default_utilization
+    )
     try:
         lease = scheduler.lease(
             needs,
