@@ -106,6 +106,9 @@ class ServerPool:
         self.scheduler = scheduler if scheduler is not None else NodeScheduler.from_environment()
         self._leases: dict[str, Lease] = {}
         self._utilization: tuple[float, str] | bool | None = False  # the engine's default, asked once (False: not yet)
+        # Pre-flight against the GPUs a server was leased, between its lease and its spawn: raises PreflightRefusal
+        # where vLLM is certain to refuse them (the cell runner sets it; None: no such check).
+        self.judge_lease: Callable[[Cell, Lease], None] | None = None
         progress.line(self.scheduler.describe())
 
     def plan(self, cells: Iterable[Cell]) -> None:
@@ -154,6 +157,7 @@ class ServerPool:
         started_at = now_iso()
         weight_bytes = _weight_bytes(path)
         self._lease(cell, weight_bytes, started_at)
+        self._judge_lease(cell, started_at)
         self.progress.line(f"[{cell.server_key}] booting vLLM (timeout {timeout:.0f} s)")
         sampler = None
         server: VllmServer | None = None
@@ -272,6 +276,29 @@ class ServerPool:
             raise
         if lease is not None:
             self._leases[cell.server_key] = lease
+
+    def lease_of(self, key: str) -> Lease | None:
+        """The lease the server ``key`` holds now (None: not leased yet, given back, or nothing to schedule)."""
+        return self._leases.get(key)
+
+    def _judge_lease(self, cell: Cell, started_at: str) -> None:
+        """Pre-flight on the leased GPUs before the spawn; a refusal is recorded, remembered, the GPUs given back."""
+        lease = self._leases.get(cell.server_key)
+        if self.judge_lease is None or lease is None:
+            return
+        try:
+            self.judge_lease(cell, lease)
+        except BootError as error:
+            self._servers[cell.server_key] = error
+            try:
+                self._record(cell, ServerOutcome.BOOT_FAILED, started_at, error=error)
+            finally:
+                self._release(cell.server_key)
+            self.progress.line(f"[{cell.server_key}] not booted: {error.diagnosis.code}: {error.diagnosis.evidence}")
+            raise
+        except Exception:  # the harness broke judging: the cell reports it as an ERROR; the GPUs still go back
+            self._release(cell.server_key)
+            raise
 
     def _release(self, key: str) -> None:
         lease = self._leases.pop(key, None)
