@@ -273,6 +273,18 @@ def test_weights_that_fit_nvmls_total_but_not_cudas_are_too_large() -> None:
     assert "WEIGHTS_TOO_LARGE" not in codes(findings)
 
 
+def test_a_kv_cache_that_fits_nvmls_total_but_not_cudas_is_max_model_len() -> None:
+    """Llama 3.1 8B's 131072 tokens need 16 GiB of KV cache: with weights leaving 16 GiB - 1 MiB of vLLM's budget
+    on an H100 (CUDA's total x 0.92) it is MAX_MODEL_LEN, an error, though NVML's total would leave ~300 MiB more."""
+    cuda_budget = math.ceil(((81559 - 328) << 20) * 0.92)
+    need = 131072 * (2 * 32 * 8 * 128 * 2)
+    weights = cuda_budget - need + (1 << 20)
+    assert need < int((81559 << 20) * 0.92) - weights  # it would fit NVML's total x 0.92
+    findings, _ = judge(cfg.LLAMA_31_8B, "H100", weight_bytes=weights)
+    (finding,) = [f for f in findings if f.code == "MAX_MODEL_LEN"]
+    assert finding.severity is Severity.ERROR and "max_model_len 131072" in finding.message
+
+
 def test_the_reserve_is_nvmls_reading_when_it_has_one() -> None:
     """A GPU read from NVML's v2 memory info budgets its own reserve; the table's figure is the generation's least."""
     h100 = parse_gpu("H100")
