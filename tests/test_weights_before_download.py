@@ -12,7 +12,7 @@ import pytest
 from harness.checkpoint import FindingList, index_total_size, listed_weight_bytes, preflight
 from harness.checkpoint import checks as checkpoint_checks
 from harness.checkpoint import gpu as checkpoint_gpu
-from harness.checkpoint.fetch import Listing
+from harness.checkpoint.fetch import Listing, list_files
 from harness.engine import parse_gpu
 from harness.findings import Severity
 from tests import gpu_configs as cfg
@@ -102,3 +102,36 @@ def test_the_index_of_the_format_vllm_loads_is_the_one_read() -> None:
     assert index_total_size(totals, ["consolidated.safetensors"]) == 1
     assert index_total_size(totals, []) == 2
     assert index_total_size({"pytorch_model.bin.index.json": 3}, []) == 3
+
+
+def test_the_hubs_listed_sizes_weigh_a_snapshot_with_no_weights_yet(tmp_path: Path) -> None:
+    """A cached snapshot holding only config.json (no index, no weights): list_files asks the hub's file list with
+    files_metadata (an httpx MockTransport stands in for the hub), and its *.safetensors sizes are the weight bytes."""
+    httpx2 = pytest.importorskip("httpx2")  # huggingface_hub's HTTP client
+    from huggingface_hub import set_client_factory
+    from huggingface_hub.utils._http import default_client_factory
+
+    siblings = [
+        {"rfilename": "config.json", "size": 700},
+        {"rfilename": "model-00001-of-00002.safetensors", "size": 4_976_698_672},
+        {"rfilename": "model-00002-of-00002.safetensors", "size": 1_168_138_808},
+    ]
+    asked: list[str] = []
+
+    def hub(request: Any) -> Any:
+        asked.append(str(request.url))
+        return httpx2.Response(200, json={"id": "org/model", "sha": "a" * 40, "siblings": siblings})
+
+    snapshot = tmp_path / "models--org--model" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(json.dumps(cfg.LLAMA_31_8B))
+    set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(hub)))
+    try:
+        listing = list_files("org/model", snapshot, None, offline=False)
+    finally:
+        set_client_factory(default_client_factory)
+    assert listing.source == "hub file list" and not listing.local
+    assert [url.endswith("/api/models/org/model?blobs=true") for url in asked] == [True]  # files_metadata=True
+    assert listed_weight_bytes(listing.files) == 4_976_698_672 + 1_168_138_808
+    facts = checkpoint_checks.check_weights(listing, snapshot, [], FindingList(), "org/model")
+    assert facts.weight_bytes == 4_976_698_672 + 1_168_138_808
