@@ -7,10 +7,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.fleet import Allocator, Inventory, NodeScheduler, describe_inventory, described_memory
 from harness.matrix import Cell, load_matrix
 from harness.runner import CellRunner, Progress, ServerPool
 
 FAKE = Path(__file__).with_name("fake_engine.py")
+
+
+def described_scheduler(tmp_path: Path, text: str, kind: type[NodeScheduler] = NodeScheduler) -> NodeScheduler:
+    """A scheduler over the node ``text`` describes (``VLLM_COMPAT_GPUS``' syntax), its leases under ``tmp_path``."""
+    inventory = Inventory(describe_inventory(text), "described", described=text)
+    return kind(inventory, Allocator(tmp_path / "leases"), described_memory, poll_s=0.01)
 
 
 def fake_engine_python(directory: Path, prelude: str = "") -> Path:

@@ -14,19 +14,15 @@ from harness.engine import EngineError, resolve_engine_python
 from harness.fleet import (
     FALLBACK_GPU_MEMORY_UTILIZATION,
     FALLBACK_SOURCE,
-    Allocator,
-    Inventory,
     Lease,
     NodeScheduler,
     ServerNeeds,
-    describe_inventory,
-    described_memory,
     server_needs,
 )
 from harness.matrix import MatrixError, load_matrix
 from harness.runner import Progress, servers
 from tests import gpu_configs as cfg
-from tests.pool_fake import fake_pool
+from tests.pool_fake import described_scheduler, fake_pool
 
 GiB = 1 << 30
 
@@ -102,8 +98,8 @@ class _Recording(NodeScheduler):
 
 
 def _recording(tmp_path: Path) -> _Recording:
-    inventory = Inventory(describe_inventory("1xH100-80GB"), "described", described="1xH100-80GB")
-    scheduler = _Recording(inventory, Allocator(tmp_path / "leases"), described_memory, poll_s=0.01)
+    scheduler = described_scheduler(tmp_path, "1xH100-80GB", _Recording)
+    assert isinstance(scheduler, _Recording)
     scheduler.asked = []
     return scheduler
 

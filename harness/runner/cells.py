@@ -142,16 +142,20 @@ class CellRunner:
         """The GPU the server is judged against: its lease's when it holds one; before the lease, this process's GPU
         only where every unit of the node is alike (on a mixed node the lease decides, and is judged then)."""
         lease = self.servers.lease_of(cell.server_key)
-        if lease is not None:
+        if lease is not None and not lease.simulated:
             return lease_gpu(lease)
-        units = self.servers.scheduler.inventory.units
-        if len({(unit.name, unit.total_bytes, unit.capability) for unit in units}) > 1:
+        inventory = self.servers.scheduler.inventory
+        # A described (simulated) inventory is no GPU the engine sees: it never replaces this process's own.
+        if not inventory.simulated and len({(u.name, u.total_bytes, u.capability) for u in inventory.units}) > 1:
             return None
         return self.gpu
 
     def _judge_lease(self, cell: Cell, lease: Lease) -> None:
         """Pre-flight against the GPUs the server was leased (ServerPool asks between lease and spawn): a certain
-        refusal there is PreflightRefusal, and vLLM is not started on GPUs that cannot take it."""
+        refusal there is PreflightRefusal, and vLLM is not started on GPUs that cannot take it. A simulated lease
+        (VLLM_COMPAT_GPUS) names GPUs no engine sees: the engine runs where it runs, so nothing is judged."""
+        if lease.simulated:
+            return
         gpu = lease_gpu(lease)
         errors = self._judged(cell, self.preflight(cell.model), gpu).errors_for(cell.use_case)
         if errors:
