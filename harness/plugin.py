@@ -487,8 +487,9 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
 
 
 def _runner_gpu(extra_env: dict[str, str]) -> GpuSpec | None:
-    """The GPU this process's servers get, for pre-flight's GPU-side checks: NVML's GPU 0 with the count
-    CUDA_VISIBLE_DEVICES leaves this process; None with no NVIDIA GPU (then those checks are left out)."""
+    """The GPU pre-flight judges a server against before its lease names its GPUs: NVML's GPU 0 with the count
+    CUDA_VISIBLE_DEVICES leaves this process (once leased, the runner judges the leased GPUs); None with no
+    NVIDIA GPU (then only a lease's GPUs are judged)."""
     from harness.engine import detect_gpu
 
     gpu = detect_gpu()
