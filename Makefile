@@ -31,10 +31,13 @@ demo: engine
 	$(BIN)/vllm-compat pages --history reports/history.sqlite --out reports/pages; \
 	exit $$status
 
+# actionlint checks the workflows (expressions, job outputs, runner labels: the self-hosted `gpu` label is named in
+# .github/actionlint.yaml) before a night finds the mistake on a GPU runner.
 lint: $(STAMP)
 	$(BIN)/ruff check harness tests conftest.py
 	$(BIN)/ruff format --check harness tests conftest.py
 	$(BIN)/mypy
+	$(BIN)/actionlint -config-file .github/actionlint.yaml .github/workflows/*.yml
 
 test: engine lint
 	$(BIN)/pytest tests $(PYTEST_ARGS)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from harness.matrix import Cell, Matrix
     from harness.report import Since
     from harness.runner import CellRunner, Outcome
+    from harness.shards import PlannedShard, ShardId
 
 _USE_CASE_HELP: dict[UseCase, str] = {
     UseCase.CHAT: "chat completions, streaming and not, system prompt, multi-turn",
@@ -168,6 +169,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only shard K of N: the matrix split by server, balanced by expected cost, the same on every node "
         "(vllm-compat plan shows the split; vllm-compat merge joins the shards' runs); auto: K and N from the CI job "
         "(Buildkite parallelism, a Kubernetes Indexed Job with VLLM_COMPAT_SHARDS, a Slurm array)",
+    )
+    group.addoption(
+        "--plan",
+        metavar="FILE",
+        help="with --shard K/N: run exactly the servers this plan file (vllm-compat plan --json --out FILE) gives "
+        "shard K, instead of splitting again here; the run records the plan's sha256",
     )
     group.addoption(
         "--history",
@@ -319,6 +326,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=empty)
         items[:] = [i for i in items if i not in empty]
     items[:] = [item for _, item in sorted(enumerate(items), key=order)]
+    if config.getoption("--plan") and not config.getoption("--shard"):
+        pytest.exit(
+            f"vllm-compat: --plan {config.getoption('--plan')}: needs --shard K/N (which of the plan's shards to run)",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
     if config.getoption("--shard"):
         _keep_this_shard(config, items)
     cells = [c for c in (_cell_of(i) for i in items) if c is not None]
@@ -330,7 +342,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _keep_this_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
     """--shard K/N: deselect the cells of servers another shard owns (the split: harness.shards), so this run plans,
     runs and reports only its own; the environment line records the shard and the split."""
-    from harness.shards import ShardError, estimate_costs, history_path, make_plan, resolve_shard
+    from harness.shards import ShardError, resolve_shard
 
     state = config.stash[RUN_STATE]
     matrix = state.load_matrix()
@@ -338,22 +350,19 @@ def _keep_this_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
         return
     try:
         shard = resolve_shard(config.getoption("--shard"), os.environ)
+        planned = _planned_shard(config, matrix, shard)
     except ShardError as error:
         pytest.exit(f"vllm-compat: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
-    given = config.getoption("--history")
-    history = history_path(Path(given) if given else None, state.project_dir)
-    costs = estimate_costs(matrix, history=history, offline=bool(config.getoption("--offline")))
-    plan = make_plan(matrix, shard.total, costs)
-    mine = set(plan.shard(shard.index).servers)
+    mine = set(planned.servers)
     others = [i for i in items if (cell := _cell_of(i)) is not None and cell.server_key not in mine]
     if others:
         config.hook.pytest_deselected(items=others)
         items[:] = [i for i in items if i not in others]
     state.extra["shard"] = {
         "shard": str(shard),
-        "plan": plan.sha256,
-        "cost_source": plan.cost_source,
-        "assignment": {str(s.id): tuple(s.servers) for s in plan.shards},
+        "plan": planned.plan_sha256,
+        "cost_source": planned.cost_source,
+        "assignment": planned.assignment,
     }
     if not mine:  # more shards than servers: an empty run that merge still counts as this shard
         from harness.engine import environment_record, resolve_engine_python
@@ -362,6 +371,23 @@ def _keep_this_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
         state.run_dir.mkdir(parents=True, exist_ok=True)
         engine_python = resolve_engine_python(config.getoption("--engine-python"))
         _write_environment_once(state, engine_python, matrix, environment_record, append_record)
+
+
+def _planned_shard(config: pytest.Config, matrix: Matrix, shard: ShardId) -> PlannedShard:
+    """This shard's servers: the plan file's when --plan names one (the plan job's split, whatever this node would
+    compute), else the split computed here from the costs this node sees."""
+    from harness.shards import PlannedShard, estimate_costs, history_path, make_plan, planned_shard
+
+    given_plan = config.getoption("--plan")
+    if given_plan:
+        return planned_shard(Path(given_plan), matrix, shard)
+    state = config.stash[RUN_STATE]
+    given = config.getoption("--history")
+    history = history_path(Path(given) if given else None, state.project_dir)
+    costs = estimate_costs(matrix, history=history, offline=bool(config.getoption("--offline")))
+    plan = make_plan(matrix, shard.total, costs)
+    assignment = {str(s.id): tuple(s.servers) for s in plan.shards}
+    return PlannedShard(shard, plan.shard(shard.index).servers, plan.sha256, plan.cost_source, assignment)
 
 
 def _fleet_error() -> str | None:
@@ -468,8 +494,9 @@ def cell_runner(request: pytest.FixtureRequest) -> Iterator[CellRunner]:
 
 
 def _runner_gpu(extra_env: dict[str, str]) -> GpuSpec | None:
-    """The GPU this process's servers get, for pre-flight's GPU-side checks: NVML's GPU 0 with the count
-    CUDA_VISIBLE_DEVICES leaves this process; None with no NVIDIA GPU (then those checks are left out)."""
+    """The GPU pre-flight judges a server against before its lease names its GPUs: NVML's GPU 0 with the count
+    CUDA_VISIBLE_DEVICES leaves this process (once leased, the runner judges the leased GPUs); None with no
+    NVIDIA GPU (then only a lease's GPUs are judged)."""
     from harness.engine import detect_gpu
 
     gpu = detect_gpu()

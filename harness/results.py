@@ -490,6 +490,7 @@ class DeploymentRecord:
     description: str = ""
     concurrent_started_at: str | None = None  # None: no service was up for a concurrent phase
     concurrent_s: float | None = None
+    interrupted: str | None = None  # "SIGINT: the concurrent phase was skipped": the run was stopping
     gpus: tuple[GpuRecord, ...] = ()  # the GPUs NVML saw (empty: no NVIDIA GPU)
     host_memory_bytes: int | None = None  # the machine's RAM: what RSS figures are measured against without a GPU
 
@@ -513,6 +514,7 @@ class DeploymentRecord:
             description=data.get("description") or "",
             concurrent_started_at=data.get("concurrent_started_at"),
             concurrent_s=data.get("concurrent_s"),
+            interrupted=data.get("interrupted"),
             gpus=tuple(GpuRecord.from_json(g) for g in data.get("gpus") or ()),
             host_memory_bytes=data.get("host_memory_bytes"),
         )

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live_stack import Stack, serve_stack
+from shared_runs import DemoRun
 
 from harness.engine import resolve_engine_python
+from harness.results import read_results
 from harness.server.ledger import LEDGER_TEST_VAR, LEDGER_VAR
 
 _LEDGER = pytest.StashKey[Path]()
@@ -54,10 +61,66 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _PHASES.append(report)
 
 
+# Session fixtures that boot vLLM, by name: wall seconds and the test whose setup ran them (its time includes them).
+SHARED_COSTS: dict[str, tuple[float, str]] = {}
+
+
+@pytest.fixture(scope="session")
+def demo_run(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The demo matrix run once for the whole session: every e2e module that asserts on a cell the demo has (chat,
+    tools, vision, video, audio, embeddings, the real models) reads this run instead of booting its own copy of the
+    server (each boot costs 35-90 s on two cores). Its boots are charged to a group of their own."""
+    base = tmp_path_factory.mktemp("demo")
+    env = {**os.environ, "VLLM_COMPAT_ENGINE_PYTHON": str(engine_python)}
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    requester = os.environ.get(LEDGER_TEST_VAR, "")  # the test whose setup runs this fixture
+    if env.get(LEDGER_VAR):
+        env[LEDGER_TEST_VAR] = "session fixture: demo_run"
+    args = ["run", "--demo", "--run-dir", str(base / "run"), "--", "--status-file", str(base / "STATUS.md")]
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=2400,
+        env=env,
+    )
+    seconds = time.monotonic() - started
+    SHARED_COSTS["session fixture: demo_run"] = (seconds, requester)
+    print(f"demo run: {seconds:.1f} s\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}")
+    return DemoRun(done.returncode, read_results(base / "run"), done.stdout + done.stderr)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A module that boots a copy of a session fixture's server, without a reason on record, fails the session."""
+    ledger = session.config.stash.get(_LEDGER, None)
+    if ledger is None or not ledger.exists():
+        return
+    from session_costs import repeated_boots, unexplained_repeats, vllm_boots
+
+    if unexplained_repeats(repeated_boots(vllm_boots(ledger))) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     """Wall seconds and vLLM boots per group of tests, and the boots repeated across modules."""
     ledger = config.stash.get(_LEDGER, None)
     if ledger is not None:
         from session_costs import print_costs
 
-        print_costs(terminalreporter, ledger, _PHASES)
+        print_costs(terminalreporter, ledger, _PHASES, SHARED_COSTS)
+
+
+@pytest.fixture(scope="session")
+def chat_ok_stack(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Two real chat-ok servers (one with an API key, one without and under two names) for the whole session: the
+    live-endpoint tests verify them as someone else's deployment, the audio tests ask the text model for audio."""
+    requester = os.environ.get(LEDGER_TEST_VAR, "")
+    if os.environ.get(LEDGER_VAR):
+        os.environ[LEDGER_TEST_VAR] = "session fixture: chat_ok_stack"
+    started = time.monotonic()
+    stack = serve_stack(engine_python, tmp_path_factory.mktemp("live-stack"))
+    served = next(stack)
+    SHARED_COSTS["session fixture: chat_ok_stack"] = (time.monotonic() - started, requester)
+    yield served
+    next(stack, None)  # stops both servers and asserts nothing of theirs is left

@@ -1,9 +1,11 @@
 """Accuracy of `diagnose` on the real logs in tests/data/logs_real, per split and per code.
 
 Run: ``PYTHONPATH=$PWD python tests/diagnose_accuracy.py [--misses] [--site-packages DIR | --no-sites]``. ``--misses``
-lists the dev set's wrong answers (never the held-out set's: those logs are not tuned on, so only their figures are
-printed). The source sites come from the engine environment's vLLM (``--site-packages``, default: the newest installed
-engine), as ``vllm-compat diagnose`` reads them. Each log's first line (its thread, for the reader) is blanked so that
+lists the dev set's wrong answers (never a held-out set's: those logs are not tuned on, so only their figures are
+printed). Two corpora: tests/data/logs_real (dev and held-out, split by hash) and tests/data/logs_heldout2 (a second
+blind set, every log held out, labelled and committed before diagnose ever read it). The source sites come from the
+engine environment's vLLM (``--site-packages``, default: the newest installed engine), as ``vllm-compat diagnose`` reads
+them. Each log's first line (its thread, for the reader) is blanked so that
 line numbers stay those of the file.
 
 A *confidently wrong* answer names a code other than the label and other than OTHER: worse than an honest OTHER.
@@ -23,7 +25,8 @@ from harness.diagnose import SiteIndex, diagnose, load_sites
 from harness.paths import cache_root
 
 REAL = Path(__file__).parent / "data" / "logs_real"
-SPLITS = ("dev", "heldout")
+HELDOUT2 = Path(__file__).parent / "data" / "logs_heldout2"
+SPLITS = ("dev", "heldout", "heldout2")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Outcome:
     code: str
     line: int | None
     evidence: str
+    fixture_thread: bool = False  # the thread also gave a unit-test fixture (tests/data/logs): not new to the rules
 
     @property
     def right(self) -> bool:
@@ -44,20 +48,30 @@ class Outcome:
         return not self.right and self.code != "OTHER"
 
 
-def labels() -> dict[str, dict[str, str]]:
-    """File name -> {"code", "split"}, from labels.yaml."""
-    data = yaml.safe_load((REAL / "labels.yaml").read_text())
+def labels(corpus: Path = REAL) -> dict[str, dict[str, str]]:
+    """File name -> {"code", "split"}, from the corpus's labels.yaml."""
+    data = yaml.safe_load((corpus / "labels.yaml").read_text())
     return dict(data["logs"])
 
 
-def outcomes(sites: SiteIndex | None) -> list[Outcome]:
-    """Diagnose every labelled log."""
+def outcomes(sites: SiteIndex | None, corpus: Path = REAL) -> list[Outcome]:
+    """Diagnose every labelled log of one corpus."""
     results = []
-    for name, label in sorted(labels().items()):
-        text = (REAL / name).read_text(encoding="utf-8", errors="replace")
+    for name, label in sorted(labels(corpus).items()):
+        text = (corpus / name).read_text(encoding="utf-8", errors="replace")
         text = "\n" + text.split("\n", 1)[1]  # the "# source:" line is for the reader, not part of the log
         result = diagnose(text, sites=sites)
-        results.append(Outcome(name, label["split"], label["code"], result.code, result.line, result.evidence))
+        results.append(
+            Outcome(
+                name,
+                label["split"],
+                label["code"],
+                result.code,
+                result.line,
+                result.evidence,
+                fixture_thread="thread_in" in label,
+            )
+        )
     return results
 
 
@@ -70,8 +84,14 @@ def newest_engine_site_packages() -> Path | None:
 def report(results: list[Outcome]) -> str:
     """Per split: accuracy, confidently-wrong rate, and right/total per labelled code."""
     lines = []
-    for split in SPLITS:
-        chosen = [outcome for outcome in results if outcome.split == split]
+    views = [(split, [outcome for outcome in results if outcome.split == split]) for split in SPLITS]
+    views.append(
+        (
+            "heldout2, new threads only",
+            [outcome for outcome in results if outcome.split == "heldout2" and not outcome.fixture_thread],
+        )
+    )
+    for split, chosen in views:
         if not chosen:
             continue
         right = sum(outcome.right for outcome in chosen)
@@ -82,7 +102,14 @@ def report(results: list[Outcome]) -> str:
         )
         totals = Counter(outcome.label for outcome in chosen)
         hits = Counter(outcome.label for outcome in chosen if outcome.right)
-        lines.append("  " + ", ".join(f"{code} {hits[code]}/{totals[code]}" for code in sorted(totals)))
+        misnamed = Counter(outcome.label for outcome in chosen if outcome.confidently_wrong)
+        lines.append(
+            "  "
+            + ", ".join(
+                f"{code} {hits[code]}/{totals[code]}" + (f" ({misnamed[code]} wrong)" if misnamed[code] else "")
+                for code in sorted(totals)
+            )
+        )
     return "\n".join(lines)
 
 
@@ -95,7 +122,7 @@ def main(argv: list[str]) -> int:
     site_packages = None if args.no_sites else (args.site_packages or newest_engine_site_packages())
     sites = load_sites(site_packages) if site_packages is not None else None
     print(f"sources: {f'{sites.distribution} {sites.version} ({len(sites.sites)} sites)' if sites else 'none'}")
-    results = outcomes(sites)
+    results = outcomes(sites) + outcomes(sites, HELDOUT2)
     print(report(results))
     if args.misses:
         for outcome in results:

@@ -98,6 +98,11 @@ def h100(index: int, **kwargs: Any) -> FakeDevice:
     return FakeDevice(f"GPU-{index:08x}-fake", "NVIDIA H100 80GB HBM3", 80 * GiB, **kwargs)
 
 
+def t4(index: int, **kwargs: Any) -> FakeDevice:
+    """A T4: 15360 MiB (what nvidia-smi reports), compute capability 7.5 -- the small GPU of a mixed node."""
+    return FakeDevice(f"GPU-{index:08x}-fake", "Tesla T4", 15360 << 20, capability=(7, 5), **kwargs)
+
+
 def a100_with_migs(index: int) -> FakeDevice:
     """An A100 80GB in MIG mode with two 3g.40gb devices."""
     migs = [

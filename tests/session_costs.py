@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,27 @@ def _module(nodeid: str) -> str:
     return nodeid.split("::")[0].rsplit("/", 1)[-1]
 
 
-def group_costs(reports: list[pytest.TestReport], boots: list[dict[str, Any]]) -> list[tuple[str, float, int, float]]:
-    """(group, wall seconds, boots, boot seconds) per group, the slowest first; unit tests as one group."""
+def group_costs(
+    reports: list[pytest.TestReport],
+    boots: list[dict[str, Any]],
+    shared: Mapping[str, tuple[float, str]] | None = None,
+) -> list[tuple[str, float, int, float]]:
+    """(group, wall seconds, boots, boot seconds) per group, the slowest first; unit tests as one group. A session
+    fixture (``shared``: name -> (seconds, the test whose setup ran it)) is a group of its own, its seconds taken
+    from that test's group."""
     booting = {_module(b["test"]) for b in boots if b.get("test")}
+
+    def group_of(nodeid: str) -> str:
+        module = _module(nodeid)
+        return module if module.startswith("test_e2e") or module in booting else "unit"
+
     seconds: Counter[str] = Counter()
     for report in reports:
-        module = _module(report.nodeid)
-        group = module if module.startswith("test_e2e") or module in booting else "unit"
-        seconds[group] += report.duration
+        seconds[group_of(report.nodeid)] += report.duration
+    for name, (fixture_seconds, requester) in (shared or {}).items():
+        seconds[name] += fixture_seconds
+        if requester:
+            seconds[group_of(requester)] -= fixture_seconds
     boot_count: Counter[str] = Counter()
     boot_seconds: Counter[str] = Counter()
     for boot in boots:
@@ -42,13 +56,53 @@ def group_costs(reports: list[pytest.TestReport], boots: list[dict[str, Any]]) -
 
 
 def repeated_boots(boots: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """(checkpoint, flags) pairs booted by more than one module, with those modules."""
+    """(checkpoint, flags) pairs booted by more than one module, with those modules. The engine is part of the pair
+    when it is not the default one (the upgrade test boots the same checkpoint on another vLLM version)."""
     by_pair: defaultdict[str, set[str]] = defaultdict(set)
+    engines = Counter(str(boot.get("engine", "")) for boot in boots)
+    default_engine = engines.most_common(1)[0][0] if engines else ""
     for boot in boots:
         model = Path(str(boot.get("model", ""))).name
         pair = f"{model} {json.dumps(boot.get('flags', {}), sort_keys=True)}"
+        engine = str(boot.get("engine", ""))
+        if engine != default_engine:
+            pair += f" on {Path(engine).parent.parent.name}"
         by_pair[pair].add(_module(boot.get("test") or "") or "outside a test")
     return {pair: sorted(modules) for pair, modules in sorted(by_pair.items()) if len(modules) > 1}
+
+
+# The modules whose tests must boot their own server although another module boots the same (checkpoint, flags):
+# what they test is the boot itself, or something done to that server. Every other module reads a session fixture's
+# run or servers (tests/conftest.py: demo_run, chat_ok_stack); a module that boots a copy of those anyway fails the
+# session (unexplained_repeats), so a saving, once made, stays made.
+OWN_BOOTS: dict[str, str] = {
+    "test_e2e_cpu.py": "the marker test proves -m boots only what it selects; the squatted-port test kills its engine",
+    "test_e2e_shards.py": "runs the same servers whole and as shards: the comparison is the test",
+    "test_e2e_upgrade.py": "runs its matrix on each vLLM version through upgrade-check",
+    "test_e2e_deployment.py": "boots the services in order and runs them together: the deployment is the test",
+    "test_e2e_history.py": "two runs of checkpoints changed between them",
+    "test_e2e_real.py": "boots a GGUF file and a config without architectures, which no matrix of the demo serves",
+    "test_e2e_dry_boot.py": "a dry boot with dummy weights is the test",
+    "test_reliability_engine.py": "stops its engines with SIGSTOP",
+    "test_reliability_interrupts.py": "interrupts its run with signals",
+    "test_reliability_results.py": "a run whose results directory fails under it",
+    "test_server.py": "the server's own lifecycle (start, stop, leftovers)",
+    "test_server_records.py": "the records a boot writes",
+    "test_dry_boot.py": "dry boots are the test",
+    "test_pool_errors.py": "the pool's handling of boots that fail",
+    "test_fleet_pool.py": "the pool's scheduling of boots",
+    "test_deployment_run.py": "the deployment runner's boots",
+}
+
+
+def unexplained_repeats(repeated: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """For each repeated pair, the modules that booted it although they could have read a session fixture's."""
+    found = {}
+    for pair, modules in repeated.items():
+        needless = [m for m in modules if m not in OWN_BOOTS and not m.startswith("session fixture")]
+        if needless:
+            found[pair] = needless
+    return found
 
 
 def is_vllm(engine_python: str) -> bool:
@@ -57,14 +111,23 @@ def is_vllm(engine_python: str) -> bool:
     return any(environment.glob("lib/python3*/site-packages/vllm/__init__.py"))
 
 
-def print_costs(terminal: Any, ledger: Path, reports: list[pytest.TestReport]) -> None:
+def vllm_boots(ledger: Path) -> list[dict[str, Any]]:
+    return [b for b in read_ledger(ledger) if is_vllm(str(b.get("engine", "")))]
+
+
+def print_costs(
+    terminal: Any,
+    ledger: Path,
+    reports: list[pytest.TestReport],
+    shared: Mapping[str, tuple[float, str]] | None = None,
+) -> None:
     everything = read_ledger(ledger)
     boots = [b for b in everything if is_vllm(str(b.get("engine", "")))]
     terminal.section("session costs: wall seconds and vLLM boots per group")
     if len(boots) < len(everything):
         terminal.write_line(f"({len(everything) - len(boots)} boots of stand-in engines in unit tests not counted)")
     terminal.write_line(f"{'group':<40} {'seconds':>9} {'boots':>6} {'boot s':>8}")
-    for group, seconds, count, boot_s in group_costs(reports, boots):
+    for group, seconds, count, boot_s in group_costs(reports, boots, shared):
         terminal.write_line(f"{group:<40} {seconds:9.1f} {count:6d} {boot_s:8.1f}")
     failed = sum(1 for b in boots if not b.get("ok"))
     terminal.write_line(f"{len(boots)} vLLM boots in all ({failed} failed, as some tests intend)")
@@ -73,3 +136,10 @@ def print_costs(terminal: Any, ledger: Path, reports: list[pytest.TestReport]) -
         terminal.write_line(f"{len(repeated)} (checkpoint, flags) pairs booted by more than one module:")
         for pair, modules in repeated.items():
             terminal.write_line(f"  {pair[:100]}: {', '.join(modules)}")
+    needless = unexplained_repeats(repeated)
+    for pair, modules in needless.items():
+        terminal.write_line(
+            f"FAILED: {', '.join(modules)} booted {pair[:80]} again: read the session fixture's server or run "
+            "(tests/conftest.py), or say in session_costs.OWN_BOOTS why it must boot its own",
+            red=True,
+        )

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-from session_costs import group_costs, repeated_boots
+from session_costs import group_costs, repeated_boots, unexplained_repeats
 
 from harness.server.ledger import LEDGER_TEST_VAR, LEDGER_VAR, read_ledger, record_boot
 
@@ -50,3 +50,42 @@ def test_costs_group_e2e_modules_and_name_boots_repeated_across_modules() -> Non
     assert rows["test_e2e_cpu.py"] == (300, 2, 70) and rows["unit"] == (3, 0, 0)
     assert rows["test_e2e_audio.py"] == (0, 1, 50)
     assert repeated_boots(boots) == {'chat-ok {"a": 1}': ["test_e2e_audio.py", "test_e2e_cpu.py"]}
+
+
+def test_a_session_fixture_is_a_group_of_its_own_taken_from_the_test_that_ran_it() -> None:
+    """The demo run booted in the setup of an audio test: its seconds and boots are its own group, not audio's."""
+    demo = "session fixture: demo_run"
+    boots: list[dict[str, Any]] = [
+        {"model": "/z/chat-ok", "flags": {}, "seconds": 40, "ok": True, "test": demo},
+        {"model": "/z/whisper", "flags": {}, "seconds": 45, "ok": True, "test": demo},
+    ]
+    reports = [_report("tests/test_e2e_audio.py::t", 700), _report("tests/test_e2e_tools.py::t", 0.1)]
+    shared = {demo: (650.0, "tests/test_e2e_audio.py::t")}
+    rows = {group: (seconds, count) for group, seconds, count, _ in group_costs(reports, boots, shared)}
+    assert rows[demo] == (650, 2) and rows["test_e2e_audio.py"] == (50, 0) and rows["test_e2e_tools.py"] == (0.1, 0)
+
+
+def test_a_module_that_boots_a_copy_of_a_shared_server_is_named() -> None:
+    """chat-ok booted by the demo fixture and again by the tools module is needless; by the shards module (which
+    must boot its own) it is not; on another engine version it is another pair."""
+    demo = "session fixture: demo_run"
+    boots: list[dict[str, Any]] = [
+        {"model": "/z/chat-ok", "flags": {"a": 1}, "engine": "/e/new/bin/python", "test": demo},
+        {"model": "/z/chat-ok", "flags": {"a": 1}, "engine": "/e/new/bin/python", "test": demo},
+        {
+            "model": "/y/chat-ok",
+            "flags": {"a": 1},
+            "engine": "/e/new/bin/python",
+            "test": "tests/test_e2e_shards.py::t",
+        },
+        {"model": "/y/chat-ok", "flags": {"a": 1}, "engine": "/e/new/bin/python", "test": "tests/test_e2e_tools.py::t"},
+        {
+            "model": "/u/chat-ok",
+            "flags": {"a": 1},
+            "engine": "/e/old/bin/python",
+            "test": "tests/test_e2e_vision.py::t",
+        },
+    ]
+    repeated = repeated_boots(boots)
+    assert repeated == {'chat-ok {"a": 1}': [demo, "test_e2e_shards.py", "test_e2e_tools.py"]}
+    assert unexplained_repeats(repeated) == {'chat-ok {"a": 1}': ["test_e2e_tools.py"]}

@@ -4,7 +4,6 @@ is left; tests/test_e2e_deployment.py runs real vLLM."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -13,25 +12,13 @@ import pytest
 from harness.deploy import DeploymentRun, probe_at_once, service_verdicts, timeline
 from harness.matrix import Cell, load_matrix
 from harness.results import read_results
-from harness.runner import CellRunner, Outcome, Progress
+from harness.runner import CellRunner, Outcome
 from harness.verdicts import Verdict
-
-FAKE = Path(__file__).with_name("fake_engine.py")
+from tests.pool_fake import fake_runner
 
 
 def _runner(tmp_path: Path) -> CellRunner:
-    wrapper = tmp_path / "engine" / "python"
-    wrapper.parent.mkdir()
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
-    wrapper.chmod(0o755)
-    return CellRunner(
-        run_id="r1",
-        run_dir=tmp_path / "run",
-        engine_python=wrapper,
-        offline=True,
-        boot_timeout=30,
-        progress=Progress(),
-    )
+    return fake_runner(tmp_path)
 
 
 def _matrix(tmp_path: Path, second_mode: str) -> Path:

@@ -68,7 +68,8 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "issue-quant-bnb-maxwell.log": ("QUANT_UNSUPPORTED", "The quantization method bitsandbytes is not supported"),
     "issue-no-kernel-image-5090d.log": ("GPU_ARCH_UNSUPPORTED", "no kernel image is available"),
     "issue-tp-indivisible-distill.log": ("TP_INDIVISIBLE", "(28) must be divisible by tensor parallel size (8)"),
-    "issue-dtype-bf16-p40.log": ("DTYPE_UNSUPPORTED", "Your Tesla P40 GPU has compute capability 6.1"),
+    # a P40 (6.1) is below the 7.0 vLLM is built for: float16 would fail next, the GPU is the cause
+    "issue-dtype-bf16-p40.log": ("GPU_ARCH_UNSUPPORTED", "Your Tesla P40 GPU has compute capability 6.1"),
 }
 
 
@@ -298,3 +299,49 @@ def test_engine_process_failed_to_start_alone_is_other_never_a_guess() -> None:
     """A log holding only the wrapper lines is OTHER, with a wrapper as the evidence, never a guessed cause."""
     text = "RuntimeError: Engine process failed to start. See stack trace for the root cause.\nWorker failed\n"
     assert diagnose(text).code == "OTHER"
+
+
+# Library and older-engine wordings, written from their sources (not from any held-out log): each line alone.
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        # cupy names NCCL's results NCCL_ERROR_*; the CUDA one stays below what CUDA itself said
+        ("cupy_backends.cuda.libs.nccl.NcclError: NCCL_ERROR_REMOTE_ERROR: remote process exited", "NCCL_ERROR"),
+        # vLLM <= 0.6 serving_chat.py logged the template's own exception under this wording
+        ("ERROR 01-01 00:00:00 serving_chat.py:1] Error in applying chat template from request: No", "TEMPLATE_ERROR"),
+        # transformers utils/hub.py: neither a folder nor a hub id
+        ("OSError: org/typo is not a local folder and is not a valid model identifier listed on", "MODEL_NOT_FOUND"),
+        # a processor lookup by a model_type this transformers predates (dev log qwen25vl-unknown-image-model-type)
+        ("TypeError: Unknown image model type: qwen2_5_vl", "TRANSFORMERS_MISMATCH"),
+        # the symptom of EOS_MISMATCH as a person reports it (dev log llama3-eot-id-never-stops)
+        ("When I did, it was not stopping generation for a while when `max_tokens=None`.", "EOS_MISMATCH"),
+        ("the generation never stops, it runs to max_tokens", "EOS_MISMATCH"),
+    ],
+)
+def test_library_and_older_engine_wordings(line: str, code: str) -> None:
+    assert diagnose(line).code == code
+
+
+def test_a_gated_repo_outranks_the_not_a_valid_identifier_oserror_that_follows_it() -> None:
+    """transformers raises the same OSError for a private repository after the hub's 401: the refusal is the cause."""
+    log = (
+        "huggingface_hub.errors.GatedRepoError: 401 Client Error. Cannot access gated repo for url https://x\n"
+        "OSError: meta/llama is not a local folder and is not a valid model identifier listed on 'https://hf.co'\n"
+    )
+    assert diagnose(log).code == "HUB_AUTH"
+
+
+def test_a_stop_without_generation_is_no_eos_complaint_and_an_error_line_outranks_the_prose() -> None:
+    assert diagnose("The server did not stop when I pressed Ctrl-C").code == "OTHER"
+    log = "generation never stops\nValueError: No available memory for the cache blocks. Try increasing\n"
+    assert diagnose(log).code == "KV_BUDGET"
+
+
+@pytest.mark.parametrize(("capability", "code"), [("6.1", "GPU_ARCH_UNSUPPORTED"), ("7.5", "DTYPE_UNSUPPORTED")])
+def test_a_gpu_below_what_vllm_is_built_for_outranks_the_dtype_error_it_causes(capability: str, code: str) -> None:
+    """Below compute capability 7.0 float16 would fail too: the GPU is the cause. From 7.0 the dtype is."""
+    line = (
+        "ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0. "
+        f"Your Tesla X GPU has compute capability {capability}. You can use float16 instead"
+    )
+    assert diagnose(line).code == code

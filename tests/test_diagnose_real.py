@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from harness.codes import CODES
-from tests.diagnose_accuracy import REAL, labels, outcomes
+from tests.diagnose_accuracy import HELDOUT2, REAL, labels, outcomes
 
 
 def test_every_real_log_is_labelled_with_a_known_code_and_cites_its_thread() -> None:
@@ -16,6 +16,20 @@ def test_every_real_log_is_labelled_with_a_known_code_and_cites_its_thread() -> 
     for name, label in labelled.items():
         assert label["code"] in CODES, name
         assert (REAL / name).read_text().startswith("# source: https://"), name
+
+
+def test_the_second_held_out_set_is_labelled_and_new() -> None:
+    """Held-out set 2: at least 40 logs, each labelled with a known code, citing a thread that held-out set 1 and the
+    dev set do not cite (new threads, not new copies of old ones), and all of them held out."""
+    labelled = labels(HELDOUT2)
+    assert {path.name for path in HELDOUT2.glob("*.log")} == set(labelled)
+    assert len(labelled) >= 40
+    first_corpus_threads = {(REAL / name).read_text().split()[2] for name in labels()}
+    for name, label in labelled.items():
+        assert label["code"] in CODES and label["split"] == "heldout2", name
+        source = (HELDOUT2 / name).read_text()
+        assert source.startswith("# source: https://"), name
+        assert source.split()[2] not in first_corpus_threads, name
 
 
 def test_the_split_is_the_hash_of_the_file_name() -> None:

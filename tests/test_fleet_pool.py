@@ -10,10 +10,7 @@ import pytest
 
 from harness.fleet import (
     Allocator,
-    Inventory,
     NodeScheduler,
-    describe_inventory,
-    described_memory,
     nvml_memory,
     read_inventory,
     server_needs,
@@ -22,12 +19,11 @@ from harness.report import render_status
 from harness.results import ServerOutcome, read_results
 from harness.runner import PlacementError
 from tests.nvml_fake import FakeNvml, h100
-from tests.pool_fake import fake_pool
+from tests.pool_fake import described_scheduler, fake_pool
 
 
 def _described(tmp_path: Path, text: str) -> NodeScheduler:
-    inventory = Inventory(describe_inventory(text), "described", described=text)
-    return NodeScheduler(inventory, Allocator(tmp_path / "leases"), described_memory, poll_s=0.01)
+    return described_scheduler(tmp_path, text)
 
 
 def test_a_servers_lease_is_recorded_reported_and_given_back(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def test_another_tenant_on_the_gpu_is_gpu_contended_with_its_pids_and_memory(tmp
     error = info.value
     assert error.code == "GPU_CONTENDED" and "vLLM not started" in error.message
     assert (
-        "GPU 0 (NVIDIA H100 80GB HBM3, GPU-00000000-fake): 20.0 GiB free < 73.6 GiB vLLM will claim" in error.evidence
+        "GPU 0 (NVIDIA H100 80GB HBM3, GPU-00000000-fake): 20.0 GiB free < 73.3 GiB vLLM will claim" in error.evidence
     )
     assert "pid 4242 (60.0 GiB), pid 4243 (memory n/a)" in error.evidence
     assert scheduler.allocator.holders(scheduler.inventory.units[0]) == []  # released

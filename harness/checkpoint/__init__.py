@@ -27,7 +27,7 @@ shipped with a checkpoint, and reports ``Finding``s scoped to the use cases whos
 
 from __future__ import annotations
 
-from harness.checkpoint.checks import loaded_weight_files
+from harness.checkpoint.checks import index_total_size, listed_weight_bytes, loaded_weight_files
 from harness.checkpoint.eos import EosIds, engine_eos_ids, vllm_eos_ids
 from harness.checkpoint.fetch import (
     SMALL_FILES,
@@ -74,8 +74,10 @@ __all__ = [
     "fetch_weights",
     "find_chat_template",
     "gguf_facts",
+    "index_total_size",
     "kv_bytes_per_token",
     "list_files",
+    "listed_weight_bytes",
     "loaded_weight_files",
     "local_gguf_file",
     "preflight",

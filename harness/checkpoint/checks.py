@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -201,14 +201,42 @@ def loaded_weight_files(weights: list[str], indexed: Mapping[str, set[str]]) -> 
     return []
 
 
-def check_weights(listing: Listing, path: Path, index_files: list[str], out: FindingList, model: str) -> WeightFacts:
-    """Weight files present, shards named by the indexes present, safetensors files as long as their headers say."""
-    files = listing.files
-    weights = sorted(
+def top_level_weights(files: Iterable[str]) -> list[str]:
+    """The weight files of a listing that vLLM may load: top-level, not a trainer's state."""
+    return sorted(
         f
         for f in files
         if "/" not in f and f.endswith(WEIGHT_SUFFIXES) and not f.startswith(("training_args", "optimizer"))
     )
+
+
+def listed_weight_bytes(files: Mapping[str, int | None], indexed: Mapping[str, set[str]] | None = None) -> int | None:
+    """What the weight files vLLM loads weigh by a listing's sizes (the hub's file list with files_metadata, or a
+    directory's): the sum over ``loaded_weight_files``; None when the listing has none or does not size one of them
+    (the index's total_size then stands in, ``index_total_size``)."""
+    loads = loaded_weight_files(top_level_weights(files), indexed or {})
+    sizes = [files.get(name) for name in loads]
+    if not sizes or any(size is None for size in sizes):
+        return None
+    return sum(size for size in sizes if size is not None)
+
+
+def index_total_size(totals: Mapping[str, int], weights: Iterable[str]) -> int | None:
+    """The bytes of weights an index promises (``metadata.total_size``: the tensors' bytes, a floor of the files'
+    sizes) for the format vLLM loads (``loaded_weight_files``' order): consolidated*.safetensors' index only when
+    such files are listed, then model.safetensors', then pytorch_model.bin's; else any index's."""
+    consolidated = any(w.startswith("consolidated") for w in weights)
+    order = ["consolidated.safetensors.index.json"] if consolidated else []
+    for name in [*order, "model.safetensors.index.json", "pytorch_model.bin.index.json"]:
+        if name in totals:
+            return totals[name]
+    return next(iter(totals.values()), None)
+
+
+def check_weights(listing: Listing, path: Path, index_files: list[str], out: FindingList, model: str) -> WeightFacts:
+    """Weight files present, shards named by the indexes present, safetensors files as long as their headers say."""
+    files = listing.files
+    weights = top_level_weights(files)
     if not weights and not index_files:
         where = "the repository" if not listing.local else "the directory"
         out.add(
@@ -220,8 +248,13 @@ def check_weights(listing: Listing, path: Path, index_files: list[str], out: Fin
         )
         return WeightFacts()
     indexed: dict[str, set[str]] = {}  # index file -> the shards it names
+    totals: dict[str, int] = {}  # index file -> metadata.total_size
     for index_name in index_files:
         index = read_json(path / index_name)
+        metadata = index.get("metadata") if isinstance(index, dict) else None
+        total_size = metadata.get("total_size") if isinstance(metadata, dict) else None
+        if isinstance(total_size, int) and not isinstance(total_size, bool) and total_size > 0:
+            totals[index_name] = total_size
         weight_map = index.get("weight_map") if isinstance(index, dict) else None
         if not isinstance(weight_map, dict):
             out.add(
@@ -255,15 +288,17 @@ def check_weights(listing: Listing, path: Path, index_files: list[str], out: Fin
         )
     parameters = 0
     by_dtype: Counter[str] = Counter()
-    loads = set(loaded_weight_files(weights, indexed))
-    total = 0
+    # What memory must hold: the listed sizes of the files vLLM loads (a second format of the same weights is never
+    # loaded), a git-lfs pointer's for what it stands for. Before the download (shards absent, or a listing without
+    # sizes) the index's total_size says it: WEIGHTS_TOO_LARGE is predicted before a byte of weights is fetched.
+    total = listed_weight_bytes({**files, **pointers}, indexed)
+    absent = any(shard not in files for shards in indexed.values() for shard in shards)
+    if (total is None or absent) and totals:
+        total = index_total_size(totals, weights)
     headers_read = 0
     for name in weights:
         if name in pointers:
-            total += pointers[name] if name in loads else 0  # what the pointer stands for: what memory must hold
             continue
-        size = files.get(name)
-        total += (size or 0) if name in loads else 0  # a second format of the same weights is never loaded
         if not name.endswith(".safetensors") or not listing.local:
             continue
         file = path / name

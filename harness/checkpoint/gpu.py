@@ -60,7 +60,7 @@ class GpuFacts:
     gpu: GpuSpec
     dtype: str | None  # what vLLM will run the model in
     weight_bytes_per_gpu: int | None
-    budget_bytes: int  # total x gpu-memory-utilization
+    budget_bytes: int  # CUDA's total (NVML's less the driver's reserve) x gpu-memory-utilization
     kv_bytes_per_token: int | None  # per GPU
     max_model_len: int | None  # the flag's, else the derived one
 
@@ -273,7 +273,9 @@ def check_gpu(
     pp = max(1, _flag_int(flags, "pipeline-parallel-size", 1))
     _check_parallel(text, gpu, tp, pp, out)
     util = _flag_float(flags, "gpu-memory-utilization", rules.gpu_memory_utilization or 0.9)
-    budget = int(gpu.memory_bytes * util)
+    # vLLM requests ceil(torch.cuda.mem_get_info() total x utilization): CUDA's total, after the driver's reserve,
+    # not NVML's (harness.engine.gpu_specs says how the reserve is known).
+    budget = gpu.budget_bytes(util)
     per_gpu = _weights_per_gpu(weight_bytes, config_dtype, dtype, config, tp * pp)
     if per_gpu is not None and per_gpu > budget:
         # Beyond the budget the KV cache's share is negative: vLLM raises either while loading (out of memory) or
@@ -282,9 +284,10 @@ def check_gpu(
             "WEIGHTS_TOO_LARGE",
             Severity.ERROR,
             f"the weights need {_gib(per_gpu)} per GPU (tensor x pipeline parallel {tp * pp}) but vLLM budgets "
-            f"{gpu.label} at total x gpu-memory-utilization {util} = {_gib(budget)}; fix: more GPUs "
+            f"{gpu.label} at CUDA's total {_gib(gpu.cuda_total_bytes)} (NVML's less the driver's reserve of "
+            f"{gpu.reserve_bytes >> 20} MiB) x gpu-memory-utilization {util} = {_gib(budget)}; fix: more GPUs "
             f"(--tensor-parallel-size {_more_gpus(per_gpu, budget, tp * pp)}), a quantised checkpoint, or a larger GPU",
-            "weight files x vllm/v1/worker/gpu_worker.py determine_available_memory (total x utilization)",
+            "weight files x vllm/v1/worker/utils.py request_memory (mem_get_info total x utilization)",
         )
     max_len, how = derived_max_len(config, tokenizer_config, pooling=pooling)
     asked = flags.get("max-model-len")

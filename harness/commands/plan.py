@@ -4,7 +4,8 @@
 
 Each shard's servers and expected cost, and what the costs came from (history's seconds, weight bytes or a
 constant); ``--json`` prints a GitHub Actions ``strategy.matrix`` (``{"include": [...]}``) for the shard jobs, which
-then run ``vllm-compat run --shard K/N`` with the same matrix and history file.
+then run ``vllm-compat run --shard K/N`` with the same matrix; ``--out FILE`` also writes that JSON to FILE, which
+each shard runs as it is (``run --plan FILE --shard K/N``) instead of splitting again from the costs it sees.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--history", help="history file for the costs (default: reports/history.sqlite when it exists)")
     parser.add_argument("--offline", action="store_true", help="never ask the hub for file sizes")
     parser.add_argument("--json", action="store_true", help="a GitHub Actions strategy.matrix include list")
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="also write the JSON plan to FILE: what each shard then runs (vllm-compat run --plan FILE --shard K/N)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,8 +65,15 @@ def run(args: argparse.Namespace) -> int:
     if history is not None and not history.is_file():
         raise UsageError(f"--history {history}: no such file; leave it out to balance on weight bytes")
     plan = make_plan(matrix, shards, estimate_costs(matrix, history=history, offline=bool(args.offline)))
-    if args.json:
-        print(json.dumps(plan_json(plan, matrix)))
-    else:
-        print("\n".join(plan_lines(plan, matrix)))
+    planned = json.dumps(plan_json(plan, matrix))
+    if args.out:
+        # the same bytes feed the CI matrix and every shard's --plan: the split is computed once, here
+        out = Path(args.out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(planned + "\n", encoding="utf-8")
+        except OSError as error:
+            reason = error.strerror or error
+            raise UsageError(f"--out {out}: cannot write the plan ({reason}); pick a writable path") from None
+    print(planned if args.json else "\n".join(plan_lines(plan, matrix)))
     return 0

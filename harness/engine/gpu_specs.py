@@ -5,10 +5,17 @@ Compute capabilities are NVIDIA's published ones (developer.nvidia.com/cuda-gpus
 for that board (``nvidia-smi --query-gpu=memory.total``), which is a little less than the spec sheet's figure: vLLM
 budgets ``total x gpu-memory-utilization`` of exactly that number. Values are from public nvidia-smi outputs and are
 approximate to within a few hundred MiB; pass a spec (``sm_90:80GiB``) or ``auto`` when precision matters.
+
+vLLM does not budget NVML's total: its worker takes ``torch.cuda.mem_get_info()`` (``MemorySnapshot.total_memory``,
+vllm/utils/mem_utils.py) and requests ``ceil(total x gpu-memory-utilization)`` (vllm/v1/worker/utils.py
+``request_memory``). CUDA's total leaves out what the driver reserves for itself, which ``nvidia-smi -q`` shows as
+"FB Memory Usage / Reserved" and NVML's v2 memory info as ``reserved``: on an 80 GB H100 NVML says 81559 MiB
+(79.65 GiB) and vLLM logs total_gpu_memory 79.22 GiB, 438 MiB less. ``cuda_total_bytes`` is that budget's base.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,7 +25,24 @@ from harness.engine.nvml import open_nvml
 MIB = 1 << 20
 GIB = 1 << 30
 
-Source = Literal["table", "spec", "nvml"]
+Source = Literal["table", "spec", "nvml", "lease"]
+
+# The driver's reserve per GPU generation (compute capability major), in MiB: the LEAST "FB Memory Usage / Reserved"
+# seen in public ``nvidia-smi -q`` outputs of that generation (it moves with the driver: H100 80GB HBM3 shows 328,
+# 336, 450, 454, 516, 551 MiB). The least, because a WEIGHTS_TOO_LARGE from it is an ERROR (certain refusal): with a
+# larger real reserve vLLM's budget is smaller still, so the prediction can miss a borderline case, never invent one.
+# Cross-check: vLLM's own log, total_gpu_memory 79.22 GiB on an H100 whose NVML total is 79.65 GiB (438 MiB), and
+# 79.11-79.33 GiB on 80 GB boards in vLLM users' logs (github.com/vllm-project/vllm issues, blog posts).
+#   7 (Volta/Turing): T4 15360 MiB total, 393 reserved. 8 (Ampere/Ada): A100 80GB 557, 763, 834; L4 556; L40S 450,
+#   471, 665, 685; RTX 4090 354. 9 (Hopper): H100 328-551; H200 700. Newer generations: no public figure found, so
+#   the least of all (328).
+_DRIVER_RESERVE_MIB = {7: 393, 8: 354, 9: 328}
+_DRIVER_RESERVE_FALLBACK_MIB = 328
+
+
+def driver_reserve_bytes(capability: int) -> int:
+    """The least the driver keeps of a GPU of ``capability`` (major * 10 + minor) out of CUDA's total."""
+    return _DRIVER_RESERVE_MIB.get(capability // 10, _DRIVER_RESERVE_FALLBACK_MIB) * MIB
 
 
 @dataclass(frozen=True)
@@ -28,6 +52,21 @@ class GpuSpec:
     memory_bytes: int  # total memory as NVML reports it
     source: Source  # where the figures came from
     count: int = 1  # GPUs of this kind available (auto: the machine's; otherwise assumed enough for the flags)
+    reserved_bytes: int | None = None  # the driver's reserve as NVML read it (v2 memory info); None: the table's
+
+    @property
+    def reserve_bytes(self) -> int:
+        """What the driver keeps out of CUDA's total: NVML's reading, else the generation's least public figure."""
+        return self.reserved_bytes if self.reserved_bytes is not None else driver_reserve_bytes(self.capability)
+
+    @property
+    def cuda_total_bytes(self) -> int:
+        """The total vLLM budgets: ``torch.cuda.mem_get_info()``'s, NVML's total less the driver's reserve."""
+        return max(self.memory_bytes - self.reserve_bytes, 0)
+
+    def budget_bytes(self, utilization: float) -> int:
+        """vLLM's request on this GPU: ceil(CUDA total x gpu-memory-utilization), vllm/v1/worker/utils.py."""
+        return math.ceil(self.cuda_total_bytes * utilization)
 
     @property
     def sm(self) -> str:
@@ -52,6 +91,8 @@ class GpuSpec:
             "memory_bytes": self.memory_bytes,
             "source": self.source,
             "count": self.count,
+            "reserve_bytes": self.reserve_bytes,
+            "cuda_total_bytes": self.cuda_total_bytes,
         }
 
 
@@ -162,7 +203,21 @@ def detect_gpu(module: Any = None) -> GpuSpec | None:
             total = int(nvml.nvmlDeviceGetMemoryInfo(handle).total)
         except Exception:  # NVMLError on a half-broken driver: no GPU the harness can judge against
             return None
-    return GpuSpec(name, int(major) * 10 + int(minor), total, "nvml", count)
+        reserved = nvml_reserved_bytes(nvml, handle)
+    return GpuSpec(name, int(major) * 10 + int(minor), total, "nvml", count, reserved)
+
+
+def nvml_reserved_bytes(nvml: Any, handle: Any) -> int | None:
+    """The driver's reserve as NVML's v2 memory info reports it (drivers R510+); None where the driver or the
+    bindings have no v2 (then the generation's table figure stands in)."""
+    version = getattr(nvml, "nvmlMemory_v2", None)
+    if version is None:
+        return None
+    try:
+        reserved = getattr(nvml.nvmlDeviceGetMemoryInfo(handle, version=version), "reserved", None)
+    except Exception:  # NVMLError_FunctionNotFound / NotSupported on older drivers
+        return None
+    return int(reserved) if isinstance(reserved, int) and reserved >= 0 else None
 
 
 def resolve_gpu(text: str, module: Any = None) -> GpuSpec:
@@ -178,4 +233,13 @@ def resolve_gpu(text: str, module: Any = None) -> GpuSpec:
     return parse_gpu(text)
 
 
-__all__ = ["KNOWN_GPUS", "GpuSpec", "GpuSpecError", "detect_gpu", "parse_gpu", "resolve_gpu"]
+__all__ = [
+    "KNOWN_GPUS",
+    "GpuSpec",
+    "GpuSpecError",
+    "detect_gpu",
+    "driver_reserve_bytes",
+    "nvml_reserved_bytes",
+    "parse_gpu",
+    "resolve_gpu",
+]

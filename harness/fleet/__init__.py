@@ -41,7 +41,7 @@ from harness.fleet.inventory import (
     read_inventory,
 )
 from harness.fleet.leases import Allocator, Holder, Lease, lease_root
-from harness.fleet.needs import DEFAULT_GPU_MEMORY_UTILIZATION, ServerNeeds, server_needs
+from harness.fleet.needs import FALLBACK_GPU_MEMORY_UTILIZATION, FALLBACK_SOURCE, ServerNeeds, server_needs
 from harness.fleet.scheduler import (
     DEFAULT_LEASE_WAIT_S,
     DEFAULT_MEMORY_WAIT_S,
@@ -52,9 +52,10 @@ from harness.fleet.scheduler import (
 )
 
 __all__ = [
-    "DEFAULT_GPU_MEMORY_UTILIZATION",
     "DEFAULT_LEASE_WAIT_S",
     "DEFAULT_MEMORY_WAIT_S",
+    "FALLBACK_GPU_MEMORY_UTILIZATION",
+    "FALLBACK_SOURCE",
     "GPUS_VAR",
     "LEASE_WAIT_VAR",
     "MEMORY_WAIT_VAR",

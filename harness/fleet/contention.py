@@ -72,10 +72,10 @@ def _used(value: Any) -> int | None:
 
 def shortfall(reading: UnitMemory, needs: ServerNeeds) -> str | None:
     """The evidence that ``reading``'s unit cannot take the server's claim, or None when it can."""
-    claim = needs.claim_bytes(reading.total_bytes)
+    unit = reading.unit
+    claim = needs.claim_bytes(reading.total_bytes, None if unit.is_mig else unit.capability)
     if reading.free_bytes >= claim:
         return None
-    unit = reading.unit
     held = (
         ", ".join(process.text for process in reading.processes)
         if reading.processes
@@ -83,8 +83,9 @@ def shortfall(reading: UnitMemory, needs: ServerNeeds) -> str | None:
     )
     return (
         f"{unit.label} ({unit.name}, {unit.uuid}): {reading.free_bytes / GIB:.1f} GiB free < "
-        f"{claim / GIB:.1f} GiB vLLM will claim (gpu-memory-utilization {needs.utilization:g} x "
-        f"{reading.total_bytes / GIB:.1f} GiB); held by {held}"
+        f"{claim / GIB:.1f} GiB vLLM will claim (gpu-memory-utilization {needs.utilization:g} "
+        f"[{needs.utilization_source}] x {reading.total_bytes / GIB:.1f} GiB"
+        f"{'' if unit.is_mig else ' less the driver reserve'}); held by {held}"
     )
 
 

@@ -20,6 +20,7 @@ from harness.codes import Code
 from harness.diagnose import Diagnosis
 from harness.engine import GpuSpec
 from harness.findings import Finding
+from harness.fleet import Lease, NodeScheduler
 from harness.logs import read_tail
 from harness.matrix import Cell, ModelSpec
 from harness.measure import LATENCY_USE_CASES, measure_latency
@@ -27,6 +28,7 @@ from harness.probes import PROBES, EngineUnreachable, ProbeContext, ProbeResult
 from harness.results import CellRecord, CellServer, CheckRecord, Stopwatch, append_record, now_iso
 from harness.runner.external import LiveEndpoints, probe_external
 from harness.runner.outcome import Outcome
+from harness.runner.placement import PreflightRefusal, lease_gpu, preflight_refusal
 from harness.runner.progress import Progress
 from harness.runner.servers import ServerPool, checkpoint_reference
 from harness.server import BootError, VllmServer, parse_boot_log
@@ -63,12 +65,14 @@ class CellRunner:
         extra_env: dict[str, str] | None = None,
         dry_boot: bool = False,
         gpu: GpuSpec | None = None,
+        scheduler: NodeScheduler | None = None,
     ) -> None:
         self.run_id = run_id
-        # The GPU this process's servers get (NVML's, with the count this worker sees): pre-flight judges each
-        # server's flags against it; None (no NVIDIA GPU) leaves the GPU-side checks out.
+        # The GPU this process's servers get before a lease says which (NVML's GPU 0, with the count this worker
+        # sees); once a server holds its lease, pre-flight judges its flags against the leased GPUs instead. None (no
+        # NVIDIA GPU) leaves the GPU-side checks out until a lease names GPUs.
         self.gpu = gpu
-        self._against_gpu: dict[str, PreflightReport] = {}  # server key -> pre-flight with its GPU findings
+        self._against_gpu: dict[tuple[str, GpuSpec], PreflightReport] = {}  # (server key, GPU) -> pre-flight
         self.run_dir = run_dir
         self.engine_python = engine_python
         self.offline = offline
@@ -90,7 +94,9 @@ class CellRunner:
             progress=self.progress,
             extra_env=extra_env or {},
             dry_boot=dry_boot,
+            scheduler=scheduler,
         )
+        self.servers.judge_lease = self._judge_lease
 
     def plan(self, cells: Iterable[Cell]) -> None:
         """Tell the pool which cells each server will serve, so a server stops right after its last one."""
@@ -120,16 +126,45 @@ class CellRunner:
             raise cached
         return cached
 
-    def _judged(self, cell: Cell, report: PreflightReport) -> PreflightReport:
-        """The model's pre-flight with the GPU-side findings of this cell's server (its flags x the GPU), once per
-        server; without a GPU, the pre-flight as it is."""
-        if self.gpu is None or cell.endpoint is not None:
+    def _judged(self, cell: Cell, report: PreflightReport, gpu: GpuSpec | None = None) -> PreflightReport:
+        """The model's pre-flight with the GPU-side findings of this cell's server (its flags x its GPU), once per
+        server and GPU; without a GPU, the pre-flight as it is."""
+        gpu = gpu or self._server_gpu(cell)
+        if gpu is None or cell.endpoint is not None:
             return report
-        judged = self._against_gpu.get(cell.server_key)
+        judged = self._against_gpu.get((cell.server_key, gpu))
         if judged is None:
-            judged = against_gpu(report, self.gpu, cell.flags, self.engine_python)
-            self._against_gpu[cell.server_key] = judged
+            judged = against_gpu(report, gpu, cell.flags, self.engine_python)
+            self._against_gpu[(cell.server_key, gpu)] = judged
         return judged
+
+    def _server_gpu(self, cell: Cell) -> GpuSpec | None:
+        """The GPU the server is judged against: its lease's when it holds one; before the lease, this process's GPU
+        only where every unit of the node is alike (on a mixed node the lease decides, and is judged then)."""
+        lease = self.servers.lease_of(cell.server_key)
+        if lease is not None and not lease.simulated:
+            return lease_gpu(lease)
+        inventory = self.servers.scheduler.inventory
+        # A described (simulated) inventory is no GPU the engine sees: it never replaces this process's own.
+        if not inventory.simulated and len({(u.name, u.total_bytes, u.capability) for u in inventory.units}) > 1:
+            return None
+        return self.gpu
+
+    def _judge_lease(self, cell: Cell, lease: Lease) -> None:
+        """Pre-flight against the GPUs the server was leased (ServerPool asks between lease and spawn): a certain
+        refusal there is PreflightRefusal, and vLLM is not started on GPUs that cannot take it. A simulated lease
+        (VLLM_COMPAT_GPUS) names GPUs no engine sees: the engine runs where it runs, so nothing is judged."""
+        if lease.simulated:
+            return
+        gpu = lease_gpu(lease)
+        errors = self._judged(cell, self.preflight(cell.model), gpu).errors_for(cell.use_case)
+        if errors:
+            raise preflight_refusal(cell.server_key, errors, gpu, self.run_dir)
+
+    def _lease_findings(self, cell: Cell) -> tuple[Finding, ...]:
+        """The findings of the server's pre-flight against a leased GPU (the newest judged), if any was judged."""
+        leased = [r for (key, gpu), r in self._against_gpu.items() if key == cell.server_key and gpu.source == "lease"]
+        return tuple(leased[-1].findings) if leased else ()
 
     def close(self) -> None:
         """Stop every server still up (an interrupted session, or cells deselected after planning)."""
@@ -221,6 +256,17 @@ class CellRunner:
                 evidence=error.evidence,
                 findings=findings,
                 stage="fetch",
+            )
+        except PreflightRefusal as error:  # pre-flight against the leased GPUs: vLLM is certain to refuse them
+            lease_findings = self._lease_findings(cell)
+            return Outcome(
+                verdict=Verdict.FAIL,
+                code=error.diagnosis.code,
+                message=f"pre-flight against the leased GPU(s): {error.diagnosis.evidence}; no server booted",
+                evidence=error.log_tail,
+                findings=lease_findings or findings,
+                stage="preflight",
+                server=CellServer(key=cell.server_key, log=str(error.log_path)),
             )
         except BootError as error:
             stage = getattr(error, "stage", "boot")

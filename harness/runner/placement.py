@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from harness.diagnose import Diagnosis
+from harness.engine import GpuSpec
+from harness.findings import Finding
 from harness.fleet import Lease, NodeScheduler, ScheduleError, server_needs
 from harness.matrix import Cell
 from harness.server import BootError
@@ -23,6 +25,48 @@ class PlacementError(BootError):
     """The scheduler found no GPUs for the server: nothing booted."""
 
     stage = "schedule"
+
+
+class PreflightRefusal(BootError):
+    """Pre-flight against the GPUs the server was leased found a certain refusal: nothing booted."""
+
+    stage = "preflight"
+
+
+def lease_gpu(lease: Lease) -> GpuSpec:
+    """The GPU a leased server's pre-flight is judged against. vLLM budgets every worker on its own GPU (each
+    worker's MemorySnapshot, vllm/v1/worker/gpu_worker.py) and refuses when one of them is short, so over tensor /
+    pipeline parallel GPUs the binding figures are the least memory and the least compute capability of the units.
+    A MIG device's driver reserve is not known: none is taken off its total (the budget is not under-estimated)."""
+    units = lease.units
+    names = list(dict.fromkeys(unit.name for unit in units))
+    labels = ", ".join(unit.label for unit in units)
+    return GpuSpec(
+        f"{' + '.join(names)} (leased {labels})",
+        min(unit.capability for unit in units),
+        min(unit.total_bytes for unit in units),
+        "lease",
+        len(units),
+        0 if any(unit.is_mig for unit in units) else None,
+    )
+
+
+def preflight_refusal(key: str, errors: Sequence[Finding], gpu: GpuSpec, run_dir: Path) -> PreflightRefusal:
+    """The refusal pre-flight found on the leased GPUs, as the boot failure it stands for (its log says it all)."""
+    log = run_dir / f"server-{re.sub(r'[^A-Za-z0-9._-]+', '-', key).strip('-')}.preflight.log"
+    text = "".join(f"{f.code}: {f.message}\n  evidence: {f.evidence}\n" for f in errors)
+    with contextlib.suppress(OSError):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"pre-flight against {gpu.label}\n{text}", encoding="utf-8")
+    first = errors[0]
+    return PreflightRefusal(
+        name=key,
+        exit_code=None,
+        elapsed=0.0,
+        diagnosis=Diagnosis(first.code, first.message, None),  # the message names the leased GPU (gpu.label)
+        log_tail=text,
+        log_path=log,
+    )
 
 
 def _placement_error(error: ScheduleError, key: str, run_dir: Path) -> PlacementError:
@@ -42,10 +86,18 @@ def _placement_error(error: ScheduleError, key: str, run_dir: Path) -> Placement
 
 
 def lease_for(
-    scheduler: NodeScheduler, cell: Cell, weight_bytes: int | None, run_dir: Path, say: Callable[[str], None]
+    scheduler: NodeScheduler,
+    cell: Cell,
+    weight_bytes: int | None,
+    run_dir: Path,
+    say: Callable[[str], None],
+    default_utilization: tuple[float, str] | None = None,
 ) -> Lease | None:
-    """The cell's server's lease (None where there is nothing to schedule), or PlacementError before any boot."""
-    needs = server_needs(cell.flags, share_gpu=cell.model.share_gpu, weight_bytes=weight_bytes)
+    """The cell's server's lease (None where there is nothing to schedule), or PlacementError before any boot.
+    ``default_utilization``: the engine's gpu-memory-utilization default and its source (None: the fallback)."""
+    needs = server_needs(
+        cell.flags, share_gpu=cell.model.share_gpu, weight_bytes=weight_bytes, default_utilization=default_utilization
+    )
     try:
         lease = scheduler.lease(
             needs,
@@ -79,4 +131,12 @@ def boot_guard(scheduler: NodeScheduler, lease: Lease | None, key: str, run_dir:
         raise _placement_error(error, key, run_dir) from None
 
 
-__all__ = ["PlacementError", "boot_guard", "lease_env", "lease_for"]
+__all__ = [
+    "PlacementError",
+    "PreflightRefusal",
+    "boot_guard",
+    "lease_env",
+    "lease_for",
+    "lease_gpu",
+    "preflight_refusal",
+]

@@ -18,6 +18,7 @@ from typing import Any
 from harness.checkpoint import CheckpointError, boot_gguf_file, fetch_weights, local_gguf_file, resolve_model
 from harness.codes import Code
 from harness.diagnose import Diagnosis
+from harness.engine import EngineError, load_rules
 from harness.findings import Finding
 from harness.fleet import Lease, NodeScheduler
 from harness.matrix import Cell, ModelSpec
@@ -104,6 +105,10 @@ class ServerPool:
         # the node's GPU leases: a server leases its GPUs before its boot and gives them back at its teardown
         self.scheduler = scheduler if scheduler is not None else NodeScheduler.from_environment()
         self._leases: dict[str, Lease] = {}
+        self._utilization: tuple[float, str] | bool | None = False  # the engine's default, asked once (False: not yet)
+        # Pre-flight against the GPUs a server was leased, between its lease and its spawn: raises PreflightRefusal
+        # where vLLM is certain to refuse them (the cell runner sets it; None: no such check).
+        self.judge_lease: Callable[[Cell, Lease], None] | None = None
         progress.line(self.scheduler.describe())
 
     def plan(self, cells: Iterable[Cell]) -> None:
@@ -152,6 +157,7 @@ class ServerPool:
         started_at = now_iso()
         weight_bytes = _weight_bytes(path)
         self._lease(cell, weight_bytes, started_at)
+        self._judge_lease(cell, started_at)
         self.progress.line(f"[{cell.server_key}] booting vLLM (timeout {timeout:.0f} s)")
         sampler = None
         server: VllmServer | None = None
@@ -242,10 +248,27 @@ class ServerPool:
         self.progress.line(f"[{cell.server_key}] dry boot ready in {seconds:.1f} s; fetching the weights")
         return seconds
 
+    def default_utilization(self) -> tuple[float, str] | None:
+        """The engine's gpu-memory-utilization default (CacheConfig's, as harness.engine's rules read it) and where it
+        came from, asked once; None when the engine cannot answer (the fleet then says it uses its fallback)."""
+        if self._utilization is False and not self.scheduler.inventory.units:
+            return None  # nothing to schedule: no claim to size, no engine to ask
+        if self._utilization is False:
+            try:
+                rules = load_rules(self.engine_python)
+            except EngineError as error:
+                self.progress.line(f"the engine's gpu-memory-utilization default could not be read ({error})")
+                rules = None
+            value = rules.gpu_memory_utilization if rules is not None else None
+            self._utilization = (value, f"{rules.label}'s default") if rules is not None and value else None
+        return self._utilization if not isinstance(self._utilization, bool) else None
+
     def _lease(self, cell: Cell, weight_bytes: int | None, started_at: str) -> None:
         """The server's GPUs from the node scheduler (kept until its teardown); none: recorded, remembered, raised."""
         try:
-            lease = lease_for(self.scheduler, cell, weight_bytes, self.run_dir, self.progress.line)
+            lease = lease_for(
+                self.scheduler, cell, weight_bytes, self.run_dir, self.progress.line, self.default_utilization()
+            )
         except BootError as error:
             self._servers[cell.server_key] = error
             self._record(cell, ServerOutcome.BOOT_FAILED, started_at, error=error)
@@ -253,6 +276,29 @@ class ServerPool:
             raise
         if lease is not None:
             self._leases[cell.server_key] = lease
+
+    def lease_of(self, key: str) -> Lease | None:
+        """The lease the server ``key`` holds now (None: not leased yet, given back, or nothing to schedule)."""
+        return self._leases.get(key)
+
+    def _judge_lease(self, cell: Cell, started_at: str) -> None:
+        """Pre-flight on the leased GPUs before the spawn; a refusal is recorded, remembered, the GPUs given back."""
+        lease = self._leases.get(cell.server_key)
+        if self.judge_lease is None or lease is None:
+            return
+        try:
+            self.judge_lease(cell, lease)
+        except BootError as error:
+            self._servers[cell.server_key] = error
+            try:
+                self._record(cell, ServerOutcome.BOOT_FAILED, started_at, error=error)
+            finally:
+                self._release(cell.server_key)
+            self.progress.line(f"[{cell.server_key}] not booted: {error.diagnosis.code}: {error.diagnosis.evidence}")
+            raise
+        except Exception:  # the harness broke judging: the cell reports it as an ERROR; the GPUs still go back
+            self._release(cell.server_key)
+            raise
 
     def _release(self, key: str) -> None:
         lease = self._leases.pop(key, None)

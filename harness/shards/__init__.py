@@ -7,6 +7,7 @@
 - ``costs``: each server's expected seconds: a boot (history's, else an overhead plus its weight bytes' load time),
   each cell's probe (history's, else a constant per use case), ~0 for cells known to fail pre-flight.
 - ``plan``: the split of a matrix, as text and as a GitHub Actions ``strategy.matrix``.
+- ``planfile``: that JSON read back by a shard (``--plan FILE``), so every shard runs the plan job's split.
 - ``merge``: join the shards' run directories into one run, refusing runs that are not parts of one split; a shard
   that left no results has its cells recorded NOT RUN.
 """
@@ -26,6 +27,7 @@ from harness.shards.merge import (
 )
 from harness.shards.partition import Plan, Shard, ShardError, ShardId, parse_shard, partition
 from harness.shards.plan import make_plan, plan_json, plan_lines
+from harness.shards.planfile import PlannedShard, planned_shard, read_plan
 
 __all__ = [
     "Costs",
@@ -33,6 +35,7 @@ __all__ = [
     "Merged",
     "MissingShard",
     "Plan",
+    "PlannedShard",
     "Shard",
     "ShardError",
     "ShardId",
@@ -47,6 +50,8 @@ __all__ = [
     "partition",
     "plan_json",
     "plan_lines",
+    "planned_shard",
+    "read_plan",
     "resolve_shard",
     "servers_of",
     "shard_from_ci",
