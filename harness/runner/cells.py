@@ -15,7 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.checkpoint import CheckpointError, PreflightReport, against_gpu, preflight, resolved_revision
+from harness.checkpoint import (
+    CheckpointError,
+    PreflightReport,
+    against_gpu,
+    against_reasoning,
+    preflight,
+    resolved_revision,
+)
 from harness.codes import Code
 from harness.diagnose import Diagnosis
 from harness.engine import GpuSpec
@@ -121,13 +128,14 @@ class CellRunner:
         return cached
 
     def _judged(self, cell: Cell, report: PreflightReport) -> PreflightReport:
-        """The model's pre-flight with the GPU-side findings of this cell's server (its flags x the GPU), once per
-        server; without a GPU, the pre-flight as it is."""
-        if self.gpu is None or cell.endpoint is not None:
+        """The model's pre-flight with the findings of this cell's server, once per server: its flags x the GPU (none
+        without a GPU), then its reasoning parser x the tokenizer (a model with the reasoning use case)."""
+        if cell.endpoint is not None:
             return report
         judged = self._against_gpu.get(cell.server_key)
         if judged is None:
-            judged = against_gpu(report, self.gpu, cell.flags, self.engine_python)
+            judged = against_gpu(report, self.gpu, cell.flags, self.engine_python) if self.gpu is not None else report
+            judged = against_reasoning(judged, cell.flags, self.engine_python)
             self._against_gpu[cell.server_key] = judged
         return judged
 
