@@ -73,6 +73,11 @@ class Code(StrEnum):
         "GPU_ARCH_UNSUPPORTED",
         "the engine's build has no kernels for this GPU's architecture (e.g. sm_120 on an older wheel)",
     )
+    REASONING_TOKENS = (
+        "REASONING_TOKENS",
+        "the tokenizer lacks the think tokens the --reasoning-parser looks for: vLLM refuses the parser at startup "
+        "(fix: the parser whose tags the chat template uses)",
+    )
     LORA_RANK = "LORA_RANK", "a LoRA adapter's rank is above --max-lora-rank (or above the ranks this vLLM allows)"
     # boot and runtime (diagnosed from the engine log, exit code and HTTP errors)
     HUB_AUTH = "HUB_AUTH", "the hub refused the download (gated or private repository, missing token)"
@@ -146,6 +151,21 @@ class Code(StrEnum):
     CONCURRENCY = (
         "CONCURRENCY",
         "simultaneous streams failed, stalled, came back malformed or answered each other's requests",
+    )
+    REASONING_LEAK = (
+        "REASONING_LEAK",
+        "think tags or the reasoning reached the answer's content: the reasoning parser does not match the model "
+        "(fix: the --reasoning-parser whose tags the chat template uses)",
+    )
+    REASONING_MISSING = (
+        "REASONING_MISSING",
+        "no reasoning field beside the content, or no content after the reasoning: the server runs without "
+        "--reasoning-parser, or the parser took the whole answer as reasoning",
+    )
+    RERANK = (
+        "RERANK",
+        "/rerank or /score answered out of protocol (order, indices, scores), or ranked an unrelated document above "
+        "the relevant one",
     )
     PROBE_FAILED = "PROBE_FAILED", "a probe's check did not hold"
     PROBE_TIMEOUT = "PROBE_TIMEOUT", "the engine did not answer a request within the probe timeout (hung or stopped)"

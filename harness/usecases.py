@@ -20,6 +20,8 @@ class UseCase(StrEnum):
     STRUCTURED_OUTPUT = "structured_output"  # response_format json_schema / json_object, guided choice and regex
     LONG_CONTEXT = "long_context"  # the served max-model-len: at it accepted, past it refused; a needle recalled
     CONCURRENCY = "concurrency"  # N simultaneous streams, independent and complete
+    REASONING = "reasoning"  # --reasoning-parser: the reasoning apart from the content, plain and streamed
+    RERANK = "rerank"  # /rerank and /score of a cross-encoder (or embedding) model
 
 
 # Use cases that go through the chat template: a model without one cannot do them (HTTP 400 from vLLM).
@@ -32,6 +34,7 @@ CHAT_LIKE: frozenset[UseCase] = frozenset(
         UseCase.VIDEO,
         UseCase.AUDIO_CHAT,
         UseCase.STRUCTURED_OUTPUT,
+        UseCase.REASONING,
     }
 )
 # long_context asks /v1/completions with token ids (no template), and concurrency asks chat only where pre-flight found

@@ -39,11 +39,16 @@ def error_of(path: Path) -> str:
 # --- the shipped matrices ---------------------------------------------------------------------------------------
 
 
+# Canaries whose demo cells wait for the lead's CI-time decision (measured verdicts in the reasoning branch's report).
+AWAITING_DEMO = frozenset({"think", "think-tags-unknown", "tiny-rerank"})
+
+
 def test_demo_matrix_covers_every_canary_with_its_known_failure() -> None:
     """The packaged demo lists each zoo member once, with the canaries' failures declared so a correct run is green."""
     matrix = load_matrix(demo_matrix_path())
     assert demo_matrix_path().name == "demo.yaml"
-    assert set(ZOO_NAMES) <= {m.zoo_member for m in matrix.models}
+    assert set(ZOO_NAMES) - AWAITING_DEMO <= {m.zoo_member for m in matrix.models}
+    assert not AWAITING_DEMO & {m.zoo_member for m in matrix.models}, "in the demo now: empty AWAITING_DEMO"
     assert all(m.source == "zoo" and m.path is None for m in matrix.models)
     # The real checkpoints: their answers are judged.
     assert {m.name for m in matrix.models if m.semantic} == {"all-minilm-l6-v2", "smollm2-135m-instruct", "gemma3-270m"}

@@ -1,8 +1,10 @@
-"""A fake vLLM server for the structured_output, long_context and concurrency probes (httpx.MockTransport handler).
+"""Fake vLLM servers (httpx.MockTransport handlers) for the structured_output, long_context, concurrency, reasoning
+and rerank probes.
 
-It answers /v1/chat/completions and /v1/completions (plain and streamed, with usage), /tokenize, /openapi.json and
-/v1/models the way vLLM 0.32.0 does, with a toy tokenizer (BOS, then one token per character) so lengths are exact,
-and knobs that break each property a probe checks.
+``FakeVllm`` answers /v1/chat/completions and /v1/completions (plain and streamed, with usage), /tokenize,
+/openapi.json and /v1/models the way vLLM 0.32.0 does, with a toy tokenizer (BOS, then one token per character) so
+lengths are exact; ``FakeReasoner`` a thinking model behind --reasoning-parser; ``FakeReranker`` a cross-encoder's
+/rerank and /score. Each has knobs that break each property a probe checks.
 """
 
 from __future__ import annotations
@@ -210,7 +212,7 @@ def _sse(rid: str, text: str, finish: str, usage: dict[str, int], *, chat: bool)
     return httpx.Response(200, text=text_body, headers={"content-type": "text/event-stream"})
 
 
-def fake_context(api: FakeVllm, **overrides: Any) -> ProbeContext:
+def fake_context(api: Callable[[httpx.Request], httpx.Response], **overrides: Any) -> ProbeContext:
     """A ProbeContext whose client talks to ``api`` through httpx.MockTransport."""
     http_client = cast(Any, httpx.Client(transport=httpx.MockTransport(api)))
     client = openai.OpenAI(base_url="http://engine.test/v1", api_key="k", max_retries=0, http_client=http_client)
@@ -230,3 +232,103 @@ def fake_context(api: FakeVllm, **overrides: Any) -> ProbeContext:
 def failed(result: ProbeResult) -> list[str]:
     """The names of a result's failed checks, in order."""
     return [check.name for check in result.checks if not check.passed]
+
+
+@dataclass
+class FakeReasoner:
+    """vLLM 0.32.0 serving a thinking model with --reasoning-parser: /v1/chat/completions answers with ``reasoning``
+    beside ``content``, streamed as separate deltas. Knobs break what the reasoning probe checks."""
+
+    reasoning: str | None = "The user wants a greeting."
+    content: str = "Hello from the thinking zoo model."
+    field_name: str = "reasoning"  # "reasoning_content": an older vLLM's name
+    finish: str = "stop"
+    stream_content_only: bool = False  # the stream sends everything as content (reasoning text included)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        payload = json.loads(request.content) if request.content else {}
+        self.requests.append({"path": request.url.path, **payload})
+        if request.url.path != "/v1/chat/completions":
+            return httpx.Response(404, json={"detail": "Not Found"})
+        usage = _usage(20, 12)
+        if payload.get("stream"):
+            return self._stream(usage)
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.reasoning is not None:
+            message[self.field_name] = self.reasoning
+        body = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m-1",
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish}],
+            "usage": usage,
+        }
+        return httpx.Response(200, json=body)
+
+    def _stream(self, usage: dict[str, int]) -> httpx.Response:
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+        if self.stream_content_only:
+            deltas.append({"content": f"{self.reasoning or ''}{self.content}"})
+        else:
+            if self.reasoning is not None:
+                deltas += [{self.field_name: self.reasoning[:5]}, {self.field_name: self.reasoning[5:]}]
+            deltas += [{"content": self.content[:4]}, {"content": self.content[4:]}]
+        chunks = [
+            {"choices": [{"index": 0, "delta": d, "finish_reason": self.finish if i == len(deltas) - 1 else None}]}
+            for i, d in enumerate(deltas)
+        ]
+        chunks.append({"choices": [], "usage": usage})
+        events = [
+            json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m-1", **c})
+            for c in chunks
+        ]
+        text_body = "".join(f"data: {event}\n\n" for event in events) + "data: [DONE]\n\n"
+        return httpx.Response(200, text=text_body, headers={"content-type": "text/event-stream"})
+
+
+@dataclass
+class FakeReranker:
+    """vLLM 0.32.0's /rerank, /v1/rerank, /v2/rerank, /score and /v1/score for a cross-encoder whose scores are
+    ``scores`` (by document index). Knobs break the protocol; ``generative`` answers FastAPI's 404 for every route."""
+
+    scores: tuple[float, ...] = (0.1, 0.9, 0.3)
+    generative: bool = False
+    unsorted: bool = False
+    drop_index: bool = False
+    score_offset: float = 0.0  # /score disagrees with /rerank by this much
+    top_n_skips_best: bool = False  # a top_n answer starts at the second best document
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        payload = json.loads(request.content) if request.content else {}
+        path = request.url.path
+        self.requests.append({"path": path, **payload})
+        routes = ("/rerank", "/v1/rerank", "/v2/rerank", "/score", "/v1/score")
+        if self.generative or path not in routes:
+            return httpx.Response(404, json={"detail": "Not Found"})
+        documents = payload["documents"]
+        if path.endswith("score"):
+            data = [
+                {"index": i, "object": "score", "score": self.scores[i] + self.score_offset}
+                for i in range(len(documents))
+            ]
+            return httpx.Response(
+                200, json={"id": "s", "object": "list", "model": "m-1", "data": data, "usage": _usage(30, 0)}
+            )
+        order = sorted(range(len(documents)), key=lambda i: -self.scores[i])
+        if self.unsorted:
+            order = list(reversed(order))
+        top_n = payload.get("top_n") or len(documents)
+        if payload.get("top_n") and self.top_n_skips_best:
+            order = order[1:]
+        results = [
+            {"index": i, "document": {"text": documents[i]}, "relevance_score": self.scores[i]} for i in order[:top_n]
+        ]
+        if self.drop_index:
+            del results[0]["index"]
+        return httpx.Response(
+            200,
+            json={"id": "r", "model": "m-1", "usage": {"prompt_tokens": 30, "total_tokens": 30}, "results": results},
+        )

@@ -17,6 +17,8 @@ shipped with a checkpoint, and reports ``Finding``s scoped to the use cases whos
 - ``gpu``: ``check_gpu``, the checkpoint x a GPU x the vLLM flags, judged by the installed vLLM's rules
   (``harness.engine.rules``): dtype, quantisation, tensor parallelism, weights and KV cache memory, max-model-len,
   parser names, LoRA, kernels.
+- ``reasoning``: ``against_reasoning``, a reasoning cell's --reasoning-parser x the tokenizer and chat template,
+  judged by building vLLM's parsers in the engine (PARSER_UNKNOWN, REASONING_TOKENS).
 - ``gguf_select``: which GGUF file a checkpoint means (gguf_file, quant, DIR:QUANT, shards) and reading it whole.
 - ``gguf_checks``: the rules of a GGUF checkpoint (the engine's GGUF support, the config vLLM reads, its template).
 - ``gguf_preflight``: ``preflight_gguf``, the GGUF branch of ``preflight()`` (vLLM reads config and tokenizer from
@@ -42,6 +44,7 @@ from harness.checkpoint.gguf import GgufCorrupt, GgufError, GgufFacts, GgufFile,
 from harness.checkpoint.gguf_select import boot_gguf_file, split_quant_reference
 from harness.checkpoint.gpu import GpuFacts, against_gpu, check_gpu, derived_max_len, kv_bytes_per_token, runs_on
 from harness.checkpoint.preflight import preflight
+from harness.checkpoint.reasoning import against_reasoning
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
 from harness.checkpoint.revision import content_hash, resolved_revision
 from harness.checkpoint.safetensors import Header, expected_weight_bytes, read_header
@@ -65,6 +68,7 @@ __all__ = [
     "PreflightFacts",
     "PreflightReport",
     "against_gpu",
+    "against_reasoning",
     "boot_gguf_file",
     "check_gpu",
     "content_hash",

@@ -682,6 +682,15 @@ def check_task(
     )
 
 
+def is_cross_encoder(config: Mapping[str, Any]) -> bool:
+    """A sequence classifier (BertForSequenceClassification: cross-encoders, rerankers): vLLM serves it as a pooling
+    model (/classify, and /rerank and /score with one label), never for chat."""
+    architectures = config.get("architectures")
+    return isinstance(architectures, list) and any(
+        isinstance(a, str) and a.endswith("ForSequenceClassification") for a in architectures
+    )
+
+
 def is_sentence_encoder(path: Path) -> bool:
     """A sentence-transformers encoder: a Pooling module in modules.json."""
     modules = read_json(path / "modules.json")

@@ -227,7 +227,7 @@ def against_gpu(
         gpu=gpu,
         flags=flags,
         rules=rules,
-        pooling=UseCase.EMBEDDINGS in report.use_cases,
+        pooling=bool({UseCase.EMBEDDINGS, UseCase.RERANK} & set(report.use_cases)),
         out=out,
         tokenizer_config=_read_json(report.path, "tokenizer_config.json"),
     )

@@ -23,6 +23,7 @@ from harness.checkpoint.checks import (
     dtype_of,
     effective_architecture,
     gguf_only,
+    is_cross_encoder,
     is_sentence_encoder,
     mistral_tokenizer_auto,
     model_type_of,
@@ -171,12 +172,13 @@ def preflight(
         return PreflightReport(model, path, tuple(out.items), facts, asked)
     if check_tokenizer(listing, out):
         # With no use case asked, chat is assumed -- except for a sentence-transformers encoder (a Pooling module in
-        # modules.json), which vLLM serves on /v1/embeddings and which has no reason to carry a chat template.
+        # modules.json), which vLLM serves on /v1/embeddings, and a cross-encoder (a sequence classifier), which it
+        # serves on /rerank and /score: neither has a reason to carry a chat template.
         chat = check_chat(
             path,
             config,
             cases,
-            not asked and not is_sentence_encoder(path),
+            not asked and not is_sentence_encoder(path) and not is_cross_encoder(config),
             registry,
             out,
             mistral_tokenizer=mistral_tokenizer_auto(listing.files),

@@ -203,6 +203,14 @@ SIGNATURES: tuple[Signature, ...] = (
         "vllm/entrypoints/launchers/launcher.py validate_api_server_args; ParserManager lookups",
     ),
     _sig(
+        "REASONING_TOKENS",
+        r"--reasoning-parser \S+ cannot be used with the tokenizer|reasoning parser could not locate think "
+        r"(start/end|end) tokens? in the tokenizer|reasoning extractor could not locate think",
+        SPECIFIC,
+        "vllm/parser/parser_manager.py validate_parser_tokenizer; vllm/reasoning/basic_parsers.py "
+        "BaseThinkingReasoningParser.__init__",
+    ),
+    _sig(
         "FLAG_UNKNOWN",
         r"error: unrecognized arguments: |error: argument [^:]+: expected (one|at least one) argument|"
         r"EngineArgs\.__init__\(\) got an unexpected keyword argument",

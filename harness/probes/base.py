@@ -187,6 +187,16 @@ def error_body(error: Any) -> str:
     return text or str(error.body or error.message)
 
 
+def is_missing_route(body: str) -> bool:
+    """FastAPI's own 404 (no such route on this server), as opposed to vLLM's 404 for an unknown model name."""
+    import json
+
+    try:
+        return bool(json.loads(body) == {"detail": "Not Found"})
+    except ValueError:
+        return False
+
+
 def _http_code(body: str) -> str:
     code = diagnose(body, None).code
     return "HTTP_ERROR" if code == "OTHER" else code

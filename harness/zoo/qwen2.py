@@ -291,6 +291,59 @@ def qwen2_weights(spec: TextModel) -> dict[str, np.ndarray]:
     return tensors
 
 
+@dataclass(frozen=True)
+class PieceVocab:
+    """The chat tokenizer with a scripted answer's pieces appended, and the ids the bigram is written against."""
+
+    tokenizer_json: str
+    size: int  # with the added pieces
+    chain: tuple[int, ...]  # the answer's token ids, in order
+    end_id: int  # <|im_end|>, which follows the answer
+
+
+@functools.cache
+def piece_vocab(pieces: tuple[str, ...]) -> PieceVocab:
+    """The chat tokenizer with ``pieces`` appended as added (non-special) tokens, as Qwen2.5 appends <tool_call> and
+    Qwen3 <think>: the base ids, and so chat-ok's bytes, stay as they are. Checked: the joined answer encodes as one
+    token per piece (a bigram needs distinct tokens), and none of them is the newline that ends every prompt."""
+    tokenizer = bpe.extended(chat_tokenizer_json(), pieces, special=False)
+    chain = bpe.chain_ids(tokenizer, "".join(pieces))
+    piece_ids = tuple(tokenizer.token_to_id(piece) for piece in pieces)
+    if chain != piece_ids:
+        raise AssertionError(f"the answer must encode as one added token per piece: {chain} vs {piece_ids}")
+    prompt_end = tokenizer.encode("<|im_start|>assistant\n", add_special_tokens=False).ids[-1]
+    if prompt_end in chain:
+        raise AssertionError(f"the answer's tokens must not end the prompt: {chain}, {prompt_end}")
+    return PieceVocab(str(tokenizer.to_str()), bpe.vocab_size(tokenizer), chain, bpe.token_id(tokenizer, IM_END))
+
+
+def piece_tokenizer_config(pieces: tuple[str, ...], chat_template: str | None = None) -> dict[str, Any]:
+    """tokenizer_config.json of ``piece_vocab(pieces)``: the added pieces in added_tokens_decoder, and
+    ``chat_template`` in place of CHAT_TEMPLATE when given."""
+    config = chat_tokenizer_config(eos=IM_END, chat_template=True)
+    if chat_template is not None:
+        config["chat_template"] = chat_template
+    decoder = dict(config["added_tokens_decoder"])
+    for piece, token_id in zip(pieces, piece_vocab(pieces).chain, strict=True):
+        decoder[str(token_id)] = bpe.added_token_entry(piece, special=False)
+    config["added_tokens_decoder"] = dict(sorted(decoder.items(), key=lambda item: int(item[0])))
+    return config
+
+
+def write_piece_model(directory: Path, pieces: tuple[str, ...], chat_template: str | None = None) -> None:
+    """chat-ok's model whose greedy answer is ``pieces`` joined, then <|im_end|>: its vocabulary widened to the
+    added pieces (padded like Qwen's), its layers chat-ok's, embed_tokens and lm_head the answer's bigram."""
+    vocab = piece_vocab(pieces)
+    spec = TextModel(config_overrides={"vocab_size": pad_vocab(vocab.size)})
+    tensors = qwen2_weights(spec)
+    tensors.update(bigram_head(vocab.chain, vocab.end_id, pad_vocab(vocab.size), spec.hidden))
+    write_json(directory / "config.json", qwen2_config(spec))
+    write_json(directory / "generation_config.json", generation_config(spec))
+    (directory / "tokenizer.json").write_text(vocab.tokenizer_json, encoding="utf-8")
+    write_json(directory / "tokenizer_config.json", piece_tokenizer_config(pieces, chat_template))
+    (directory / "model.safetensors").write_bytes(safetensors_bytes(tensors, spec.dtype))
+
+
 def write_text_model(directory: Path, spec: TextModel, *, weights: bool = True) -> None:
     """The whole checkpoint of ``spec`` into ``directory`` (without model.safetensors when ``weights`` is False)."""
     write_json(directory / "config.json", qwen2_config(spec))
@@ -314,6 +367,7 @@ __all__ = [
     "IM_START",
     "SPECIAL_TOKENS",
     "ChatVocab",
+    "PieceVocab",
     "TextModel",
     "bigram_head",
     "chat_tokenizer_config",
@@ -321,7 +375,10 @@ __all__ = [
     "chat_vocab",
     "generation_config",
     "pad_vocab",
+    "piece_tokenizer_config",
+    "piece_vocab",
     "qwen2_config",
     "qwen2_weights",
+    "write_piece_model",
     "write_text_model",
 ]

@@ -19,27 +19,12 @@ accepts a further well-formed call as the round trip's answer for a zoo model.
 
 from __future__ import annotations
 
-import functools
 import json
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness.zoo import bpe
 from harness.zoo.member import ZooMember
-from harness.zoo.qwen2 import (
-    CHAT_OK,
-    IM_END,
-    TextModel,
-    bigram_head,
-    chat_tokenizer_config,
-    chat_tokenizer_json,
-    generation_config,
-    pad_vocab,
-    qwen2_config,
-    qwen2_weights,
-)
-from harness.zoo.writers import safetensors_bytes, write_json
+from harness.zoo.qwen2 import PieceVocab, piece_vocab, write_piece_model
 
 TOOL_CALL_START = "<tool_call>"
 TOOL_CALL_END = "</tool_call>"
@@ -59,58 +44,16 @@ TOOL_CALL_NAME = "get_weather"
 TOOL_CALL_ARGUMENTS: dict[str, Any] = {"city": "Paris"}
 
 
-@dataclass(frozen=True)
-class ToolVocab:
-    tokenizer_json: str
-    size: int  # with the added pieces
-    chain: tuple[int, ...]  # the answer's token ids, in order
-    end_id: int  # <|im_end|>, which follows the answer
+ToolVocab = PieceVocab  # the name tests and callers know
 
 
-@functools.cache
-def tool_vocab() -> ToolVocab:
+def tool_vocab() -> PieceVocab:
     """The chat tokenizer with the answer's pieces appended, and the ids the model is written against."""
-    tokenizer = bpe.extended(chat_tokenizer_json(), TOOL_CALL_PIECES, special=False)
-    chain = bpe.chain_ids(tokenizer, TOOL_CALL_ANSWER)
-    piece_ids = tuple(tokenizer.token_to_id(piece) for piece in TOOL_CALL_PIECES)
-    if chain != piece_ids:
-        raise AssertionError(f"the answer must encode as one added token per piece: {chain} vs {piece_ids}")
-    prompt_end = tokenizer.encode("<|im_start|>assistant\n", add_special_tokens=False).ids[-1]
-    if prompt_end in chain:
-        raise AssertionError(f"the answer's tokens must not end the prompt: {chain}, {prompt_end}")
-    return ToolVocab(
-        tokenizer_json=str(tokenizer.to_str()),
-        size=bpe.vocab_size(tokenizer),
-        chain=chain,
-        end_id=bpe.token_id(tokenizer, IM_END),
-    )
-
-
-def _spec() -> TextModel:
-    """chat-ok's model, its vocabulary widened to the added pieces (padded like Qwen's)."""
-    return replace(CHAT_OK, config_overrides={"vocab_size": pad_vocab(tool_vocab().size)})
-
-
-def _tool_tokenizer_config() -> dict[str, Any]:
-    config = chat_tokenizer_config(eos=IM_END, chat_template=True)
-    vocab = tool_vocab()
-    decoder = dict(config["added_tokens_decoder"])
-    for piece, token_id in zip(TOOL_CALL_PIECES, vocab.chain, strict=True):
-        decoder[str(token_id)] = bpe.added_token_entry(piece, special=False)
-    config["added_tokens_decoder"] = dict(sorted(decoder.items(), key=lambda item: int(item[0])))
-    return config
+    return piece_vocab(TOOL_CALL_PIECES)
 
 
 def _tool_call(directory: Path) -> None:
-    spec = _spec()
-    vocab = tool_vocab()
-    tensors = qwen2_weights(spec)  # the layers (chat-ok's); embed_tokens and lm_head are replaced below
-    tensors.update(bigram_head(vocab.chain, vocab.end_id, pad_vocab(vocab.size), spec.hidden))
-    write_json(directory / "config.json", qwen2_config(spec))
-    write_json(directory / "generation_config.json", generation_config(spec))
-    (directory / "tokenizer.json").write_text(vocab.tokenizer_json, encoding="utf-8")
-    write_json(directory / "tokenizer_config.json", _tool_tokenizer_config())
-    (directory / "model.safetensors").write_bytes(safetensors_bytes(tensors, spec.dtype))
+    write_piece_model(directory, TOOL_CALL_PIECES)
 
 
 MEMBERS: dict[str, ZooMember] = {
