@@ -39,8 +39,8 @@ def error_of(path: Path) -> str:
 # --- the shipped matrices ---------------------------------------------------------------------------------------
 
 
-# Canaries whose demo cells wait for the lead's CI-time decision (measured verdicts in the reasoning branch's report).
-AWAITING_DEMO = frozenset({"think", "think-tags-unknown", "tiny-rerank"})
+# Canaries whose demo cells wait for the lead's CI-time decision.
+AWAITING_DEMO: frozenset[str] = frozenset()
 
 
 def test_demo_matrix_covers_every_canary_with_its_known_failure() -> None:

@@ -461,3 +461,11 @@ def test_vllm_compat_run_passes_the_shard_and_history_to_pytest() -> None:
     args = build_parser().parse_args(["run", "--demo", "--shard", "2/3", "--history", "h.sqlite"])
     argv = pytest_argv(args, Path("/tmp"))
     assert argv[argv.index("--shard") + 1] == "2/3" and argv[argv.index("--history") + 1] == "h.sqlite"
+
+
+def test_every_use_case_has_a_probe_cost() -> None:
+    """A use case added to the vocabulary without its probe seconds would crash every plan that meets it."""
+    from harness.shards.costs import PROBE_S
+    from harness.usecases import UseCase
+
+    assert set(PROBE_S) == set(UseCase)

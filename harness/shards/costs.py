@@ -63,6 +63,8 @@ PROBE_S: Mapping[UseCase, float] = {
     UseCase.STRUCTURED_OUTPUT: 5.0,
     UseCase.LONG_CONTEXT: 15.0,
     UseCase.CONCURRENCY: 6.0,
+    UseCase.REASONING: 3.0,  # a plain and a streamed answer
+    UseCase.RERANK: 1.5,  # /rerank, /v1/rerank, /score
 }
 # A cell pre-flight fails: its checks read small files (0.0-1.4 s in the demo run).
 PREFLIGHT_S = 0.3
