@@ -42,9 +42,15 @@ def test_a_real_model_recalls_the_needle_far_back(demo_run: DemoRun) -> None:
 
 
 @pytest.mark.parametrize("model", ["chat-ok", "smollm2-135m-instruct", "gemma3-270m"])
-def test_concurrent_streams_all_complete_with_their_own_answers(demo_run: DemoRun, model: str) -> None:
-    """Eight simultaneous streams each finish, none stalls, each answers its own prompt."""
-    _passed(demo_run, f"{model}-default-concurrency", "all_streams_answered", "no_stalls", "own_answers")
+def test_concurrent_streams_all_complete_independently(demo_run: DemoRun, model: str) -> None:
+    """Eight simultaneous streams each finish with content, distinct ids and their own prompt's usage; none stalls."""
+    _passed(demo_run, f"{model}-default-concurrency", "all_streams_answered", "no_stalls", "usage_matches_own_prompt")
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m-instruct", "gemma3-270m"])
+def test_real_models_answer_each_stream_with_its_own_answer(demo_run: DemoRun, model: str) -> None:
+    """Under load a real model still answers each stream's own question (random weights cannot be judged so)."""
+    _passed(demo_run, f"{model}-default-concurrency", "own_answers")
 
 
 def test_reasoning_is_kept_apart_from_the_answer_plain_and_streamed(demo_run: DemoRun) -> None:
