@@ -61,7 +61,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _PHASES.append(report)
 
 
-# Session fixtures that boot vLLM, by name: wall seconds and the test whose setup ran them (its time includes them).
+# Session fixtures that boot vLLM, by name (no spaces: the ledger keeps a test id's first word): wall seconds and the test whose setup ran them (its time includes them).
 SHARED_COSTS: dict[str, tuple[float, str]] = {}
 
 
@@ -75,7 +75,7 @@ def demo_run(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> D
     env.pop("GITHUB_STEP_SUMMARY", None)
     requester = os.environ.get(LEDGER_TEST_VAR, "")  # the test whose setup runs this fixture
     if env.get(LEDGER_VAR):
-        env[LEDGER_TEST_VAR] = "session fixture: demo_run"
+        env[LEDGER_TEST_VAR] = "fixture:demo_run"
     args = ["run", "--demo", "--run-dir", str(base / "run"), "--", "--status-file", str(base / "STATUS.md")]
     started = time.monotonic()
     done = subprocess.run(
@@ -86,7 +86,7 @@ def demo_run(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> D
         env=env,
     )
     seconds = time.monotonic() - started
-    SHARED_COSTS["session fixture: demo_run"] = (seconds, requester)
+    SHARED_COSTS["fixture:demo_run"] = (seconds, requester)
     print(f"demo run: {seconds:.1f} s\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}")
     return DemoRun(done.returncode, read_results(base / "run"), done.stdout + done.stderr)
 
@@ -117,10 +117,10 @@ def chat_ok_stack(engine_python: Path, tmp_path_factory: pytest.TempPathFactory)
     live-endpoint tests verify them as someone else's deployment, the audio tests ask the text model for audio."""
     requester = os.environ.get(LEDGER_TEST_VAR, "")
     if os.environ.get(LEDGER_VAR):
-        os.environ[LEDGER_TEST_VAR] = "session fixture: chat_ok_stack"
+        os.environ[LEDGER_TEST_VAR] = "fixture:chat_ok_stack"
     started = time.monotonic()
     stack = serve_stack(engine_python, tmp_path_factory.mktemp("live-stack"))
     served = next(stack)
-    SHARED_COSTS["session fixture: chat_ok_stack"] = (time.monotonic() - started, requester)
+    SHARED_COSTS["fixture:chat_ok_stack"] = (time.monotonic() - started, requester)
     yield served
     next(stack, None)  # stops both servers and asserts nothing of theirs is left

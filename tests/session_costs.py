@@ -99,7 +99,7 @@ def unexplained_repeats(repeated: Mapping[str, list[str]]) -> dict[str, list[str
     """For each repeated pair, the modules that booted it although they could have read a session fixture's."""
     found = {}
     for pair, modules in repeated.items():
-        needless = [m for m in modules if m not in OWN_BOOTS and not m.startswith("session fixture")]
+        needless = [m for m in modules if m not in OWN_BOOTS and not m.startswith("fixture:")]
         if needless:
             found[pair] = needless
     return found

@@ -54,7 +54,7 @@ def test_costs_group_e2e_modules_and_name_boots_repeated_across_modules() -> Non
 
 def test_a_session_fixture_is_a_group_of_its_own_taken_from_the_test_that_ran_it() -> None:
     """The demo run booted in the setup of an audio test: its seconds and boots are its own group, not audio's."""
-    demo = "session fixture: demo_run"
+    demo = "fixture:demo_run"
     boots: list[dict[str, Any]] = [
         {"model": "/z/chat-ok", "flags": {}, "seconds": 40, "ok": True, "test": demo},
         {"model": "/z/whisper", "flags": {}, "seconds": 45, "ok": True, "test": demo},
@@ -68,7 +68,7 @@ def test_a_session_fixture_is_a_group_of_its_own_taken_from_the_test_that_ran_it
 def test_a_module_that_boots_a_copy_of_a_shared_server_is_named() -> None:
     """chat-ok booted by the demo fixture and again by the tools module is needless; by the shards module (which
     must boot its own) it is not; on another engine version it is another pair."""
-    demo = "session fixture: demo_run"
+    demo = "fixture:demo_run"
     boots: list[dict[str, Any]] = [
         {"model": "/z/chat-ok", "flags": {"a": 1}, "engine": "/e/new/bin/python", "test": demo},
         {"model": "/z/chat-ok", "flags": {"a": 1}, "engine": "/e/new/bin/python", "test": demo},
