@@ -61,7 +61,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _PHASES.append(report)
 
 
-# Session fixtures that boot vLLM, by name (no spaces: the ledger keeps a test id's first word): wall seconds and the test whose setup ran them (its time includes them).
+# Session fixtures that boot vLLM, by name (no spaces: the ledger keeps a test id's first word): wall seconds
+# and the test whose setup ran them (its time includes them).
 SHARED_COSTS: dict[str, tuple[float, str]] = {}
 
 
