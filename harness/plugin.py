@@ -61,6 +61,7 @@ _USE_CASE_HELP: dict[UseCase, str] = {
     UseCase.STRUCTURED_OUTPUT: "response_format json_schema / json_object enforced; guided choice and regex",
     UseCase.LONG_CONTEXT: "a prompt at max-model-len accepted, one past it refused (HTTP 400); a needle recalled",
     UseCase.CONCURRENCY: "N simultaneous streams complete, independent, with the latency spread under load",
+    UseCase.LORA: "--lora-modules adapters listed under their base, answering as themselves; unknown names refused",
 }
 
 

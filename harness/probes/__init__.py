@@ -5,7 +5,7 @@ Modules: ``base`` (the frozen result with named checks, the context, request plu
 of streamed answers, shared with the latency measurement), ``multimodal`` (what the vision, video and audio_chat
 probes share), one module per use case (chat, completions,
 stop_tokens, tools, vision, video, audio, audio_chat, embeddings, tts, image_generation, structured_output,
-long_context, concurrency), ``server_api`` (vLLM's /tokenize and /openapi.json beside the OpenAI API), and
+long_context, concurrency, lora), ``server_api`` (vLLM's /tokenize and /openapi.json beside the OpenAI API), and
 ``inputs/`` (the media and speech the harness makes itself). Two probes of a server rather than a use case, for live
 endpoints (servers this run did not start): ``identity`` (/v1/models must list the model; /version, /metrics
 recorded) and ``swaps`` (several models behind one URL, asked alternately: the first request after a switch against the
@@ -25,6 +25,7 @@ from harness.probes import (
     embeddings,
     image_generation,
     long_context,
+    lora,
     stop_tokens,
     structured_output,
     tools,
@@ -52,6 +53,7 @@ PROBES: dict[str, Callable[[ProbeContext], ProbeResult]] = {
     structured_output.USE_CASE: structured_output.probe,
     long_context.USE_CASE: long_context.probe,
     concurrency.USE_CASE: concurrency.probe,
+    lora.USE_CASE: lora.probe,
 }
 
 __all__ = [

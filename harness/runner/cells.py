@@ -15,7 +15,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.checkpoint import CheckpointError, PreflightReport, against_gpu, preflight, resolved_revision
+from harness.checkpoint import (
+    CheckpointError,
+    PreflightReport,
+    against_gpu,
+    against_lora,
+    lora_modules,
+    preflight,
+    resolved_revision,
+    wants_lora,
+)
 from harness.codes import Code
 from harness.diagnose import Diagnosis
 from harness.engine import GpuSpec
@@ -31,7 +40,7 @@ from harness.runner.progress import Progress
 from harness.runner.servers import ServerPool, checkpoint_reference
 from harness.server import BootError, VllmServer, parse_boot_log
 from harness.verdicts import Verdict, judge
-from harness.zoo import MEMBERS, zoo_member_name
+from harness.zoo import ADAPTER_BASES, MEMBERS, zoo_member_name
 
 LOG_TAIL_LINES = 40
 # vLLM answers HTTP 500 when its engine core has died (EngineDeadError), then shuts the API server down a moment
@@ -68,7 +77,7 @@ class CellRunner:
         # The GPU this process's servers get (NVML's, with the count this worker sees): pre-flight judges each
         # server's flags against it; None (no NVIDIA GPU) leaves the GPU-side checks out.
         self.gpu = gpu
-        self._against_gpu: dict[str, PreflightReport] = {}  # server key -> pre-flight with its GPU findings
+        self._against_gpu: dict[str, PreflightReport] = {}  # server key -> pre-flight with its GPU and LoRA findings
         self.run_dir = run_dir
         self.engine_python = engine_python
         self.offline = offline
@@ -121,13 +130,21 @@ class CellRunner:
         return cached
 
     def _judged(self, cell: Cell, report: PreflightReport) -> PreflightReport:
-        """The model's pre-flight with the GPU-side findings of this cell's server (its flags x the GPU), once per
-        server; without a GPU, the pre-flight as it is."""
-        if self.gpu is None or cell.endpoint is not None:
+        """The model's pre-flight with the GPU-side findings of this cell's server (its flags x the GPU) and those of
+        its LoRA adapters (--lora-modules x the base x the engine's rules), once per server; without a GPU or LoRA,
+        the pre-flight as it is."""
+        lora = wants_lora(cell.flags, cell.model.use_cases)
+        if (self.gpu is None and not lora) or cell.endpoint is not None:
             return report
         judged = self._against_gpu.get(cell.server_key)
         if judged is None:
-            judged = against_gpu(report, self.gpu, cell.flags, self.engine_python)
+            judged = report
+            if self.gpu is not None:
+                judged = against_gpu(judged, self.gpu, cell.flags, self.engine_python)
+            if lora:  # the adapters are loaded while the server starts: their refusals are the server's
+                judged = against_lora(
+                    judged, cell.flags, model_id=cell.model.id, engine_python=self.engine_python, offline=self.offline
+                )
             self._against_gpu[cell.server_key] = judged
         return judged
 
@@ -272,6 +289,7 @@ class CellRunner:
             eos_token_ids=facts.eos_token_ids or (),
             eos_mismatch_predicted=any(f.code == "EOS_MISMATCH" for f in findings),
             expected_answer=_expected_answer(cell.model),
+            lora_answers=_lora_answers(cell),
             flags=cell.flags,
             model_dir=report.path,
             facts=facts,
@@ -400,6 +418,17 @@ def _expected_answer(model: ModelSpec) -> str | None:
     name = zoo_member_name(model.id)
     member = MEMBERS.get(name) if name is not None else None
     return member.expected_answer if member is not None else None
+
+
+def _lora_answers(cell: Cell) -> dict[str, str]:
+    """The exact greedy answers of the cell's zoo adapters that were built for its base model (a zoo member)."""
+    answers: dict[str, str] = {}
+    for module in lora_modules(cell.flags)[0]:
+        member = MEMBERS.get(zoo_member_name(module.path) or "")
+        base = zoo_member_name(cell.model.id)
+        if member is not None and member.expected_answer is not None and base == ADAPTER_BASES.get(member.name):
+            answers[module.name] = member.expected_answer
+    return answers
 
 
 def _process_state(server: VllmServer) -> str:
