@@ -214,3 +214,22 @@ def test_a_matrix_run_fails_the_over_rank_server_before_booting(
     assert (refused.verdict.value, refused.code, refused.stage) == ("FAIL", "LORA_RANK", "preflight")
     assert "no server booted" in refused.message and "--max-lora-rank 32" in refused.message
     assert fits
+
+
+def test_a_quantised_base_still_has_its_linear_modules(zoo: dict[str, Path], tmp_path: Path) -> None:
+    """A GPTQ base stores q_proj.qweight / scales, not q_proj.weight: its linear layers are still LoRA modules, so
+    the canary's gate_proj / up_proj / down_proj weights are accepted."""
+    base = tmp_path / "gptq"
+    base.mkdir()
+    (base / "config.json").write_text((zoo["chat-ok"] / "config.json").read_text())
+    tensors = {
+        f"model.layers.1.mlp.{m}.{part}": np.zeros((16, 32), np.float32)
+        for m in ("gate_proj", "up_proj", "down_proj")
+        for part in ("qweight", "scales")
+    }
+    tensors["model.embed_tokens.weight"] = np.zeros((512, 128), np.float32)
+    (base / "model.safetensors").write_bytes(safetensors_bytes(tensors, "float32"))
+    report = PreflightReport("zoo:chat-ok", base, (), PreflightFacts(architecture="Qwen2ForCausalLM"))
+    flags = {"enable-lora": True, "lora-modules": ["zoo-lora=zoo:lora-canary"]}
+    judged = against_lora(report, flags, model_id="zoo:chat-ok", resolve=lambda r, o: zoo[r[4:]], rules=RULES)
+    assert judged.findings == ()

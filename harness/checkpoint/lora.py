@@ -265,9 +265,11 @@ def base_lora_modules(
         except ValueError:
             return None
         for tensor, shape in shapes.items():
-            if not tensor.endswith(".weight") or len(shape) != 2 or (vocab and vocab in shape):
+            # any 2-D tensor: a linear layer's weight, or its quantised form (GPTQ/AWQ qweight, scales...); norms and
+            # biases are 1-D, and the vocabulary-sized ones are embeddings (VocabParallelEmbedding, not LinearBase)
+            if len(shape) != 2 or (vocab and vocab in shape) or "." not in tensor:
                 continue
-            module = tensor[: -len(".weight")].rsplit(".", 1)[-1]
+            module = tensor.rsplit(".", 1)[0].rsplit(".", 1)[-1]
             found.update(packed.get(module, (module,)))
     if entry is not None:
         found.update(entry.embedding)
