@@ -79,6 +79,11 @@ class Code(StrEnum):
         "(fix: the parser whose tags the chat template uses)",
     )
     LORA_RANK = "LORA_RANK", "a LoRA adapter's rank is above --max-lora-rank (or above the ranks this vLLM allows)"
+    LORA_ADAPTER = (
+        "LORA_ADAPTER",
+        "a LoRA adapter vLLM will not load: no adapter_config.json or weights, target modules the architecture lacks "
+        "in vLLM, modules_to_save / DoRA / bias vLLM does not implement, or --lora-modules without --enable-lora",
+    )
     # boot and runtime (diagnosed from the engine log, exit code and HTTP errors)
     HUB_AUTH = "HUB_AUTH", "the hub refused the download (gated or private repository, missing token)"
     HUB_UNREACHABLE = (
@@ -166,6 +171,11 @@ class Code(StrEnum):
         "RERANK",
         "/rerank or /score answered out of protocol (order, indices, scores), or ranked an unrelated document above "
         "the relevant one",
+    )
+    LORA_SERVING = (
+        "LORA_SERVING",
+        "a served LoRA adapter is not listed under its base by /v1/models, answers like the base model where it is "
+        "built not to, or an unknown adapter name is not refused",
     )
     PROBE_FAILED = "PROBE_FAILED", "a probe's check did not hold"
     PROBE_TIMEOUT = "PROBE_TIMEOUT", "the engine did not answer a request within the probe timeout (hung or stopped)"

@@ -64,6 +64,7 @@ _USE_CASE_HELP: dict[UseCase, str] = {
     UseCase.CONCURRENCY: "N simultaneous streams complete, independent, with the latency spread under load",
     UseCase.REASONING: "--reasoning-parser: reasoning apart from content, plain and streamed, no think tags leaked",
     UseCase.RERANK: "/rerank and /score: results sorted, indices and scores; a relevant document ranks first",
+    UseCase.LORA: "--lora-modules adapters listed under their base, answering as themselves; unknown names refused",
 }
 
 

@@ -22,6 +22,7 @@ class UseCase(StrEnum):
     CONCURRENCY = "concurrency"  # N simultaneous streams, independent and complete
     REASONING = "reasoning"  # --reasoning-parser: the reasoning apart from the content, plain and streamed
     RERANK = "rerank"  # /rerank and /score of a cross-encoder (or embedding) model
+    LORA = "lora"  # --enable-lora --lora-modules: the adapter listed, answering as itself; an unknown name refused
 
 
 # Use cases that go through the chat template: a model without one cannot do them (HTTP 400 from vLLM).
@@ -38,7 +39,7 @@ CHAT_LIKE: frozenset[UseCase] = frozenset(
     }
 )
 # long_context asks /v1/completions with token ids (no template), and concurrency asks chat only where pre-flight found
-# a chat template (else /v1/completions): a base model can do both.
+# a chat template (else /v1/completions): a base model can do both. lora asks chat likewise, else /v1/completions.
 # Use cases whose inputs need the model's processor (preprocessor_config.json / processor_config.json).
 MULTIMODAL: frozenset[UseCase] = frozenset({UseCase.VISION, UseCase.VIDEO, UseCase.AUDIO, UseCase.AUDIO_CHAT})
 # Use cases no vLLM version serves: the cell is NOT_SERVABLE unless the matrix points it at an external endpoint.

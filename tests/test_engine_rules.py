@@ -38,6 +38,17 @@ SOURCES = {
     "PARSER_UNKNOWN": ("entrypoints/launchers/launcher.py", "def validate_api_server_args", "invalid tool call parser"),
     "LORA_UNSUPPORTED": ("v1/worker/lora_model_runner_mixin.py", "supports_lora(model)", "does not support LoRA yet"),
     "gpu-memory-utilization default": ("config/cache.py", "gpu_memory_utilization: float", "default=0.92"),
+    # harness/checkpoint/lora.py
+    "LORA_RANK": ("lora/peft_helper.py", "def validate_legal", "is greater than max_lora_rank"),
+    "LORA_RANK default": ("config/lora.py", "max_lora_rank: MaxLoRARanks", "= 16"),
+    "LORA_ADAPTER modules": ("lora/lora_model.py", "def from_local_checkpoint", "While loading"),
+    "LORA_ADAPTER features": ("lora/peft_helper.py", "def _validate_features", "vLLM only supports modules_to_save"),
+    "LORA_ADAPTER not enabled": (
+        "v1/worker/lora_model_runner_mixin.py",
+        "def _ensure_lora_enabled",
+        "Use --enable-lora to enable LoRA",
+    ),
+    "LORA_ADAPTER at boot": ("entrypoints/openai/models/serving.py", "def init_static_loras", "raise ValueError"),
 }
 
 
@@ -76,6 +87,9 @@ def test_engine_answers_what_the_saved_rules_say(
     assert rules.float16_unsupported_model_types == saved.float16_unsupported_model_types
     assert rules.tool_parsers == saved.tool_parsers and rules.reasoning_parsers == saved.reasoning_parsers
     assert rules.lora_architectures == saved.lora_architectures
+    assert rules.lora_modules == saved.lora_modules
+    assert (rules.max_lora_rank_default, rules.max_lora_ranks) == (16, (1, 8, 16, 32, 64, 128, 256, 320, 512))
+    assert rules.lora_modules["Qwen2ForCausalLM"].packed["qkv_proj"] == ("q_proj", "k_proj", "v_proj")
     assert rules.gpu_memory_utilization == saved.gpu_memory_utilization == 0.92
     # DESIGN.md's measured facts
     assert {m: rules.quant_min_capability[m] for m in ("awq", "gptq", "fp8", "mxfp4", "fbgemm_fp8")} == {

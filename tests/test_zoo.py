@@ -17,7 +17,7 @@ from harness import cli, zoo
 from harness.checkpoint import read_header
 from harness.codes import CODES
 from harness.engine import resolve_engine_python
-from harness.zoo import audio, embeddings, qwen2, real, reasoning, text, tools, vision
+from harness.zoo import audio, embeddings, lora, qwen2, real, reasoning, text, tools, vision
 
 # The members written here from numpy in seconds; the real models from PyPI have their own tests (test_zoo_real.py).
 LOCAL_MEMBERS = [name for name, member in zoo.MEMBERS.items() if not member.from_package]
@@ -214,7 +214,7 @@ def test_ensure_member_builds_once_under_the_cache(tmp_path: Path, monkeypatch: 
     assert marker.exists()
 
 
-MEMBER_MODULES = (text, tools, reasoning, vision, audio, embeddings, real)
+MEMBER_MODULES = (text, tools, reasoning, vision, audio, embeddings, lora, real)
 
 
 def test_members_are_each_modules_members_exactly_once() -> None:

@@ -1,5 +1,5 @@
-"""Fake vLLM servers (httpx.MockTransport handlers) for the structured_output, long_context, concurrency, reasoning
-and rerank probes.
+"""Fake vLLM servers (httpx.MockTransport handlers) for the structured_output, long_context, concurrency, reasoning,
+rerank and lora probes.
 
 ``FakeVllm`` answers /v1/chat/completions and /v1/completions (plain and streamed, with usage), /tokenize,
 /openapi.json and /v1/models the way vLLM 0.32.0 does, with a toy tokenizer (BOS, then one token per character) so
@@ -59,6 +59,12 @@ class FakeVllm:
     barrier: threading.Barrier | None = None  # streams wait here: only simultaneous requests get past it
     answer: Callable[[str], str] | None = None  # chat answer for a plain question
     refuse_response_format: str | None = None  # HTTP 400 with this message for any request with response_format
+    # lora: served adapters, name -> the answer it gives (chat and completions); /v1/models lists them under the base
+    adapters: dict[str, str] = field(default_factory=dict)
+    adapter_parent: str | None = None  # the parent /v1/models gives them; None: the base, as vLLM does
+    unlisted_adapters: bool = False  # /v1/models leaves the adapters out
+    adapters_ignored: bool = False  # adapters answer as the base (loaded, never applied)
+    unknown_model_status: int | None = 404  # vLLM's refusal of a model name it does not serve; None: answer it
     requests: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
@@ -86,7 +92,18 @@ class FakeVllm:
         if path == "/v1/models":
             listed = self.listed_max_model_len or self.max_model_len
             model = {"id": "m-1", "object": "model", "created": 1, "owned_by": "vllm", "max_model_len": listed}
-            return httpx.Response(200, json={"object": "list", "data": [model]})
+            loras = [
+                {"id": name, "object": "model", "created": 1, "owned_by": "vllm", "root": f"/adapters/{name}",
+                 "parent": self.adapter_parent or "m-1"}
+                for name in ([] if self.unlisted_adapters else self.adapters)
+            ]  # fmt: skip
+            return httpx.Response(200, json={"object": "list", "data": [model, *loras]})
+        asked = payload.get("model")
+        if asked not in ("m-1", *self.adapters) and self.unknown_model_status is not None:
+            message = f"The model `{asked}` does not exist. Valid aliases: m-1."
+            return _error(self.unknown_model_status, message)
+        if asked in self.adapters and not self.adapters_ignored:
+            return self._answer(payload, self.adapters[asked], 5, chat=path != "/v1/completions", who="")
         if path == "/v1/completions":
             return self._completion(payload)
         return self._chat(payload)

@@ -19,6 +19,8 @@ shipped with a checkpoint, and reports ``Finding``s scoped to the use cases whos
   parser names, LoRA, kernels.
 - ``reasoning``: ``against_reasoning``, a reasoning cell's --reasoning-parser x the tokenizer and chat template,
   judged by building vLLM's parsers in the engine (PARSER_UNKNOWN, REASONING_TOKENS).
+- ``lora``: ``against_lora``, the ``--lora-modules`` adapters of a server x its base checkpoint x the installed
+  vLLM's LoRA rules (rank vs --max-lora-rank, target modules, PEFT features vLLM refuses, base model match).
 - ``gguf_select``: which GGUF file a checkpoint means (gguf_file, quant, DIR:QUANT, shards) and reading it whole.
 - ``gguf_checks``: the rules of a GGUF checkpoint (the engine's GGUF support, the config vLLM reads, its template).
 - ``gguf_preflight``: ``preflight_gguf``, the GGUF branch of ``preflight()`` (vLLM reads config and tokenizer from
@@ -43,6 +45,14 @@ from harness.checkpoint.fetch import (
 from harness.checkpoint.gguf import GgufCorrupt, GgufError, GgufFacts, GgufFile, GgufTruncated, gguf_facts, read_gguf
 from harness.checkpoint.gguf_select import boot_gguf_file, split_quant_reference
 from harness.checkpoint.gpu import GpuFacts, against_gpu, check_gpu, derived_max_len, kv_bytes_per_token, runs_on
+from harness.checkpoint.lora import (
+    AdapterFacts,
+    LoraModule,
+    against_lora,
+    lora_modules,
+    served_lora_modules,
+    wants_lora,
+)
 from harness.checkpoint.preflight import preflight
 from harness.checkpoint.reasoning import against_reasoning
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
@@ -52,6 +62,7 @@ from harness.checkpoint.template import ChatTemplateFacts, FoundTemplate, find_c
 
 __all__ = [
     "SMALL_FILES",
+    "AdapterFacts",
     "ChatTemplateFacts",
     "CheckpointError",
     "EosIds",
@@ -65,9 +76,11 @@ __all__ = [
     "GpuFacts",
     "Header",
     "Listing",
+    "LoraModule",
     "PreflightFacts",
     "PreflightReport",
     "against_gpu",
+    "against_lora",
     "against_reasoning",
     "boot_gguf_file",
     "check_gpu",
@@ -84,6 +97,7 @@ __all__ = [
     "listed_weight_bytes",
     "loaded_weight_files",
     "local_gguf_file",
+    "lora_modules",
     "preflight",
     "read_gguf",
     "read_header",
@@ -91,6 +105,8 @@ __all__ = [
     "resolve_model",
     "resolved_revision",
     "runs_on",
+    "served_lora_modules",
     "split_quant_reference",
     "vllm_eos_ids",
+    "wants_lora",
 ]

@@ -148,6 +148,16 @@ def check_layout(listing: Listing, out: FindingList) -> bool:
         return True
     if "config.json" in files:
         return False
+    if "adapter_config.json" in files:
+        out.add(
+            "LORA_ADAPTER",
+            Severity.ERROR,
+            "adapter_config.json without config.json: a LoRA adapter, not a model vLLM loads as --model; serve its "
+            "base model (adapter_config.json: base_model_name_or_path) with --enable-lora --lora-modules NAME=DIR "
+            "(in a matrix: the base model's flags, use case lora)",
+            "adapter_config.json",
+        )
+        return True
     for suffix, kind in ((".onnx", "ONNX"), (".nemo", "NeMo"), (".mlpackage", "Core ML"), (".tflite", "TFLite")):
         hits = sorted(f for f in files if f.endswith(suffix) or f"{suffix}/" in f)
         if hits:

@@ -318,7 +318,7 @@ def check_gpu(
     if length is not None and kv_per_token is not None and per_gpu is not None and per_gpu <= budget:
         _check_kv(length, kv_per_token, exact, per_gpu, budget, util, gpu, out)
     _check_parsers(flags, rules, out)
-    _check_lora(architecture, flags, rules, out)
+    check_lora_architecture(architecture, flags, rules, out)
     _check_kernels(gpu, rules, out)
     return GpuFacts(gpu, dtype, per_gpu, budget, kv_per_token, length)
 
@@ -557,7 +557,11 @@ def _check_parsers(flags: Mapping[str, object], rules: EngineRules, out: Finding
         )
 
 
-def _check_lora(architecture: str | None, flags: Mapping[str, object], rules: EngineRules, out: FindingList) -> None:
+def check_lora_architecture(
+    architecture: str | None, flags: Mapping[str, object], rules: EngineRules, out: FindingList
+) -> None:
+    """LORA_UNSUPPORTED: --enable-lora on an architecture whose vLLM class does not take LoRA (shared with LoRA
+    pre-flight, harness.checkpoint.lora, which runs without a GPU)."""
     if not _truthy(flags.get("enable-lora")) or architecture is None or not rules.lora_architectures:
         return
     if architecture in rules.lora_architectures or architecture in rules.lora_unknown:
@@ -605,6 +609,7 @@ __all__ = [
     "GpuFacts",
     "against_gpu",
     "check_gpu",
+    "check_lora_architecture",
     "derived_max_len",
     "kv_bytes_per_token",
     "normalise_flags",

@@ -92,6 +92,20 @@ def read_header(path: Path) -> Header:
     return Header(length, 8 + length + end, parameters, dict(by_dtype))
 
 
+def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape from a safetensors file's header (bounded like ``read_header``); ValueError when the file
+    is cut short or its header is not a safetensors header."""
+    read_header(path)  # the bounds and the shape checks
+    with path.open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        data = json.loads(handle.read(length))
+    return {
+        str(name): tuple(int(d) for d in info.get("shape", []))
+        for name, info in data.items()
+        if name != "__metadata__" and isinstance(info, dict)
+    }
+
+
 def expected_weight_bytes(model_dir: str | os.PathLike[str]) -> int:
     """Bytes of tensor data the checkpoint's ``*.safetensors`` files hold, read from their headers only."""
     total = 0
@@ -123,4 +137,5 @@ __all__ = [
     "expected_weight_bytes",
     "hub_parameter_count",
     "read_header",
+    "tensor_shapes",
 ]

@@ -219,9 +219,26 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig(
         "LORA_UNSUPPORTED",
-        r"does not support LoRA yet|does not support LoRA\b",
+        r"does not support LoRA yet|does not support LoRA\b(?! bias)",
         SPECIFIC,
         "vllm/v1/worker/lora_model_runner_mixin.py",
+    ),
+    # PEFTHelper.validate_legal joins its reasons into one ValueError (no literal at the raise site for sites.py);
+    # init_static_loras re-raises it in the API server, which stops the boot
+    _sig(
+        "LORA_RANK",
+        r"LoRA rank \d+ is greater than max_lora_rank|argument --max-lora-rank: invalid choice",
+        SPECIFIC,
+        "vllm/lora/peft_helper.py PEFTHelper.validate_legal; argparse of vllm/config/lora.py MaxLoRARanks",
+    ),
+    _sig(
+        "LORA_ADAPTER",
+        r"vLLM only supports modules_to_save|vLLM does not (yet )?support (DoRA|LoRA bias|init_lora_weights|"
+        r"Activated LoRA|layer_replication|block-diagonal LoRA|QALoRA)|Adapter bias is not supported|"
+        r"expected target modules in .* but received|Missing required configuration fields|"
+        r"LoRA is not enabled\. Use --enable-lora",
+        SPECIFIC,
+        "vllm/lora/peft_helper.py, vllm/lora/lora_model.py from_local_checkpoint, lora_model_runner_mixin.py",
     ),
     _sig(
         "GPU_ARCH_UNSUPPORTED",

@@ -73,6 +73,15 @@ def _rule(code: str, module: str, says: str) -> SiteRule:
 # one message's wording, so that the next version's new message in the same place and words is claimed too.
 SITE_RULES: tuple[SiteRule, ...] = (
     _rule("LORA_RANK", "vllm/lora/", r"\brank\b.*(greater|larger|exceed|max_lora_rank)|max_lora_rank"),
+    # an adapter vLLM will not load (vllm/lora/peft_helper.py, lora_model.py): before LORA_UNSUPPORTED, whose words
+    # ("does not support ... LoRA") its feature refusals share
+    _rule(
+        "LORA_ADAPTER",
+        "vllm/lora/",
+        r"modules_to_save|\bdora\b|lora bias|adapter bias|init_lora_weights|alora|layer_replication|bd-lora|qalora|"
+        r"target modules in|required configuration fields|doesn't contain tensors",
+    ),
+    _rule("LORA_ADAPTER", "vllm/", r"lora is not enabled"),
     _rule("LORA_UNSUPPORTED", "vllm/", r"does not support lora|lora is not supported|not support.*\blora\b"),
     _rule(
         "PARSER_UNKNOWN",

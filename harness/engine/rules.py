@@ -15,7 +15,9 @@ from a table in the harness:
   vllm/entrypoints/launchers/launcher.py ``validate_api_server_args`` checks ``--tool-call-parser`` and
   ``--reasoning-parser`` against.
 - LoRA: the registered architectures whose class passes ``supports_lora`` (vllm/v1/worker/lora_model_runner_mixin.py
-  raises "does not support LoRA yet" otherwise); classes that do not import in this engine are listed apart.
+  raises "does not support LoRA yet" otherwise); classes that do not import in this engine are listed apart. Per
+  LoRA architecture its class's ``packed_modules_mapping`` and ``embedding_modules``; ``--max-lora-rank``'s default
+  and allowed values (vllm/config/lora.py ``LoRAConfig.max_lora_rank``, ``MaxLoRARanks``).
 - memory: ``CacheConfig().gpu_memory_utilization``, the default budget fraction (vllm/config/cache.py).
 - kernels: ``torch.cuda.get_arch_list()`` of the engine's torch (empty for a CPU build: then nothing is concluded).
 
@@ -94,7 +96,7 @@ out["tool_parsers"] = sorted(ToolParserManager.list_registered())
 out["reasoning_parsers"] = sorted(ReasoningParserManager.list_registered())
 from vllm.model_executor.models import ModelRegistry
 from vllm.model_executor.models.interfaces import supports_lora
-lora, unknown = [], []
+lora, unknown, lora_modules = [], [], {}
 for arch in sorted(ModelRegistry.get_supported_archs()):
     try:
         cls = ModelRegistry._try_load_model_cls(arch)
@@ -104,8 +106,25 @@ for arch in sorted(ModelRegistry.get_supported_archs()):
         unknown.append(arch)
     elif supports_lora(cls):
         lora.append(arch)
+        try:
+            packed = dict(getattr(cls, "packed_modules_mapping", {}) or {})
+            packed = {str(k): [str(m) for m in v] for k, v in packed.items()}
+            embedding = sorted(str(m) for m in dict(getattr(cls, "embedding_modules", {}) or {}))
+            lora_modules[arch] = {"packed": packed, "embedding": embedding}
+        except Exception:
+            pass
 out["lora_architectures"] = lora
 out["lora_unknown"] = unknown
+out["lora_modules"] = lora_modules
+try:
+    import dataclasses, typing
+    import vllm.config.lora as lora_config
+    defaults = {f.name: f.default for f in dataclasses.fields(lora_config.LoRAConfig)}
+    out["max_lora_rank_default"] = int(defaults["max_lora_rank"])
+    out["max_lora_ranks"] = sorted(int(r) for r in typing.get_args(getattr(lora_config, "MaxLoRARanks", None)) or ())
+except Exception:
+    out["max_lora_rank_default"] = None
+    out["max_lora_ranks"] = []
 try:
     from vllm.config.cache import CacheConfig
     out["gpu_memory_utilization"] = float(CacheConfig().gpu_memory_utilization)
@@ -117,7 +136,7 @@ out["cuda_arch_list"] = list(torch.cuda.get_arch_list())
     + answer_line("out")
 ).replace("CAPABILITIES", repr(CAPABILITIES))
 
-CACHE_SCHEMA = 1  # bump when _RULES_SCRIPT reports more: older cache files are then asked again
+CACHE_SCHEMA = 2  # bump when _RULES_SCRIPT reports more: older cache files are then asked again
 
 
 @dataclass(frozen=True)
@@ -127,6 +146,14 @@ class DtypeRule:
     supported: tuple[str, ...]  # CudaPlatform.supported_dtypes, preferred first
     bfloat16_error: str | None  # check_if_supports_dtype(bfloat16)'s ValueError, None when bfloat16 is fine
     auto: dict[str, str]  # "<any|no_float16>/<generate|pooling>/<config dtype>" -> what --dtype auto resolves to
+
+
+@dataclass(frozen=True)
+class LoraModules:
+    """What an architecture's vLLM class says of its LoRA modules."""
+
+    packed: dict[str, tuple[str, ...]]  # qkv_proj -> (q_proj, k_proj, v_proj)
+    embedding: tuple[str, ...]  # embed_tokens, lm_head where the class takes LoRA on them
 
 
 @dataclass(frozen=True)
@@ -140,6 +167,11 @@ class EngineRules:
     reasoning_parsers: frozenset[str]
     lora_architectures: frozenset[str]
     lora_unknown: frozenset[str]  # registered, but the class did not import here: LoRA support unknown
+    # per LoRA-capable architecture: its class's packed_modules_mapping and embedding_modules (vLLM expands a packed
+    # module into these names when it checks an adapter's target modules: vllm/lora/worker_manager.py _load_adapter)
+    lora_modules: dict[str, LoraModules]
+    max_lora_rank_default: int | None  # LoRAConfig.max_lora_rank's default (16 in 0.32); None: not answered
+    max_lora_ranks: tuple[int, ...]  # the values --max-lora-rank accepts (vllm/config/lora.py MaxLoRARanks)
     gpu_memory_utilization: float | None  # CacheConfig's default (0.92 in 0.32); None: not answered
     torch_cuda: str | None  # None: a CPU build of torch
     cuda_arch_list: tuple[str, ...]  # e.g. ("sm_80", "sm_90"); empty for a CPU build
@@ -206,6 +238,14 @@ def rules_from_json(
         reasoning_parsers=frozenset(data.get("reasoning_parsers", ())),
         lora_architectures=frozenset(data.get("lora_architectures", ())),
         lora_unknown=frozenset(data.get("lora_unknown", ())),
+        lora_modules={
+            str(arch): LoraModules(
+                {str(k): tuple(v) for k, v in (entry.get("packed") or {}).items()}, tuple(entry.get("embedding") or ())
+            )
+            for arch, entry in (data.get("lora_modules") or {}).items()
+        },
+        max_lora_rank_default=data.get("max_lora_rank_default"),
+        max_lora_ranks=tuple(int(r) for r in data.get("max_lora_ranks") or ()),
         gpu_memory_utilization=data.get("gpu_memory_utilization"),
         torch_cuda=data.get("torch_cuda"),
         cuda_arch_list=tuple(data.get("cuda_arch_list", ())),
@@ -214,4 +254,12 @@ def rules_from_json(
     )
 
 
-__all__ = ["CAPABILITIES", "DtypeRule", "EngineRules", "load_rules", "rules_cache_dir", "rules_from_json"]
+__all__ = [
+    "CAPABILITIES",
+    "DtypeRule",
+    "EngineRules",
+    "LoraModules",
+    "load_rules",
+    "rules_cache_dir",
+    "rules_from_json",
+]

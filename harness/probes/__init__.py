@@ -4,7 +4,7 @@ earned only by a probe that ran against a server.
 Modules: ``base`` (the frozen result with named checks, the context, request plumbing), ``streams`` (the one reader of
 streamed answers, shared with the latency measurement), ``multimodal`` (what the vision, video and audio_chat probes
 share), one module per use case (chat, completions, stop_tokens, tools, vision, video, audio, audio_chat, embeddings,
-tts, image_generation, structured_output, long_context, concurrency, reasoning, rerank), ``server_api`` (vLLM's
+tts, image_generation, structured_output, long_context, concurrency, reasoning, rerank, lora), ``server_api`` (vLLM's
 /tokenize and /openapi.json beside the OpenAI API), and ``inputs/`` (the media and speech the harness makes itself). Two
 probes of a server rather than a use case, for live endpoints (servers this run did not start): ``identity`` (/v1/models
 must list the model; /version, /metrics recorded) and ``swaps`` (several models behind one URL, asked alternately: the
@@ -24,6 +24,7 @@ from harness.probes import (
     embeddings,
     image_generation,
     long_context,
+    lora,
     reasoning,
     rerank,
     stop_tokens,
@@ -55,6 +56,7 @@ PROBES: dict[str, Callable[[ProbeContext], ProbeResult]] = {
     concurrency.USE_CASE: concurrency.probe,
     reasoning.USE_CASE: reasoning.probe,
     rerank.USE_CASE: rerank.probe,
+    lora.USE_CASE: lora.probe,
 }
 
 __all__ = [

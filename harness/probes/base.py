@@ -91,6 +91,8 @@ class ProbeContext:
     api_key: str = ""
     # the cell's probe settings from the matrix's ``options:`` ({"streams": 16}); {}: the probe's own defaults
     options: Mapping[str, Any] = field(default_factory=dict)
+    # lora: the exact greedy answers of adapters built to answer otherwise than their base (zoo adapters), by name
+    lora_answers: Mapping[str, str] = field(default_factory=dict)
 
 
 class EngineUnreachable(Exception):

@@ -19,9 +19,12 @@ from harness.checkpoint import (
     CheckpointError,
     PreflightReport,
     against_gpu,
+    against_lora,
     against_reasoning,
+    lora_modules,
     preflight,
     resolved_revision,
+    wants_lora,
 )
 from harness.codes import Code
 from harness.diagnose import Diagnosis
@@ -40,7 +43,7 @@ from harness.runner.progress import Progress
 from harness.runner.servers import ServerPool, checkpoint_reference
 from harness.server import BootError, VllmServer, parse_boot_log
 from harness.verdicts import Verdict, judge
-from harness.zoo import MEMBERS, zoo_member_name
+from harness.zoo import ADAPTER_BASES, MEMBERS, zoo_member_name
 
 LOG_TAIL_LINES = 40
 # vLLM answers HTTP 500 when its engine core has died (EngineDeadError), then shuts the API server down a moment
@@ -135,8 +138,9 @@ class CellRunner:
 
     def _judged(self, cell: Cell, report: PreflightReport, gpu: GpuSpec | None = None) -> PreflightReport:
         """The model's pre-flight with the findings of this cell's server, once per server and GPU: its flags x its
-        GPU (none without a GPU), then its reasoning parser x the tokenizer (a model with the reasoning use case;
-        the engine's answer is cached per checkpoint)."""
+        GPU (none without a GPU), its reasoning parser x the tokenizer (a model with the reasoning use case; the
+        engine's answer is cached per checkpoint), its LoRA adapters (--lora-modules x the base x the engine's
+        rules)."""
         if cell.endpoint is not None:
             return report
         gpu = gpu or self._server_gpu(cell)
@@ -144,6 +148,10 @@ class CellRunner:
         if judged is None:
             judged = against_gpu(report, gpu, cell.flags, self.engine_python) if gpu is not None else report
             judged = against_reasoning(judged, cell.flags, self.engine_python)
+            if wants_lora(cell.flags, cell.model.use_cases):  # adapters load while the server starts: their refusals
+                judged = against_lora(  # are the server's
+                    judged, cell.flags, model_id=cell.model.id, engine_python=self.engine_python, offline=self.offline
+                )
             self._against_gpu[(cell.server_key, gpu)] = judged
         return judged
 
@@ -331,6 +339,7 @@ class CellRunner:
             eos_token_ids=facts.eos_token_ids or (),
             eos_mismatch_predicted=any(f.code == "EOS_MISMATCH" for f in findings),
             expected_answer=_expected_answer(cell.model),
+            lora_answers=_lora_answers(cell),
             flags=cell.flags,
             model_dir=report.path,
             facts=facts,
@@ -459,6 +468,17 @@ def _expected_answer(model: ModelSpec) -> str | None:
     name = zoo_member_name(model.id)
     member = MEMBERS.get(name) if name is not None else None
     return member.expected_answer if member is not None else None
+
+
+def _lora_answers(cell: Cell) -> dict[str, str]:
+    """The exact greedy answers of the cell's zoo adapters that were built for its base model (a zoo member)."""
+    answers: dict[str, str] = {}
+    for module in lora_modules(cell.flags)[0]:
+        member = MEMBERS.get(zoo_member_name(module.path) or "")
+        base = zoo_member_name(cell.model.id)
+        if member is not None and member.expected_answer is not None and base == ADAPTER_BASES.get(member.name):
+            answers[module.name] = member.expected_answer
+    return answers
 
 
 def _process_state(server: VllmServer) -> str:

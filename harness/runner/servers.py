@@ -15,7 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.checkpoint import CheckpointError, boot_gguf_file, fetch_weights, local_gguf_file, resolve_model
+from harness.checkpoint import (
+    CheckpointError,
+    boot_gguf_file,
+    fetch_weights,
+    local_gguf_file,
+    resolve_model,
+    served_lora_modules,
+)
 from harness.codes import Code
 from harness.diagnose import Diagnosis
 from harness.engine import EngineError, load_rules
@@ -319,11 +326,12 @@ class ServerPool:
         # A GGUF checkpoint boots as vLLM documents it: the one .gguf file pre-flight judged, with --tokenizer.
         gguf = boot_gguf_file(path, model.gguf_file, model.quant)
         tokenizer = {"tokenizer": str(self._tokenizer_path(model))} if model.tokenizer else {}
+        lora = served_lora_modules(cell.flags, self.offline)  # zoo: adapters as the directories they are built in
         return VllmServer(
             engine_python=self.engine_python,
             model_path=gguf or path,
             name=cell.server_key + name_suffix,
-            flags={**cell.flags, **tokenizer, **(extra_flags or {})},
+            flags={**cell.flags, **tokenizer, **lora, **(extra_flags or {})},
             env={**self.extra_env, **model.env, **lease_env(self._leases.get(cell.server_key))},
             run_dir=self.run_dir,
             boot_timeout=self.boot_timeout or model.timeouts.boot,

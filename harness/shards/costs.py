@@ -65,6 +65,7 @@ PROBE_S: Mapping[UseCase, float] = {
     UseCase.CONCURRENCY: 6.0,
     UseCase.REASONING: 3.0,  # a plain and a streamed answer
     UseCase.RERANK: 1.5,  # /rerank, /v1/rerank, /score
+    UseCase.LORA: 2.0,  # /v1/models, the base and each adapter answering, an unknown name refused
 }
 # A cell pre-flight fails: its checks read small files (0.0-1.4 s in the demo run).
 PREFLIGHT_S = 0.3

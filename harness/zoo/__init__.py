@@ -16,6 +16,7 @@ Modules, shared parts first:
   vision.py      tiny-llava, tiny-llava-next-video
   audio.py       tiny-whisper
   embeddings.py  tiny-embed, tiny-rerank (a cross-encoder), and all-MiniLM-L6-v2 linked from its PyPI package
+  lora.py        LoRA adapters for chat-ok (PEFT format): lora-canary (rank 8), lora-rank-32 (over the default limit)
   real.py        real language models from PyPI (SmolLM2-135M-Instruct, Gemma 3 270M): each as its GGUF and dequantized
 
 Adding a member is one builder function and one ``ZooMember`` entry in its module's ``MEMBERS``; a new module joins
@@ -27,14 +28,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.zoo import audio, embeddings, real, reasoning, text, tools, vision
+from harness.zoo import audio, embeddings, lora, real, reasoning, text, tools, vision
 from harness.zoo.embeddings import MiniLMMissing
+from harness.zoo.lora import ADAPTER_BASES
 from harness.zoo.member import ZOO_VERSION, ZooMember, default_zoo_dir, ensure_written, write_member
 from harness.zoo.real import REAL_MODELS, RealModelError, real_gguf_path
 
 MEMBERS: dict[str, ZooMember] = {
     name: member
-    for module in (text, tools, reasoning, vision, audio, embeddings, real)
+    for module in (text, tools, reasoning, vision, audio, embeddings, lora, real)
     for name, member in module.MEMBERS.items()
 }
 
@@ -72,6 +74,7 @@ def ensure_member(name: str) -> Path:
 
 
 __all__ = [
+    "ADAPTER_BASES",
     "MEMBERS",
     "REAL_MODELS",
     "ZOO_PREFIX",
