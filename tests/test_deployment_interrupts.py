@@ -98,14 +98,14 @@ def test_a_signal_during_the_concurrent_phase_ends_it_and_stops_every_service(
     started = threading.Barrier(3)
 
     def probe(cell: Cell) -> Outcome:
-        started.wait(timeout=10)
-        release.wait(timeout=60)  # a probe that would hang far past the bound
+        started.wait(timeout=120)  # generous: a loaded CI machine starts threads late
+        release.wait(timeout=300)  # a probe that would hang far past the bound
         return Outcome(verdict=Verdict.PASS)
 
     sent: list[float] = []
 
     def cancel() -> None:
-        started.wait(timeout=10)
+        started.wait(timeout=120)
         sent.append(time.monotonic())
         os.kill(os.getpid(), signal.SIGINT)
 

@@ -54,7 +54,7 @@ from harness.checkpoint.lora import (
     wants_lora,
 )
 from harness.checkpoint.preflight import preflight
-from harness.checkpoint.reasoning import against_reasoning
+from harness.checkpoint.reasoning import THINK_TAG, against_reasoning
 from harness.checkpoint.report import FindingList, PreflightFacts, PreflightReport
 from harness.checkpoint.revision import content_hash, resolved_revision
 from harness.checkpoint.safetensors import Header, expected_weight_bytes, read_header
@@ -62,6 +62,7 @@ from harness.checkpoint.template import ChatTemplateFacts, FoundTemplate, find_c
 
 __all__ = [
     "SMALL_FILES",
+    "THINK_TAG",
     "AdapterFacts",
     "ChatTemplateFacts",
     "CheckpointError",

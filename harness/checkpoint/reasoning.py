@@ -24,8 +24,7 @@ from typing import Any
 from harness.checkpoint.gpu import normalise_flags
 from harness.checkpoint.report import FindingList, PreflightReport
 from harness.checkpoint.template import find_chat_template
-from harness.engine import EngineError, resolve_engine_python
-from harness.engine.scripts import answer_line, run_engine_script
+from harness.engine import EngineError, answer_line, resolve_engine_python, run_engine_script
 from harness.findings import Severity
 from harness.usecases import UseCase
 

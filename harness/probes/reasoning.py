@@ -48,7 +48,7 @@ def probe(ctx: ProbeContext) -> ProbeResult:
 
 def think_tags(text: str) -> list[str]:
     """The think-like tags in ``text`` (<think>, </think>, <seed:think>, <|channel>, <reasoning>...), in order."""
-    from harness.checkpoint.reasoning import THINK_TAG
+    from harness.checkpoint import THINK_TAG
 
     return THINK_TAG.findall(text)
 
