@@ -89,6 +89,7 @@ OWN_BOOTS: dict[str, str] = {
     "test_server.py": "the server's own lifecycle (start, stop, leftovers)",
     "test_server_records.py": "the records a boot writes",
     "test_dry_boot.py": "dry boots are the test",
+    "test_wheel.py": "the wheel installed outside any checkout runs a real cell: its own boot is the proof",
     "test_pool_errors.py": "the pool's handling of boots that fail",
     "test_fleet_pool.py": "the pool's scheduling of boots",
     "test_deployment_run.py": "the deployment runner's boots",
