@@ -4,6 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Two xdist workers: the unit tests run beside the end-to-end groups, and two vLLM servers boot at once, each on its
+# own CPU core set (tests/conftest.py groups the modules; harness/server/cpu_cores.py binds the cores).
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test engine lint install clean bench bench-fleet bench-shards
 
@@ -40,7 +43,7 @@ lint: $(STAMP)
 	$(BIN)/actionlint -config-file .github/actionlint.yaml .github/workflows/*.yml
 
 test: engine lint
-	$(BIN)/pytest tests $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup tests $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) reports/runs reports/STATUS.md reports/history.sqlite reports/pages

@@ -276,6 +276,8 @@ class ServerRecord:
     dry_boot_s: float | None = None  # seconds the dry boot took to become ready, when one ran
     # the GPUs the node scheduler leased for the boot (harness.fleet Lease.to_json(): units, waits, simulated)
     gpu_lease: Mapping[str, Any] | None = None
+    # the CPU engine's core set when several servers could boot at once (server.cpu_cores CoreLease.to_json())
+    cpu_cores: Mapping[str, Any] | None = None
 
     KIND = "server"
 
@@ -317,6 +319,7 @@ class ServerRecord:
             stage=data.get("stage"),
             dry_boot_s=data.get("dry_boot_s"),
             gpu_lease=data.get("gpu_lease"),
+            cpu_cores=data.get("cpu_cores"),
         )
 
     def merged(self, later: ServerRecord) -> ServerRecord:

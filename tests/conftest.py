@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from shared_runs import DemoRun
 
 from harness.engine import resolve_engine_python
 from harness.results import read_results
+from harness.server.cpu_cores import PER_SERVER_VAR
 from harness.server.ledger import LEDGER_TEST_VAR, LEDGER_VAR
 
 _LEDGER = pytest.StashKey[Path]()
@@ -23,11 +25,15 @@ _PHASES: list[pytest.TestReport] = []  # setup, call and teardown of every test:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Every vLLM boot of the session, in this process or a child (vllm-compat run under a test), lands in one ledger.
+    # Every vLLM boot of the session, in this process or a child (vllm-compat run under a test, an xdist worker),
+    # lands in one ledger; the workers inherit the variable from the controller.
     if not os.environ.get(LEDGER_VAR) and not hasattr(config, "workerinput"):
         ledger = Path(tempfile.mkdtemp(prefix="vllm-compat-boots-")) / "boots.jsonl"
         os.environ[LEDGER_VAR] = str(ledger)
         config.stash[_LEDGER] = ledger
+    # Every real boot of the session (the workers', the runs' under a test) takes one CPU core set: `make test` runs
+    # two xdist workers and the demo runs two servers at once; without a set each vLLM would bind the same core.
+    os.environ.setdefault(PER_SERVER_VAR, "1")
     config.addinivalue_line(
         "markers", "e2e: boots real vLLM (the CPU build) on the zoo; needs the engine environment (make engine)"
     )
@@ -50,20 +56,56 @@ def engine_python() -> Path:
     return python
 
 
+# Session fixtures that boot vLLM: every module that uses one runs on one xdist worker, so the servers boot once.
+SHARED_FIXTURES = frozenset({"demo_run", "chat_ok_stack"})
+SHARED_GROUP = "shared-servers"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `-n N --dist loadgroup`: a module is one unit of work (its module fixtures run once), and the modules that
+    read a session fixture's servers are one unit together (each worker would otherwise boot its own copy)."""
+
+    def module_of(item: pytest.Item) -> str:
+        return item.nodeid.split("::")[0]
+
+    sharing = {module_of(item) for item in items if SHARED_FIXTURES & set(getattr(item, "fixturenames", ()))}
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        module = module_of(item)
+        item.add_marker(pytest.mark.xdist_group(SHARED_GROUP if module in sharing else module))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # Before the test's fixtures run (a module fixture boots in the first test's setup): boots are charged to it.
-    if item.config.stash.get(_LEDGER, None) is not None:
-        os.environ[LEDGER_TEST_VAR] = item.nodeid
+    if os.environ.get(LEDGER_VAR):
+        os.environ[LEDGER_TEST_VAR] = item.nodeid.split("@")[0]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _PHASES.append(report)
 
 
-# Session fixtures that boot vLLM, by name (no spaces: the ledger keeps a test id's first word): wall seconds
-# and the test whose setup ran them (its time includes them).
-SHARED_COSTS: dict[str, tuple[float, str]] = {}
+def _shared_cost(name: str, seconds: float, requester: str) -> None:
+    """A session fixture's wall seconds and the test whose setup ran it (its time includes them), beside the ledger:
+    the fixture may run in an xdist worker, and the controller prints the costs."""
+    ledger = os.environ.get(LEDGER_VAR)
+    if ledger:
+        with open(Path(ledger).with_name("shared-costs.jsonl"), "a", encoding="utf-8") as out:
+            out.write(json.dumps({"name": name, "seconds": seconds, "requester": requester.split("@")[0]}) + "\n")
+
+
+def _shared_costs(ledger: Path) -> dict[str, tuple[float, str]]:
+    """Session fixtures by name (no spaces: the ledger keeps a test id's first word) -> (seconds, requester)."""
+    costs = {}
+    path = ledger.with_name("shared-costs.jsonl")
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            costs[entry["name"]] = (float(entry["seconds"]), str(entry["requester"]))
+    return costs
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +119,9 @@ def demo_run(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> D
     requester = os.environ.get(LEDGER_TEST_VAR, "")  # the test whose setup runs this fixture
     if env.get(LEDGER_VAR):
         env[LEDGER_TEST_VAR] = "fixture:demo_run"
+    # Two servers at a time on their own CPU cores (harness/server/cpu_cores.py), as a user runs a matrix with -n 2.
     args = ["run", "--demo", "--run-dir", str(base / "run"), "--", "--status-file", str(base / "STATUS.md")]
+    args += ["-n", "2", "--dist", "loadgroup"]
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "harness.cli", *args],
@@ -87,7 +131,7 @@ def demo_run(engine_python: Path, tmp_path_factory: pytest.TempPathFactory) -> D
         env=env,
     )
     seconds = time.monotonic() - started
-    SHARED_COSTS["fixture:demo_run"] = (seconds, requester)
+    _shared_cost("fixture:demo_run", seconds, requester)
     print(f"demo run: {seconds:.1f} s\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}")
     return DemoRun(done.returncode, read_results(base / "run"), done.stdout + done.stderr)
 
@@ -109,7 +153,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if ledger is not None:
         from session_costs import print_costs
 
-        print_costs(terminalreporter, ledger, _PHASES, SHARED_COSTS)
+        workers = int(getattr(config.option, "numprocesses", None) or 1)
+        print_costs(terminalreporter, ledger, _PHASES, _shared_costs(ledger), workers)
 
 
 @pytest.fixture(scope="session")
@@ -122,6 +167,6 @@ def chat_ok_stack(engine_python: Path, tmp_path_factory: pytest.TempPathFactory)
     started = time.monotonic()
     stack = serve_stack(engine_python, tmp_path_factory.mktemp("live-stack"))
     served = next(stack)
-    SHARED_COSTS["fixture:chat_ok_stack"] = (time.monotonic() - started, requester)
+    _shared_cost("fixture:chat_ok_stack", time.monotonic() - started, requester)
     yield served
     next(stack, None)  # stops both servers and asserts nothing of theirs is left

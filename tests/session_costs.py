@@ -121,10 +121,16 @@ def print_costs(
     ledger: Path,
     reports: list[pytest.TestReport],
     shared: Mapping[str, tuple[float, str]] | None = None,
+    workers: int = 1,
 ) -> None:
     everything = read_ledger(ledger)
     boots = [b for b in everything if is_vllm(str(b.get("engine", "")))]
     terminal.section("session costs: wall seconds and vLLM boots per group")
+    if workers > 1:
+        terminal.write_line(
+            f"({workers} xdist workers: each group's seconds are its own wall time; side by side they add up to more "
+            "than the session's)"
+        )
     if len(boots) < len(everything):
         terminal.write_line(f"({len(everything) - len(boots)} boots of stand-in engines in unit tests not counted)")
     terminal.write_line(f"{'group':<40} {'seconds':>9} {'boots':>6} {'boot s':>8}")

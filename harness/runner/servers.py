@@ -220,6 +220,7 @@ class ServerPool:
         kv = phases.get("kv_cache_tokens")
         self.progress.line(
             f"[{cell.server_key}] ready in {server.boot_seconds:.1f} s on port {server.port}"
+            + (f" (CPU cores {server.cores.mask})" if server.cores is not None else "")
             + (f"; KV cache {kv:,} tokens" if kv else "")
         )
         return server
@@ -398,6 +399,7 @@ class ServerPool:
                 version=server.version,
                 log=str(server.log_path),
                 pid=server.pid,
+                cpu_cores=server.cores.to_json() if server.cores is not None else None,
             )
         if error is not None:
             record = replace(

@@ -32,6 +32,7 @@ from harness.diagnose import Diagnosis, SiteIndex, diagnose, sites_for_python
 from harness.logs import read_tail
 from harness.server import groups
 from harness.server.argv import HARNESS_OWNED_FLAGS, flags_to_argv
+from harness.server.cpu_cores import BIND_VAR, CoreLease, CoreSetError, core_plan, is_cpu_engine, lease_cores
 from harness.server.ledger import record_boot
 
 if TYPE_CHECKING:
@@ -189,6 +190,7 @@ class VllmServer:
         self._log_partial = ""
         self._stopped = False
         self._log_guard: threading.Event | None = None
+        self.cores: CoreLease | None = None  # the CPU engine's core set while several servers may boot at once
 
     # -- public surface -------------------------------------------------------------------------------------------
     @property
@@ -304,8 +306,31 @@ class VllmServer:
         if self.on_phase is not None:
             self.on_phase(phase)
 
+    def _bind_cores(self, env: dict[str, str]) -> None:
+        """On the CPU engine, where several servers may boot at once: a core set of their own (vLLM's ``auto`` would
+        put every one on the same cores), waited for at most one boot timeout. Elsewhere nothing changes."""
+        if not is_cpu_engine(self.engine_python):
+            return
+        started = time.monotonic()
+        try:
+            plan = core_plan(env)
+            if plan is None:
+                return
+            self.cores = lease_cores(plan, self.name, _worker_ranks(self.flags), timeout_s=self.boot_timeout)
+        except CoreSetError as error:
+            raise BootError(
+                name=self.name,
+                exit_code=None,
+                elapsed=time.monotonic() - started,
+                diagnosis=Diagnosis("BOOT_TIMEOUT", f"vLLM not started: {error}", None),
+                log_tail="",
+                log_path=self.log_path,
+            ) from None
+        env[BIND_VAR] = self.cores.mask
+
     def _boot_once(self) -> None:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        self._bind_cores(env)
         self.phases = []
         self._log_offset = 0
         self._log_partial = ""
@@ -332,6 +357,9 @@ class VllmServer:
         except BaseException:
             self._terminate()
             raise
+        finally:
+            if self.cores is not None:
+                self.cores.booted()  # ready or gone: the next server may boot on these cores
         self.boot_seconds = time.monotonic() - self._started_at
         self._announce("ready")
 
@@ -523,9 +551,21 @@ class VllmServer:
             groups.forget(pgid)
         if self._log_guard is not None:
             self._log_guard.set()
+        if self.cores is not None:
+            self.cores.release()
         self.teardown_seconds = round(time.monotonic() - started, 2)
         self._stopped = True
         return self.leftover_pids
+
+
+def _worker_ranks(flags: Mapping[str, Any]) -> int:
+    """vLLM's local world size for these flags: one worker process per tensor x pipeline x data parallel rank."""
+    ranks = 1
+    for name in ("tensor-parallel-size", "pipeline-parallel-size", "data-parallel-size"):
+        value = flags.get(name, flags.get(name.replace("-", "_"), 1))
+        with contextlib.suppress(TypeError, ValueError):
+            ranks *= max(1, int(value))
+    return ranks
 
 
 def _is_alive(process: psutil.Process) -> bool:
