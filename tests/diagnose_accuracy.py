@@ -2,10 +2,11 @@
 
 Run: ``PYTHONPATH=$PWD python tests/diagnose_accuracy.py [--misses] [--site-packages DIR | --no-sites]``. ``--misses``
 lists the dev set's wrong answers (never a held-out set's: those logs are not tuned on, so only their figures are
-printed). Two corpora: tests/data/logs_real (dev and held-out, split by hash) and tests/data/logs_heldout2 (a second
-blind set, every log held out, labelled and committed before diagnose ever read it). The source sites come from the
-engine environment's vLLM (``--site-packages``, default: the newest installed engine), as ``vllm-compat diagnose`` reads
-them. Each log's first line (its thread, for the reader) is blanked so that
+printed). Three corpora: tests/data/logs_real (dev and held-out, split by hash), tests/data/logs_heldout2 (a second
+blind set, every log held out, labelled and committed before diagnose ever read it) and tests/data/logs_heldout3 (a
+third blind set from new threads, collected by a session that never ran diagnose on it; its labels were committed
+first). The source sites come from the engine environment's vLLM (``--site-packages``, default: the newest installed
+engine), as ``vllm-compat diagnose`` reads them. Each log's first line (its thread, for the reader) is blanked so that
 line numbers stay those of the file.
 
 A *confidently wrong* answer names a code other than the label and other than OTHER: worse than an honest OTHER.
@@ -26,7 +27,8 @@ from harness.paths import cache_root
 
 REAL = Path(__file__).parent / "data" / "logs_real"
 HELDOUT2 = Path(__file__).parent / "data" / "logs_heldout2"
-SPLITS = ("dev", "heldout", "heldout2")
+HELDOUT3 = Path(__file__).parent / "data" / "logs_heldout3"
+SPLITS = ("dev", "heldout", "heldout2", "heldout3")
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def outcomes(sites: SiteIndex | None, corpus: Path = REAL) -> list[Outcome]:
     results = []
     for name, label in sorted(labels(corpus).items()):
         text = (corpus / name).read_text(encoding="utf-8", errors="replace")
-        text = "\n" + text.split("\n", 1)[1]  # the "# source:" line is for the reader, not part of the log
+        text = "\n" + text.split("\n", 1)[1]  # the first line (the thread) is for the reader, not part of the log
         result = diagnose(text, sites=sites)
         results.append(
             Outcome(
@@ -122,7 +124,7 @@ def main(argv: list[str]) -> int:
     site_packages = None if args.no_sites else (args.site_packages or newest_engine_site_packages())
     sites = load_sites(site_packages) if site_packages is not None else None
     print(f"sources: {f'{sites.distribution} {sites.version} ({len(sites.sites)} sites)' if sites else 'none'}")
-    results = outcomes(sites) + outcomes(sites, HELDOUT2)
+    results = outcomes(sites) + outcomes(sites, HELDOUT2) + outcomes(sites, HELDOUT3)
     print(report(results))
     if args.misses:
         for outcome in results:
