@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -96,6 +97,28 @@ def test_no_engine_process_outlives_the_run(demo_run: DemoRun) -> None:
         assert server.leftover_pids == (), server
         if server.pid and psutil.pid_exists(server.pid):
             assert "vllm" not in " ".join(psutil.Process(server.pid).cmdline())
+
+
+def test_servers_that_booted_at_the_same_time_had_cores_of_their_own(demo_run: DemoRun) -> None:
+    """The demo ran two xdist workers: every server it booted took a CPU core set (vLLM's own log says it bound to
+    it), and no two boots overlapped on one set."""
+    ready = [s for s in demo_run.results.servers if s.outcome.value in ("ready", "stopped")]
+    assert len(ready) >= 10
+    windows = []
+    for server in ready:
+        cores = server.cpu_cores
+        assert cores is not None and cores["boot_s"] is not None, server.server_key
+        assert server.log is not None
+        bound = re.findall(r"local_rank=0, core ids=\[([\d, ]+)\]", Path(server.log).read_text(errors="replace"))
+        assert bound and [int(c) for c in bound[0].split(",")] == cores["cores"], server.server_key
+        windows.append((cores["since"], cores["since"] + cores["boot_s"], cores["mask"], server.server_key))
+    overlapping = 0
+    for i, (start, end, mask, key) in enumerate(windows):
+        for other_start, other_end, other_mask, other_key in windows[i + 1 :]:
+            if start < other_end and other_start < end:
+                overlapping += 1
+                assert mask != other_mask, f"{key} and {other_key} booted at once on cores {mask}"
+    assert overlapping > 0  # two workers did boot side by side (else this test proves nothing)
 
 
 def test_report_opens_with_the_honest_headline(demo_run: DemoRun) -> None:

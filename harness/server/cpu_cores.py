@@ -141,6 +141,8 @@ class CoreLease:
     mask: str
     waited_s: float
     plan_source: str
+    since: float = field(default_factory=time.time)  # epoch seconds the set was taken (its boot started)
+    boot_s: float | None = None  # seconds from then until the engine was ready (or gone): the boot lock's hold
     _boot_fd: int | None = field(default=None, repr=False)
     _bound_fd: int | None = field(default=None, repr=False)
     _bound_path: Path | None = field(default=None, repr=False)
@@ -150,6 +152,7 @@ class CoreLease:
         if self._boot_fd is not None:
             os.close(self._boot_fd)  # closing the descriptor drops its flock
             self._boot_fd = None
+            self.boot_s = time.time() - self.since
 
     def release(self) -> None:
         """The server stopped: nothing of it is bound to these cores any more."""
@@ -167,6 +170,8 @@ class CoreLease:
             "mask": self.mask,
             "waited_s": round(self.waited_s, 2),
             "why": self.plan_source,
+            "since": round(self.since, 2),
+            "boot_s": round(self.boot_s, 2) if self.boot_s is not None else None,
         }
 
 
@@ -201,9 +206,9 @@ def lease_cores(
                 bind_mask(block, ranks),
                 time.monotonic() - started,
                 plan.source,
-                boot_fd,
-                bound_fd,
-                bound_path,
+                _boot_fd=boot_fd,
+                _bound_fd=bound_fd,
+                _bound_path=bound_path,
             )
         waited = time.monotonic() - started
         if waited >= timeout_s:
