@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.checkpoint.checks import check_chat, check_tokenizer, context_length, dtype_of
+from harness.checkpoint.engine_answer import ask_engine
 from harness.checkpoint.fetch import CheckpointError, Listing, json_problem, list_files, offline_mode, resolve_model
 from harness.checkpoint.gguf import gguf_facts
 from harness.checkpoint.gguf_checks import (
@@ -58,18 +59,7 @@ class GgufCheckpoint:
 
 
 def _support(python: Path | None, out: FindingList) -> GgufSupport | None:
-    try:
-        if python is None:
-            raise EngineError("no engine environment (run `vllm-compat engine build`, or pass --engine-python)")
-        return load_gguf_support(python)
-    except EngineError as error:
-        out.add(
-            "ENGINE_UNKNOWN",
-            Severity.WARNING,
-            f"whether the installed vLLM serves GGUF was not asked: {error}",
-            "engine environment",
-        )
-        return None
+    return ask_engine(python, load_gguf_support, out, "whether the installed vLLM serves GGUF was not asked")
 
 
 def _registry(python: Path | None) -> EngineRegistry | None:

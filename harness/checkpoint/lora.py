@@ -31,11 +31,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from harness.checkpoint.engine_answer import ask_engine
 from harness.checkpoint.fetch import CheckpointError, fetch_weights, is_zoo, json_problem, resolve_model
 from harness.checkpoint.gpu import check_lora_architecture
 from harness.checkpoint.report import FindingList, PreflightReport
 from harness.checkpoint.safetensors import tensor_shapes
-from harness.engine import EngineError, EngineRules, load_rules, resolve_engine_python
+from harness.engine import EngineRules, load_rules, resolve_engine_python
 from harness.findings import Severity
 from harness.usecases import UseCase
 
@@ -447,19 +448,13 @@ def against_lora(
 
 def _rules(engine_python: Path | None, out: FindingList) -> EngineRules | None:
     python = engine_python if engine_python is not None else resolve_engine_python(None)
-    try:
-        if python is None:
-            raise EngineError("no engine environment found (vllm-compat engine build)")
-        return load_rules(python)
-    except EngineError as error:
-        out.add(
-            "ENGINE_UNKNOWN",
-            Severity.WARNING,
-            f"the LoRA checks of --max-lora-rank's default and the architecture's LoRA modules need the installed "
-            f"vLLM's rules and none could be read: {error}",
-            "engine environment",
-        )
-        return None
+    return ask_engine(
+        python,
+        load_rules,
+        out,
+        "the LoRA checks of --max-lora-rank's default and the architecture's LoRA modules need the installed vLLM's "
+        "rules and none could be read",
+    )
 
 
 def _read_json(path: Path | None) -> dict[str, Any]:
