@@ -105,6 +105,21 @@ def _cpu_engine(tmp_path: Path) -> Path:
     return python
 
 
+def _server(python: Path, tmp_path: Path, name: str) -> VllmServer:
+    return VllmServer(
+        engine_python=python,
+        model_path=tmp_path / "model",
+        name=name,
+        flags={},
+        env={"FAKE_ENGINE_MODE": "serve"},
+        run_dir=tmp_path / "run",
+        run_id="0123456789abcdef",
+        boot_timeout=20.0,
+        stop_grace=2.0,
+        poll_interval=0.1,
+    )
+
+
 def test_the_cpu_engine_gets_the_mask_in_its_environment_and_the_record_names_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,21 +128,7 @@ def test_the_cpu_engine_gets_the_mask_in_its_environment_and_the_record_names_it
     monkeypatch.setenv("VLLM_COMPAT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv(PER_SERVER_VAR, "1")
     monkeypatch.delenv(BIND_VAR, raising=False)
-    servers = [
-        VllmServer(
-            engine_python=python,
-            model_path=tmp_path / "model",
-            name=f"tiny/{i}",
-            flags={},
-            env={"FAKE_ENGINE_MODE": "serve"},
-            run_dir=tmp_path / "run",
-            run_id="0123456789abcdef",
-            boot_timeout=20.0,
-            stop_grace=2.0,
-            poll_interval=0.1,
-        )
-        for i in range(2)
-    ]
+    servers = [_server(python, tmp_path, f"tiny/{i}") for i in range(2)]
     try:
         for server in servers:
             server.start()
@@ -148,18 +149,6 @@ def test_another_engine_is_never_bound(tmp_path: Path, monkeypatch: pytest.Monke
     wrapper.chmod(0o755)
     monkeypatch.setenv("VLLM_COMPAT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv(PER_SERVER_VAR, "1")
-    server = VllmServer(
-        engine_python=wrapper,
-        model_path=tmp_path / "model",
-        name="tiny/gpu",
-        flags={},
-        env={"FAKE_ENGINE_MODE": "serve"},
-        run_dir=tmp_path / "run",
-        run_id="0123456789abcdef",
-        boot_timeout=20.0,
-        stop_grace=2.0,
-        poll_interval=0.1,
-    )
-    with server:
+    with _server(wrapper, tmp_path, "tiny/gpu") as server:
         assert server.cores is None and server.pid is not None
         assert BIND_VAR not in psutil.Process(server.pid).environ()
