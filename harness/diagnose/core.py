@@ -16,18 +16,19 @@ above" are never an answer. When nothing matched, the exit code may still say a 
 answer is OTHER with the most likely decisive line: the root of the first exception chain that is not a wrapper,
 else the first error logged, else the last HTTP error, else the last line that looks like an error.
 
-Memory stays bounded on any log: lines are read in chunks and only a few lines of look-ahead are kept.
+Memory stays bounded on any log: it is read in blocks, and only the lines that may matter reach the readers
+(harness/diagnose/scan.py finds them with compiled regexes: a 100 MB log takes about a second).
 """
 
 from __future__ import annotations
 
 import re
 import signal
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from harness.diagnose.scan import Scan
 from harness.diagnose.signatures import (
     DATA_DUMPS,
     EXIT_SIGNAL,
@@ -40,13 +41,11 @@ from harness.diagnose.signatures import (
 )
 from harness.diagnose.sites import SiteIndex, classify_words
 from harness.diagnose.structure import (
-    CONTINUATION,
     Line,
     argparse_error,
     http_error,
     interesting,
     parse,
-    read_lines,
 )
 
 EVIDENCE_MAX = 300
@@ -106,21 +105,11 @@ def diagnose(
 ) -> Diagnosis:
     """The root cause of a failure, from the engine's log (text, an open file, or lines) and its exit code."""
     reading = _Reading(sites)
-    for line, following in _with_lookahead(read_lines(source)):
+    scan = Scan(source)  # only the lines that may matter, found in C (harness/diagnose/scan.py)
+    for line, following in scan:
         reading.read(line, following)
+    reading.last_nonempty = scan.last_nonempty  # the log's, not the last line read
     return reading.verdict(exit_code)
-
-
-def _with_lookahead(lines: Iterator[tuple[int, str]]) -> Iterator[tuple[tuple[int, str], list[str]]]:
-    window: deque[tuple[int, str]] = deque()
-    for item in lines:
-        window.append(item)
-        if len(window) > CONTINUATION:
-            head = window.popleft()
-            yield head, [raw for _, raw in window]
-    while window:
-        head = window.popleft()
-        yield head, [raw for _, raw in window]
 
 
 class _Reading:

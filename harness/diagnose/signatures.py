@@ -37,7 +37,9 @@ class Signature:
     pattern: re.Pattern[str]
     rank: int
     source: str  # where the message comes from, for the reader of this table
-    quiet_ok: bool = False  # also read on INFO/WARNING lines: the only trace some causes leave
+    # also read on INFO/WARNING lines: the only trace some causes leave. Plain, case-sensitive text (the line vLLM
+    # prints), so that harness/diagnose/scan.py can find it in a long log with str.find
+    quiet_ok: bool = False
 
 
 def _sig(
@@ -269,6 +271,7 @@ SIGNATURES: tuple[Signature, ...] = (
         r"No platform detected, vLLM is running on UnspecifiedPlatform",
         VAGUE,
         "vllm/platforms/__init__.py: logged at INFO/DEBUG, the only trace when no GPU platform was found",
+        flags=0,  # vLLM's own line, as printed: harness/diagnose/scan.py finds quiet_ok text case-sensitively
         quiet_ok=True,
     ),
     _sig(
