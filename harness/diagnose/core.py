@@ -32,6 +32,8 @@ from harness.diagnose.scan import Scan
 from harness.diagnose.signatures import (
     DATA_DUMPS,
     EXIT_SIGNAL,
+    PROSE,
+    PROSE_TOPIC,
     SIGNATURES,
     SOURCE,
     SPECIFIC,
@@ -249,6 +251,10 @@ class _Reading:
 
     def verdict(self, exit_code: int | None) -> Diagnosis:
         ranked = sorted(self.offers.values(), key=lambda cause: (-cause.rank, cause.line or 0))
+        if self.first_exception is not None or self.first_error_log is not None:
+            # a person's account of a symptom is the cause only in a log that shows no failure: beside a traceback or
+            # an ERROR record, that is what failed (and, unrecognised, an honest OTHER names it)
+            ranked = [cause for cause in ranked if not PROSE_TOPIC <= cause.rank <= PROSE]
         killed = _killed_by_signal(exit_code)
         if ranked and (killed is None or ranked[0].rank > EXIT_SIGNAL):
             best = ranked[0]

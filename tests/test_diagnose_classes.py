@@ -1,0 +1,102 @@
+"""diagnose reads a class of failure by its principle, not one thread's words: a generation that does not end, in the
+many ways people report it; NCCL's own error strings however a paste spaced them; CUDA's peer-access errors between the
+workers' GPUs. Each phrasing below is one no fixture uses."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.diagnose import diagnose
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        "InternLM-Chat-7B's outputs can't stop properly after SFT under vLLM",  # "n't" glued to its verb
+        "codellama 70b don't stop generating",
+        "Mistral doesn't end its answer, it goes on and on",
+        "While serving BLIP-2 the model kept repeating the output in a loop",
+        "Qwen keeps generating after the answer",
+        "the model repeats itself endlessly",
+        "I get endless output from the fine-tune",
+        "every response runs on until it hits max_tokens",
+        "it never finishes the response when streaming",
+        "the eos_token_id of generation_config.json is ignored",  # the topic alone, no symptom
+        "it emits <|im_end|> but the end-of-turn token is not used to stop",
+    ],
+)
+def test_a_generation_that_does_not_end_is_eos_mismatch_however_it_is_worded(report: str) -> None:
+    result = diagnose(f"# {report}\n\nvllm serve ./model\n")
+    assert result.code == "EOS_MISMATCH"
+    assert result.line == 1
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        "the server doesn't stop when I press Ctrl-C",  # a process that does not stop is not a generation
+        "the download does not end",
+    ],
+)
+def test_a_process_that_does_not_stop_is_not_eos_mismatch(report: str) -> None:
+    assert diagnose(f"{report}\n").code == "OTHER"
+
+
+def test_an_account_of_the_symptom_never_outranks_a_failure_in_the_log() -> None:
+    """Beside a traceback, "generation never stops" is the user's account, not the cause: the unrecognised exception
+    is named as OTHER's decisive line rather than guessing EOS_MISMATCH."""
+    text = (
+        "After the upgrade the generation never stops and then the server crashes:\n"
+        "Traceback (most recent call last):\n"
+        '  File "/x/vllm/engine.py", line 3, in step\n'
+        "RuntimeError: some failure no rule knows\n"
+    )
+    result = diagnose(text)
+    assert (result.code, result.line) == ("OTHER", 4)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # NCCL's own error strings (ncclGetErrorString), with the spacing a paste or an OCR lost
+        "VllM : NCCLerror: unhandled system error (run withNCCL DEBUG=INFo for details)",
+        "RuntimeError: ProcessGroupNCCL.cpp:1191, unhandled system error (run with NCCL_DEBUG=INFO for details)",
+        "DistBackendError: c10d/NCCLUtils.hpp:317, remote process exited or there was a network error, NCCL 2.21.5",
+        "RuntimeError: internal error - please report this issue to the NCCL developers",
+        "RuntimeError: invalid usage (run with NCCL_DEBUG=WARN for details), NCCL version 2.20.5",
+        # NCCL's shared-memory transport in a container with a small /dev/shm
+        "misc/shmutils.cc:72 NCCL WARN Error: failed to extend /dev/shm/nccl-KJzBl0 to 9637892 bytes",
+        "include/shm.h:48 NCCL WARN Error while creating shared memory segment /dev/shm/nccl-x (size 9637888)",
+        # the CUDA runtime's peer-access errors between the workers' devices
+        "RuntimeError: CUDA error: peer access is not supported between these two devices",
+        "transport/p2p.cc:275 NCCL WARN Cuda failure 'peer access is not supported between these two devices'",
+        "RuntimeError: CUDA error: peer access has not been enabled",
+        "cudaErrorPeerAccessUnsupported",
+        # torch's watchdog: a collective that never completed
+        "[rank1]:[E ProcessGroupNCCL.cpp:563] Watchdog caught collective operation timeout: "
+        "WorkNCCL(SeqNum=5, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, Timeout(ms)=600000) ran for 600003 milliseconds "
+        "before timing out.",
+    ],
+)
+def test_nccl_and_peer_access_failures_are_nccl_error(line: str) -> None:
+    result = diagnose(f"INFO 01-01 00:00:00 [x.py:1] starting\n{line}\n")
+    assert (result.code, result.line) == ("NCCL_ERROR", 2)
+
+
+def test_a_cuda_cause_inside_nccl_hint_still_wins() -> None:
+    """NCCL's "unhandled cuda error (run with NCCL_DEBUG=INFO ...)" is a report: the CUDA failure it relays is the
+    cause, and the NCCL_DEBUG hint does not make the report outrank it."""
+    text = (
+        "RuntimeError: NCCL error: unhandled cuda error (run with NCCL_DEBUG=INFO for details)\n"
+        "Last error: Cuda failure 'forward compatibility was attempted on non supported HW'\n"
+    )
+    assert diagnose(text).code == "CUDA_DRIVER"
+
+
+def test_a_watchdog_timeout_is_below_the_rank_failure_it_echoes() -> None:
+    """A collective timing out on one rank is often another rank's own failure: that failure wins."""
+    text = (
+        "[rank0]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+        "[rank1]:[E ProcessGroupNCCL.cpp:563] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=5)\n"
+    )
+    assert diagnose(text).code == "OOM"
