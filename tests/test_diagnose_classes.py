@@ -100,3 +100,73 @@ def test_a_watchdog_timeout_is_below_the_rank_failure_it_echoes() -> None:
         "[rank1]:[E ProcessGroupNCCL.cpp:563] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=5)\n"
     )
     assert diagnose(text).code == "OOM"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "RuntimeError: FlashAttention only supports Ampere GPUs or newer.",
+        "ValueError: Cannot use FA version 2 is not supported due to FA2 is only supported on devices with compute "
+        "capability >= 8",
+        "RuntimeError: this kernel requires compute capability >= 9.0",
+    ],
+)
+def test_a_kernel_that_needs_a_newer_gpu_is_gpu_arch_unsupported(line: str) -> None:
+    assert diagnose(f"{line}\n").code == "GPU_ARCH_UNSUPPORTED"
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        # a dtype or a quantization kernel too new for the GPU keeps its own code
+        (
+            "ValueError: Bfloat16 is only supported on GPUs with compute capability of at least 8.0.",
+            "DTYPE_UNSUPPORTED",
+        ),
+        (
+            "ValueError: The quantization method fp8 is not supported for the current GPU. Minimum capability: 89.",
+            "QUANT_UNSUPPORTED",
+        ),
+        ("RuntimeError: FP8 Marlin requires compute capability 7.5 or higher", "OTHER"),
+    ],
+)
+def test_a_dtype_or_quantization_capability_check_is_not_read_as_the_gpu_architecture(line: str, code: str) -> None:
+    assert diagnose(f"{line}\n").code == code
+
+
+def test_no_tokenizer_files_is_tokenizer_missing_below_the_hub_refusal_it_follows() -> None:
+    missing = (
+        "OSError: Can't load tokenizer for '/models/ft'. Make sure '/models/ft' is the correct path to a directory\n"
+    )
+    assert diagnose(missing).code == "TOKENIZER_MISSING"
+    refused = "huggingface_hub.errors.GatedRepoError: 403 Client Error. Cannot access gated repo for url x\n" + missing
+    assert diagnose(refused).code == "HUB_AUTH"
+
+
+_CUT_TRACEBACK = (
+    "ERROR 04-01 15:18:36 [core.py:343] EngineCore failed to start.\n"
+    "ERROR 04-01 15:18:36 [core.py:343] Traceback (most recent call last):\n"
+    'ERROR 04-01 15:18:36 [core.py:343]   File "/venv/vllm/multimodal/registry.py", line 9, in create_processor\n'
+    "ERROR 04-01 15:18:36 [core.py:343]     return factories.build_processor(ctx, cache=cache)\n"
+    'ERROR 04-01 15:18:36 [core.py:343]   File "/venv/transformers/models/auto/image_processing_auto.py", line 5, in '
+    "from_pretrained\n"
+    "ERROR 04-01 15:18:36 [core.py:343]     config_dict, _ = ImageProcessingMixin.get_image_processor_dict(x)\n"
+)
+
+
+def test_a_traceback_cut_short_in_processor_loading_is_processor_missing() -> None:
+    """The paste stopped before the exception line: the innermost frame (transformers' image processor loading)
+    names the step, and its usual failure is a processor config the checkpoint lacks."""
+    result = diagnose(_CUT_TRACEBACK)
+    assert (result.code, result.line) == ("PROCESSOR_MISSING", 5)
+
+
+def test_a_finished_traceback_is_read_by_its_exception_not_its_frames() -> None:
+    """With the exception line present, the frames say nothing: an unknown exception stays an honest OTHER."""
+    text = _CUT_TRACEBACK + "ERROR 04-01 15:18:36 [core.py:343] RuntimeError: something no rule knows\n"
+    assert diagnose(text).code == "OTHER"
+
+
+def test_a_traceback_cut_short_elsewhere_names_no_cause() -> None:
+    text = 'Traceback (most recent call last):\n  File "/venv/vllm/worker/model_runner.py", line 3, in load_model\n'
+    assert diagnose(text).code == "OTHER"

@@ -38,6 +38,8 @@ from harness.diagnose.signatures import (
     SOURCE,
     SPECIFIC,
     TEMPLATE_GUESS,
+    TRUNCATED,
+    UNFINISHED_FRAMES,
     WORDS,
     WRAPPERS,
 )
@@ -110,7 +112,8 @@ def diagnose(
     scan = Scan(source)  # only the lines that may matter, found in C (harness/diagnose/scan.py)
     for line, following in scan:
         reading.read(line, following)
-    reading.last_nonempty = scan.last_nonempty  # the log's, not the last line read
+    reading.tail = list(scan.tail)  # the log's last lines, not the last lines read
+    reading.last_nonempty = reading.tail[-1] if reading.tail else None
     return reading.verdict(exit_code)
 
 
@@ -125,6 +128,7 @@ class _Reading:
         self.last_http: Line | None = None
         self.last_error_looking: Line | None = None
         self.last_nonempty: tuple[int, str] | None = None
+        self.tail: list[tuple[int, str]] = []
 
     # --- reading ------------------------------------------------------------------------------------------------
 
@@ -250,6 +254,7 @@ class _Reading:
     # --- verdict ------------------------------------------------------------------------------------------------
 
     def verdict(self, exit_code: int | None) -> Diagnosis:
+        self._unfinished_traceback()
         ranked = sorted(self.offers.values(), key=lambda cause: (-cause.rank, cause.line or 0))
         if self.first_exception is not None or self.first_error_log is not None:
             # a person's account of a symptom is the cause only in a log that shows no failure: beside a traceback or
@@ -262,6 +267,23 @@ class _Reading:
         if killed is not None:
             return Diagnosis("PROC_KILLED", killed, None, None, tuple(ranked[:CAUSES_KEPT]))
         return self._other(exit_code)
+
+    def _unfinished_traceback(self) -> None:
+        """A log that ends inside a traceback (a frame, then at most its source and caret lines): the innermost frame
+        names the failed step (signatures.UNFINISHED_FRAMES)."""
+        lines = [parse(number, raw) for number, raw in self.tail]
+        frames = [i for i, line in enumerate(lines) if line.message.lstrip().startswith('File "')]
+        innermost = frames[-1] if frames else None
+        if innermost is None or len(lines) - innermost > 3:
+            return
+        for after in lines[innermost + 1 :]:
+            if after.exception() is not None or not (after.is_frame() or after.message[:1].isspace()):
+                return  # the exception line (or anything else) came after the frames: the traceback finished
+        frame = lines[innermost]
+        for code, pattern in UNFINISHED_FRAMES:
+            if pattern.search(frame.message):
+                self._offer(code, TRUNCATED, frame, None)
+                return
 
     def _other(self, exit_code: int | None) -> Diagnosis:
         for line in (self.first_exception, self.first_error_log, self.last_http, self.last_error_looking):

@@ -32,6 +32,7 @@ from harness.diagnose.signatures import SIGNATURES
 from harness.diagnose.structure import CONTINUATION, MAX_LINE, interesting
 
 BLOCK = 1 << 20  # characters read at a time from a file
+TAIL = 6  # the log's last non-empty lines kept: OTHER's last resort, and a traceback the paste cut short
 
 # The quiet records of a vLLM log as parse() reads them: vLLM's process prefixes ("(APIServer pid=1) (EngineCore_DP0
 # pid=68) "), then vLLM's level header or uvicorn's. parse() strips exactly these prefixes (no other _PREFIX
@@ -69,11 +70,11 @@ def _cut(piece: str) -> str:
 
 
 class Scan:
-    """The lines of a log that may matter, each with the lines after it; ``last_nonempty`` once iterated."""
+    """The lines of a log that may matter, each with the lines after it; ``tail`` once iterated."""
 
     def __init__(self, source: str | TextIO | Iterable[str]) -> None:
         self.source = source
-        self.last_nonempty: tuple[int, str] | None = None
+        self.tail: deque[tuple[int, str]] = deque(maxlen=TAIL)  # the log's last non-empty lines, once iterated
         self._memo: dict[bytes, bool] = {}
 
     def __iter__(self) -> Iterator[Item]:
@@ -91,7 +92,7 @@ class Scan:
         for number, line in enumerate(lines, start=1):
             raw = _cut(line.rstrip("\n"))
             if raw.strip():
-                self.last_nonempty = (number, raw)
+                self.tail.append((number, raw))
             window.append((number, raw))
             if len(window) > CONTINUATION:
                 head = window.popleft()
@@ -158,7 +159,7 @@ class Scan:
                 following.append(_cut(text[at + 1 : min(nxt, at + 1 + MAX_LINE)]))
                 at = nxt
             yield (number, raw), following
-        self._last_nonempty(text, base, end if not final else size, final=final)
+        self._tail(text, base, end if not final else size, final=final)
 
     def _interesting(self, raw: str) -> bool:
         """structure.interesting(), remembered per line with its digits as 0: no marker holds a digit, so the answer
@@ -172,20 +173,29 @@ class Scan:
             self._memo[key] = known
         return known
 
-    def _last_nonempty(self, text: str, base: int, end: int, *, final: bool) -> None:
-        """The last line starting before ``end`` with more than whitespace (read_lines()'s cut applied)."""
+    def _tail(self, text: str, base: int, end: int, *, final: bool) -> None:
+        """The last TAIL lines starting before ``end`` with more than whitespace (read_lines()'s cut applied), added
+        to ``tail`` in order."""
         stop = end if final else end - 1  # the end of the region's last line
         if stop < 0:
             return
+        found: list[tuple[int, str]] = []  # (start, raw), last first
         content_end = _content_end(text, stop)
-        while content_end > 0:
+        while content_end > 0 and len(found) < TAIL:
             start = text.rfind("\n", 0, content_end) + 1
             line_end = text.find("\n", start, stop)
             raw = _cut(text[start : min(stop if line_end < 0 else line_end, start + MAX_LINE)])
             if raw.strip():
-                self.last_nonempty = (base + text.count("\n", 0, start), raw)
-                return
-            content_end = _content_end(text, max(start - 1, 0))  # a line blank in its first MAX_LINE characters
+                found.append((start, raw))
+            content_end = _content_end(text, max(start - 1, 0))
+        if not found:
+            return
+        number = base + text.count("\n", 0, found[0][0])
+        numbered = [(number, found[0][1])]
+        for (start, raw), (later, _) in zip(found[1:], found, strict=False):
+            number -= text.count("\n", start, later)
+            numbered.append((number, raw))
+        self.tail.extend(reversed(numbered))
 
 
 def _content_end(text: str, stop: int) -> int:

@@ -27,6 +27,7 @@ CONSEQUENCE = 60  # messages that are often the result of something printed befo
 TEMPLATE_GUESS = 50  # an HTTP 400 whose message is no vLLM message: a chat template's own raise_exception text
 PROSE = 45  # a person's account of what the engine did, with no error line: the cause only when nothing else shows
 PROSE_TOPIC = 44  # what such an account is about (the eos token ids), with no account of the symptom itself
+TRUNCATED = 42  # a traceback the paste cut before its exception line: only where it stopped is known
 VAGUE = 40  # true but unspecific ("Invalid repository ID": no config, typo, network, or refusal)
 KILLED_LINE = 20  # the shell's or the kernel's "Killed"
 EXIT_SIGNAL = 15  # only the exit code: killed by a signal
@@ -75,6 +76,15 @@ SIGNATURES: tuple[Signature, ...] = (
         r"video_preprocessor_config)\.json|Can't load (image|video|feature) ?processor",
         SPECIFIC,
         "transformers processing_utils / image_processing_utils: the processor config is absent",
+    ),
+    # transformers AutoTokenizer / PreTrainedTokenizerBase.from_pretrained: no tokenizer files where it looked. Below
+    # the hub's own refusals and connection errors, which it follows when those are the reason
+    _sig(
+        "TOKENIZER_MISSING",
+        r"Can't load tokenizer for|does not appear to have a file named (tokenizer\.json|tokenizer_config\.json|"
+        r"tokenizer\.model|vocab\.json)",
+        CONSEQUENCE,
+        "transformers tokenization_utils_base.from_pretrained (OSError)",
     ),
     _sig(
         "HUB_UNREACHABLE",
@@ -253,6 +263,19 @@ SIGNATURES: tuple[Signature, ...] = (
         r"is not compatible with the current PyTorch installation",
         SPECIFIC,
         "CUDA runtime (a wheel without this GPU's sm_XY); torch's capability warning-turned-error",
+    ),
+    # A kernel that needs a newer GPU than this one (FlashAttention on Turing, a Hopper-only kernel), in the words of
+    # the kernels' own checks (vllm/v1/attention/backends, model_executor/kernels: "requires compute capability >= 9.0",
+    # "only supports Ampere GPUs or newer"). Not when the line is about a dtype or a quantization kernel: those have
+    # their own codes (DTYPE_UNSUPPORTED, QUANT_UNSUPPORTED) and rules above this rank.
+    _sig(
+        "GPU_ARCH_UNSUPPORTED",
+        r"^(?!.*(float16|bf16|fp16|dtype|quant|fp8|fp4|int4|int8|w4a|w8a|marlin|awq|gptq|machete|scaled_mm))"
+        r".*(only supports? (Volta|Turing|Ampere|Ada|Hopper|Blackwell) GPUs? or newer|"
+        r"(requires?|only supported on (devices|GPUs) with|needs?) (a GPU with )?compute capability|"
+        r"not supported on (devices with )?compute capability|unsupported compute capability)",
+        CONSEQUENCE,
+        "kernel capability checks (vLLM attention backends and kernels, flash-attn): the GPU is too old for it",
     ),
     # A GPU below the compute capability vLLM is built for (7.0) is the root of whatever fails on it: the bf16 error it
     # prints first would only be followed by the next one if the user switched to float16. The hardware outranks its
@@ -489,4 +512,19 @@ WRAPPERS = re.compile(
     r"Exception in Replica|the replica will be stopped|AsyncLLM output_handler failed|"
     r"^(raise )?(\w+\.)*(CancelledError|SystemExit|KeyboardInterrupt)\b",
     re.IGNORECASE,
+)
+
+# A traceback cut short before its exception line (a paste, an excerpt) still says which step failed: its innermost
+# frame. Only steps whose failure has one usual cause are named, by the source files and functions that do them (vLLM's
+# and transformers' processor loading: its usual failure is a processor / preprocessor config the checkpoint lacks).
+UNFINISHED_FRAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "PROCESSOR_MISSING",
+        re.compile(
+            r"/transformers/(processing_utils|image_processing_\w+|feature_extraction_\w+|video_processing_\w+|"
+            r"models/auto/(processing|image_processing|feature_extraction|video_processing)_auto)\.py\"|"
+            r"/vllm/transformers_utils/processor\.py\"|"
+            r"\bin (cached_)?get_(image_|video_|feature_extractor_)?processor\b|\bin cached_processor_from_config\b"
+        ),
+    ),
 )
