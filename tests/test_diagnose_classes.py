@@ -170,3 +170,21 @@ def test_a_finished_traceback_is_read_by_its_exception_not_its_frames() -> None:
 def test_a_traceback_cut_short_elsewhere_names_no_cause() -> None:
     text = 'Traceback (most recent call last):\n  File "/venv/vllm/worker/model_runner.py", line 3, in load_model\n'
     assert diagnose(text).code == "OTHER"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "RuntimeError: Device string must not be empty",  # vLLM's UnspecifiedPlatform has no device type
+        "ImportError: libcuda.so.1: cannot open shared object file: No such file or directory",
+        "OSError: libnvidia-ml.so.1: cannot open shared object file: No such file or directory",
+        "pynvml.NVMLError_LibraryNotFound: NVML Shared Library Not Found",
+    ],
+)
+def test_no_driver_or_platform_is_no_gpu(line: str) -> None:
+    assert diagnose(f"{line}\n").code == "NO_GPU"
+
+
+def test_a_missing_toolkit_library_stays_a_broken_environment() -> None:
+    line = "ImportError: libcudart.so.12: cannot open shared object file: No such file or directory\n"
+    assert diagnose(line).code == "ENV_IMPORT_BROKEN"

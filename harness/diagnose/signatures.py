@@ -290,9 +290,20 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "NO_GPU",
         r"Failed to infer device type|No CUDA GPUs are available|Found no NVIDIA driver on your system|"
-        r"CUDA driver initialization failed|NVIDIA-SMI has failed",
+        r"CUDA driver initialization failed|NVIDIA-SMI has failed|Device string must not be empty|"
+        r"NVML Shared Library Not Found",
         SPECIFIC,
-        "vllm/config/device.py (no platform detected); torch.cuda lazy init",
+        "vllm/config/device.py (no platform detected); torch.cuda lazy init; torch.device('') from the device type "
+        "of vLLM's UnspecifiedPlatform (vllm >= 0.8: no platform detected); pynvml without the driver's library",
+    ),
+    # The driver's own libraries (libcuda, libnvidia-ml) come from the host's driver, mounted into a container only
+    # when it is given GPUs: missing, there is no driver to reach, not a broken environment (a toolkit library such as
+    # libcudart missing is ENV_IMPORT_BROKEN). Above that rule, which matches the same line.
+    _sig(
+        "NO_GPU",
+        r"\blib(cuda|nvidia-ml)\.so(\.\d+)*: cannot open shared object file",
+        ROOT,
+        "the dynamic loader, for the NVIDIA driver's user-space libraries",
     ),
     _sig(
         "NO_GPU",
