@@ -188,3 +188,18 @@ def test_no_driver_or_platform_is_no_gpu(line: str) -> None:
 def test_a_missing_toolkit_library_stays_a_broken_environment() -> None:
     line = "ImportError: libcudart.so.12: cannot open shared object file: No such file or directory\n"
     assert diagnose(line).code == "ENV_IMPORT_BROKEN"
+
+
+def test_an_account_of_the_symptom_never_outranks_a_kill_or_any_other_cause() -> None:
+    """A kill line, or even a vague cause, is what the log shows failing; the account of a symptom is not."""
+    killed = "the model keeps generating until the box dies\nKilled\n"
+    assert diagnose(killed).code == "PROC_KILLED"
+    assert diagnose("the model keeps generating\n", exit_code=137).code == "PROC_KILLED"
+    vague = "the model keeps generating\nOSError: Invalid repository ID or local directory specified: './m'\n"
+    assert diagnose(vague).code == "CONFIG_MISSING"
+
+
+def test_a_config_dump_naming_the_eos_token_id_is_data_not_a_report() -> None:
+    dump = 'GenerationConfig {\n  "bos_token_id": 1,\n  "eos_token_id": 2,\n  "pad_token_id": 0\n}\n'
+    assert diagnose(dump).code == "OTHER"
+    assert diagnose("sampling: SamplingParams(n=1, stop_token_ids=[2], eos_token_id=2)\n").code == "OTHER"

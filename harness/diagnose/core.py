@@ -256,10 +256,17 @@ class _Reading:
     def verdict(self, exit_code: int | None) -> Diagnosis:
         self._unfinished_traceback()
         ranked = sorted(self.offers.values(), key=lambda cause: (-cause.rank, cause.line or 0))
-        if self.first_exception is not None or self.first_error_log is not None:
-            # a person's account of a symptom is the cause only in a log that shows no failure: beside a traceback or
-            # an ERROR record, that is what failed (and, unrecognised, an honest OTHER names it)
-            ranked = [cause for cause in ranked if not PROSE_TOPIC <= cause.rank <= PROSE]
+        prose = [cause for cause in ranked if PROSE_TOPIC <= cause.rank <= PROSE]
+        if prose and (
+            len(prose) < len(ranked)
+            or self.first_exception is not None
+            or self.first_error_log is not None
+            or _killed_by_signal(exit_code) is not None
+        ):
+            # a person's account of a symptom is the cause only in a log that shows no failure: beside a traceback,
+            # an ERROR record, any other cause (however vague) or a kill, that is what failed (and, unrecognised, an
+            # honest OTHER names it)
+            ranked = [cause for cause in ranked if cause not in prose]
         killed = _killed_by_signal(exit_code)
         if ranked and (killed is None or ranked[0].rank > EXIT_SIGNAL):
             best = ranked[0]

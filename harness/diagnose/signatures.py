@@ -490,7 +490,8 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig(
         "EOS_MISMATCH",
-        r"\beos[_ ]token(_ids?)?\b|\bstop_token_ids\b|\bend[- ]of[- ](turn|sequence|text) token|\beos ids?\b",
+        r"(\beos[_ ]token(_ids?)?\b|\bstop_token_ids\b|\bend[- ]of[- ](turn|sequence|text) token|\beos ids?\b)"
+        r"(?![\"']?\s*[=:(])",  # named in a sentence: a config's key ("eos_token_id": 2, eos_token_id=2) is data
         PROSE_TOPIC,
         "the eos / stop token ids discussed with no error line: what such a thread is about",
     ),
