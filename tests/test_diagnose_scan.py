@@ -85,6 +85,9 @@ def test_quiet_lines_that_carry_a_trigger_are_still_read() -> None:
         "(APIServer pid=1) (EngineCore_DP0 pid=68) WARNING 01-01 00:00:00 [a.py:1] y",
         "(RayWorkerWrapper pid=2, ip=10.0.0.1) DEBUG 01-01 00:00:00.123 [a.py:1] z",
         'INFO:     10.0.0.1:1 - "GET /health HTTP/1.1" 200 OK',
+        "vllm-1  | (APIServer pid=1) INFO 01-01 00:00:00 [a.py:1] docker compose",
+        "2025-06-01T10:00:00.123456789Z INFO 01-01 00:00:00 [a.py:1] docker logs -t",
+        'vllm-1  | 2025-06-01T10:00:00.123Z (APIServer pid=1) INFO:     10.0.0.1:1 - "GET /health HTTP/1.1" 200 OK',
         "   ",
         "",
     ],
@@ -102,7 +105,9 @@ def test_a_line_skipped_as_quiet_is_quiet_or_blank_for_parse(line: str) -> None:
         "(APIServer pid=1) ERROR 01-01 00:00:00 [a.py:1] x",
         "(APIServer pid=1) INFO",  # a header cut short: not quiet for parse()
         "INFO:boom",
-        "2026-01-01T00:00:00Z INFO 01-01 00:00:00 [a.py:1] x",  # a prefix the fast regex leaves to Python
+        "[Info] (Process) INFO 01-01 00:00:00 [a.py:1] x",  # a prefix the fast regex leaves to Python
+        "a | b | INFO 01-01 00:00:00 [a.py:1] x",
+        "vllm-1  | ERROR 01-01 00:00:00 [a.py:1] x",
         "\x1b[32mINFO\x1b[0m 01-01 00:00:00 [a.py:1] x",
     ],
 )

@@ -34,12 +34,15 @@ from harness.diagnose.structure import CONTINUATION, MAX_LINE, interesting
 BLOCK = 1 << 20  # characters read at a time from a file
 TAIL = 6  # the log's last non-empty lines kept: OTHER's last resort, and a traceback the paste cut short
 
-# The quiet records of a vLLM log as parse() reads them: vLLM's process prefixes ("(APIServer pid=1) (EngineCore_DP0
-# pid=68) "), then vLLM's level header or uvicorn's. parse() strips exactly these prefixes (no other _PREFIX
-# alternative can match where a level word starts) and then reads this level: a line skipped here is quiet there.
-# Other prefixes (timestamps, docker compose) are not skipped: such lines are read in Python, which is slower, never
-# different.
+# The quiet records of a vLLM log as parse() reads them: a docker compose service column ("vllm-1  | ") and a docker
+# timestamp ("2025-06-01T10:00:00.123456789Z "), each optional, vLLM's process prefixes ("(APIServer pid=1)
+# (EngineCore_DP0 pid=68) "), then vLLM's level header or uvicorn's. These are _PREFIX's own alternatives (structure.py)
+# in the order such logs have them; parse() strips exactly these prefixes (no _PREFIX alternative can match where a
+# level word starts) and then reads this level: a line skipped here is quiet there. Other prefixes, and lines with
+# colour codes, are not skipped: such lines are read in Python, which is slower, never different.
 _QUIET_HEAD = (
+    r"(?:[\w.-]+ +\| )?"
+    r"(?:\[?\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?\]? ?)?"
     r"(?:\(\w[\w.-]*(?: (?:rank|TP|PP|DP)=?\d+)? pid=\d+(?:, ip=[\w.:-]+)?\) ?)*"
     r"(?:(?:DEBUG|INFO|WARNING|WARN) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[?[^\]\s]*\]|(?:INFO|WARNING):[^\S\n])"
 )
