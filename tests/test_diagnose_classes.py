@@ -203,3 +203,21 @@ def test_a_config_dump_naming_the_eos_token_id_is_data_not_a_report() -> None:
     dump = 'GenerationConfig {\n  "bos_token_id": 1,\n  "eos_token_id": 2,\n  "pad_token_id": 0\n}\n'
     assert diagnose(dump).code == "OTHER"
     assert diagnose("sampling: SamplingParams(n=1, stop_token_ids=[2], eos_token_id=2)\n").code == "OTHER"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'data: {"id": "cmpl-1", "choices": [{"index": 0, "text": " Hope this helps!<|im_end|>\\n<|im_start|>user"}]}',
+        "Output: 'The capital of France is Paris.<|eot_id|><|start_header_id|>assistant<|end_header_id|>'",
+    ],
+)
+def test_an_end_of_turn_token_inside_generated_text_is_eos_mismatch(line: str) -> None:
+    """The model's end-of-turn token printed as text: vLLM did not stop on it."""
+    assert diagnose(f"{line}\n").code == "EOS_MISMATCH"
+
+
+def test_an_end_of_turn_token_in_a_prompt_or_a_template_is_not_a_symptom() -> None:
+    assert diagnose("prompt: '<|im_start|>user\\nhi<|im_end|>\\n<|im_start|>assistant\\n'\n").code == "OTHER"
+    template = "jinja2.exceptions.TemplateSyntaxError: unexpected '}' in {{ message.content + '<|im_end|>' }\n"
+    assert diagnose(template).code == "TEMPLATE_ERROR"

@@ -495,6 +495,15 @@ SIGNATURES: tuple[Signature, ...] = (
         PROSE_TOPIC,
         "the eos / stop token ids discussed with no error line: what such a thread is about",
     ),
+    # The structure of the symptom: a model's end-of-turn token printed inside what it generated ("text"/"content" of a
+    # completion, an output or response shown) was not a token vLLM stopped on. Data, but it says just that.
+    _sig(
+        "EOS_MISMATCH",
+        r"(\"(text|content)\"\s*:\s*\"|\b(output|response|generated|completion)\w*\b)[^\n]{0,300}?"
+        r"(<\|(eot_id|im_end|end|endoftext|end_of_text|end_of_turn|eom_id|assistant_end)\|>|<end_of_turn>|</s>)",
+        PROSE_TOPIC,
+        "an end-of-turn special token inside generated text (a completion's text/content, an output shown)",
+    ),
     # --- killed -------------------------------------------------------------------------------------------------
     _sig(
         "PROC_KILLED",
