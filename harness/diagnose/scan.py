@@ -40,11 +40,14 @@ TAIL = 6  # the log's last non-empty lines kept: OTHER's last resort, and a trac
 # in the order such logs have them; parse() strips exactly these prefixes (no _PREFIX alternative can match where a
 # level word starts) and then reads this level: a line skipped here is quiet there. Other prefixes, and lines with
 # colour codes, are not skipped: such lines are read in Python, which is slower, never different.
-_QUIET_HEAD = (
-    r"(?:[\w.-]+ +\| )?"
-    r"(?:\[?\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?\]? ?)?"
+_PROCESSES_AND_LEVEL = (
     r"(?:\(\w[\w.-]*(?: (?:rank|TP|PP|DP)=?\d+)? pid=\d+(?:, ip=[\w.:-]+)?\) ?)*"
     r"(?:(?:DEBUG|INFO|WARNING|WARN) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[?[^\]\s]*\]|(?:INFO|WARNING):[^\S\n])"
+)
+_QUIET_HEAD = (  # the bare form first: most lines of a long log have it, and it is the cheapest to try
+    rf"(?:{_PROCESSES_AND_LEVEL}|(?=[\w.-]+ +\| |\[?\d{{4}}-)"
+    r"(?:[\w.-]+ +\| )?(?:\[?\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?\]? ?)?"
+    rf"{_PROCESSES_AND_LEVEL})"
 )
 _SKIPPABLE = rf"(?:[^\S\n]*(?:\n|\Z)|{_QUIET_HEAD})"  # a blank line, or a quiet record
 _SKIP_AT = re.compile(_SKIPPABLE)
@@ -146,11 +149,17 @@ class Scan:
             starts = sorted({*starts, *triggered})
         number, counted = base, 0
         size = len(text)
+        memo = self._memo
         for start in starts:
             stop = text.find("\n", start)
             stop = size if stop < 0 else stop
-            raw = _cut(text[start : min(stop, start + MAX_LINE)])
-            if not self._interesting(raw):
+            raw = text[start:stop] if stop - start <= MAX_LINE else text[start : start + MAX_LINE]
+            if raw.endswith("\r"):
+                raw = raw.rstrip("\r")
+            known = memo.get(raw.encode("utf-8", "surrogatepass").translate(_DIGITS))
+            if known is None:
+                known = self._interesting(raw)
+            if not known:
                 continue  # core.py reads nothing else in a line without any of its markers
             number += text.count("\n", counted, start)
             counted = start
