@@ -1,4 +1,4 @@
-"""Which lines of a log can matter, found by the regex engine in C, so that a 100 MB log is read in about a second.
+"""Which lines of a log can matter, found by the regex engine in C, so that a 100 MB log is read in a second or two.
 
 Most of a long server log is lines that can never be a cause: vLLM's and uvicorn's INFO/DEBUG/WARNING records and
 blank lines. Python's per-line work (harness/diagnose/core.py) costs microseconds a line; this module finds, with a
@@ -13,12 +13,14 @@ few compiled regexes run over large blocks of text, the lines that still need it
   are all read, which is slower on a coloured log, never different).
 
 What is skipped could never have mattered: core.py reads a quiet record only for those triggers. The quiet-record
-regex is parse()'s own prefix and header (structure.py), kept within one line and matched atomically as parse()
-matches it, so a line skipped as quiet is one that parse() reads as quiet.
+regex is a few of parse()'s own prefixes and headers (structure.py), kept within one line, in forms parse() strips
+the same way, so a line skipped as quiet is one that parse() reads as quiet (tests/test_diagnose_scan.py checks it on
+every line of every corpus log, and that every corpus log gets the answer of reading every line).
 
 Each line read still gets the ``CONTINUATION`` lines after it (an exception message that wrapped), taken from the
-block, and the log's last non-empty line (OTHER's last resort) is found from the end of each block. Memory is bounded:
-a file is read in blocks of ``BLOCK`` characters, a line longer than ``MAX_LINE`` is cut as read_lines() cuts it.
+block, and the log's last ``TAIL`` non-empty lines (OTHER's last resort, a traceback cut short) are found from the end
+of each block. Memory is bounded: a file is read in blocks of ``BLOCK`` characters, a line longer than ``MAX_LINE`` is
+cut as read_lines() cuts it.
 """
 
 from __future__ import annotations
