@@ -10,7 +10,7 @@ import pytest
 
 from harness.diagnose import diagnose
 from harness.diagnose import scan as scan_module
-from harness.diagnose.scan import _SKIP_AT, Scan
+from harness.diagnose.scan import _SKIP_AT, _SKIP_AT_COLOURED, Scan
 from harness.diagnose.structure import MAX_LINE, parse
 
 DATA = Path(__file__).parent / "data"
@@ -132,3 +132,30 @@ def test_giant_lines_and_the_last_line_are_read_as_before(monkeypatch: pytest.Mo
     assert diagnose(io.StringIO(text, newline="")).to_json(explain=True) == expected
     only_chatter = "plain words\n(APIServer pid=1) INFO 01-01 00:00:00 [a.py:1] last\n\n"
     assert diagnose(only_chatter).line == _per_line(only_chatter)["line"] == 2
+
+
+_COLOURED = (
+    "\x1b[0;36m(APIServer pid=1)\x1b[0;0m \x1b[32mINFO\x1b[0m \x1b[90m01-01 00:00:{n:02d}\x1b[0m "
+    "\x1b[90m[loggers.py:123]\x1b[0m Engine 000: Avg prompt throughput: {n}.3 tokens/s, not supported: none\n"
+    "\x1b[0;36m(APIServer pid=1)\x1b[0;0m \x1b[32mINFO\x1b[0m:     10.0.0.1:4{n:04d} - "
+    '"POST /v1/chat/completions HTTP/1.1" 200 OK\n'
+)
+
+
+def test_a_terminal_capture_with_vllm_colours_is_skipped_like_a_bare_one() -> None:
+    """vLLM colours its process prefix, level, time and file in a terminal: such quiet lines are skipped too (they
+    are quiet for parse()), and the answer is the one of reading every line."""
+    text = "".join(_COLOURED.format(n=i % 60) for i in range(200)) + FAILURE
+    assert all(_SKIP_AT_COLOURED.match(line + "\n") for line in _COLOURED.format(n=1).splitlines())
+    assert all(parse(1, line).quiet for line in _COLOURED.format(n=1).splitlines())
+    assert len([number for (number, _), _ in Scan(text)]) <= len(FAILURE.splitlines())
+    assert diagnose(text).to_json(explain=True) == _per_line(text)
+
+
+def test_a_coloured_quiet_line_with_a_colour_code_in_its_message_is_still_read() -> None:
+    """uvicorn colours an access line's status: removing the code joins '" 4' (a 400 read on a quiet line)."""
+    line = '\x1b[32mINFO\x1b[0m:     10.0.0.1:1 - "POST /v1/chat/completions HTTP/1.1" \x1b[31m400 Bad Request\x1b[0m'
+    assert not _SKIP_AT_COLOURED.match(line + "\n")
+    text = _COLOURED.format(n=1) + line + "\n"
+    assert [number for (number, _), _ in Scan(text)] == [3]
+    assert diagnose(text).to_json(explain=True) == _per_line(text)

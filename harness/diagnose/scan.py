@@ -9,8 +9,8 @@ few compiled regexes run over large blocks of text, the lines that still need it
   (structure.interesting()) are dropped, as core.py drops them, the answer remembered for lines that differ only in
   their digits (a progress bar, a counter);
 - the quiet lines that carry one of the few things core.py reads on a quiet line: the ``quiet_ok`` signatures, an
-  access-log status 4xx/5xx, and any terminal colour code (whose removal by parse() could join a trigger; such lines
-  are all read, which is slower on a coloured log, never different).
+  access-log status 4xx/5xx, and a colour code pasted as text (whose removal by parse() could join a trigger). In a
+  block with real colour codes a quiet line is skipped only when they are all in its head.
 
 What is skipped could never have mattered: core.py reads a quiet record only for those triggers. The quiet-record
 regex is a few of parse()'s own prefixes and headers (structure.py), kept within one line, in forms parse() strips
@@ -40,8 +40,8 @@ TAIL = 6  # the log's last non-empty lines kept: OTHER's last resort, and a trac
 # timestamp ("2025-06-01T10:00:00.123456789Z "), each optional, vLLM's process prefixes ("(APIServer pid=1)
 # (EngineCore_DP0 pid=68) "), then vLLM's level header or uvicorn's. These are _PREFIX's own alternatives (structure.py)
 # in the order such logs have them; parse() strips exactly these prefixes (no _PREFIX alternative can match where a
-# level word starts) and then reads this level: a line skipped here is quiet there. Other prefixes, and lines with
-# colour codes, are not skipped: such lines are read in Python, which is slower, never different.
+# level word starts) and then reads this level: a line skipped here is quiet there. Lines with other prefixes are not
+# skipped: they are read in Python, which is slower, never different.
 _PROCESSES_AND_LEVEL = (
     r"(?:\(\w[\w.-]*(?: (?:rank|TP|PP|DP)=?\d+)? pid=\d+(?:, ip=[\w.:-]+)?\) ?)*"
     r"(?:(?:DEBUG|INFO|WARNING|WARN) \d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \[?[^\]\s]*\]|(?:INFO|WARNING):[^\S\n])"
@@ -54,16 +54,30 @@ _QUIET_HEAD = (  # the bare form first: most lines of a long log have it, and it
 _SKIPPABLE = rf"(?:[^\S\n]*(?:\n|\Z)|{_QUIET_HEAD})"  # a blank line, or a quiet record
 _SKIP_AT = re.compile(_SKIPPABLE)
 _NOT_SKIPPED = re.compile(rf"\n(?!{_SKIPPABLE})")
+# A block holding colour codes (a terminal's capture: vLLM colours its process prefix, level, time and file, uvicorn
+# its level) is read with these instead: colour codes are allowed between the head's parts, where parse() removes them
+# before it reads the head, and a quiet line is skipped only when the rest of it holds none (its message is then what
+# the triggers below read). Other blocks have no ESC at all.
+_A = r"(?:\x1b\[[0-9;]*[A-Za-z])*"
+_COLOURED_HEAD = (
+    rf"{_A}(?:\(\w[\w.-]*(?: (?:rank|TP|PP|DP)=?\d+)? pid=\d+(?:, ip=[\w.:-]+)?\){_A} ?{_A})*"
+    rf"(?:(?:DEBUG|INFO|WARNING|WARN){_A} {_A}\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?{_A} {_A}\[?[^\]\s]*\]"
+    rf"|(?:INFO|WARNING){_A}:[^\S\n]){_A}[^\x1b\n]*+(?:\n|\Z)"
+)
+_SKIPPABLE_COLOURED = rf"(?:[^\S\n]*(?:\n|\Z)|{_COLOURED_HEAD})"
+_SKIP_AT_COLOURED = re.compile(_SKIPPABLE_COLOURED)
+_NOT_SKIPPED_COLOURED = re.compile(rf"\n(?!{_SKIPPABLE_COLOURED})")
 # What core.py reads on a quiet line: an access log's 4xx/5xx, and the quiet_ok signatures (plain, case-sensitive text,
-# checked here); and a colour code (ESC[, pasted as ^[[ or ESC[), whose removal by parse() could join a trigger it
-# separated. The lines holding one are read in Python. Single rare characters are found with str.find (memchr), the
-# rest with a regex that starts with a literal (sre's fast search): both far faster than a regex of alternatives.
+# checked here); and a colour code pasted as text (^[[, ESC[), whose removal by parse() could join a trigger it
+# separated (a real ESC is handled by the coloured regexes above). The lines holding one are read in Python. A single
+# rare character is found with str.find (memchr), the rest with a regex that starts with a literal (sre's fast
+# search): both far faster than a regex of alternatives.
 _QUIET_OK = [signature.pattern for signature in SIGNATURES if signature.quiet_ok]
 _METACHARACTER = re.compile(r"(?<!\\)[.^$*+?{}\[\]|()]|\\[A-Za-z]")
 assert not [p.pattern for p in _QUIET_OK if _METACHARACTER.search(p.pattern) or p.flags & re.IGNORECASE], (
     "quiet_ok signatures must be plain, case-sensitive text"
 )
-TRIGGER_TEXTS = ("\x1b", "^", *(re.sub(r"\\(.)", r"\1", p.pattern) for p in _QUIET_OK))
+TRIGGER_TEXTS = ("^", *(re.sub(r"\\(.)", r"\1", p.pattern) for p in _QUIET_OK))
 TRIGGER_PATTERNS = (re.compile(r'" [45]'), re.compile(r"ESC\["))
 _MEMO_MAX = 4096  # distinct lines (digits aside) whose interest is remembered
 
@@ -138,8 +152,10 @@ class Scan:
 
     def _region(self, text: str, base: int, end: int, *, final: bool) -> Iterator[Item]:
         """The lines of ``text`` that start before ``end`` and may matter; ``base`` is the number of its first line."""
-        starts = [found.end() for found in _NOT_SKIPPED.finditer(text, 0, end) if found.end() < end]
-        if end > 0 and not _SKIP_AT.match(text, 0, end):
+        coloured = text.find("\x1b", 0, end) >= 0
+        not_skipped, skip_at = (_NOT_SKIPPED_COLOURED, _SKIP_AT_COLOURED) if coloured else (_NOT_SKIPPED, _SKIP_AT)
+        starts = [found.end() for found in not_skipped.finditer(text, 0, end) if found.end() < end]
+        if end > 0 and not skip_at.match(text, 0, end):
             starts.insert(0, 0)
         triggered = [text.rfind("\n", 0, m.start()) + 1 for p in TRIGGER_PATTERNS for m in p.finditer(text, 0, end)]
         for trigger in TRIGGER_TEXTS:
