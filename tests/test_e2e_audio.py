@@ -21,8 +21,8 @@ from harness.zoo.audio import WHISPER_ANSWER
 pytestmark = pytest.mark.e2e
 
 DEFAULTS = (
-    "defaults: {flags: {max-model-len: 512, gpu-memory-utilization: 0.2}, env: {VLLM_CPU_KVCACHE_SPACE: '1'},"
-    " timeouts: {boot: 600, probe: 120}, semantic: false}\n"
+    "defaults: {flags: {max-model-len: 512, gpu-memory-utilization: 0.2, enforce-eager: true},"
+    " env: {VLLM_CPU_KVCACHE_SPACE: '1'}, timeouts: {boot: 600, probe: 120}, semantic: false}\n"
 )
 # Whisper's decoder has 448 positions: vLLM refuses a larger --max-model-len.
 WHISPER_CHAT_MATRIX = (

@@ -121,6 +121,17 @@ def test_servers_that_booted_at_the_same_time_had_cores_of_their_own(demo_run: D
     assert overlapping > 0  # two workers did boot side by side (else this test proves nothing)
 
 
+def test_every_boot_records_its_compile_cache(demo_run: DemoRun) -> None:
+    """Each server the demo booted says whether its compile cache was warm or cold, read from its engine log (an
+    --enforce-eager boot compiles nothing: None, never a guess), and the report shows it."""
+    booted = [s for s in demo_run.results.servers if s.boot_s is not None and s.boot_phases and s.code is None]
+    compiled = [s for s in booted if not s.flags.get("enforce-eager")]
+    assert len(compiled) >= 8
+    assert {(s.boot_phases or {}).get("compile_cache") for s in compiled} <= {"warm", "cold"}
+    assert all((s.boot_phases or {}).get("compile_cache") is None for s in booted if s.flags.get("enforce-eager"))
+    assert "compile cache)" in (demo_run.results.run_dir / "STATUS.md").read_text(encoding="utf-8")
+
+
 def test_report_opens_with_the_honest_headline(demo_run: DemoRun) -> None:
     """STATUS.md starts with how many cells work, counted from PASS only."""
     results = demo_run.results
@@ -195,8 +206,8 @@ def test_squatted_port_is_never_probed_and_a_killed_engine_is_engine_died(
     monkeypatch.setattr(harness.server.server, "free_port", lambda *a: next(ports, None) or real_free_port(*a))
     matrix_file = tmp_path / "matrix.yaml"
     matrix_file.write_text(
-        "defaults: {flags: {max-model-len: 512, gpu-memory-utilization: 0.2}, env: {VLLM_CPU_KVCACHE_SPACE: '1'},"
-        " timeouts: {boot: 300, probe: 60}, semantic: false}\n"
+        "defaults: {flags: {max-model-len: 512, gpu-memory-utilization: 0.2, enforce-eager: true},"
+        " env: {VLLM_CPU_KVCACHE_SPACE: '1'}, timeouts: {boot: 300, probe: 60}, semantic: false}\n"
         "models:\n  - id: zoo:chat-ok\n    use_cases: [chat, completions, stop_tokens]\n"
     )
     cells = load_matrix(matrix_file).cells

@@ -1,7 +1,8 @@
 """End to end on real vLLM (CPU build): a matrix of four zoo servers run whole with `-n 2`, and run as two shards
 (`--shard 1/2`, then `--shard 2/2`: one after the other, as two nodes would run them apart, so that the two boots do
-not fight over this machine's two cores) then merged, gives the same verdicts, codes and checks cell by cell; every
-boot records whether its compile cache was warm or cold.
+not fight over this machine's two cores) then merged, gives the same verdicts, codes and checks cell by cell. The
+servers boot with --enforce-eager: whether a boot's compile cache was warm or cold is checked on the demo's boots
+(test_e2e_cpu).
 
 Four boots in all (~40-90 s each here): two servers boot in each of the two ways; the other two are failed by
 pre-flight (NO_CHAT_TEMPLATE, CONFIG_MISSING) with no boot, so each shard's plan holds a server that boots and cells
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.e2e
 MATRIX = """\
 description: four cheap zoo servers, one or two cells each, for the shard/merge round trip
 defaults:
-  flags: {max-model-len: 512, gpu-memory-utilization: 0.2}
+  # enforce-eager: the compile is not under test here, and costs ~7.5 s of a ~43 s boot on 2 cores
+  flags: {max-model-len: 512, gpu-memory-utilization: 0.2, enforce-eager: true}
   env: {VLLM_CPU_KVCACHE_SPACE: "1"}
   timeouts: {boot: 300, probe: 60}
   semantic: false
@@ -133,11 +135,3 @@ def test_the_merged_run_names_its_shards_and_has_one_report(runs: dict[str, RunR
     assert [m["shard"] for m in merged.environment.merged_from] == ["1/2", "2/2"]
     status = (merged.run_dir / "STATUS.md").read_text(encoding="utf-8")
     assert "of 5 cells working" in status, status[:400]
-
-
-def test_every_boot_records_its_compile_cache(runs: dict[str, RunResults]) -> None:
-    """Each booted server's boot phases say warm or cold, read from its engine log, and the report shows it."""
-    booted = [s for s in runs["merged"].servers if s.boot_s is not None and s.boot_phases]
-    assert len(booted) == 2
-    assert {(s.boot_phases or {}).get("compile_cache") for s in booted} <= {"warm", "cold"}
-    assert "compile cache)" in (runs["merged"].run_dir / "STATUS.md").read_text(encoding="utf-8")
