@@ -2,10 +2,11 @@
 
 Run: ``PYTHONPATH=$PWD python tests/diagnose_accuracy.py [--misses [--burned]] [--site-packages DIR | --no-sites]``.
 ``--misses`` lists the dev set's wrong answers; ``--burned`` adds those of the held-out sets that have been scored and
-opened for tuning (heldout, heldout2: BURNED). A set still blind is never listed: only its figures are printed. Three
+opened for tuning (heldout, heldout2: BURNED). A set still blind is never listed: only its figures are printed. Four
 corpora: tests/data/logs_real (dev and held-out, split by hash), tests/data/logs_heldout2 (a second blind set, every
-log held out, labelled and committed before diagnose ever read it) and tests/data/logs_heldout3 (a third blind set
-from new threads, collected by a session that never ran diagnose on it; its labels were committed first). The source
+log held out, labelled and committed before diagnose ever read it), tests/data/logs_heldout3 (a third blind set
+from new threads, collected by a session that never ran diagnose on it; its labels were committed first) and
+tests/data/logs_heldout4 (a fourth blind set, collected the same way from threads none of the others use). The source
 sites come from the engine environment's vLLM (``--site-packages``, default: the newest installed engine), as
 ``vllm-compat diagnose`` reads them. Each log's first line (its thread, for the reader) is blanked so that
 line numbers stay those of the file.
@@ -29,7 +30,8 @@ from harness.paths import cache_root
 REAL = Path(__file__).parent / "data" / "logs_real"
 HELDOUT2 = Path(__file__).parent / "data" / "logs_heldout2"
 HELDOUT3 = Path(__file__).parent / "data" / "logs_heldout3"
-SPLITS = ("dev", "heldout", "heldout2", "heldout3")
+HELDOUT4 = Path(__file__).parent / "data" / "logs_heldout4"
+SPLITS = ("dev", "heldout", "heldout2", "heldout3", "heldout4")
 # scored and opened for tuning: no longer blind (heldout, heldout2: tests/data/logs_heldout2/README.md; heldout3:
 # scored once at 151a669, tests/data/logs_heldout3/README.md)
 BURNED = ("heldout", "heldout2", "heldout3")
@@ -129,7 +131,7 @@ def main(argv: list[str]) -> int:
     site_packages = None if args.no_sites else (args.site_packages or newest_engine_site_packages())
     sites = load_sites(site_packages) if site_packages is not None else None
     print(f"sources: {f'{sites.distribution} {sites.version} ({len(sites.sites)} sites)' if sites else 'none'}")
-    results = outcomes(sites) + outcomes(sites, HELDOUT2) + outcomes(sites, HELDOUT3)
+    results = outcomes(sites) + outcomes(sites, HELDOUT2) + outcomes(sites, HELDOUT3) + outcomes(sites, HELDOUT4)
     print(report(results))
     if args.misses:
         listed = {"dev", *(BURNED if args.burned else ())}
