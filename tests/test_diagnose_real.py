@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from pathlib import Path
+
+import pytest
 
 from harness.codes import CODES
-from tests.diagnose_accuracy import HELDOUT2, REAL, labels, outcomes
+from tests.diagnose_accuracy import HELDOUT2, HELDOUT3, HELDOUT4, REAL, labels, outcomes
 
 
 def test_every_real_log_is_labelled_with_a_known_code_and_cites_its_thread() -> None:
@@ -30,6 +34,32 @@ def test_the_second_held_out_set_is_labelled_and_new() -> None:
         source = (HELDOUT2 / name).read_text()
         assert source.startswith("# source: https://"), name
         assert source.split()[2] not in first_corpus_threads, name
+
+
+def _thread(first_line: str) -> str:
+    """The thread a log's first line cites (``# source: URL`` or ``# URL -- fix: ...``), without query or anchor."""
+    found = re.search(r"https?://\S+", first_line)
+    assert found, first_line
+    return found.group(0).split("#")[0].split("?")[0].rstrip("/.,)")
+
+
+@pytest.mark.parametrize(("corpus", "split", "earlier"), [(HELDOUT3, "heldout3", 3), (HELDOUT4, "heldout4", 4)])
+def test_the_later_blind_sets_are_labelled_and_cite_new_threads(corpus: Path, split: str, earlier: int) -> None:
+    """Held-out sets 3 and 4: at least 40 logs, each labelled with a known code and its split, each citing a thread
+    with its fix on its first line, one log per thread, and no thread that an earlier set (or a fixture) cites."""
+    labelled = labels(corpus)
+    assert {path.name for path in corpus.glob("*.log")} == set(labelled)
+    assert len(labelled) >= 40
+    before = [REAL, HELDOUT2, HELDOUT3][: earlier - 1]
+    seen = {_thread(log.read_text(errors="replace").splitlines()[0]) for d in before for log in d.glob("*.log")}
+    threads = []
+    for name, label in labelled.items():
+        assert label["code"] in CODES and label["split"] == split, name
+        first = (corpus / name).read_text(errors="replace").splitlines()[0]
+        assert first.startswith("# http") and " -- fix: " in first, name
+        threads.append(_thread(first))
+    assert len(threads) == len(set(threads))
+    assert not set(threads) & seen
 
 
 def test_the_split_is_the_hash_of_the_file_name() -> None:
