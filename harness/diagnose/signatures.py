@@ -164,6 +164,14 @@ SIGNATURES: tuple[Signature, ...] = (
         "vllm/model_executor/models/registry.py (also printed after a failed model import)",
     ),
     _sig("ARCH_UNSUPPORTED", r"\bis not supported for now\b", VAGUE, "older vLLM registry wording"),
+    # transformers' auto factory (models/auto/auto_factory.py): the config class is known but no model class of this
+    # kind is mapped to it, so the Transformers backend vLLM fell back to cannot build the architecture either
+    _sig(
+        "ARCH_UNSUPPORTED",
+        r"Unrecognized configuration class .{0,200} for this kind of AutoModel",
+        SPECIFIC,
+        "transformers models/auto/auto_factory.py _BaseAutoModelClass.from_config",
+    ),
     # --- environment --------------------------------------------------------------------------------------------
     _sig(
         "ENV_IMPORT_BROKEN",
@@ -171,6 +179,23 @@ SIGNATURES: tuple[Signature, ...] = (
         r"cannot open shared object file",
         SPECIFIC,
         "torch/torchvision (or vllm._C) ABI mismatch, missing shared libraries",
+    ),
+    # A model, config or processor class a library does not export: the installed transformers predates the model
+    # (transformers names its classes <Model>For<Task>, <Model>Config, <Model>Processor, ...)
+    _sig(
+        "TRANSFORMERS_MISMATCH",
+        r"cannot import name '[A-Z]\w*(For[A-Z]\w+|Config|Processor|ImageProcessor\w*|Tokenizer\w*|Model)'",
+        SPECIFIC,
+        "Python's import of a transformers class by name (a model class this transformers version lacks)",
+    ),
+    # vLLM's entry points used by a caller whose "try: from vllm import LLM / except ImportError" swallowed the failed
+    # import (lm-eval, other wrappers): the name is then undefined where it is used
+    _sig(
+        "ENV_IMPORT_BROKEN",
+        r"NameError: name '(LLM|SamplingParams|AsyncLLMEngine|LLMEngine|AsyncEngineArgs|EngineArgs|PoolingParams|"
+        r"LoRARequest|RequestOutput|destroy_model_parallel|destroy_distributed_environment)' is not defined",
+        IMPORT,
+        "a wrapper's optional import of vllm failed silently (vllm/__init__.py exports these names)",
     ),
     _sig(
         "ENV_IMPORT_BROKEN",
@@ -230,7 +255,9 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "FLAG_UNKNOWN",
         r"error: unrecognized arguments: |error: argument [^:]+: expected (one|at least one) argument|"
-        r"EngineArgs\.__init__\(\) got an unexpected keyword argument",
+        r"EngineArgs\.__init__\(\) got an unexpected keyword argument|"
+        # argparse's own message ("unrecognized arguments: %s") quoted without its "prog: error: " prefix (a title)
+        r"\bunrecognized arguments: -",
         SPECIFIC,
         "argparse via vllm/utils/argparse_utils.py FlexibleArgumentParser (the server's own command line)",
     ),
@@ -479,7 +506,9 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "EOS_MISMATCH",
         rf"{_GENERATED}[^\n]{{0,60}}{_NOT_ENDING}|{_NOT_ENDING}[^\n]{{0,60}}{_GENERATED}|"
-        r"\b(keeps?|kept|keeping)\s+(on\s+)?(repeating|generating|outputting|producing|emitting|talking|going)\b|"
+        # ... but not "keeps generating errors": what keeps coming is then a failure, not text
+        r"\b(keeps?|kept|keeping)\s+(on\s+)?(repeating|generating|outputting|producing|emitting|talking|going)\b"
+        r"(?!\s+(\w+\s+){0,2}(errors?|exceptions?|warnings?|tracebacks?|crash\w*|fail\w*)\b)|"
         r"\brepeat(s|ed|ing)?\b[^\n]{0,40}\b(endlessly|forever|infinitely|indefinitely|until)\b|"
         r"\b(endless|infinite|never[- ]?ending|non[- ]?stop|runaway)\s+(generation|output|repetition|loop|text|tokens|"
         r"responses?|completions?)\b|"

@@ -36,6 +36,7 @@ _MIN_ANCHOR = 5  # the indexed word: long enough to be rare
 _PERCENT = re.compile(r"%(?:\([^)]*\))?[-+ #0]*\d*(?:\.\d+)?[sdrifgxeEXc]")
 _BRACES = re.compile(r"\{[^{}]*\}")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{4,}")
+_WORD_REST = re.compile(r"\w+")  # the rest of a word the head cut
 _QUOTE = re.compile(r"[\"'`]")  # a quote in a message: printed as either kind, escaped inside JSON or a repr
 _MESSAGE_NAME = re.compile(r"msg|message|err|reason|detail", re.IGNORECASE)
 PLACEHOLDER = "\x00"  # a field of the message template
@@ -79,9 +80,17 @@ SITE_RULES: tuple[SiteRule, ...] = (
         "LORA_ADAPTER",
         "vllm/lora/",
         r"modules_to_save|\bdora\b|lora bias|adapter bias|init_lora_weights|alora|layer_replication|bd-lora|qalora|"
-        r"target modules in|required configuration fields|doesn't contain tensors",
+        r"target modules in|required configuration fields|doesn't contain tensors|"
+        # anywhere in vllm/lora/: a message naming a LoRA weight, the adapter's modules or what it contains
+        r"lora weight|(target|full) modules?\b|lora adapter .* contains|lora size",
     ),
     _rule("LORA_ADAPTER", "vllm/", r"lora is not enabled"),
+    # What the modules that read an adapter's files say is about the adapter (its weights, modules, config), whatever
+    # the words: LoRAModel.from_local_checkpoint / from_lora_tensors (lora_model.py, models.py before 0.11) and
+    # PEFTHelper (peft_helper.py).
+    _rule("LORA_ADAPTER", "vllm/lora/lora_model.py", r"^(?!.*tensorizer)"),
+    _rule("LORA_ADAPTER", "vllm/lora/models.py", r"^(?!.*tensorizer)"),
+    _rule("LORA_ADAPTER", "vllm/lora/peft_helper.py", r"^(?!.*tensorizer)"),
     _rule("LORA_UNSUPPORTED", "vllm/", r"does not support lora|lora is not supported|not support.*\blora\b"),
     _rule(
         "PARSER_UNKNOWN",
@@ -113,7 +122,10 @@ SITE_RULES: tuple[SiteRule, ...] = (
         r"|unknown quantization",
     ),
     _rule("DTYPE_UNSUPPORTED", "vllm/", r"(bfloat16|float16|dtype).*(compute capability|not support|only supported)"),
-    _rule("ARCH_UNSUPPORTED", "vllm/model_executor/models/", r"architectures?.*(not supported|failed to be inspected)"),
+    # The registry could not load the model's class in its inspection subprocess: an import of the model's module failed
+    # (a missing or broken dependency). That subprocess's own traceback, when the log has it, says more and outranks.
+    _rule("ENV_IMPORT_BROKEN", "vllm/model_executor/models/", r"failed to be inspected"),
+    _rule("ARCH_UNSUPPORTED", "vllm/model_executor/models/", r"architectures?.*not supported"),
     _rule("ARCH_UNSUPPORTED", "vllm/model_executor/models/registry.py", r"not (supported|compatible)"),
     _rule("ARCH_UNSUPPORTED", "vllm/", r"has no vllm implementation|architectures? .*are not supported"),
     # "If the model is a custom model..., consider setting trust_remote_code": a hint printed for any load failure
@@ -125,6 +137,8 @@ SITE_RULES: tuple[SiteRule, ...] = (
     _rule("WEIGHTS_MISSING", "vllm/model_executor/model_loader/", r"cannot find any model weights|no .*weights"),
     _rule("CONFIG_MISSING", "vllm/transformers_utils/", r"config (format|file)|no supported config"),
     _rule("PROCESSOR_MISSING", "vllm/", r"(image|video|audio) processor|preprocessor_config"),
+    # a request naming a model the server does not serve (OpenAIModelRegistry.check_model, _check_model: HTTP 404)
+    _rule("WRONG_MODEL", "vllm/entrypoints/", r"^the model .* does not exist"),
     _rule("WRONG_TASK", "vllm/entrypoints/", r"does not support [\w ()-]*\b(api|task)\b|is not a multimodal model"),
     _rule("WRONG_TASK", "vllm/", r"does not support `--runner|is not a multimodal model"),
     _rule("NCCL_ERROR", "vllm/distributed/", r"\bnccl (error|failure)|failed to load (the )?nccl"),
@@ -184,7 +198,11 @@ class SiteIndex:
         words_of: list[set[str]] = []
         for site in self.sites:
             # the anchor comes from the message's start, which a log cut short still shows
-            head = _head(site.template.strip(PLACEHOLDER + " "), HEAD_LITERAL).replace(PLACEHOLDER, " ")
+            template = site.template.strip(PLACEHOLDER + " ")
+            head = _head(template, HEAD_LITERAL)
+            rest = _WORD_REST.match(template, len(head))
+            head += rest.group(0) if rest else ""  # a word cut in two ("inspec") is no word a log line shows: whole
+            head = head.replace(PLACEHOLDER, " ")
             words = {word.lower() for word in _WORD.findall(head) if len(word) >= _MIN_ANCHOR}
             words_of.append(words)
             frequency.update(words)
@@ -243,7 +261,8 @@ class SiteIndex:
         return cls(
             str(data["distribution"]),
             str(data["version"]),
-            [Site(str(m), str(f), str(k), str(t), None if c is None else str(c)) for m, f, k, t, c in rows],
+            # the code is given again by today's SITE_RULES: a cache written under older rules still reads right
+            [Site(str(m), str(f), str(k), str(t), classify(str(m), str(t))) for m, f, k, t, _code in rows],
         )
 
 

@@ -1,0 +1,122 @@
+"""The general mechanisms behind the held-out-3 misses: each test is written in its own words (no corpus log copied),
+and each fails without the change it names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.diagnose import diagnose
+from harness.diagnose.sites import PLACEHOLDER, Site, SiteIndex, classify
+
+
+def _site(module: str, function: str, template: str) -> Site:
+    return Site(module, function, "ValueError", template, classify(module, template))
+
+
+# --- the site index -------------------------------------------------------------------------------------------------
+
+
+def test_a_site_whose_anchor_word_the_head_cut_in_two_still_matches() -> None:
+    """The anchor word comes from the message's first 40 literal characters; a word cut there ("inspec") is no word a
+    log line has, so the site was never a candidate. The cut word is dropped and a whole word anchors the site."""
+    site = _site("vllm/x.py", "f", f"The run of {PLACEHOLDER} at the tip had an extraordinarily odd end.")
+    index = SiteIndex("vllm", "0", [site])
+    assert index.match("ValueError: The run of job 7 at the tip had an extraordinarily odd end.") is site
+
+
+def test_sites_read_from_the_cache_are_coded_by_todays_rules() -> None:
+    """A cache written under older rules (a site with no code) is classified again when read back."""
+    row = ["vllm/lora/lora_model.py", "LoRAModel.from_local_checkpoint", "ValueError", "Frobnicated tensor x", None]
+    index = SiteIndex.from_json(json.loads(json.dumps({"distribution": "vllm", "version": "0", "sites": [row]})))
+    assert index.sites[0].code == "LORA_ADAPTER"
+
+
+@pytest.mark.parametrize(
+    ("module", "template", "code"),
+    [
+        # whatever the module that reads an adapter's files says is about the adapter
+        ("vllm/lora/lora_model.py", f"Tensor {PLACEHOLDER} has a shape no layer takes", "LORA_ADAPTER"),
+        ("vllm/lora/peft_helper.py", f"Field {PLACEHOLDER} of adapter_config.json is malformed", "LORA_ADAPTER"),
+        ("vllm/lora/utils.py", f"{PLACEHOLDER} is an unexpected LoRA weight name", "LORA_ADAPTER"),
+        ("vllm/lora/model_manager.py", "No free adapter slots.", None),  # the server's slots, not the adapter
+        ("vllm/lora/lora_model.py", "tensorizer_dir must be set in tensorizer config.", None),
+        # the registry's inspection subprocess could not load the model's module
+        ("vllm/model_executor/models/registry.py", f"Arch {PLACEHOLDER} failed to be inspected.", "ENV_IMPORT_BROKEN"),
+        (
+            "vllm/model_executor/models/registry.py",
+            f"Model architectures {PLACEHOLDER} are not supported",
+            "ARCH_UNSUPPORTED",
+        ),
+        # a request naming a model the server does not serve
+        ("vllm/entrypoints/serve/serving.py", f"The model `{PLACEHOLDER}` does not exist.", "WRONG_MODEL"),
+    ],
+)
+def test_site_rules_claim_by_place_and_subject(module: str, template: str, code: str | None) -> None:
+    assert classify(module, template) == code
+
+
+def test_a_log_cut_inside_a_traceback_is_read_by_the_raise_statement_its_last_frame_quotes() -> None:
+    """The exception line is missing, but the innermost frame quotes `raise ValueError(f"...")`: that is a site's
+    message, and the site's code is the answer (ranked as a traceback cut short)."""
+    site = _site("vllm/lora/utils.py", "parse_weight_name", f"{PLACEHOLDER} is an unexpected LoRA weight name")
+    log = (
+        "ERROR 01-01 00:00:00 [core.py:1] Traceback (most recent call last):\n"
+        'ERROR 01-01 00:00:00 [core.py:1]   File "/env/vllm/lora/utils.py", line 9, in parse_weight_name\n'
+        'ERROR 01-01 00:00:00 [core.py:1]     raise ValueError(f"{name} is an unexpected LoRA weight name")\n'
+    )
+    result = diagnose(log, sites=SiteIndex("vllm", "0", [site]))
+    assert (result.code, result.line, result.site) == ("LORA_ADAPTER", 3, "vllm/lora/utils.py:parse_weight_name")
+
+
+# --- HTTP bodies ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        # a client's exception line whose body the terminal wrapped
+        "openai.BadRequestError: Error code: 400 - {'object': 'error', 'message': 'Only one system turn may lead, "
+        "then turns must\nswap between human and bot', 'type': 'BadRequestError', 'code': 400}\n",
+        # a body a web UI printed, wrapped mid-message, its status on the next line
+        'UI failure:\n\'{"object":"error","message":"Only one system turn may lead, then turns must\n'
+        'swap between human and bot","type":"BadRequestError","param":null,"code":400}\'\n',
+    ],
+)
+def test_a_wrapped_400_body_is_read_across_its_lines(log: str) -> None:
+    """A 400 body whose message no vLLM site prints is the chat template's raise_exception text, also when the body
+    is wrapped over two lines (its message and status end on the next line)."""
+    site = _site("vllm/entrypoints/x.py", "f", "Unrelated message of the engine here")
+    assert diagnose(log, sites=SiteIndex("vllm", "0", [site])).code == "TEMPLATE_ERROR"
+
+
+# --- hand signatures: libraries' own raise sites -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # argparse's message quoted without "prog: error:" (an issue title)
+        ("Bug: serve fails, unrecognized arguments: --max-modl-len 4096\n", "FLAG_UNKNOWN"),
+        # transformers' auto factory: a config class no AutoModel of this kind maps
+        (
+            "ERROR 01-01 00:00:00 [engine.py:1] Unrecognized configuration class <class 'transformers.models.foo."
+            "configuration_foo.FooConfig'> for this kind of AutoModel: AutoModelForCausalLM.\n",
+            "ARCH_UNSUPPORTED",
+        ),
+        # a model class the installed transformers lacks, inside a wrapper's 500
+        ("Server error. 500 - [pid=1] cannot import name 'FooBarForConditionalGeneration'\n", "TRANSFORMERS_MISMATCH"),
+        # a wrapper swallowed `from vllm import LLM`; the name is undefined where it is used
+        ("NameError: name 'SamplingParams' is not defined\n", "ENV_IMPORT_BROKEN"),
+    ],
+)
+def test_library_messages_name_their_cause(log: str, code: str) -> None:
+    assert diagnose(log).code == code
+
+
+def test_an_account_of_errors_that_keep_coming_is_no_runaway_generation() -> None:
+    """ "keeps generating errors" is a failure repeating, not text that does not stop: no EOS_MISMATCH."""
+    log = "I tried to serve the checkpoint and it keeps generating errors:\n\n Something odd for url: x/config.json\n"
+    assert diagnose(log).code != "EOS_MISMATCH"
+    assert diagnose("The model keeps generating text forever after the answer\n").code == "EOS_MISMATCH"
