@@ -120,3 +120,32 @@ def test_an_account_of_errors_that_keep_coming_is_no_runaway_generation() -> Non
     log = "I tried to serve the checkpoint and it keeps generating errors:\n\n Something odd for url: x/config.json\n"
     assert diagnose(log).code != "EOS_MISMATCH"
     assert diagnose("The model keeps generating text forever after the answer\n").code == "EOS_MISMATCH"
+
+
+def test_a_pretty_printed_error_body_field_is_read_not_taken_for_quoted_source() -> None:
+    """An indented `"message": "..."` line of a JSON body printed over several lines was read as a traceback's quoted
+    source line (4 spaces then a quote) and never offered; a JSON field is data with a message in it."""
+    log = (
+        "the server answered:\n{\n"
+        '    "object": "error",\n'
+        '    "message": "Cannot use chat template functions because tokenizer.chat_template is not set and no '
+        'template argument was passed! See the docs.",\n'
+        '    "code": 400\n}\n'
+    )
+    assert diagnose(log).code == "NO_CHAT_TEMPLATE"
+    # quoted source in a real traceback is still skipped
+    frame = 'Traceback (most recent call last):\n  File "/x.py", line 3, in f\n    "out of memory in a comment"\n'
+    assert diagnose(frame + "ValueError: something else\n").code == "OTHER"
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # EADDRINUSE as zmq (or any library's own exception) prints it, without "[Errno 98]"
+        ("zmq.error.ZMQError: Address already in use (addr='tcp://10.0.0.2:41234')\n", "PORT_CONFLICT"),
+        # ModelScope's hub (VLLM_USE_MODELSCOPE) for an id it does not have
+        ("requests.exceptions.HTTPError: The request model: some_local_name does not exist!\n", "MODEL_NOT_FOUND"),
+    ],
+)
+def test_library_wordings_of_a_known_cause(log: str, code: str) -> None:
+    assert diagnose(log).code == code

@@ -151,6 +151,12 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig(
         "MODEL_NOT_FOUND",
+        r"The request model: \S+ does not exist",
+        SPECIFIC,
+        "modelscope hub/api.py get_model (VLLM_USE_MODELSCOPE): no such model id on ModelScope",
+    ),
+    _sig(
+        "MODEL_NOT_FOUND",
         r"is not a local folder and is not a valid model identifier",
         CONSEQUENCE,
         "transformers utils/hub.py cached_files: neither a folder nor a hub id. Below HUB_AUTH's 401/gated lines, "
@@ -454,7 +460,9 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "PORT_CONFLICT",
         r"\[Errno (98|48)\][^\n]*address already in use|EADDRINUSE|"
-        r"error while attempting to bind on address",
+        r"error while attempting to bind on address|"
+        # EADDRINUSE's strerror as a library's own exception prints it (zmq.error.ZMQError for vLLM's ZMQ sockets)
+        r"\b\w*Error: Address already in use",
         SPECIFIC,
         "uvicorn / asyncio bind; vllm/entrypoints/openai/api_server.py socket bind",
     ),

@@ -52,7 +52,9 @@ EXCEPTION = re.compile(
 )
 _PYDANTIC = re.compile(r"^\s*(?P<type>Value error|Assertion failed), (?P<message>.*?)(?: \[type=\w+.*)?$")
 _TRACEBACK_FRAME = re.compile(r'^\s*(File "|\^+\s*$|~+\^*\s*$|\.\.\.<\d+ lines>\.\.\.)')
-_SOURCE_ECHO = re.compile(r"^(\s*raise\s|\s{4,}f?[\"'])")  # traceback lines quoting source code
+# traceback lines quoting source code; an indented "key": value is a pretty-printed JSON body's field (an HTTP error's
+# "message"), not source
+_SOURCE_ECHO = re.compile(r"^(\s*raise\s|\s{4,}(?!\"[\w.-]+\"\s*:\s)f?[\"'])")
 
 ARGPARSE = re.compile(
     r"error: (?:argument (?P<flag>[^\s:/]+)(?:/\S+)?: (?P<problem>invalid choice|expected (?:one|at least one) "
