@@ -149,3 +149,30 @@ def test_a_pretty_printed_error_body_field_is_read_not_taken_for_quoted_source()
 )
 def test_library_wordings_of_a_known_cause(log: str, code: str) -> None:
     assert diagnose(log).code == code
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # the Chinese kinds of the runaway-generation account: "keeps outputting", "cannot stop"
+        ("模型部署好了\n它一直在生成同一句话\n", "EOS_MISMATCH"),
+        ("回复停不下来，直到max_tokens\n", "EOS_MISMATCH"),
+        # the reasoning shows up in the answer
+        (
+            "With the parser set, the thinking ends up in the content field instead of reasoning_content\n",
+            "REASONING_LEAK",
+        ),
+        ("Bug: </think> tags in `content` when streaming\n", "REASONING_LEAK"),
+        # the answer went into reasoning_content
+        ("The final answer is placed into reasoning_content and nothing else comes back\n", "REASONING_MISSING"),
+        ("回答全部放到了reasoning_content里\n", "REASONING_MISSING"),
+    ],
+)
+def test_accounts_of_a_symptom_in_other_words_and_languages(log: str, code: str) -> None:
+    assert diagnose(log).code == code
+
+
+def test_an_account_of_reasoning_beside_a_real_error_is_not_the_answer() -> None:
+    """Prose is the cause only in a log with no failure: beside a traceback's error, that error decides."""
+    log = "the thinking ends up in the content\nTraceback (most recent call last):\nValueError: something new broke\n"
+    assert diagnose(log).code == "OTHER"

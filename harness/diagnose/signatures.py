@@ -525,6 +525,35 @@ SIGNATURES: tuple[Signature, ...] = (
         PROSE,
         "a report of the symptom (the end-of-turn token is not among the eos ids vLLM stops on)",
     ),
+    # the same kinds of phrase in Chinese, the language of many vLLM threads: keeps outputting / repeating, cannot
+    # stop, endless output
+    _sig(
+        "EOS_MISMATCH",
+        r"一直(在)?(输出|生成|重复|回答|说)|(停|止)不(下来|住)|(不|无法|没有|不会|不能)(停止|停下|结束|终止)|"
+        r"无限(输出|生成|循环|重复)|(重复|循环)(输出|生成)",
+        PROSE,
+        "a report of the symptom, in Chinese",
+    ),
+    # The reasoning parser and the chat template disagree (codes.py REASONING_LEAK / REASONING_MISSING), as people
+    # report it: the reasoning (or its think tags) shows up in the answer's content; or the answer went into
+    # reasoning_content and content is empty. Prose, ranked like the EOS accounts. (No \b after reasoning_content: a
+    # CJK character after it is a word character too.)
+    _sig(
+        "REASONING_LEAK",
+        r"(\b(reasoning|thinking|thoughts?|think tags?)|</?think>)[^\n]{0,30}?\b(in|into|inside|within)\s+"
+        r"(the\s+)?[`'\"]?(?<!_)content\b|\bcontent\b[^\n]{0,20}\b(contains|includes|has)\s+(the\s+)?"
+        r"(reasoning|thinking|<think>|</think>|think tags?)",
+        PROSE,
+        "a report of the symptom: the reasoning parser does not split what the template's think tags enclose",
+    ),
+    _sig(
+        "REASONING_MISSING",
+        r"(answer|response|content|output|内容|回答)[^\n]{0,30}?(\b(in|into|inside)\s+|放到|放在|到了|进了|在)\s*"
+        r"[`'\"]?reasoning_content(?![A-Za-z0-9_])|"
+        r"\breasoning_content\b[^\n]{0,20}\b(contains|has|holds) (the )?(whole |entire )?(answer|response)",
+        PROSE,
+        "a report of the symptom: the parser took the whole answer as reasoning",
+    ),
     _sig(
         "EOS_MISMATCH",
         r"(\beos[_ ]token(_ids?)?\b|\bstop_token_ids\b|\bend[- ]of[- ](turn|sequence|text) token|\beos ids?\b)"

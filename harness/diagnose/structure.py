@@ -82,7 +82,9 @@ _MARKERS = (
     # a generation that does not end, in prose (signatures.py EOS_MISMATCH), and NCCL's and CUDA's peer-access words
     "n't ", "never", "keep", "kept", "repeat", "endless", "infinite", "non-stop", "nonstop", "runaway", "until", "eos",
     "stop_token", "end-of-", "end of turn", "end of sequence", "peer access", "shared memory", "|>", "</s>",
-    "<end_of_turn>",
+    "<end_of_turn>", "一直", "停", "无限", "重复", "循环",
+    # the reasoning reported in the wrong field (signatures.py REASONING_LEAK / REASONING_MISSING)
+    "reasoning", "think",
 )
 # fmt: on
 
