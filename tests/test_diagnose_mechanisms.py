@@ -176,3 +176,24 @@ def test_an_account_of_reasoning_beside_a_real_error_is_not_the_answer() -> None
     """Prose is the cause only in a log with no failure: beside a traceback's error, that error decides."""
     log = "the thinking ends up in the content\nTraceback (most recent call last):\nValueError: something new broke\n"
     assert diagnose(log).code == "OTHER"
+
+
+_OOM = (
+    "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 256.00 MiB. GPU 0 has a total capacity of "
+    "47.50 GiB of which 100.00 MiB is free.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        ("vllm serve org/Big-34B-Instruct --max-model-len 4096\n", "WEIGHTS_TOO_LARGE"),  # 63 GiB of weights > 47.5
+        ("python -m vllm.entrypoints.openai.api_server --model /m/Big-34B-Instruct -tp 2\n", "OOM"),  # 32 GiB a GPU
+        ("vllm serve org/Big-34B-Instruct-AWQ\n", "OOM"),  # quantised: fewer bytes than the name tells
+        ("vllm serve org/Small-7B-Instruct\n", "OOM"),  # fits: the OOM is something else
+    ],
+)
+def test_an_oom_where_the_weights_alone_exceed_the_gpus_is_weights_too_large(command: str, code: str) -> None:
+    """Model size from its name, the GPU's total from torch's OOM message, the tensor-parallel size from the command:
+    16-bit weights per GPU above a whole GPU make the OOM WEIGHTS_TOO_LARGE."""
+    assert diagnose(command + _OOM).code == code

@@ -25,9 +25,10 @@ from __future__ import annotations
 import re
 import signal
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
+from harness.diagnose.footprint import Footprint
 from harness.diagnose.scan import Scan
 from harness.diagnose.signatures import (
     DATA_DUMPS,
@@ -131,6 +132,7 @@ class _Reading:
         self.last_error_looking: Line | None = None
         self.last_nonempty: tuple[int, str] | None = None
         self.tail: list[tuple[int, str]] = []
+        self.footprint = Footprint()  # the model's size, its split and the GPU's memory, where the log says them
 
     # --- reading ------------------------------------------------------------------------------------------------
 
@@ -141,6 +143,7 @@ class _Reading:
         if not interesting(raw):
             return
         line = parse(number, raw)
+        self.footprint.read(line.message)
         if line.is_frame():
             return  # a traceback frame, or the source it quotes: the exception line follows
         if DATA_DUMPS.search(line.message):
@@ -278,6 +281,9 @@ class _Reading:
             # honest OTHER names it)
             ranked = [cause for cause in ranked if cause not in prose]
         killed = _killed_by_signal(exit_code)
+        if ranked and ranked[0].code == "OOM" and self.footprint.weights_exceed_gpus():
+            # the weights alone are more than the GPUs they were split over: that OOM is WEIGHTS_TOO_LARGE
+            ranked[0] = replace(ranked[0], code="WEIGHTS_TOO_LARGE")
         if ranked and (killed is None or ranked[0].rank > EXIT_SIGNAL):
             best = ranked[0]
             return Diagnosis(best.code, best.evidence, best.line, best.site, tuple(ranked[1 : 1 + CAUSES_KEPT]))
