@@ -107,6 +107,8 @@ def test_a_wrapped_400_body_is_read_across_its_lines(log: str) -> None:
         ),
         # a model class the installed transformers lacks, inside a wrapper's 500
         ("Server error. 500 - [pid=1] cannot import name 'FooBarForConditionalGeneration'\n", "TRANSFORMERS_MISMATCH"),
+        # ... but a class of another package (a plugin built for another vLLM) is that environment's import failure
+        ("ImportError: cannot import name 'SchedulerConfig' from 'vllm.config' (/x.py)\n", "ENV_IMPORT_BROKEN"),
         # a wrapper swallowed `from vllm import LLM`; the name is undefined where it is used
         ("NameError: name 'SamplingParams' is not defined\n", "ENV_IMPORT_BROKEN"),
     ],

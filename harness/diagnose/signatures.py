@@ -190,7 +190,8 @@ SIGNATURES: tuple[Signature, ...] = (
     # (transformers names its classes <Model>For<Task>, <Model>Config, <Model>Processor, ...)
     _sig(
         "TRANSFORMERS_MISMATCH",
-        r"cannot import name '[A-Z]\w*(For[A-Z]\w+|Config|Processor|ImageProcessor\w*|Tokenizer\w*|Model)'",
+        r"cannot import name '[A-Z]\w*(For[A-Z]\w+|Config|Processor|ImageProcessor\w*|Tokenizer\w*|Model)'"
+        r"(?!\s+from\s+[\"'](?!transformers))",  # imported from another package (vllm.config): that package's mismatch
         SPECIFIC,
         "Python's import of a transformers class by name (a model class this transformers version lacks)",
     ),
