@@ -49,6 +49,12 @@ def test_sites_read_from_the_cache_are_coded_by_todays_rules() -> None:
             f"Model architectures {PLACEHOLDER} are not supported",
             "ARCH_UNSUPPORTED",
         ),
+        # the dtype named after the refusal
+        (
+            "vllm/config/model.py",
+            f"The model type {PLACEHOLDER} does not support float16. Reason: {PLACEHOLDER}",
+            "DTYPE_UNSUPPORTED",
+        ),
         # a request naming a model the server does not serve
         ("vllm/entrypoints/serve/serving.py", f"The model `{PLACEHOLDER}` does not exist.", "WRONG_MODEL"),
     ],

@@ -121,7 +121,13 @@ SITE_RULES: tuple[SiteRule, ...] = (
         r"(quantization|quant) (method|scheme).*(not supported|capability)"
         r"|unknown quantization",
     ),
-    _rule("DTYPE_UNSUPPORTED", "vllm/", r"(bfloat16|float16|dtype).*(compute capability|not support|only supported)"),
+    # the dtype named before the refusal ("bfloat16 is only supported on ...") or after it ("does not support float16")
+    _rule(
+        "DTYPE_UNSUPPORTED",
+        "vllm/",
+        r"(bfloat16|float16|dtype).*(compute capability|not support|only supported)"
+        r"|(not|n't) support (the )?(b?float16|fp16|bf16|half|dtype)\b",
+    ),
     # The registry could not load the model's class in its inspection subprocess: an import of the model's module failed
     # (a missing or broken dependency). That subprocess's own traceback, when the log has it, says more and outranks.
     _rule("ENV_IMPORT_BROKEN", "vllm/model_executor/models/", r"failed to be inspected"),
