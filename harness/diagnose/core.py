@@ -25,9 +25,10 @@ from __future__ import annotations
 import re
 import signal
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
+from harness.diagnose.footprint import Footprint
 from harness.diagnose.scan import Scan
 from harness.diagnose.signatures import (
     DATA_DUMPS,
@@ -63,6 +64,8 @@ FLAG_CODES: dict[str, str] = {
     "-q": "QUANT_UNSUPPORTED",
 }
 _QUIET_OK = tuple(signature for signature in SIGNATURES if signature.quiet_ok)
+_BODY_START = re.compile(r"[\"']message[\"']\s*:\s*[\"']")  # an error body's message opens on this line
+BODY_LINES = 3  # the most lines a wrapped error body is read across
 _ERROR_LOOKING = re.compile(r"^[\w.]*(Error|Exception|Exit)\b[:(]|\b(Error|Exception)\b|Traceback", re.IGNORECASE)
 
 
@@ -129,6 +132,7 @@ class _Reading:
         self.last_error_looking: Line | None = None
         self.last_nonempty: tuple[int, str] | None = None
         self.tail: list[tuple[int, str]] = []
+        self.footprint = Footprint()  # the model's size, its split and the GPU's memory, where the log says them
 
     # --- reading ------------------------------------------------------------------------------------------------
 
@@ -139,6 +143,7 @@ class _Reading:
         if not interesting(raw):
             return
         line = parse(number, raw)
+        self.footprint.read(line.message)
         if line.is_frame():
             return  # a traceback frame, or the source it quotes: the exception line follows
         if DATA_DUMPS.search(line.message):
@@ -165,7 +170,7 @@ class _Reading:
             if code is not None:
                 self._offer(code, WORDS, line, None)
                 matched = True
-        self._http(line, matched, site.where if site else None)
+        self._http(line, matched, site.where if site else None, following)
         self._fallbacks(line)
 
     def _texts(self, line: Line, following: list[str]) -> list[str]:
@@ -220,8 +225,16 @@ class _Reading:
         self._offer(code, SPECIFIC, line, site.where if site else None)
         return True
 
-    def _http(self, line: Line, matched: bool, where: str | None) -> None:
+    def _http(self, line: Line, matched: bool, where: str | None, following: list[str] | None = None) -> None:
         error = http_error(line.message)
+        if (error is None or error.message is None) and _BODY_START.search(line.message):
+            # a JSON body the terminal or the paste wrapped: its message (and status) end on the next lines
+            joined = line.message.rstrip()
+            for raw in (following or [])[:BODY_LINES]:
+                joined += " " + parse(0, raw).message.strip()
+                error = http_error(joined) or error
+                if error is not None and error.message is not None:
+                    break
         if error is None:
             return
         self.last_http = line
@@ -268,6 +281,9 @@ class _Reading:
             # honest OTHER names it)
             ranked = [cause for cause in ranked if cause not in prose]
         killed = _killed_by_signal(exit_code)
+        if ranked and ranked[0].code == "OOM" and self.footprint.weights_exceed_gpus():
+            # the weights alone are more than the GPUs they were split over: that OOM is WEIGHTS_TOO_LARGE
+            ranked[0] = replace(ranked[0], code="WEIGHTS_TOO_LARGE")
         if ranked and (killed is None or ranked[0].rank > EXIT_SIGNAL):
             best = ranked[0]
             return Diagnosis(best.code, best.evidence, best.line, best.site, tuple(ranked[1 : 1 + CAUSES_KEPT]))
@@ -287,6 +303,13 @@ class _Reading:
             if after.exception() is not None or not (after.is_frame() or after.message[:1].isspace()):
                 return  # the exception line (or anything else) came after the frames: the traceback finished
         frame = lines[innermost]
+        for after in lines[innermost + 1 :]:
+            # the source line the innermost frame quotes is the raise statement itself: its message is a site's
+            statement = after.message.strip()
+            site = self.sites.match(statement) if self.sites is not None and statement.startswith("raise ") else None
+            if site is not None and site.code is not None:
+                self._offer(site.code, TRUNCATED, after, site.where)
+                return
         for code, pattern in UNFINISHED_FRAMES:
             if pattern.search(frame.message):
                 self._offer(code, TRUNCATED, frame, None)

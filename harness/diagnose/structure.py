@@ -52,7 +52,9 @@ EXCEPTION = re.compile(
 )
 _PYDANTIC = re.compile(r"^\s*(?P<type>Value error|Assertion failed), (?P<message>.*?)(?: \[type=\w+.*)?$")
 _TRACEBACK_FRAME = re.compile(r'^\s*(File "|\^+\s*$|~+\^*\s*$|\.\.\.<\d+ lines>\.\.\.)')
-_SOURCE_ECHO = re.compile(r"^(\s*raise\s|\s{4,}f?[\"'])")  # traceback lines quoting source code
+# traceback lines quoting source code; an indented "key": value is a pretty-printed JSON body's field (an HTTP error's
+# "message"), not source
+_SOURCE_ECHO = re.compile(r"^(\s*raise\s|\s{4,}(?!\"[\w.-]+\"\s*:\s)f?[\"'])")
 
 ARGPARSE = re.compile(
     r"error: (?:argument (?P<flag>[^\s:/]+)(?:/\S+)?: (?P<problem>invalid choice|expected (?:one|at least one) "
@@ -80,7 +82,9 @@ _MARKERS = (
     # a generation that does not end, in prose (signatures.py EOS_MISMATCH), and NCCL's and CUDA's peer-access words
     "n't ", "never", "keep", "kept", "repeat", "endless", "infinite", "non-stop", "nonstop", "runaway", "until", "eos",
     "stop_token", "end-of-", "end of turn", "end of sequence", "peer access", "shared memory", "|>", "</s>",
-    "<end_of_turn>",
+    "<end_of_turn>", "一直", "停", "无限", "重复", "循环",
+    # the reasoning reported in the wrong field (signatures.py REASONING_LEAK / REASONING_MISSING)
+    "reasoning", "think",
 )
 # fmt: on
 

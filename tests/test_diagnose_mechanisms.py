@@ -1,0 +1,226 @@
+"""The general mechanisms behind the held-out-3 misses: each test is written in its own words (no corpus log copied),
+and each fails without the change it names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.diagnose import diagnose
+from harness.diagnose import sites as sites_module
+from harness.diagnose.sites import PLACEHOLDER, RULES_KEY, SCHEMA, Site, SiteIndex, classify
+
+
+def _site(module: str, function: str, template: str) -> Site:
+    return Site(module, function, "ValueError", template, classify(module, template))
+
+
+# --- the site index -------------------------------------------------------------------------------------------------
+
+
+def test_a_site_whose_anchor_word_the_head_cut_in_two_still_matches() -> None:
+    """The anchor word comes from the message's first 40 literal characters; a word cut there ("inspec") is no word a
+    log line has, so the site was never a candidate. The cut word is dropped and a whole word anchors the site."""
+    site = _site("vllm/x.py", "f", f"The run of {PLACEHOLDER} at the tip had an extraordinarily odd end.")
+    index = SiteIndex("vllm", "0", [site])
+    assert index.match("ValueError: The run of job 7 at the tip had an extraordinarily odd end.") is site
+
+
+def test_sites_read_from_the_cache_are_coded_by_todays_rules() -> None:
+    """A cache written under older rules (a site with no code) is classified again when read back."""
+    row = ["vllm/lora/lora_model.py", "LoRAModel.from_local_checkpoint", "ValueError", "Frobnicated tensor x", None]
+    index = SiteIndex.from_json(json.loads(json.dumps({"distribution": "vllm", "version": "0", "sites": [row]})))
+    assert index.sites[0].code == "LORA_ADAPTER"
+
+
+def test_a_cache_written_under_other_rules_is_classified_once_and_written_back(tmp_path: Path) -> None:
+    """Reading such a cache gives today's codes and rewrites it, so the next read takes the stored codes as they are.
+    A file of the older schema is migrated to a new file and left as it was (an older harness still reads it)."""
+    path, older = tmp_path / "sites-vllm-0-v3.json", tmp_path / "sites-vllm-0-v2.json"
+    row = ["vllm/lora/peft_helper.py", "PEFTHelper.from_dict", "ValueError", "Field x is malformed here", None]
+    old_text = json.dumps({"schema": 2, "distribution": "vllm", "version": "0", "sites": [row]})
+    older.write_text(old_text)
+    index = sites_module._cached(path, older)
+    assert index is not None and index.sites[0].code == "LORA_ADAPTER"
+    assert older.read_text() == old_text
+    data = json.loads(path.read_text())
+    assert (data["schema"], data["rules"], data["sites"][0][4]) == (SCHEMA, RULES_KEY, "LORA_ADAPTER")
+    path.write_text(json.dumps({**data, "rules": "other rules", "sites": [row]}))
+    assert sites_module._cached(path, older).sites[0].code == "LORA_ADAPTER"  # type: ignore[union-attr]
+    assert json.loads(path.read_text())["rules"] == RULES_KEY
+
+
+@pytest.mark.parametrize(
+    ("module", "template", "code"),
+    [
+        # whatever the module that reads an adapter's files says is about the adapter
+        ("vllm/lora/lora_model.py", f"Tensor {PLACEHOLDER} has a shape no layer takes", "LORA_ADAPTER"),
+        ("vllm/lora/peft_helper.py", f"Field {PLACEHOLDER} of adapter_config.json is malformed", "LORA_ADAPTER"),
+        ("vllm/lora/utils.py", f"{PLACEHOLDER} is an unexpected LoRA weight name", "LORA_ADAPTER"),
+        ("vllm/lora/model_manager.py", "No free adapter slots.", None),  # the server's slots, not the adapter
+        ("vllm/lora/lora_model.py", "tensorizer_dir must be set in tensorizer config.", None),
+        # the registry's inspection subprocess could not load the model's module
+        ("vllm/model_executor/models/registry.py", f"Arch {PLACEHOLDER} failed to be inspected.", "ENV_IMPORT_BROKEN"),
+        (
+            "vllm/model_executor/models/registry.py",
+            f"Model architectures {PLACEHOLDER} are not supported",
+            "ARCH_UNSUPPORTED",
+        ),
+        # the dtype named after the refusal
+        (
+            "vllm/config/model.py",
+            f"The model type {PLACEHOLDER} does not support float16. Reason: {PLACEHOLDER}",
+            "DTYPE_UNSUPPORTED",
+        ),
+        # a request naming a model the server does not serve
+        ("vllm/entrypoints/serve/serving.py", f"The model `{PLACEHOLDER}` does not exist.", "WRONG_MODEL"),
+    ],
+)
+def test_site_rules_claim_by_place_and_subject(module: str, template: str, code: str | None) -> None:
+    assert classify(module, template) == code
+
+
+def test_a_log_cut_inside_a_traceback_is_read_by_the_raise_statement_its_last_frame_quotes() -> None:
+    """The exception line is missing, but the innermost frame quotes `raise ValueError(f"...")`: that is a site's
+    message, and the site's code is the answer (ranked as a traceback cut short)."""
+    site = _site("vllm/lora/utils.py", "parse_weight_name", f"{PLACEHOLDER} is an unexpected LoRA weight name")
+    log = (
+        "ERROR 01-01 00:00:00 [core.py:1] Traceback (most recent call last):\n"
+        'ERROR 01-01 00:00:00 [core.py:1]   File "/env/vllm/lora/utils.py", line 9, in parse_weight_name\n'
+        'ERROR 01-01 00:00:00 [core.py:1]     raise ValueError(f"{name} is an unexpected LoRA weight name")\n'
+    )
+    result = diagnose(log, sites=SiteIndex("vllm", "0", [site]))
+    assert (result.code, result.line, result.site) == ("LORA_ADAPTER", 3, "vllm/lora/utils.py:parse_weight_name")
+
+
+# --- HTTP bodies ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        # a client's exception line whose body the terminal wrapped
+        "openai.BadRequestError: Error code: 400 - {'object': 'error', 'message': 'Only one system turn may lead, "
+        "then turns must\nswap between human and bot', 'type': 'BadRequestError', 'code': 400}\n",
+        # a body a web UI printed, wrapped mid-message, its status on the next line
+        'UI failure:\n\'{"object":"error","message":"Only one system turn may lead, then turns must\n'
+        'swap between human and bot","type":"BadRequestError","param":null,"code":400}\'\n',
+    ],
+)
+def test_a_wrapped_400_body_is_read_across_its_lines(log: str) -> None:
+    """A 400 body whose message no vLLM site prints is the chat template's raise_exception text, also when the body
+    is wrapped over two lines (its message and status end on the next line)."""
+    site = _site("vllm/entrypoints/x.py", "f", "Unrelated message of the engine here")
+    assert diagnose(log, sites=SiteIndex("vllm", "0", [site])).code == "TEMPLATE_ERROR"
+
+
+# --- hand signatures: libraries' own raise sites -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # argparse's message quoted without "prog: error:" (an issue title)
+        ("Bug: serve fails, unrecognized arguments: --max-modl-len 4096\n", "FLAG_UNKNOWN"),
+        # transformers' auto factory: a config class no AutoModel of this kind maps
+        (
+            "ERROR 01-01 00:00:00 [engine.py:1] Unrecognized configuration class <class 'transformers.models.foo."
+            "configuration_foo.FooConfig'> for this kind of AutoModel: AutoModelForCausalLM.\n",
+            "ARCH_UNSUPPORTED",
+        ),
+        # a model class the installed transformers lacks, inside a wrapper's 500
+        ("Server error. 500 - [pid=1] cannot import name 'FooBarForConditionalGeneration'\n", "TRANSFORMERS_MISMATCH"),
+        # ... but a class of another package (a plugin built for another vLLM) is that environment's import failure
+        ("ImportError: cannot import name 'SchedulerConfig' from 'vllm.config' (/x.py)\n", "ENV_IMPORT_BROKEN"),
+        # a wrapper swallowed `from vllm import LLM`; the name is undefined where it is used
+        ("NameError: name 'SamplingParams' is not defined\n", "ENV_IMPORT_BROKEN"),
+    ],
+)
+def test_library_messages_name_their_cause(log: str, code: str) -> None:
+    assert diagnose(log).code == code
+
+
+def test_an_account_of_errors_that_keep_coming_is_no_runaway_generation() -> None:
+    """ "keeps generating errors" is a failure repeating, not text that does not stop: no EOS_MISMATCH."""
+    log = "I tried to serve the checkpoint and it keeps generating errors:\n\n Something odd for url: x/config.json\n"
+    assert diagnose(log).code != "EOS_MISMATCH"
+    assert diagnose("The model keeps generating text forever after the answer\n").code == "EOS_MISMATCH"
+
+
+def test_a_pretty_printed_error_body_field_is_read_not_taken_for_quoted_source() -> None:
+    """An indented `"message": "..."` line of a JSON body printed over several lines was read as a traceback's quoted
+    source line (4 spaces then a quote) and never offered; a JSON field is data with a message in it."""
+    log = (
+        "the server answered:\n{\n"
+        '    "object": "error",\n'
+        '    "message": "Cannot use chat template functions because tokenizer.chat_template is not set and no '
+        'template argument was passed! See the docs.",\n'
+        '    "code": 400\n}\n'
+    )
+    assert diagnose(log).code == "NO_CHAT_TEMPLATE"
+    # quoted source in a real traceback is still skipped
+    frame = 'Traceback (most recent call last):\n  File "/x.py", line 3, in f\n    "out of memory in a comment"\n'
+    assert diagnose(frame + "ValueError: something else\n").code == "OTHER"
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # EADDRINUSE as zmq (or any library's own exception) prints it, without "[Errno 98]"
+        ("zmq.error.ZMQError: Address already in use (addr='tcp://10.0.0.2:41234')\n", "PORT_CONFLICT"),
+        # ModelScope's hub (VLLM_USE_MODELSCOPE) for an id it does not have
+        ("requests.exceptions.HTTPError: The request model: some_local_name does not exist!\n", "MODEL_NOT_FOUND"),
+    ],
+)
+def test_library_wordings_of_a_known_cause(log: str, code: str) -> None:
+    assert diagnose(log).code == code
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # the Chinese kinds of the runaway-generation account: "keeps outputting", "cannot stop"
+        ("模型部署好了\n它一直在生成同一句话\n", "EOS_MISMATCH"),
+        ("回复停不下来，直到max_tokens\n", "EOS_MISMATCH"),
+        # the reasoning shows up in the answer
+        (
+            "With the parser set, the thinking ends up in the content field instead of reasoning_content\n",
+            "REASONING_LEAK",
+        ),
+        ("Bug: </think> tags in `content` when streaming\n", "REASONING_LEAK"),
+        # the answer went into reasoning_content
+        ("The final answer is placed into reasoning_content and nothing else comes back\n", "REASONING_MISSING"),
+        ("回答全部放到了reasoning_content里\n", "REASONING_MISSING"),
+    ],
+)
+def test_accounts_of_a_symptom_in_other_words_and_languages(log: str, code: str) -> None:
+    assert diagnose(log).code == code
+
+
+def test_an_account_of_reasoning_beside_a_real_error_is_not_the_answer() -> None:
+    """Prose is the cause only in a log with no failure: beside a traceback's error, that error decides."""
+    log = "the thinking ends up in the content\nTraceback (most recent call last):\nValueError: something new broke\n"
+    assert diagnose(log).code == "OTHER"
+
+
+_OOM = (
+    "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 256.00 MiB. GPU 0 has a total capacity of "
+    "47.50 GiB of which 100.00 MiB is free.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        ("vllm serve org/Big-34B-Instruct --max-model-len 4096\n", "WEIGHTS_TOO_LARGE"),  # 63 GiB of weights > 47.5
+        ("python -m vllm.entrypoints.openai.api_server --model /m/Big-34B-Instruct -tp 2\n", "OOM"),  # 32 GiB a GPU
+        ("vllm serve org/Big-34B-Instruct-AWQ\n", "OOM"),  # quantised: fewer bytes than the name tells
+        ("vllm serve org/Small-7B-Instruct\n", "OOM"),  # fits: the OOM is something else
+    ],
+)
+def test_an_oom_where_the_weights_alone_exceed_the_gpus_is_weights_too_large(command: str, code: str) -> None:
+    """Model size from its name, the GPU's total from torch's OOM message, the tensor-parallel size from the command:
+    16-bit weights per GPU above a whole GPU make the OOM WEIGHTS_TOO_LARGE."""
+    assert diagnose(command + _OOM).code == code
