@@ -33,8 +33,8 @@ HELDOUT3 = Path(__file__).parent / "data" / "logs_heldout3"
 HELDOUT4 = Path(__file__).parent / "data" / "logs_heldout4"
 SPLITS = ("dev", "heldout", "heldout2", "heldout3", "heldout4")
 # scored and opened for tuning: no longer blind (heldout, heldout2: tests/data/logs_heldout2/README.md; heldout3:
-# scored once at 151a669, tests/data/logs_heldout3/README.md)
-BURNED = ("heldout", "heldout2", "heldout3")
+# scored once at 151a669, tests/data/logs_heldout3/README.md; heldout4: once at e75e336, its README.md)
+BURNED = ("heldout", "heldout2", "heldout3", "heldout4")
 
 
 @dataclass(frozen=True)
