@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from live_stack import Stack, serve_stack
+from session_costs import expected_seconds
 from shared_runs import DemoRun
 
 from harness.engine import resolve_engine_python
@@ -31,6 +32,10 @@ def pytest_configure(config: pytest.Config) -> None:
         ledger = Path(tempfile.mkdtemp(prefix="vllm-compat-boots-")) / "boots.jsonl"
         os.environ[LEDGER_VAR] = str(ledger)
         config.stash[_LEDGER] = ledger
+    if getattr(config.option, "numprocesses", None):
+        # The controller schedules in the workers' collection order, longest first (pytest_collection_modifyitems);
+        # xdist's own reordering (the units with most tests first) would undo it.
+        config.option.loadscopereorder = False
     # Every real boot of the session (the workers', the runs' under a test) takes one CPU core set: `make test` runs
     # two xdist workers and the demo runs two servers at once; without a set each vLLM would bind the same core.
     os.environ.setdefault(PER_SERVER_VAR, "1")
@@ -62,19 +67,28 @@ SHARED_GROUP = "shared-servers"
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under `-n N --dist loadgroup`: a module is one unit of work (its module fixtures run once), and the modules that
-    read a session fixture's servers are one unit together (each worker would otherwise boot its own copy)."""
+    read a session fixture's servers are one unit together (each worker would otherwise boot its own copy). The
+    longest units go first (the way a scheduler without run times does best: longest first), so the short unit tests
+    fill the end instead of a 3-minute end-to-end module starting last on one worker while the other idles."""
 
     def module_of(item: pytest.Item) -> str:
         return item.nodeid.split("::")[0]
 
     sharing = {module_of(item) for item in items if SHARED_FIXTURES & set(getattr(item, "fixturenames", ()))}
+    group_of = {}
     for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        module = module_of(item)
-        item.add_marker(pytest.mark.xdist_group(SHARED_GROUP if module in sharing else module))
+        marker = item.get_closest_marker("xdist_group")
+        if marker is None:
+            module = module_of(item)
+            group = SHARED_GROUP if module in sharing else module
+            item.add_marker(pytest.mark.xdist_group(group))
+        else:
+            group = str(marker.args[0] if marker.args else marker.kwargs.get("name", ""))
+        group_of[item.nodeid] = group
+    if hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None):
+        items.sort(key=lambda item: -expected_seconds(group_of[item.nodeid].rsplit("/", 1)[-1]))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -96,6 +96,30 @@ OWN_BOOTS: dict[str, str] = {
 }
 
 
+# Wall seconds of the slowest units of work, measured in a `make test` rehearsal on the 2-core machine (2026-12-07,
+# two workers, fresh cache): the order `make test` hands them to its workers, longest first. A unit not listed counts
+# as a unit test (a few seconds) and goes after these.
+MEASURED_SECONDS: dict[str, float] = {
+    "shared-servers": 1160.0,  # the demo run, the chat-ok stack and the modules that read them
+    "test_e2e_upgrade.py": 243.0,
+    "test_e2e_deployment.py": 171.0,
+    "test_e2e_history.py": 162.0,
+    "test_e2e_shards.py": 159.0,
+    "test_reliability_interrupts.py": 117.0,
+    "test_wheel.py": 80.0,
+    "test_reliability_engine.py": 75.0,
+    "test_e2e_real.py": 63.0,
+    "test_engine_rules.py": 61.0,
+    "test_zoo.py": 55.0,
+    "test_e2e_dry_boot.py": 18.0,
+}
+
+
+def expected_seconds(group: str) -> float:
+    """How long a unit of work (an xdist group: a module's file name, or a shared group) is expected to take."""
+    return MEASURED_SECONDS.get(group, 0.0)
+
+
 def unexplained_repeats(repeated: Mapping[str, list[str]]) -> dict[str, list[str]]:
     """For each repeated pair, the modules that booted it although they could have read a session fixture's."""
     found = {}
