@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from harness.runner import CellRunner
 
 START_TIMEOUT_S = 60.0  # threads wait this long for each other at the starting line
+JOIN_SLICE_S = 0.2  # how often the waiting main thread gets to run a signal handler
 
 
 def _probe_once(runner: CellRunner, cell: Cell) -> LoadProbe:
@@ -69,5 +70,8 @@ def probe_at_once(runner: CellRunner, jobs: Mapping[str, Sequence[Cell]]) -> dic
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        # Joined in short slices: a process-directed SIGINT/SIGTERM may be delivered to a worker thread, and then a
+        # main thread blocked in an untimed join never runs the Python handler until the probes end (seen: 300 s).
+        while thread.is_alive():
+            thread.join(JOIN_SLICE_S)
     return results
