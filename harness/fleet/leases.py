@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.fleet.inventory import GpuUnit
+from harness.flocks import live_files as _live_files
+from harness.flocks import open_lock_file as _open
+from harness.flocks import try_flock as _try_lock
 from harness.paths import cache_root
 
 SHARE_EPSILON = 1e-6
@@ -59,39 +62,9 @@ class Holder:
         return f"pid {self.pid} ({self.holder}, since {self.since}{share})"
 
 
-def _open(path: Path) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-
-
-def _try_lock(fd: int, mode: int) -> bool:
-    try:
-        fcntl.flock(fd, mode | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
 def _write(fd: int, payload: dict[str, Any]) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(payload).encode(), 0)
-
-
-def _live_files(root: Path, pattern: str) -> Iterator[Path]:
-    """The files under ``root`` matching ``pattern`` that a live process keeps locked; a file nobody locks belongs
-    to a process that died (its flock went with it), and is removed."""
-    for path in root.glob(pattern):
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
-            continue
-        try:
-            if _try_lock(fd, fcntl.LOCK_EX):
-                with contextlib.suppress(OSError):
-                    path.unlink()
-                continue
-            yield path
-        finally:
-            os.close(fd)
 
 
 def _read_holder(path: Path) -> Holder | None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.flocks import live_files, open_lock_file, try_flock
 from harness.paths import cache_root
 
 BIND_VAR = "VLLM_CPU_OMP_THREADS_BIND"  # vLLM's own variable: the cores of each worker rank, ranks split by "|"
@@ -105,11 +106,10 @@ def _name(cores: Sequence[int]) -> str:
     return _ranges(cores).replace(",", "_")
 
 
-def _try_lock(path: Path, payload: str) -> int | None:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+def _take(path: Path, payload: str) -> int | None:
+    """An exclusive flock on ``path`` (created if need be) with ``payload`` written in it, or None if held."""
+    fd = open_lock_file(path)
+    if not try_flock(fd, fcntl.LOCK_EX):
         os.close(fd)
         return None
     os.ftruncate(fd, 0)
@@ -118,18 +118,8 @@ def _try_lock(path: Path, payload: str) -> int | None:
 
 
 def _bound_count(root: Path, block: str) -> int:
-    """Servers bound to ``block`` now: the bound files some live process keeps locked (a dead holder's file is
-    removed)."""
-    count = 0
-    for path in root.glob(f"bound-{block}-*"):
-        fd = _try_lock(path, "")
-        if fd is None:
-            count += 1
-            continue
-        with contextlib.suppress(OSError):
-            path.unlink()
-        os.close(fd)
-    return count
+    """Servers bound to ``block`` now: the bound files some live process keeps locked."""
+    return sum(1 for _ in live_files(root, f"bound-{block}-*"))
 
 
 @dataclass
@@ -190,17 +180,15 @@ def lease_cores(
     root.mkdir(parents=True, exist_ok=True)
     blocks = plan.blocks(ranks)
     started = time.monotonic()
-    serial = 0
     while True:
         by_load = sorted(blocks, key=lambda block: (_bound_count(root, _name(block)), block))
         for block in by_load:
             name = _name(block)
-            boot_fd = _try_lock(root / f"boot-{name}.lock", f"{os.getpid()} {holder}\n")
+            boot_fd = _take(root / f"boot-{name}.lock", f"{os.getpid()} {holder}\n")
             if boot_fd is None:
                 continue
-            serial += 1
-            bound_path = root / f"bound-{name}-{os.getpid()}-{id(plan)}-{serial}-{time.monotonic_ns()}"
-            bound_fd = _try_lock(bound_path, f"{os.getpid()} {holder}\n")
+            bound_path = root / f"bound-{name}-{os.getpid()}-{time.monotonic_ns()}"
+            bound_fd = _take(bound_path, f"{os.getpid()} {holder}\n")
             return CoreLease(
                 block,
                 bind_mask(block, ranks),
