@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from harness.diagnose import SiteIndex, diagnose, load_sites
+from harness.diagnose.releases import with_releases
 from harness.paths import cache_root
 
 REAL = Path(__file__).parent / "data" / "logs_real"
@@ -127,9 +128,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--burned", action="store_true", help="with --misses: also the burned held-out sets' misses")
     parser.add_argument("--site-packages", type=Path, help="the engine's site-packages to read vLLM's source from")
     parser.add_argument("--no-sites", action="store_true", help="hand-written signatures and structure only")
+    parser.add_argument(
+        "--no-releases", action="store_true", help="the engine's sites only, not the published releases' shipped ones"
+    )
     args = parser.parse_args(argv)
     site_packages = None if args.no_sites else (args.site_packages or newest_engine_site_packages())
     sites = load_sites(site_packages) if site_packages is not None else None
+    if not args.no_sites and not args.no_releases:
+        sites = with_releases(sites)  # as `vllm-compat diagnose` reads them
     print(f"sources: {f'{sites.distribution} {sites.version} ({len(sites.sites)} sites)' if sites else 'none'}")
     results = outcomes(sites) + outcomes(sites, HELDOUT2) + outcomes(sites, HELDOUT3) + outcomes(sites, HELDOUT4)
     print(report(results))

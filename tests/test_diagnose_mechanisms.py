@@ -224,3 +224,105 @@ def test_an_oom_where_the_weights_alone_exceed_the_gpus_is_weights_too_large(com
     """Model size from its name, the GPU's total from torch's OOM message, the tensor-parallel size from the command:
     16-bit weights per GPU above a whole GPU make the OOM WEIGHTS_TOO_LARGE."""
     assert diagnose(command + _OOM).code == code
+
+
+# --- round 3: what the engine's source and the log's structure say (written before held-out-5 was read) -------------
+
+
+@pytest.mark.parametrize(
+    ("module", "template", "code"),
+    [
+        # a model refusing a quantization method, in any model file, any method
+        (
+            "vllm/model_executor/models/phi3.py",
+            f"Model {PLACEHOLDER} does not support AWQ quantization yet",
+            "QUANT_UNSUPPORTED",
+        ),
+        ("vllm/models/olmo9/model.py", f"{PLACEHOLDER} does not support GPTQ quantization", "QUANT_UNSUPPORTED"),
+        # a quantisation kernel refusing the hardware
+        (
+            "vllm/model_executor/layers/quantization/mxfp9.py",
+            f"MXFP9 kernels require an SM100 GPU, got {PLACEHOLDER}",
+            "QUANT_UNSUPPORTED",
+        ),
+        # ... but a dtype the method refuses stays a dtype refusal
+        (
+            "vllm/model_executor/layers/quantization/mxfp9.py",
+            f"dtype {PLACEHOLDER} is not supported for quantization method mxfp9",
+            "DTYPE_UNSUPPORTED",
+        ),
+        # a model family refusing a version of itself, in both layouts of vLLM's model code
+        (
+            "vllm/models/minicpmz/model.py",
+            f"MiniCPMZ only supports versions 1.0 and 2.0, got {PLACEHOLDER}",
+            "ARCH_UNSUPPORTED",
+        ),
+        ("vllm/model_executor/models/grok9.py", f"Unsupported Grok version: {PLACEHOLDER}", "ARCH_UNSUPPORTED"),
+        # whatever a structured-output backend refuses or fails to compile
+        (
+            "vllm/v1/structured_output/backend_zz.py",
+            f"Failed to compile the JSON schema: {PLACEHOLDER}",
+            "STRUCTURED_OUTPUT",
+        ),
+        # a multimodal limit given to a text-only model: the model takes no such input
+        ("vllm/config/multimodal.py", "limit_mm_per_prompt is only supported for multimodal models", "WRONG_TASK"),
+        # a model file's internal check is no refusal of the model: evidence only
+        ("vllm/models/olmo9/model.py", f"Expected {PLACEHOLDER} experts in the checkpoint, found {PLACEHOLDER}", None),
+    ],
+)
+def test_round3_site_rules_claim_by_place_and_subject(module: str, template: str, code: str | None) -> None:
+    assert classify(module, template) == code
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # a transformers class called with another version's arguments
+        (
+            "TypeError: Idefics9Processor.__init__() got multiple values for argument 'image_processor'",
+            "TRANSFORMERS_MISMATCH",
+        ),
+        ("TypeError: Foo2Config.__init__() got an unexpected keyword argument 'rope_scaling'", "TRANSFORMERS_MISMATCH"),
+        ("AttributeError: 'Bar3Config' object has no attribute 'text_config'", "TRANSFORMERS_MISMATCH"),
+        # HOME is / for a container user the image does not know: the caches under it cannot be written
+        ("PermissionError: [Errno 13] Permission denied: '/.triton'", "NO_PASSWD_ENTRY"),
+        ("OSError: [Errno 13] Permission denied: '/.cache/huggingface/hub'", "NO_PASSWD_ENTRY"),
+        # an account of where the reasoning went, and one of a structure the engine did not enforce
+        ("When I call the server the thinking process shows up in the final answer.", "REASONING_LEAK"),
+        ("The guided_json parameter is silently ignored by the server: free text comes back.", "STRUCTURED_OUTPUT"),
+    ],
+)
+def test_round3_library_and_account_wordings(log: str, code: str) -> None:
+    assert diagnose(log).code == code
+
+
+def test_a_permission_error_on_another_path_is_not_a_missing_passwd_entry() -> None:
+    assert diagnose("PermissionError: [Errno 13] Permission denied: '/models/llama/config.json'").code == "OTHER"
+
+
+def test_a_traceback_cut_inside_the_workers_distributed_setup_is_nccl() -> None:
+    log = (
+        "ERROR 01-02 03:04:05 [engine.py:1] Traceback (most recent call last):\n"
+        'ERROR 01-02 03:04:05 [engine.py:1]   File "/venv/lib/python3.12/site-packages/vllm/worker/worker.py", '
+        "line 5, in init_worker_distributed_environment\n"
+        'ERROR 01-02 03:04:05 [engine.py:1]   File "/venv/lib/python3.12/site-packages/vllm/distributed/'
+        'parallel_state.py", line 9, in init_model_parallel_group\n'
+        "ERROR 01-02 03:04:05 [engine.py:1]     return GroupCoordinator(\n"
+    )
+    assert diagnose(log).code == "NCCL_ERROR"
+
+
+def test_an_account_dropped_beside_a_real_error_does_not_take_the_same_codes_evidence_with_it() -> None:
+    """A thread that mentions NCCL_P2P_DISABLE=1 (a topic, dropped beside an ERROR record) and whose traceback was cut
+    in the distributed set-up: the cut traceback is NCCL evidence of its own. Both offered NCCL_ERROR; one offer per
+    code kept only the stronger, the account, and dropping it lost the evidence too."""
+    log = (
+        "# multi-GPU start hangs unless NCCL_P2P_DISABLE=1 is exported\n"
+        "ERROR 01-02 03:04:05 [engine.py:1] Traceback (most recent call last):\n"
+        'ERROR 01-02 03:04:05 [engine.py:1]   File "/venv/lib/python3.12/site-packages/vllm/distributed/'
+        'parallel_state.py", line 9, in ensure_model_parallel_initialized\n'
+        "ERROR 01-02 03:04:05 [engine.py:1]     initialize_model_parallel(\n"
+    )
+    assert diagnose(log).code == "NCCL_ERROR"
+    # the account alone, with no failure in the log, is the answer at its own low rank
+    assert diagnose("It only starts with NCCL_P2P_DISABLE=1 set on this host.\n").code == "NCCL_ERROR"

@@ -2,9 +2,10 @@
 
 The answer names the decisive line of the log and, when the engine environment's vLLM printed it, the source site
 (module and function) it came from: the installed vLLM's source is read once per version and cached
-(harness/diagnose/sites.py), and the messages of the other versions already cached are read too. Without an engine
-environment the hand-written signatures and the log's structure still answer. Exit code 0 whenever the file could be
-read (OTHER is an answer too: "no known signature"); 2 when it cannot.
+(harness/diagnose/sites.py), and the messages of the other versions already cached are read too, then those of every
+published release (shipped with the harness: harness/diagnose/releases.py), so a machine without an engine
+environment still knows vLLM's messages. ``--no-sites``: the hand-written signatures and the log's structure only.
+Exit code 0 whenever the file could be read (OTHER is an answer too: "no known signature"); 2 when it cannot.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from harness.cli import UsageError
 from harness.codes import describe
 from harness.diagnose import Diagnosis, SiteIndex, diagnose
+from harness.diagnose.releases import with_releases
 from harness.diagnose.sites import cache_path, installed_vllm, load_sites, site_packages_of, with_cached_versions
 from harness.engine.env import resolve_engine_python
 
@@ -37,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path: Path = args.logfile
-    sites = None if args.no_sites else _sites(args.engine_python, args.engine_version)
+    sites = None if args.no_sites else with_releases(_sites(args.engine_python, args.engine_version))
     try:
         # newline="": only "\n" ends a line, as grep -n counts; the file is read in chunks, never whole
         with path.open(encoding="utf-8", errors="replace", newline="") as stream:
@@ -80,7 +82,7 @@ def _human(path: Path, result: Diagnosis, sites: SiteIndex | None) -> str:
     if result.site is not None:
         lines.append(f"  source site: {result.site}")
     elif sites is None:
-        lines.append("  source site: not looked up (no engine environment with vLLM: --engine-python to name one)")
+        lines.append("  source site: not looked up (--no-sites)")
     for cause in result.causes:
         at = f"{path}:{cause.line}" if cause.line is not None else str(path)
         by = f" ({cause.process})" if cause.process else ""

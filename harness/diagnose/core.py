@@ -125,7 +125,9 @@ class _Reading:
 
     def __init__(self, sites: SiteIndex | None) -> None:
         self.sites = sites
-        self.offers: dict[str, Cause] = {}  # code -> its strongest, earliest showing
+        # (code, told in prose) -> its strongest, earliest showing: a person's account is kept apart from the log's
+        # own evidence of the same code, so that dropping the account (below) never drops the evidence with it
+        self.offers: dict[tuple[str, bool], Cause] = {}
         self.first_exception: Line | None = None
         self.first_error_log: Line | None = None
         self.last_http: Line | None = None
@@ -260,16 +262,17 @@ class _Reading:
             self.last_error_looking = line
 
     def _offer(self, code: str, rank: int, line: Line, where: str | None) -> None:
-        known = self.offers.get(code)
+        key = (code, _is_prose(rank))
+        known = self.offers.get(key)
         if known is None or rank > known.rank:
-            self.offers[code] = Cause(code, _evidence(line), line.number, where, rank, line.process)
+            self.offers[key] = Cause(code, _evidence(line), line.number, where, rank, line.process)
 
     # --- verdict ------------------------------------------------------------------------------------------------
 
     def verdict(self, exit_code: int | None) -> Diagnosis:
         self._unfinished_traceback()
         ranked = sorted(self.offers.values(), key=lambda cause: (-cause.rank, cause.line or 0))
-        prose = [cause for cause in ranked if PROSE_TOPIC <= cause.rank <= PROSE]
+        prose = [cause for cause in ranked if _is_prose(cause.rank)]
         if prose and (
             len(prose) < len(ranked)
             or self.first_exception is not None
@@ -280,6 +283,7 @@ class _Reading:
             # an ERROR record, any other cause (however vague) or a kill, that is what failed (and, unrecognised, an
             # honest OTHER names it)
             ranked = [cause for cause in ranked if cause not in prose]
+        ranked = [cause for number, cause in enumerate(ranked) if cause.code not in {c.code for c in ranked[:number]}]
         killed = _killed_by_signal(exit_code)
         if ranked and ranked[0].code == "OOM" and self.footprint.weights_exceed_gpus():
             # the weights alone are more than the GPUs they were split over: that OOM is WEIGHTS_TOO_LARGE
@@ -331,6 +335,10 @@ class _Reading:
             return None
         site = self.sites.match(line.message)
         return site.where if site else None
+
+
+def _is_prose(rank: int) -> bool:
+    return PROSE_TOPIC <= rank <= PROSE
 
 
 @dataclass(frozen=True)

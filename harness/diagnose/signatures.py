@@ -195,6 +195,22 @@ SIGNATURES: tuple[Signature, ...] = (
         SPECIFIC,
         "Python's import of a transformers class by name (a model class this transformers version lacks)",
     ),
+    # A transformers class called with another version's arguments: vLLM passes what the transformers it was built
+    # against takes (Glm4vProcessor.__init__() got multiple values for argument 'tokenizer'), or reads an attribute a
+    # config class of this transformers version does not define
+    _sig(
+        "TRANSFORMERS_MISMATCH",
+        r"\b[A-Z]\w*(Processor|Config|Tokenizer\w*|FeatureExtractor)\.__init__\(\) got (an unexpected keyword "
+        r"argument|multiple values for argument)",
+        SPECIFIC,
+        "Python's TypeError calling a transformers processor/config/tokenizer class with arguments it does not take",
+    ),
+    _sig(
+        "TRANSFORMERS_MISMATCH",
+        r"'[A-Z]\w*Config' object has no attribute '",
+        CONSEQUENCE,
+        "Python's AttributeError on a transformers config object (its class in this transformers version lacks it)",
+    ),
     # vLLM's entry points used by a caller whose "try: from vllm import LLM / except ImportError" swallowed the failed
     # import (lm-eval, other wrappers): the name is then undefined where it is used
     _sig(
@@ -375,6 +391,14 @@ SIGNATURES: tuple[Signature, ...] = (
         SPECIFIC,
         "Python pwd via getpass.getuser() (torch inductor's cache dir): a uid without a passwd entry",
     ),
+    # HOME is "/" (or root's) for a container user the image does not know (OpenShift's arbitrary uid): the caches the
+    # libraries put under HOME (~/.cache, ~/.triton, ~/.config, numba, outlines) cannot be written
+    _sig(
+        "NO_PASSWD_ENTRY",
+        r"Permission denied: '/(root/)?\.(cache|config|triton|local|nv|huggingface|numba\w*|outlines)\b",
+        SPECIFIC,
+        "Python PermissionError on a per-user cache under a HOME of / (or /root) the container user cannot write",
+    ),
     # NCCL's own words, whoever passes them on: ncclGetErrorString's results ("unhandled system error (run with
     # NCCL_DEBUG=INFO for details)", "internal error - please report this issue to the NCCL developers", "remote process
     # exited or there was a network error", "invalid usage/argument (run with NCCL_DEBUG=WARN ...)"), torch's
@@ -548,6 +572,30 @@ SIGNATURES: tuple[Signature, ...] = (
         "a report of the symptom: the reasoning parser does not split what the template's think tags enclose",
     ),
     _sig(
+        "REASONING_LEAK",
+        r"\b(thinking|reasoning|thoughts?)( part| content| process| tokens?| text)?\b[^\n]{0,30}?\b(goes|go|went|"
+        r"ends? up|appears?|shows? up|returned|included|leaks?|leaked|is put|mixed)\b[^\n]{0,20}?\b(to|in|into|inside|"
+        r"with)\s+(the\s+)?[`'\"]?(answer|content|response|final answer)\b",
+        PROSE,
+        'the same symptom told as where the reasoning went ("THINKING part of the response goes to ANSWER")',
+    ),
+    # what the user did about a multi-GPU hang or failure: peer-to-peer, shared-memory or InfiniBand transports of NCCL
+    # turned off. Only a topic: any error line the log shows outranks it
+    _sig(
+        "NCCL_ERROR",
+        r"\bNCCL_(P2P|SHM|IB)_DISABLE\s*=\s*1\b",
+        PROSE_TOPIC,
+        "a thread about NCCL's transports (the usual fix for a hang in the workers' first collective)",
+    ),
+    _sig(
+        "STRUCTURED_OUTPUT",
+        r"\b(guided_(json|regex|choice|grammar)|response_format|json_schema|guided decoding|structured outputs?)\b"
+        r"[^\n]{0,60}?\b(is |are |was |were |gets? |seems )?(silently )?(ignored|not (respected|enforced|applied|"
+        r"honou?red|working|followed)|dropped|has no effect|had no effect)\b",
+        PROSE,
+        "a report that the engine did not enforce the requested structure",
+    ),
+    _sig(
         "REASONING_MISSING",
         r"(answer|response|content|output|内容|回答)[^\n]{0,30}?(\b(in|into|inside)\s+|放到|放在|到了|进了|在)\s*"
         r"[`'\"]?reasoning_content(?![A-Za-z0-9_])|"
@@ -606,6 +654,15 @@ WRAPPERS = re.compile(
 # frame. Only steps whose failure has one usual cause are named, by the source files and functions that do them (vLLM's
 # and transformers' processor loading: its usual failure is a processor / preprocessor config the checkpoint lacks).
 UNFINISHED_FRAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # a traceback cut inside the workers' distributed set-up (process groups, NCCL communicators, custom all-reduce)
+    (
+        "NCCL_ERROR",
+        re.compile(
+            r"/vllm/distributed/(parallel_state|device_communicators/\w+)\.py\"|"
+            r"\bin (init_distributed_environment|ensure_model_parallel_initialized|initialize_model_parallel|"
+            r"init_model_parallel_group)\b"
+        ),
+    ),
     (
         "PROCESSOR_MISSING",
         re.compile(

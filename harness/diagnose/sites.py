@@ -61,14 +61,19 @@ def _head(template: str, limit: int) -> str:
 
 @dataclass(frozen=True)
 class SiteRule:
-    """Sites under ``module`` (a path prefix, "" for any) whose literal text matches ``says`` get ``code``."""
+    """Sites under ``module`` (a path prefix, or several; "" for any) whose literal text matches ``says`` get
+    ``code``."""
 
     code: str
-    module: str
+    module: str | tuple[str, ...]
     says: re.Pattern[str]
 
 
-def _rule(code: str, module: str, says: str) -> SiteRule:
+# where a model's own code lives: vllm/model_executor/models/ until 0.32, vllm/models/ (one package a model) since 0.33
+MODELS = ("vllm/model_executor/models/", "vllm/models/")
+
+
+def _rule(code: str, module: str | tuple[str, ...], says: str) -> SiteRule:
     assert code in CODES, code
     return SiteRule(code, module, re.compile(says, re.IGNORECASE))
 
@@ -103,6 +108,8 @@ SITE_RULES: tuple[SiteRule, ...] = (
     ),
     _rule("TOOL_FLAGS", "vllm/", r"enable-auto-tool-choice|tool-call-parser to be set"),
     _rule("NO_CHAT_TEMPLATE", "vllm/", r"chat template.*(no longer allowed|not (set|found|provided))|no chat template"),
+    # a multimodal limit given to a text-only model: the model does not take that input at all
+    _rule("WRONG_TASK", "vllm/", r"only supported for multimodal models|is not a multimodal model"),
     _rule("MM_LIMIT", "vllm/", r"may be provided in one|limit[-_]mm[-_]per[-_]prompt"),
     _rule(
         "MAX_MODEL_LEN",
@@ -124,6 +131,22 @@ SITE_RULES: tuple[SiteRule, ...] = (
         r"(quantization|quant) (method|scheme).*(not supported|capability)"
         r"|unknown quantization",
     ),
+    # a model or layer that refuses a quantization method ("Model X does not support BitsAndBytes quantization yet"),
+    # not a dtype the method refuses (DTYPE_UNSUPPORTED below)
+    _rule(
+        "QUANT_UNSUPPORTED",
+        "vllm/",
+        r"^(?!.*\bdtype\b)(.*(does not|doesn't|not) support [\w-]+ quantization"
+        r"|.*\bquantization (config|format|type)?\s*(is )?(not (yet )?supported|unsupported)"
+        r"|.*unsupported quantization)",
+    ),
+    # the quantisation kernels' refusals of the hardware they run on: the method needs another GPU
+    _rule(
+        "QUANT_UNSUPPORTED",
+        "vllm/model_executor/layers/quantization/",
+        r"^(?!.*\bdtype\b).*(not supported|only supports?|requires?|unsupported).*"
+        r"(\bgpus?\b|capability|\bsm_?\d|compute|device|hardware|platform|architecture|\brocm\b|\bcuda\b)",
+    ),
     # the dtype named before the refusal ("bfloat16 is only supported on ...") or after it ("does not support float16")
     _rule(
         "DTYPE_UNSUPPORTED",
@@ -133,8 +156,15 @@ SITE_RULES: tuple[SiteRule, ...] = (
     ),
     # The registry could not load the model's class in its inspection subprocess: an import of the model's module failed
     # (a missing or broken dependency). That subprocess's own traceback, when the log has it, says more and outranks.
-    _rule("ENV_IMPORT_BROKEN", "vllm/model_executor/models/", r"failed to be inspected"),
-    _rule("ARCH_UNSUPPORTED", "vllm/model_executor/models/", r"architectures?.*not supported"),
+    _rule("ENV_IMPORT_BROKEN", MODELS, r"failed to be inspected"),
+    _rule("ARCH_UNSUPPORTED", MODELS, r"architectures?.*not supported"),
+    # a model family's code refusing a version or variant of it ("Currently, MiniCPMV only supports versions 2.0, ...")
+    _rule(
+        "ARCH_UNSUPPORTED",
+        MODELS,
+        r"only supports? (the )?(versions?|variants?|model types?)\b|unsupported [\w-]+ (version|variant)"
+        r"|(version|variant|model type) .*(is )?not (yet )?supported",
+    ),
     _rule("ARCH_UNSUPPORTED", "vllm/model_executor/models/registry.py", r"not (supported|compatible)"),
     _rule("ARCH_UNSUPPORTED", "vllm/", r"has no vllm implementation|architectures? .*are not supported"),
     # "If the model is a custom model..., consider setting trust_remote_code": a hint printed for any load failure
@@ -153,6 +183,12 @@ SITE_RULES: tuple[SiteRule, ...] = (
     _rule("NCCL_ERROR", "vllm/distributed/", r"\bnccl (error|failure)|failed to load (the )?nccl"),
     _rule("NO_GPU", "vllm/", r"failed to infer device type|no (cuda )?gpus? (are )?available"),
     _rule("CUDA_FORK", "vllm/", r"forked subprocess|re-initialize cuda"),
+    # what the structured-output backends refuse or fail to compile: the request's schema or grammar
+    _rule(
+        "STRUCTURED_OUTPUT",
+        ("vllm/v1/structured_output/", "vllm/model_executor/guided_decoding/"),
+        r"schema|grammar|regex|json|structur|guided|backend|choice",
+    ),
     _rule("OOM", "vllm/", r"out of memory"),
     _rule("HUB_AUTH", "vllm/", r"gated repo|token.*(invalid|unauthori)"),
 )
@@ -171,10 +207,14 @@ class Site:
     kind: str  # the exception type raised ("ValueError"), or "logger.error"
     template: str  # the message, PLACEHOLDER where a field goes
     code: str | None  # from SITE_RULES; None: evidence only
+    # a site of vLLM's published releases (harness/diagnose/releases.py), not of an installed engine: "0.6.0-0.8.5",
+    # the first and last release whose source has it
+    releases: str | None = None
 
     @property
     def where(self) -> str:
-        return f"{self.module}:{self.function}"
+        found = f"{self.module}:{self.function}"
+        return found if self.releases is None else f"{found} (vLLM {self.releases})"
 
     def literal(self) -> str:
         return self.template.replace(PLACEHOLDER, " ")
@@ -303,12 +343,22 @@ def extract_sites(site_packages: Path, packages: Iterable[str] = PACKAGES) -> li
         root = site_packages / package
         for path in sorted(root.rglob("*.py")):
             try:
-                tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
-            except (SyntaxError, ValueError, OSError):
-                continue  # a file this Python cannot parse has no sites for us
-            module = path.relative_to(site_packages).as_posix()
-            _Visitor(module, sites).visit(tree)
+                source = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            sites.extend(sites_of_module(path.relative_to(site_packages).as_posix(), source))
     return sites
+
+
+def sites_of_module(module: str, source: str) -> list[Site]:
+    """The sites of one module's source text (``module``: its path under site-packages, "vllm/config.py")."""
+    try:
+        tree = ast.parse(source, filename=module)
+    except (SyntaxError, ValueError):
+        return []  # a file this Python cannot parse has no sites for us
+    found: list[Site] = []
+    _Visitor(module, found).visit(tree)
+    return found
 
 
 class _Visitor(ast.NodeVisitor):
