@@ -6,7 +6,8 @@ opened for tuning (heldout, heldout2: BURNED). A set still blind is never listed
 corpora: tests/data/logs_real (dev and held-out, split by hash), tests/data/logs_heldout2 (a second blind set, every
 log held out, labelled and committed before diagnose ever read it), tests/data/logs_heldout3 (a third blind set
 from new threads, collected by a session that never ran diagnose on it; its labels were committed first) and
-tests/data/logs_heldout4 (a fourth blind set, collected the same way from threads none of the others use). The source
+tests/data/logs_heldout4 and logs_heldout5 (a fourth and a fifth blind set, collected the same way from threads none of
+the others use). The source
 sites come from the engine environment's vLLM (``--site-packages``, default: the newest installed engine), as
 ``vllm-compat diagnose`` reads them. Each log's first line (its thread, for the reader) is blanked so that
 line numbers stay those of the file.
@@ -32,10 +33,12 @@ REAL = Path(__file__).parent / "data" / "logs_real"
 HELDOUT2 = Path(__file__).parent / "data" / "logs_heldout2"
 HELDOUT3 = Path(__file__).parent / "data" / "logs_heldout3"
 HELDOUT4 = Path(__file__).parent / "data" / "logs_heldout4"
-SPLITS = ("dev", "heldout", "heldout2", "heldout3", "heldout4")
+HELDOUT5 = Path(__file__).parent / "data" / "logs_heldout5"
+SPLITS = ("dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5")
 # scored and opened for tuning: no longer blind (heldout, heldout2: tests/data/logs_heldout2/README.md; heldout3:
-# scored once at 151a669, tests/data/logs_heldout3/README.md; heldout4: once at e75e336, its README.md)
-BURNED = ("heldout", "heldout2", "heldout3", "heldout4")
+# scored once at 151a669, tests/data/logs_heldout3/README.md; heldout4: once at e75e336; heldout5: once at e19ef26; each
+# README.md has its figure)
+BURNED = ("heldout", "heldout2", "heldout3", "heldout4", "heldout5")
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,10 @@ def main(argv: list[str]) -> int:
     if not args.no_sites and not args.no_releases:
         sites = with_releases(sites)  # as `vllm-compat diagnose` reads them
     print(f"sources: {f'{sites.distribution} {sites.version} ({len(sites.sites)} sites)' if sites else 'none'}")
-    results = outcomes(sites) + outcomes(sites, HELDOUT2) + outcomes(sites, HELDOUT3) + outcomes(sites, HELDOUT4)
+    results = [
+        *outcomes(sites),
+        *(outcome for corpus in (HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5) for outcome in outcomes(sites, corpus)),
+    ]
     print(report(results))
     if args.misses:
         listed = {"dev", *(BURNED if args.burned else ())}

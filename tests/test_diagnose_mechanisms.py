@@ -264,8 +264,12 @@ def test_an_oom_where_the_weights_alone_exceed_the_gpus_is_weights_too_large(com
             f"Failed to compile the JSON schema: {PLACEHOLDER}",
             "STRUCTURED_OUTPUT",
         ),
-        # a multimodal limit given to a text-only model: the model takes no such input
-        ("vllm/config/multimodal.py", "limit_mm_per_prompt is only supported for multimodal models", "WRONG_TASK"),
+        # a multimodal limit given to a model vLLM loaded as text-only: its multimodal architecture was not recognised
+        (
+            "vllm/config/multimodal.py",
+            "limit_mm_per_prompt is only supported for multimodal models",
+            "ARCH_UNSUPPORTED",
+        ),
         # a model file's internal check is no refusal of the model: evidence only
         ("vllm/models/olmo9/model.py", f"Expected {PLACEHOLDER} experts in the checkpoint, found {PLACEHOLDER}", None),
     ],
@@ -326,3 +330,64 @@ def test_an_account_dropped_beside_a_real_error_does_not_take_the_same_codes_evi
     assert diagnose(log).code == "NCCL_ERROR"
     # the account alone, with no failure in the log, is the answer at its own low rank
     assert diagnose("It only starts with NCCL_P2P_DISABLE=1 set on this host.\n").code == "NCCL_ERROR"
+
+
+# --- round 4: from held-out-5's misses, each in its own words ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # sleep mode's allocator: a GPU shared with a trainer
+        ("RuntimeError: CUDA Error: out of memory at /src/csrc/cumem_allocator.cpp:80", "GPU_CONTENDED"),
+        # the container toolkit refusing an image whose CUDA the host driver cannot run
+        (
+            "docker: Error response from daemon: nvidia-container-cli: requirement error: unsatisfied condition: "
+            "cuda>=12.8, please update your driver to a newer version, or use an earlier cuda container",
+            "CUDA_DRIVER",
+        ),
+        # vLLM's compiled kernels built against another torch
+        ("AttributeError: '_OpNamespace' '_C' object has no attribute 'silu_and_mul'", "ENV_IMPORT_BROKEN"),
+        # a kernel faulted
+        ("RuntimeError: CUDA error: an illegal memory access was encountered", "GPU_FAULT"),
+        # a cache under an application's HOME the container user cannot write
+        (
+            "PermissionError: [Errno 13] Permission denied: '/srv/app/.cache/vllm/torch_compile_cache'",
+            "NO_PASSWD_ENTRY",
+        ),
+        # the V0 scheduler's warning, the only trace of a prompt over max_model_len
+        (
+            "WARNING 03-04 05:06:07 scheduler.py:150] Input prompt (5000 tokens) is too long and exceeds limit of 4096",
+            "MAX_MODEL_LEN",
+        ),
+        # accounts: reasoning_content empty; the think part going into the content; tool calls returned as text
+        ("With this model the reasoning_content is None in every answer.", "REASONING_LEAK"),
+        ("The think part is going into content instead of its own field.", "REASONING_LEAK"),
+        ("The tool_calls list is empty and the function call sits in the message text.", "TOOL_FLAGS"),
+        ("My tool calls come back as plain text in the content field.", "TOOL_FLAGS"),
+    ],
+)
+def test_round4_wordings(log: str, code: str) -> None:
+    assert diagnose(log + "\n").code == code
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ('INFO:     10.0.0.2:5100 - "POST /generate HTTP/1.1" 404 Not Found', "HTTP_ERROR"),
+        ('(APIServer pid=7) INFO:     10.0.0.2:5100 - "GET /v1 HTTP/1.1" 404 Not Found', "HTTP_ERROR"),
+        ('INFO:     10.0.0.2:5100 - "GET /v1/chat/completions HTTP/1.1" 405 Method Not Allowed', "OTHER"),
+        # on the OpenAI routes a 404 is a model the server does not serve: the body says which, not the access line
+        ('INFO:     10.0.0.2:5100 - "POST /v1/chat/completions HTTP/1.1" 404 Not Found', "OTHER"),
+    ],
+)
+def test_an_access_log_404_on_a_route_the_server_lacks_is_an_http_error(line: str, code: str) -> None:
+    assert diagnose(line + "\n").code == code
+
+
+def test_the_sleep_mode_oom_outranks_the_plain_oom_it_also_is() -> None:
+    log = (
+        "RuntimeError: CUDA Error: out of memory at /workspace/csrc/cumem_allocator.cpp:62\n"
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    )
+    assert diagnose(log).code == "GPU_CONTENDED"

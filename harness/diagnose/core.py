@@ -41,6 +41,7 @@ from harness.diagnose.signatures import (
     TEMPLATE_GUESS,
     TRUNCATED,
     UNFINISHED_FRAMES,
+    VAGUE,
     WORDS,
     WRAPPERS,
 )
@@ -66,6 +67,13 @@ FLAG_CODES: dict[str, str] = {
 _QUIET_OK = tuple(signature for signature in SIGNATURES if signature.quiet_ok)
 _BODY_START = re.compile(r"[\"']message[\"']\s*:\s*[\"']")  # an error body's message opens on this line
 BODY_LINES = 3  # the most lines a wrapped error body is read across
+# An access-log line for a route this server does not have (the old demo server's /generate asked of the OpenAI
+# server, a client's own route, a base URL without /v1). On vLLM's OpenAI routes a 404 is a model the server does not
+# serve (WRONG_MODEL, read from the body): those are left alone.
+_UNKNOWN_ROUTE = re.compile(
+    r"\"(GET|POST|PUT|DELETE) (?!/v1/(chat/completions|completions|embeddings|models|audio|responses|rerank|score|"
+    r"classify|load_lora_adapter|unload_lora_adapter)\b)/\S* HTTP/[\d.]+\" 40[45]\b"
+)
 _ERROR_LOOKING = re.compile(r"^[\w.]*(Error|Exception|Exit)\b[:(]|\b(Error|Exception)\b|Traceback", re.IGNORECASE)
 
 
@@ -240,6 +248,8 @@ class _Reading:
         if error is None:
             return
         self.last_http = line
+        if error.status in {404, 405} and _UNKNOWN_ROUTE.search(line.message):
+            self._offer("HTTP_ERROR", VAGUE, line, None)
         if (
             not matched
             and self.sites is not None  # "no vLLM message" can only be said knowing vLLM's messages

@@ -373,6 +373,28 @@ SIGNATURES: tuple[Signature, ...] = (
         "CUDA runtime (cudaGetDeviceCount errors 35/803/804) and torch's driver check, also inside NCCL's report",
     ),
     _sig(
+        "CUDA_DRIVER",
+        r"unsatisfied condition: cuda\s*>=\s*[\d.]+|please update your driver to a newer version",
+        ROOT,
+        "nvidia-container-cli (the image's NVIDIA_REQUIRE_CUDA is above what the host's driver supports)",
+    ),
+    # vLLM's compiled kernels (vllm._C) registered with another torch than the one imported: its ops are missing
+    _sig(
+        "ENV_IMPORT_BROKEN",
+        r"'_OpNamespace' '_C\w*' object has no attribute",
+        SPECIFIC,
+        "torch.ops namespace lookup of a vllm._C kernel the loaded extension does not register (torch / vLLM mismatch)",
+    ),
+    # an illegal access inside a kernel: a crash of the GPU work itself, whatever launched it (an older vLLM's or
+    # torch's kernel bug, fixed by an upgrade). Below the specific causes a log may also show
+    _sig(
+        "GPU_FAULT",
+        r"an illegal memory access was encountered|cudaErrorIllegalAddress|CUDA_ERROR_ILLEGAL_ADDRESS|"
+        r"illegal instruction was encountered|misaligned address",
+        REPORTED,
+        "CUDA runtime: a kernel faulted (cudaErrorIllegalAddress / IllegalInstruction / MisalignedAddress)",
+    ),
+    _sig(
         "CUDA_FORK",
         r"Cannot re-initialize CUDA in forked subprocess",
         SPECIFIC,
@@ -391,11 +413,12 @@ SIGNATURES: tuple[Signature, ...] = (
         SPECIFIC,
         "Python pwd via getpass.getuser() (torch inductor's cache dir): a uid without a passwd entry",
     ),
-    # HOME is "/" (or root's) for a container user the image does not know (OpenShift's arbitrary uid): the caches the
-    # libraries put under HOME (~/.cache, ~/.triton, ~/.config, numba, outlines) cannot be written
+    # HOME is "/" (or root's, or the image's app directory) for a container user the image does not know (OpenShift's
+    # arbitrary uid): the caches the libraries put under HOME (~/.cache, ~/.triton, ~/.config, numba, outlines) cannot
+    # be written
     _sig(
         "NO_PASSWD_ENTRY",
-        r"Permission denied: '/(root/)?\.(cache|config|triton|local|nv|huggingface|numba\w*|outlines)\b",
+        r"Permission denied: '[^'\n]*/\.(cache|config|triton|local|nv|huggingface|numba\w*|outlines)\b",
         SPECIFIC,
         "Python PermissionError on a per-user cache under a HOME of / (or /root) the container user cannot write",
     ),
@@ -473,6 +496,24 @@ SIGNATURES: tuple[Signature, ...] = (
         r"This model's maximum context length is \d+ tokens",
         SPECIFIC,
         "vllm/v1/core/kv_cache_utils.py (old and new wording); vllm/config/model.py; HTTP 400 bodies",
+    ),
+    # the V0 scheduler warned and answered an empty completion for a prompt over max_model_len (the scheduler's
+    # "Input prompt (N tokens) is too long and exceeds limit of M"): a WARNING line, the only trace
+    _sig(
+        "MAX_MODEL_LEN",
+        r"is too long and exceeds limit of",
+        SPECIFIC,
+        "vllm/core/scheduler.py (the V0 scheduler, 0.1 to 0.10): logger.warning; the request ends with no output",
+        flags=0,
+        quiet_ok=True,
+    ),
+    # vLLM's CuMemAllocator is only in use in sleep mode, which RL trainers (verl, OpenRLHF, TRL) turn on to share the
+    # GPUs with the training step: its OOM is the trainer's memory and the engine's on one GPU
+    _sig(
+        "GPU_CONTENDED",
+        r"out of memory at \S*cumem_allocator\.cpp",
+        SPECIFIC + 1,
+        "vllm/csrc/cumem_allocator.cpp (sleep mode's allocator, a GPU shared with a trainer)",
     ),
     _sig(
         "OOM",
@@ -573,11 +614,27 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig(
         "REASONING_LEAK",
-        r"\b(thinking|reasoning|thoughts?)( part| content| process| tokens?| text)?\b[^\n]{0,30}?\b(goes|go|went|"
-        r"ends? up|appears?|shows? up|returned|included|leaks?|leaked|is put|mixed)\b[^\n]{0,20}?\b(to|in|into|inside|"
-        r"with)\s+(the\s+)?[`'\"]?(answer|content|response|final answer)\b",
+        r"\b(think(ing)?|reasoning|thoughts?)( part| content| process| tokens?| text)?\b[^\n]{0,30}?\b(goes|go|going|"
+        r"went|comes|coming|ends? up|appears?|shows? up|returned|included|leaks?|leaked|is put|put|placed|lands?|mixed)"
+        r"\b[^\n]{0,20}?\b(to|in|into|inside|with)\s+(the\s+)?[`'\"]?(answer|content|response|final answer)\b",
         PROSE,
         'the same symptom told as where the reasoning went ("THINKING part of the response goes to ANSWER")',
+    ),
+    # no reasoning split off: the parser found no think tags to split on, so the reasoning stayed in the content
+    _sig(
+        "REASONING_LEAK",
+        r"\breasoning_content\W{0,3}\s*(is|was|are|were|comes?( back)?( as)?|coming( back)?( as)?|returns?|returned"
+        r"( as)?|=|:)\s*[`'\"]?(None|null|empty)\b",
+        PROSE,
+        "a report that reasoning_content is empty: the parser did not find the template's think tags",
+    ),
+    # tool calls that came back as text: the server parsed no tool call (no --tool-call-parser, or not this model's)
+    _sig(
+        "TOOL_FLAGS",
+        r"[\"'`]?tool_calls[\"'`]?[^\n]{0,40}?\b(is |are |was |were |list is |list was |comes back )?(empty|\[\])"
+        r"|\btool[ _]calls?\b[^\n]{0,40}?\b(in|inside|into|as)\s+(the\s+)?[`'\"]?content\b",
+        PROSE,
+        "a report that the tool call came back in the content: no tool-call parser, or another model's",
     ),
     # what the user did about a multi-GPU hang or failure: peer-to-peer, shared-memory or InfiniBand transports of NCCL
     # turned off. Only a topic: any error line the log shows outranks it

@@ -85,8 +85,8 @@ _MARKERS = (
     "<end_of_turn>", "一直", "停", "无限", "重复", "循环",
     # the reasoning reported in the wrong field (signatures.py REASONING_LEAK / REASONING_MISSING)
     "reasoning", "think",
-    # a requested structure the engine did not enforce (signatures.py STRUCTURED_OUTPUT)
-    "ignore", "dropped", "no effect",
+    # a requested structure the engine did not enforce, a tool call returned as text (signatures.py)
+    "ignore", "dropped", "no effect", "tool_call", "tool call",
 )
 # fmt: on
 
