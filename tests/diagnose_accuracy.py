@@ -2,15 +2,14 @@
 
 Run: ``PYTHONPATH=$PWD python tests/diagnose_accuracy.py [--misses [--burned]] [--site-packages DIR | --no-sites]``.
 ``--misses`` lists the dev set's wrong answers; ``--burned`` adds those of the held-out sets that have been scored and
-opened for tuning (heldout, heldout2: BURNED). A set still blind is never listed: only its figures are printed. Four
-corpora: tests/data/logs_real (dev and held-out, split by hash), tests/data/logs_heldout2 (a second blind set, every
-log held out, labelled and committed before diagnose ever read it), tests/data/logs_heldout3 (a third blind set
-from new threads, collected by a session that never ran diagnose on it; its labels were committed first) and
-tests/data/logs_heldout4 and logs_heldout5 (a fourth and a fifth blind set, collected the same way from threads none of
-the others use). The source
-sites come from the engine environment's vLLM (``--site-packages``, default: the newest installed engine), as
-``vllm-compat diagnose`` reads them. Each log's first line (its thread, for the reader) is blanked so that
-line numbers stay those of the file.
+opened for tuning (BURNED). A set still blind is never listed: only its figures are printed. The corpora:
+tests/data/logs_real (dev and held-out, split by hash), tests/data/logs_heldout2 (a second blind set, every log held
+out, labelled and committed before diagnose ever read it), and tests/data/logs_heldout3 to logs_heldout6 (blind sets
+from new threads, each collected by a session that never ran diagnose on it, its labels committed first; each
+README.md has the figure it got when scored once, on frozen rules). The source sites come from the engine
+environment's vLLM (``--site-packages``, default: the newest installed engine) and the shipped releases'
+(``--no-releases`` leaves those out), as ``vllm-compat diagnose`` reads them. Each log's first line (its thread, for
+the reader) is blanked so that line numbers stay those of the file.
 
 A *confidently wrong* answer names a code other than the label and other than OTHER: worse than an honest OTHER.
 """
@@ -34,7 +33,8 @@ HELDOUT2 = Path(__file__).parent / "data" / "logs_heldout2"
 HELDOUT3 = Path(__file__).parent / "data" / "logs_heldout3"
 HELDOUT4 = Path(__file__).parent / "data" / "logs_heldout4"
 HELDOUT5 = Path(__file__).parent / "data" / "logs_heldout5"
-SPLITS = ("dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5")
+HELDOUT6 = Path(__file__).parent / "data" / "logs_heldout6"
+SPLITS = ("dev", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6")
 # scored and opened for tuning: no longer blind (heldout, heldout2: tests/data/logs_heldout2/README.md; heldout3:
 # scored once at 151a669, tests/data/logs_heldout3/README.md; heldout4: once at e75e336; heldout5: once at e19ef26; each
 # README.md has its figure)
@@ -132,6 +132,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--site-packages", type=Path, help="the engine's site-packages to read vLLM's source from")
     parser.add_argument("--no-sites", action="store_true", help="hand-written signatures and structure only")
     parser.add_argument(
+        "--splits",
+        nargs="+",
+        choices=SPLITS,
+        default=SPLITS,
+        help="score only these (a blind set is left out till its one scoring)",
+    )
+    parser.add_argument(
         "--no-releases", action="store_true", help="the engine's sites only, not the published releases' shipped ones"
     )
     args = parser.parse_args(argv)
@@ -140,10 +147,18 @@ def main(argv: list[str]) -> int:
     if not args.no_sites and not args.no_releases:
         sites = with_releases(sites)  # as `vllm-compat diagnose` reads them
     print(f"sources: {f'{sites.distribution} {sites.version} ({len(sites.sites)} sites)' if sites else 'none'}")
+    corpora = {
+        "heldout2": HELDOUT2,
+        "heldout3": HELDOUT3,
+        "heldout4": HELDOUT4,
+        "heldout5": HELDOUT5,
+        "heldout6": HELDOUT6,
+    }
     results = [
         *outcomes(sites),
-        *(outcome for corpus in (HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5) for outcome in outcomes(sites, corpus)),
+        *(outcome for split, corpus in corpora.items() if split in args.splits for outcome in outcomes(sites, corpus)),
     ]
+    results = [outcome for outcome in results if outcome.split in args.splits]
     print(report(results))
     if args.misses:
         listed = {"dev", *(BURNED if args.burned else ())}

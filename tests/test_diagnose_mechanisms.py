@@ -391,3 +391,49 @@ def test_the_sleep_mode_oom_outranks_the_plain_oom_it_also_is() -> None:
         "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
     )
     assert diagnose(log).code == "GPU_CONTENDED"
+
+
+@pytest.mark.parametrize(
+    ("module", "template", "code"),
+    [
+        (
+            "huggingface_hub/utils/_http.py",
+            f"{PLACEHOLDER} Client Error. Repository Not Found for url: {PLACEHOLDER}",
+            "MODEL_NOT_FOUND",
+        ),
+        ("huggingface_hub/utils/_http.py", f"Cannot access gated repo for url {PLACEHOLDER}.", "HUB_AUTH"),
+        (
+            "huggingface_hub/file_download.py",
+            "Cannot find an appropriate cached snapshot folder for the specified revision on the Hub and outgoing "
+            "traffic has been disabled.",
+            "HUB_UNREACHABLE",
+        ),
+        (
+            "transformers/dynamic_module_utils.py",
+            f"The repository {PLACEHOLDER} contains custom code which must be executed to correctly load the model.",
+            "TRUST_REMOTE_CODE",
+        ),
+        (
+            "transformers/models/auto/configuration_auto.py",
+            f"The checkpoint you are trying to load has model type `{PLACEHOLDER}` but Transformers does not recognize "
+            "this architecture.",
+            "TRANSFORMERS_MISMATCH",
+        ),
+        (
+            "transformers/dynamic_module_utils.py",
+            f"This modeling file requires the following packages that were not found in your environment: "
+            f"{PLACEHOLDER}",
+            "ENV_IMPORT_BROKEN",
+        ),
+        # a library message about a GGUF architecture its loader cannot read: vLLM cannot serve that file
+        (
+            "transformers/modeling_gguf_pytorch_utils.py",
+            f"GGUF model with architecture {PLACEHOLDER} is not supported yet.",
+            "NOT_SERVABLE",
+        ),
+        # library rules read library modules only: the same words in vLLM's own source are not claimed by them
+        ("vllm/entrypoints/x.py", f"{PLACEHOLDER} is not installed", None),
+    ],
+)
+def test_library_sites_are_coded_by_place_and_subject(module: str, template: str, code: str | None) -> None:
+    assert classify(module, template) == code

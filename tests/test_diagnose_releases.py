@@ -8,6 +8,7 @@ import io
 import json
 import tarfile
 import textwrap
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,11 +16,12 @@ import pytest
 
 from harness.diagnose import diagnose, load_sites
 from harness.diagnose.releases import (
+    PROJECTS,
     build,
     data_path,
     last_of_each_minor,
     release_sites,
-    sites_of_sdist,
+    sites_of_archive,
     with_releases,
 )
 from harness.diagnose.sites import RULES_KEY
@@ -37,12 +39,21 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 def test_the_shipped_file_covers_every_minor_line_from_the_first_releases_to_past_the_installed_engine() -> None:
     shipped = release_sites()
-    versions = [tuple(int(part) for part in release.split(".")[:2]) for release in shipped.releases]
-    assert versions == sorted(versions) and len(set(versions)) == len(versions), shipped.releases
-    assert versions[0] <= (0, 2) and versions[-1] >= (0, 33), shipped.releases  # newer than the 0.32 engine we build
-    assert len(shipped.sites) > 8000
-    assert len({site.template for site in shipped.sites}) == len(shipped.sites)  # each message once
+    assert set(shipped.releases) == {"vllm", "transformers", "huggingface_hub"}
+    for package, releases in shipped.releases.items():
+        lines = [tuple(int(part) for part in release.split(".")[:2]) for release in releases]
+        assert lines == sorted(lines) and len(set(lines)) == len(lines), (package, releases)
+        assert len(lines) >= 10, (package, releases)
+    vllm = [tuple(int(part) for part in release.split(".")[:2]) for release in shipped.releases["vllm"]]
+    assert vllm[0] <= (0, 2) and vllm[-1] >= (0, 33), vllm  # newer than the 0.32 engine we build
+    vllm_sites = [site for site in shipped.sites if site.module.startswith("vllm/")]
+    assert len(vllm_sites) > 8000
+    assert len({site.template for site in vllm_sites}) == len(vllm_sites)  # each message once
     assert all(site.releases for site in shipped.sites)
+    # transformers' per-model modules are not read (vLLM never runs them), its auto classes are
+    modules = {site.module for site in shipped.sites}
+    assert "transformers/models/auto/configuration_auto.py" in modules
+    assert not [m for m in modules if m.startswith("transformers/models/") and "/auto/" not in m]
     assert data_path().is_relative_to(Path(__file__).parent.parent / "harness")  # inside the package: wheels ship it
 
 
@@ -54,7 +65,7 @@ def test_a_message_only_old_releases_raise_is_coded_and_named_with_its_releases(
     found = diagnose(log, sites=with_releases(None))
     assert found.code == "ARCH_UNSUPPORTED"
     assert found.site is not None and found.site.startswith("vllm/model_executor/models/minicpmv.py:")
-    assert "(vLLM 0.5.5-0.9.2)" in found.site
+    assert found.site.endswith("(vLLM 0.5.5-0.9.2)")
 
 
 def test_release_codes_come_from_todays_rules_and_are_cached_per_rules(isolated_cache: Path) -> None:
@@ -89,7 +100,7 @@ def test_the_shipped_releases_agree_with_the_installed_engines_source(site_packa
         pytest.skip("no engine environment is built under the cache root")
     index = load_sites(site_packages)
     shipped = release_sites()
-    if index.version not in shipped.releases:
+    if index.version not in shipped.releases["vllm"]:
         pytest.skip(f"vLLM {index.version} is not one of the shipped releases")
     spans = {site.template: site.releases for site in shipped.sites}
     own = {site.template for site in index.sites}
@@ -134,11 +145,36 @@ NEW = {
 
 
 def test_the_sdist_reader_keeps_the_vllm_package_only() -> None:
-    sites = sites_of_sdist(_sdist("0.1.0", OLD))
+    sites = sites_of_archive(_sdist("0.1.0", OLD), PROJECTS[0])
     assert [(site.module, site.code) for site in sites] == [("vllm/lora/models.py", "LORA_RANK")]
 
 
-def test_build_merges_releases_keeps_each_message_once_with_its_span_and_refuses_a_bad_hash(tmp_path: Path) -> None:
+def test_the_wheel_reader_keeps_what_vllm_runs_of_a_library() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as wheel:
+        wheel.writestr(
+            "transformers/utils/hub.py",
+            'raise OSError("x is not a local folder and is not a valid model identifier")\n',
+        )
+        wheel.writestr(
+            "transformers/models/auto/configuration_auto.py",
+            'raise ValueError("Unrecognized model in the folder: x")\n',
+        )
+        wheel.writestr(
+            "transformers/models/llama/modeling_llama.py", 'raise ValueError("a per-model module vLLM never runs")\n'
+        )
+        wheel.writestr("transformers/trainer.py", 'raise ValueError("the trainer is never run by vLLM either")\n')
+    (transformers,) = [project for project in PROJECTS if project.package == "transformers"]
+    sites = sites_of_archive(buffer.getvalue(), transformers)
+    assert [(site.module, site.code) for site in sites] == [
+        ("transformers/utils/hub.py", "MODEL_NOT_FOUND"),
+        ("transformers/models/auto/configuration_auto.py", "TRANSFORMERS_MISMATCH"),
+    ]
+
+
+def test_build_merges_releases_keeps_each_message_once_with_its_span_and_refuses_a_bad_hash(
+    tmp_path: Path, isolated_cache: Path
+) -> None:
     """Built from a local package index (the same JSON PyPI's simple API serves, file:// URLs): the code path that
     downloads from PyPI, with no network."""
     files = {"0.1.0": _sdist("0.1.0", OLD), "0.2.0": _sdist("0.2.0", NEW)}
@@ -151,24 +187,26 @@ def test_build_merges_releases_keeps_each_message_once_with_its_span_and_refuses
     index = tmp_path / "index.json"
     index.write_text(json.dumps({"files": entries}))
     out = tmp_path / "out" / "release-sites.json.gz"
-    assert build(["0.1.0", "0.2.0"], out, say=lambda _: None, index_url=index.as_uri()) == 2
+    urls = {"vllm": index.as_uri()}
+    assert build({"vllm": ["0.1.0", "0.2.0"]}, out, say=lambda _: None, index_urls=urls) == 2
     first = out.read_bytes()
     data = json.loads(gzip.decompress(first))
-    assert data["releases"] == ["0.1.0", "0.2.0"]
+    assert data["packages"] == {"vllm": ["0.1.0", "0.2.0"]}
     shipped = release_sites(out)
     by_template = {site.template.split(" ")[0]: site for site in shipped.sites}
     lora = by_template["LoRA"]
-    assert (lora.module, lora.releases, lora.code) == ("vllm/lora/lora_model.py", "0.1.0-0.2.0", "LORA_RANK")
-    assert by_template["No"].releases == "0.2.0"
-    build(["0.1.0", "0.2.0"], out, say=lambda _: None, index_url=index.as_uri())
+    assert (lora.module, lora.releases, lora.code) == ("vllm/lora/lora_model.py", "vLLM 0.1.0-0.2.0", "LORA_RANK")
+    assert by_template["No"].releases == "vLLM 0.2.0"
+    assert lora.where == "vllm/lora/lora_model.py:load (vLLM 0.1.0-0.2.0)"
+    build({"vllm": ["0.1.0", "0.2.0"]}, out, say=lambda _: None, index_urls=urls)
     assert out.read_bytes() == first  # the same releases give the same bytes: a rebuild shows no change in git
 
     entries[0]["hashes"]["sha256"] = "0" * 64
     index.write_text(json.dumps({"files": entries}))
     with pytest.raises(SystemExit, match="does not match the sha256"):
-        build(["0.1.0"], tmp_path / "other.json.gz", say=lambda _: None, index_url=index.as_uri())
-    with pytest.raises(SystemExit, match=r"no sdist on PyPI for vLLM 9\.9\.9"):
-        build(["9.9.9"], tmp_path / "other.json.gz", say=lambda _: None, index_url=index.as_uri())
+        build({"vllm": ["0.1.0"]}, tmp_path / "other.json.gz", say=lambda _: None, index_urls=urls)
+    with pytest.raises(SystemExit, match=r"no sdist on PyPI for vLLM \['9\.9\.9'\]"):
+        build({"vllm": ["9.9.9"]}, tmp_path / "other.json.gz", say=lambda _: None, index_urls=urls)
 
 
 def test_a_missing_or_foreign_file_gives_no_sites_not_an_error(tmp_path: Path) -> None:
@@ -177,5 +215,10 @@ def test_a_missing_or_foreign_file_gives_no_sites_not_an_error(tmp_path: Path) -
     foreign.write_bytes(gzip.compress(b'{"schema": 99}'))
     assert release_sites(foreign).sites == ()
     torn = tmp_path / "torn.json.gz"
-    torn.write_bytes(gzip.compress(b'{"schema": 1, "releases": ["0.1.0"], "sit')[:20])
+    torn.write_bytes(gzip.compress(b'{"schema": 2, "packages": {"vllm": ["0.1.0"]}, "sit')[:20])
+    foreign_rows = tmp_path / "rows.json.gz"
+    foreign_rows.write_bytes(
+        gzip.compress(b'{"schema": 2, "packages": {}, "sites": [["vllm/x.py", "f", "E", "t", 0, 0]]}')
+    )
+    assert release_sites(foreign_rows).sites == ()
     assert release_sites(torn).sites == ()

@@ -115,3 +115,17 @@ def test_pytest_with_the_plugin_collects_the_shipped_suites_from_any_directory(v
     )
     collected = [line for line in done.stdout.splitlines() if "::" in line]
     assert collected == [f"test_chat.py::test_chat[{CELL}]"], done.stdout
+
+
+def test_diagnose_from_the_installed_wheel_knows_vllms_releases_without_an_engine(venv: Path, tmp_path: Path) -> None:
+    """The shipped release sites travel in the wheel: with an empty cache and no engine environment, a message only
+    vLLM 0.5.5 to 0.9.2 raised is coded and named with its releases."""
+    log = tmp_path / "old.log"
+    log.write_text("ValueError: Currently, MiniCPMV only supports versions 2.0, 2.5, and 2.6\n")
+    env = {**_env(), "VLLM_COMPAT_CACHE": str(tmp_path / "empty-cache")}
+    argv = [str(venv / "bin" / "vllm-compat"), "diagnose", str(log), "--json", "--explain"]
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["code"] == "ARCH_UNSUPPORTED", answer
+    assert answer["site"].endswith("(vLLM 0.5.5-0.9.2)"), answer

@@ -71,6 +71,7 @@ class SiteRule:
 
 # where a model's own code lives: vllm/model_executor/models/ until 0.32, vllm/models/ (one package a model) since 0.33
 MODELS = ("vllm/model_executor/models/", "vllm/models/")
+LIBRARIES = ("transformers/", "huggingface_hub/")
 
 
 def _rule(code: str, module: str | tuple[str, ...], says: str) -> SiteRule:
@@ -193,6 +194,51 @@ SITE_RULES: tuple[SiteRule, ...] = (
     ),
     _rule("OOM", "vllm/", r"out of memory"),
     _rule("HUB_AUTH", "vllm/", r"gated repo|token.*(invalid|unauthori)"),
+    # --- the libraries vLLM passes errors on from (their releases' sites: harness/diagnose/releases.py) --------------
+    # huggingface_hub, and transformers' hub layer over it: what the hub answered, or that it could not be asked
+    _rule(
+        "HUB_AUTH",
+        LIBRARIES,
+        r"gated repo|access to model .* is restricted|must be authenticated|invalid (user )?token|401 client error"
+        r"|\bunauthori[sz]ed\b|token is (required|invalid)",
+    ),
+    _rule(
+        "HUB_UNREACHABLE",
+        LIBRARIES,
+        r"offline mode|hf_hub_offline|outgoing traffic has been disabled|couldn't connect|could not connect"
+        r"|cannot find (an appropriate cached snapshot|the requested files in the (local |disk )?cache)"
+        r"|connection (error|timed out)|max retries exceeded|not in the cached files",
+    ),
+    _rule(
+        "MODEL_NOT_FOUND",
+        LIBRARIES,
+        r"repository not found|revision not found|is not a local folder and is not a valid model identifier"
+        r"|repo id must (be in the form|use alphanumeric)|not a valid model identifier",
+    ),
+    # transformers: remote code, a model type or architecture this version does not know, a missing processor or
+    # chat template, a GGUF file its loader does not read, a package it needs
+    _rule("TRUST_REMOTE_CODE", "transformers/", r"trust_remote_code|execute custom code|contains custom code"),
+    _rule("ARCH_UNSUPPORTED", "transformers/models/auto/", r"unrecognized configuration class .* automodel"),
+    _rule(
+        "TRANSFORMERS_MISMATCH",
+        "transformers/",
+        r"does not recognize this architecture|unrecognized model (identifier|in)|unknown (model|image|video) type"
+        r"|model type `?\S*`? but transformers",
+    ),
+    _rule(
+        "PROCESSOR_MISSING",
+        "transformers/",
+        r"can't load (image |video )?(processor|feature extractor|image processor)|unrecognized (image |video )?"
+        r"(processor|processing class|feature extractor)",
+    ),
+    _rule("NO_CHAT_TEMPLATE", "transformers/", r"chat_template is not set|no chat template|cannot use chat template"),
+    _rule("NOT_SERVABLE", "transformers/", r"gguf (model with )?architecture .* not supported|not a gguf file"),
+    _rule(
+        "ENV_IMPORT_BROKEN",
+        LIBRARIES,
+        r"requires? the following packages|(is|are) not installed|to be installed|\bpip install\b|install it (with|via)"
+        r"|requires? .* version|please (update|upgrade) your",
+    ),
 )
 
 
@@ -209,14 +255,14 @@ class Site:
     kind: str  # the exception type raised ("ValueError"), or "logger.error"
     template: str  # the message, PLACEHOLDER where a field goes
     code: str | None  # from SITE_RULES; None: evidence only
-    # a site of vLLM's published releases (harness/diagnose/releases.py), not of an installed engine: "0.6.0-0.8.5",
-    # the first and last release whose source has it
+    # a site of a published release (harness/diagnose/releases.py), not of an installed engine: "vLLM 0.6.0-0.8.5",
+    # the project and the first and last of its releases read whose source has it
     releases: str | None = None
 
     @property
     def where(self) -> str:
         found = f"{self.module}:{self.function}"
-        return found if self.releases is None else f"{found} (vLLM {self.releases})"
+        return found if self.releases is None else f"{found} ({self.releases})"
 
     def literal(self) -> str:
         return self.template.replace(PLACEHOLDER, " ")
