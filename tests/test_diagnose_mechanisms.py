@@ -437,3 +437,26 @@ def test_the_sleep_mode_oom_outranks_the_plain_oom_it_also_is() -> None:
 )
 def test_library_sites_are_coded_by_place_and_subject(module: str, template: str, code: str | None) -> None:
     assert classify(module, template) == code
+
+
+# --- round 6: from held-out-6's misses ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # an engine argument the installed vLLM's constructor does not take, whatever its words name
+        ("TypeError: __init__() got an unexpected keyword argument 'limit_mm_per_prompt'", "FLAG_UNKNOWN"),
+        ("TypeError: LLM.__init__() got an unexpected keyword argument 'trust_remote_code'", "FLAG_UNKNOWN"),
+        ("TypeError: AsyncEngineArgs.__init__() got an unexpected keyword argument 'enable_lora_bias'", "FLAG_UNKNOWN"),
+        # ... but a transformers class's constructor is that library's version
+        (
+            "TypeError: Gemma9Processor.__init__() got an unexpected keyword argument 'limit_mm_per_prompt'",
+            "TRANSFORMERS_MISMATCH",
+        ),
+        # FP8 on a GPU without it: vLLM's fallback warning, quoted as a title
+        ("# L4 warns: Your GPU does not have native support for FP8 computation", "QUANT_UNSUPPORTED"),
+    ],
+)
+def test_round6_wordings(log: str, code: str) -> None:
+    assert diagnose(log + "\n").code == code

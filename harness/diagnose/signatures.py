@@ -278,11 +278,22 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "FLAG_UNKNOWN",
         r"error: unrecognized arguments: |error: argument [^:]+: expected (one|at least one) argument|"
-        r"EngineArgs\.__init__\(\) got an unexpected keyword argument|"
+        # an integrator (LlamaFactory, TRL, OpenRLHF, Xinference) passing an engine argument the installed vLLM does
+        # not have (yet, or any more) to LLM(...) / EngineArgs(...): Python names the bare __init__ or the class
+        r"(\b(Async)?EngineArgs\.|\b(LLM|LLMEngine|AsyncLLMEngine|AsyncLLM)\.|(?<![\w.]))__init__\(\) got an "
+        r"unexpected keyword argument|"
         # argparse's own message ("unrecognized arguments: %s") quoted without its "prog: error: " prefix (a title)
         r"\bunrecognized arguments: -",
         SPECIFIC,
         "argparse via vllm/utils/argparse_utils.py FlexibleArgumentParser (the server's own command line)",
+    ),
+    # vLLM's warning on a GPU below FP8's compute capability (weight-only FP8 through Marlin instead): what such a
+    # thread is about when it shows no failure
+    _sig(
+        "QUANT_UNSUPPORTED",
+        r"GPU does not have native support for FP8 computation",
+        CONSEQUENCE,
+        "vllm/model_executor/layers/quantization/utils/marlin_utils_fp8.py (logger.warning_once: the Marlin fallback)",
     ),
     _sig(
         "LORA_UNSUPPORTED",
