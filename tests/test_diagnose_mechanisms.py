@@ -460,3 +460,67 @@ def test_library_sites_are_coded_by_place_and_subject(module: str, template: str
 )
 def test_round6_wordings(log: str, code: str) -> None:
     assert diagnose(log + "\n").code == code
+
+
+# --- round 7: from held-out-7's misses ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # a 401 from the server's own API, not from the hub
+        ('INFO:     172.17.0.1:40000 - "POST /v1/completions HTTP/1.1" 401 Unauthorized', "ENDPOINT_AUTH"),
+        ("openai.AuthenticationError: Error code: 401 - {'error': 'Unauthorized'}", "ENDPOINT_AUTH"),
+        (
+            "requests.exceptions.HTTPError: 401 Client Error: Unauthorized for url: https://huggingface.co/api/x",
+            "HUB_AUTH",
+        ),
+        # versions that do not fit together
+        (
+            "ERROR: pip's dependency resolver ... acme-serve 1.2 requires fastapi>=0.110, but you have fastapi 0.95.0 "
+            "which is incompatible.",
+            "ENV_IMPORT_BROKEN",
+        ),
+        ("AttributeError: module 'torch_xyz' has no attribute 'fused_rope'", "ENV_IMPORT_BROKEN"),
+        ("AttributeError: 'AsyncLLMEngine' object has no attribute 'engine_core'", "ENV_IMPORT_BROKEN"),
+        # argparse with the spaces lost; msgspec's refusal of a SamplingParams field
+        ("vllm: error:unrecognized arguments:--enable-thinking", "FLAG_UNKNOWN"),
+        ("TypeError: Unexpected keyword argument 'best_of_n'", "FLAG_UNKNOWN"),
+        # an account of a tensor-parallel start that hangs
+        ("With --tensor-parallel-size 4 the server is stuck forever after loading.", "NCCL_ERROR"),
+    ],
+)
+def test_round7_wordings(log: str, code: str) -> None:
+    assert diagnose(log + "\n").code == code
+
+
+def test_a_site_saying_the_quantization_flag_and_the_checkpoint_disagree_is_quant() -> None:
+    template = (
+        f"Quantization method specified in the model config ({PLACEHOLDER}) does not match the quantization method"
+    )
+    assert classify("vllm/config/model.py", template) == "QUANT_UNSUPPORTED"
+
+
+def test_a_traceback_cut_while_loading_the_tokenizer_is_tokenizer_missing() -> None:
+    log = (
+        "Traceback (most recent call last):\n"
+        '  File "/env/lib/python3.12/site-packages/vllm/tokenizers/hf.py", line 79, in from_pretrained\n'
+        "    tokenizer = AutoTokenizer.from_pretrained(\n"
+        '  File "/env/lib/python3.12/site-packages/transformers/models/auto/tokenization_auto.py", line 1156, in '
+        "from_pretrained\n"
+    )
+    assert diagnose(log).code == "TOKENIZER_MISSING"
+
+
+@pytest.mark.parametrize(
+    ("story", "code"),
+    [
+        ("# Out of memory when I load a second LLM() in the same script", "GPU_CONTENDED"),
+        ("# Two vllm instances on one GPU: the second one dies", "GPU_CONTENDED"),
+        ("# OOM with Qwen2-7B at max-model-len 32768", "OOM"),  # no second engine: the model's own OOM
+        ("# multiple GPUs and still OOM", "OOM"),  # more GPUs is no second engine
+    ],
+)
+def test_an_oom_beside_a_second_engine_on_the_same_gpus_is_contention(story: str, code: str) -> None:
+    log = story + "\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.00 GiB.\n"
+    assert diagnose(log).code == code

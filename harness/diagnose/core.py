@@ -67,6 +67,15 @@ FLAG_CODES: dict[str, str] = {
 _QUIET_OK = tuple(signature for signature in SIGNATURES if signature.quiet_ok)
 _BODY_START = re.compile(r"[\"']message[\"']\s*:\s*[\"']")  # an error body's message opens on this line
 BODY_LINES = 3  # the most lines a wrapped error body is read across
+_ACCESS_401 = re.compile(r"\"(GET|POST|PUT|DELETE) /\S* HTTP/[\d.]+\" 401\b")
+# A second engine or model on the same GPUs, as a log or its reporter tells it: "Out of memory w/ multiple models", "a
+# second LLM() in the same process", "two vLLM instances on one GPU"
+_COLOCATED = re.compile(
+    r"\b(multiple|two|2|second|another|several)\s+(vllm\s+|LLM\(\)\s+)?(models|LLMs?|LLM\(\)|vllm|instances|"
+    r"engines|servers)\b(?!\s+(of|for)\b)"
+    r"|\b(same|one) (process|gpu|card)\b[^\n]{0,40}\b(another|second|two|multiple)\b",
+    re.IGNORECASE,
+)
 # An access-log line for a route this server does not have (the old demo server's /generate asked of the OpenAI
 # server, a client's own route, a base URL without /v1). On vLLM's OpenAI routes a 404 is a model the server does not
 # serve (WRONG_MODEL, read from the body): those are left alone.
@@ -143,6 +152,7 @@ class _Reading:
         self.last_nonempty: tuple[int, str] | None = None
         self.tail: list[tuple[int, str]] = []
         self.footprint = Footprint()  # the model's size, its split and the GPU's memory, where the log says them
+        self.colocated: Line | None = None  # a line that tells of a second engine or model on the same GPUs
 
     # --- reading ------------------------------------------------------------------------------------------------
 
@@ -154,6 +164,8 @@ class _Reading:
             return
         line = parse(number, raw)
         self.footprint.read(line.message)
+        if self.colocated is None and _COLOCATED.search(line.message):
+            self.colocated = line
         if line.is_frame():
             return  # a traceback frame, or the source it quotes: the exception line follows
         if DATA_DUMPS.search(line.message):
@@ -250,6 +262,8 @@ class _Reading:
         self.last_http = line
         if error.status in {404, 405} and _UNKNOWN_ROUTE.search(line.message):
             self._offer("HTTP_ERROR", VAGUE, line, None)
+        if error.status == 401 and _ACCESS_401.search(line.message):
+            self._offer("ENDPOINT_AUTH", SPECIFIC, line, None)  # the server refused the request's API key
         if (
             not matched
             and self.sites is not None  # "no vLLM message" can only be said knowing vLLM's messages
@@ -298,6 +312,10 @@ class _Reading:
         if ranked and ranked[0].code == "OOM" and self.footprint.weights_exceed_gpus():
             # the weights alone are more than the GPUs they were split over: that OOM is WEIGHTS_TOO_LARGE
             ranked[0] = replace(ranked[0], code="WEIGHTS_TOO_LARGE")
+        elif ranked and ranked[0].code == "OOM" and self.colocated is not None:
+            # the memory ran out with a second engine or model on the same GPUs (a second LLM() in one process, two
+            # servers on one card): the first one holds what the second needs
+            ranked[0] = replace(ranked[0], code="GPU_CONTENDED")
         if ranked and (killed is None or ranked[0].rank > EXIT_SIGNAL):
             best = ranked[0]
             return Diagnosis(best.code, best.evidence, best.line, best.site, tuple(ranked[1 : 1 + CAUSES_KEPT]))

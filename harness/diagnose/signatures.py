@@ -66,9 +66,19 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig(
         "HUB_AUTH",
-        r"RepositoryNotFoundError|401 Unauthorized|Invalid (user token|credentials)",
+        r"RepositoryNotFoundError|401 (Client Error: )?Unauthorized for url: \S*(huggingface\.co|hf\.co)"
+        r"|Invalid (user token|credentials)",
         CONSEQUENCE,
         "huggingface_hub: private or missing repository, bad token",
+    ),
+    # a 401 from the OpenAI-compatible server itself: its access log, or a client's error for one of its routes (the
+    # hub's own 401s name huggingface.co and are HUB_AUTH above)
+    _sig(
+        "ENDPOINT_AUTH",
+        r"\"(GET|POST) /v1/\S* HTTP/[\d.]+\" 401\b|Error code: 401\b|AuthenticationError|"
+        r"^(?!.*(huggingface\.co|hf\.co|hub|repo|gated)).*\b401 Unauthorized\b",
+        SPECIFIC,
+        "uvicorn's access log and the openai client (vllm serve --api-key, a gateway in front of it)",
     ),
     _sig(
         "PROCESSOR_MISSING",
@@ -211,6 +221,23 @@ SIGNATURES: tuple[Signature, ...] = (
         CONSEQUENCE,
         "Python's AttributeError on a transformers config object (its class in this transformers version lacks it)",
     ),
+    # pip's resolver: the installed versions do not satisfy what a package needs (the root of the import or attribute
+    # errors that follow)
+    _sig(
+        "ENV_IMPORT_BROKEN",
+        r"requires [\w.\[\]-]+\s*[<>=!~]=?\s*[\w.*]+.*, but you have [\w.-]+ [\w.+-]+ which is incompatible",
+        IMPORT,
+        "pip's dependency resolver (an environment whose versions do not fit together)",
+    ),
+    # a module or one of vLLM's entry-point classes without the attribute its caller uses: the caller was written for
+    # another version of it (torch_npu, an integrator calling vLLM's AsyncLLM.engine, ...)
+    _sig(
+        "ENV_IMPORT_BROKEN",
+        r"module '[\w.]+' has no attribute '|'(AsyncLLM|AsyncLLMEngine|LLMEngine|LLM|EngineArgs|AsyncEngineArgs|"
+        r"SamplingParams|EngineCoreClient|MQLLMEngineClient)' object has no attribute '",
+        CONSEQUENCE,
+        "Python's AttributeError on a module or a vLLM entry point (versions that do not fit together)",
+    ),
     # vLLM's entry points used by a caller whose "try: from vllm import LLM / except ImportError" swallowed the failed
     # import (lm-eval, other wrappers): the name is then undefined where it is used
     _sig(
@@ -277,7 +304,9 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig(
         "FLAG_UNKNOWN",
-        r"error: unrecognized arguments: |error: argument [^:]+: expected (one|at least one) argument|"
+        r"error:\s*unrecognized arguments:\s*|error: argument [^:]+: expected (one|at least one) argument|"
+        # msgspec's refusal of a SamplingParams field this vLLM does not have (an integrator's request parameter)
+        r"TypeError: Unexpected keyword argument '|"
         # an integrator (LlamaFactory, TRL, OpenRLHF, Xinference) passing an engine argument the installed vLLM does
         # not have (yet, or any more) to LLM(...) / EngineArgs(...): Python names the bare __init__ or the class
         r"(\b(Async)?EngineArgs\.|\b(LLM|LLMEngine|AsyncLLMEngine|AsyncLLM)\.|(?<![\w.]))__init__\(\) got an "
@@ -647,6 +676,14 @@ SIGNATURES: tuple[Signature, ...] = (
         PROSE,
         "a report that the tool call came back in the content: no tool-call parser, or another model's",
     ),
+    _sig(
+        "NCCL_ERROR",
+        r"\b(stuck|hangs?|hanging|hung|freezes?|frozen)\b[^\n]{0,80}?\b(tensor[-_ ]parallel|pynccl|nccl|multi-?gpu|"
+        r"tp[-_ ]?(size)?\s*[>=]*\s*[2-8])|\b(tensor[-_ ]parallel|pynccl|multi-?gpu|tp[-_ ]?(size)?\s*[>=]*\s*[2-8])"
+        r"\b[^\n]{0,80}?\b(stuck|hangs?|hanging|hung|freezes?|frozen)\b",
+        PROSE,
+        "a report that a multi-GPU start hangs: the workers' first NCCL collective waits forever",
+    ),
     # what the user did about a multi-GPU hang or failure: peer-to-peer, shared-memory or InfiniBand transports of NCCL
     # turned off. Only a topic: any error line the log shows outranks it
     _sig(
@@ -722,6 +759,14 @@ WRAPPERS = re.compile(
 # frame. Only steps whose failure has one usual cause are named, by the source files and functions that do them (vLLM's
 # and transformers' processor loading: its usual failure is a processor / preprocessor config the checkpoint lacks).
 UNFINISHED_FRAMES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # a traceback cut while the tokenizer was being loaded
+    (
+        "TOKENIZER_MISSING",
+        re.compile(
+            r"/transformers/(models/auto/tokenization_auto|tokenization_utils\w*)\.py\"|"
+            r"/vllm/(transformers_utils/tokenizer|tokenizers/\w+)\.py\"|\bin (cached_)?get_tokenizer\b"
+        ),
+    ),
     # a traceback cut inside the workers' distributed set-up (process groups, NCCL communicators, custom all-reduce)
     (
         "NCCL_ERROR",

@@ -134,6 +134,8 @@ SITE_RULES: tuple[SiteRule, ...] = (
         r"(quantization|quant) (method|scheme).*(not supported|capability)"
         r"|unknown quantization",
     ),
+    # the checkpoint's quantisation and the --quantization flag disagree
+    _rule("QUANT_UNSUPPORTED", "vllm/", r"quantization method .*(does not match|mismatch|cannot be used with)"),
     # a model or layer that refuses a quantization method ("Model X does not support BitsAndBytes quantization yet"),
     # not a dtype the method refuses (DTYPE_UNSUPPORTED below)
     _rule(

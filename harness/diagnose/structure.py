@@ -87,6 +87,10 @@ _MARKERS = (
     "reasoning", "think",
     # a requested structure the engine did not enforce, a tool call returned as text (signatures.py)
     "ignore", "dropped", "no effect", "tool_call", "tool call",
+    # a multi-GPU start that hangs, an API key refused (signatures.py NCCL_ERROR, ENDPOINT_AUTH)
+    "stuck", "hang", "hung", "freez", "frozen", "401",
+    # a second engine or model on the same GPUs (core.py: an OOM then is GPU_CONTENDED)
+    "multiple", "second", "another", "several", "two ",
 )
 # fmt: on
 
