@@ -524,3 +524,42 @@ def test_a_traceback_cut_while_loading_the_tokenizer_is_tokenizer_missing() -> N
 def test_an_oom_beside_a_second_engine_on_the_same_gpus_is_contention(story: str, code: str) -> None:
     log = story + "\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.00 GiB.\n"
     assert diagnose(log).code == code
+
+
+# --- round 8: from held-out-8's misses ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # any vLLM class refusing an argument its caller was written for
+        (
+            "TypeError: OpenAIServingCompletion.__init__() got an unexpected keyword argument 'return_tokens'",
+            "FLAG_UNKNOWN",
+        ),
+        # transformers' on-demand import of a model module failed
+        (
+            "RuntimeError: Failed to import transformers.models.llava.modeling_llava because of the following error "
+            "(look up to see its traceback):",
+            "ENV_IMPORT_BROKEN",
+        ),
+        # the container toolkit gave the container no GPU
+        (
+            "docker: Error response from daemon: failed to create task for container: OCI runtime create failed: "
+            "error running prestart hook #1: exit status 1",
+            "NO_GPU",
+        ),
+        ('docker: Error response from daemon: could not select device driver "" with capabilities: [[gpu]].', "NO_GPU"),
+        # the prompt took the whole context: the server's computed max_tokens is negative
+        ("ValueError: max_tokens must be at least 1, got -120.", "MAX_MODEL_LEN"),
+        ("ValueError: max_tokens must be at least 1, got 0.", "OTHER"),  # a client's own zero is no context overflow
+        # a LoRA weight on a module vLLM's LoRA does not load
+        ("ValueError: LoRA weight base_model.model.embed_tokens.base_layer.weight is not supported", "LORA_ADAPTER"),
+        # accounts: no opening think tag; tool calls not parsed; requests without the API key
+        ("The answers of the R1 distill lack the <think> tag at the start.", "REASONING_LEAK"),
+        ("Tool calling is not working: the model prints the call instead of executing the tool.", "TOOL_FLAGS"),
+        ("Our client sends no Authorization header although the server runs with VLLM_API_KEY set.", "ENDPOINT_AUTH"),
+    ],
+)
+def test_round8_wordings(log: str, code: str) -> None:
+    assert diagnose(log + "\n").code == code

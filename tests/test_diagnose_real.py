@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 
 from harness.codes import CODES
-from tests.diagnose_accuracy import HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6, HELDOUT7, REAL, labels, outcomes
+from tests.diagnose_accuracy import (
+    HELDOUT2,
+    HELDOUT3,
+    HELDOUT4,
+    HELDOUT5,
+    HELDOUT6,
+    HELDOUT7,
+    HELDOUT8,
+    REAL,
+    labels,
+    outcomes,
+)
 
 
 def test_every_real_log_is_labelled_with_a_known_code_and_cites_its_thread() -> None:
@@ -51,15 +62,16 @@ def _thread(first_line: str) -> str:
         (HELDOUT5, "heldout5", 5),
         (HELDOUT6, "heldout6", 6),
         (HELDOUT7, "heldout7", 7),
+        (HELDOUT8, "heldout8", 8),
     ],
 )
 def test_the_later_blind_sets_are_labelled_and_cite_new_threads(corpus: Path, split: str, earlier: int) -> None:
-    """Held-out sets 3 to 7: at least 40 logs, each labelled with a known code and its split, each citing a thread
+    """Held-out sets 3 to 8: at least 40 logs, each labelled with a known code and its split, each citing a thread
     with its fix on its first line, one log per thread, and no thread that an earlier set (or a fixture) cites."""
     labelled = labels(corpus)
     assert {path.name for path in corpus.glob("*.log")} == set(labelled)
     assert len(labelled) >= 40
-    before = [REAL, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6][: earlier - 1]
+    before = [REAL, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6, HELDOUT7][: earlier - 1]
     seen = {_thread(log.read_text(errors="replace").splitlines()[0]) for d in before for log in d.glob("*.log")}
     threads = []
     for name, label in labelled.items():

@@ -221,6 +221,12 @@ SIGNATURES: tuple[Signature, ...] = (
         CONSEQUENCE,
         "Python's AttributeError on a transformers config object (its class in this transformers version lacks it)",
     ),
+    _sig(
+        "ENV_IMPORT_BROKEN",
+        r"Failed to import transformers\.[\w.]+ because of the following error",
+        IMPORT,
+        "transformers utils/import_utils.py _LazyModule: a module it imports on demand fails to import",
+    ),
     # pip's resolver: the installed versions do not satisfy what a package needs (the root of the import or attribute
     # errors that follow)
     _sig(
@@ -309,7 +315,7 @@ SIGNATURES: tuple[Signature, ...] = (
         r"TypeError: Unexpected keyword argument '|"
         # an integrator (LlamaFactory, TRL, OpenRLHF, Xinference) passing an engine argument the installed vLLM does
         # not have (yet, or any more) to LLM(...) / EngineArgs(...): Python names the bare __init__ or the class
-        r"(\b(Async)?EngineArgs\.|\b(LLM|LLMEngine|AsyncLLMEngine|AsyncLLM)\.|(?<![\w.]))__init__\(\) got an "
+        r"(\b(?![A-Z]\w*(Processor|Config|Tokenizer\w*|FeatureExtractor)\.)[A-Z]\w*\.|(?<![\w.]))__init__\(\) got an "
         r"unexpected keyword argument|"
         # argparse's own message ("unrecognized arguments: %s") quoted without its "prog: error: " prefix (a title)
         r"\bunrecognized arguments: -",
@@ -323,6 +329,13 @@ SIGNATURES: tuple[Signature, ...] = (
         r"GPU does not have native support for FP8 computation",
         CONSEQUENCE,
         "vllm/model_executor/layers/quantization/utils/marlin_utils_fp8.py (logger.warning_once: the Marlin fallback)",
+    ),
+    _sig(
+        "LORA_ADAPTER",
+        r"\blora\b[^\n]{0,60}\b(lm_head|embed_tokens|base_layer)[\w.]*\s+(is|are) not supported",
+        SPECIFIC,
+        "an adapter weight on a module vLLM's LoRA does not load (lm_head, embed_tokens, a PEFT base_layer), as "
+        "vLLM's adapter loading and its users word it",
     ),
     _sig(
         "LORA_UNSUPPORTED",
@@ -433,6 +446,13 @@ SIGNATURES: tuple[Signature, ...] = (
         r"illegal instruction was encountered|misaligned address",
         REPORTED,
         "CUDA runtime: a kernel faulted (cudaErrorIllegalAddress / IllegalInstruction / MisalignedAddress)",
+    ),
+    _sig(
+        "NO_GPU",
+        r"error running (prestart|createContainer) hook|could not select device driver \"\w*\" with capabilities: "
+        r"\[\[gpu\]\]|nvidia-container-cli: (initialization|device) error|unresolvable CDI devices",
+        SPECIFIC,
+        "docker / the NVIDIA container toolkit: the container was not given the GPUs",
     ),
     _sig(
         "CUDA_FORK",
@@ -554,6 +574,13 @@ SIGNATURES: tuple[Signature, ...] = (
         r"out of memory at \S*cumem_allocator\.cpp",
         SPECIFIC + 1,
         "vllm/csrc/cumem_allocator.cpp (sleep mode's allocator, a GPU shared with a trainer)",
+    ),
+    _sig(
+        "MAX_MODEL_LEN",
+        r"max_tokens must be at least 1, got -\d+",
+        SPECIFIC,
+        "vllm/sampling_params.py _verify_args: a negative max_tokens is what a server computed as max_model_len minus "
+        "the prompt's length for a prompt over it",
     ),
     _sig(
         "OOM",
@@ -683,6 +710,27 @@ SIGNATURES: tuple[Signature, ...] = (
         r"\b[^\n]{0,80}?\b(stuck|hangs?|hanging|hung|freezes?|frozen)\b",
         PROSE,
         "a report that a multi-GPU start hangs: the workers' first NCCL collective waits forever",
+    ),
+    _sig(
+        "REASONING_LEAK",
+        r"\b(lacks?|lacking|missing|without)\b[^\n]{0,30}[<＜]think[>＞]",
+        PROSE,
+        "a report that the output lacks the opening think tag: the template put it in the prompt, so the reasoning "
+        "stays in the content",
+    ),
+    _sig(
+        "TOOL_FLAGS",
+        r"\btool[ _-]?call(ing|s)?\b[^\n]{0,30}?\b(is |are )?not (working|executed|parsed|triggered|called)"
+        r"|instead of (executing|calling) the tool|tool calls? (as|in) (raw|plain) text",
+        PROSE,
+        "a report that tool calls are not parsed: no --tool-call-parser, or another model's",
+    ),
+    _sig(
+        "ENDPOINT_AUTH",
+        r"\b(no|missing|without)\s+[`'\"]?Authorization[`'\"]?\s+header|\bVLLM_API_KEY\b[^\n]{0,60}\b(set|401|"
+        r"unauthori[sz]ed|reject)",
+        PROSE,
+        "a report of requests without the API key the server was started with",
     ),
     # what the user did about a multi-GPU hang or failure: peer-to-peer, shared-memory or InfiniBand transports of NCCL
     # turned off. Only a topic: any error line the log shows outranks it

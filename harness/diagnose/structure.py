@@ -91,6 +91,8 @@ _MARKERS = (
     "stuck", "hang", "hung", "freez", "frozen", "401",
     # a second engine or model on the same GPUs (core.py: an OOM then is GPU_CONTENDED)
     "multiple", "second", "another", "several", "two ",
+    # a container that got no GPU, a missing think tag, a missing API key (signatures.py)
+    "hook", "cdi", "lack", "authorization", "api_key",
 )
 # fmt: on
 
