@@ -63,15 +63,16 @@ def _thread(first_line: str) -> str:
         (HELDOUT6, "heldout6", 6),
         (HELDOUT7, "heldout7", 7),
         (HELDOUT8, "heldout8", 8),
+        (HELDOUT9, "heldout9", 9),
     ],
 )
 def test_the_later_blind_sets_are_labelled_and_cite_new_threads(corpus: Path, split: str, earlier: int) -> None:
-    """Held-out sets 3 to 8: at least 40 logs, each labelled with a known code and its split, each citing a thread
+    """Held-out sets 3 to 9: at least 40 logs, each labelled with a known code and its split, each citing a thread
     with its fix on its first line, one log per thread, and no thread that an earlier set (or a fixture) cites."""
     labelled = labels(corpus)
     assert {path.name for path in corpus.glob("*.log")} == set(labelled)
     assert len(labelled) >= 40
-    before = [REAL, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6, HELDOUT7][: earlier - 1]
+    before = [REAL, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6, HELDOUT7, HELDOUT8][: earlier - 1]
     seen = {_thread(log.read_text(errors="replace").splitlines()[0]) for d in before for log in d.glob("*.log")}
     threads = []
     for name, label in labelled.items():

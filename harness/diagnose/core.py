@@ -64,6 +64,20 @@ FLAG_CODES: dict[str, str] = {
     "--quantization": "QUANT_UNSUPPORTED",
     "-q": "QUANT_UNSUPPORTED",
 }
+# A pydantic validation error of one of vLLM's config classes names the field on the next line: the field names the
+# cause, as an argparse error's flag does (the config fields are the flags with underscores)
+FIELD_CODES: dict[str, str] = {
+    "max_lora_rank": "LORA_RANK",
+    "max_model_len": "MAX_MODEL_LEN",
+    "quantization": "QUANT_UNSUPPORTED",
+    "dtype": "DTYPE_UNSUPPORTED",
+    "tensor_parallel_size": "TP_INDIVISIBLE",
+    "tool_call_parser": "PARSER_UNKNOWN",
+    "reasoning_parser": "PARSER_UNKNOWN",
+    "limit_mm_per_prompt": "MM_LIMIT",
+}
+_VALIDATION = re.compile(r"\b\d+ validation errors? for \w*Config\b")
+_FIELD = re.compile(r"^\s*(E\s+)?(?P<field>[a-z_][a-z0-9_]*)\s*$")  # "E   " a pytest failure's prefix
 _QUIET_OK = tuple(signature for signature in SIGNATURES if signature.quiet_ok)
 _BODY_START = re.compile(r"[\"']message[\"']\s*:\s*[\"']")  # an error body's message opens on this line
 BODY_LINES = 3  # the most lines a wrapped error body is read across
@@ -183,6 +197,7 @@ class _Reading:
         site = self._site(line, texts)
         matched = self._signatures(line, texts, site)
         matched = self._argparse(line, site) or matched
+        matched = self._validation(line, following) or matched
         if site is not None and site.code is not None:
             self._offer(site.code, SOURCE, line, site.where)
             matched = True
@@ -245,6 +260,17 @@ class _Reading:
             return False  # unrecognized arguments: the FLAG_UNKNOWN signature has it
         code = FLAG_CODES.get(error.flag or "", "FLAG_UNKNOWN") if error.problem == "invalid choice" else "FLAG_UNKNOWN"
         self._offer(code, SPECIFIC, line, site.where if site else None)
+        return True
+
+    def _validation(self, line: Line, following: list[str]) -> bool:
+        """A pydantic ValidationError of a vLLM config class, read by the field named on the line after it."""
+        if not _VALIDATION.search(line.message) or not following:
+            return False
+        field = _FIELD.match(parse(0, following[0]).message)
+        code = FIELD_CODES.get(field.group("field")) if field else None
+        if code is None:
+            return False
+        self._offer(code, SPECIFIC, line, None)
         return True
 
     def _http(self, line: Line, matched: bool, where: str | None, following: list[str] | None = None) -> None:
