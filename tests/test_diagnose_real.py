@@ -17,6 +17,7 @@ from tests.diagnose_accuracy import (
     HELDOUT6,
     HELDOUT7,
     HELDOUT8,
+    HELDOUT9,
     REAL,
     labels,
     outcomes,
