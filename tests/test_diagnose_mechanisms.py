@@ -519,6 +519,8 @@ def test_a_traceback_cut_while_loading_the_tokenizer_is_tokenizer_missing() -> N
         ("# Two vllm instances on one GPU: the second one dies", "GPU_CONTENDED"),
         ("# OOM with Qwen2-7B at max-model-len 32768", "OOM"),  # no second engine: the model's own OOM
         ("# multiple GPUs and still OOM", "OOM"),  # more GPUs is no second engine
+        ("# OOM here; another model of the same size works", "OOM"),  # a model tried instead, not beside it
+        ("# Another vLLM instance already runs on this card", "GPU_CONTENDED"),
     ],
 )
 def test_an_oom_beside_a_second_engine_on_the_same_gpus_is_contention(story: str, code: str) -> None:

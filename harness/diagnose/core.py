@@ -84,9 +84,10 @@ BODY_LINES = 3  # the most lines a wrapped error body is read across
 _ACCESS_401 = re.compile(r"\"(GET|POST|PUT|DELETE) /\S* HTTP/[\d.]+\" 401\b")
 # A second engine or model on the same GPUs, as a log or its reporter tells it: "Out of memory w/ multiple models", "a
 # second LLM() in the same process", "two vLLM instances on one GPU"
+# ("another model" and "several models" are left out: a reporter who tried other models says it so)
 _COLOCATED = re.compile(
-    r"\b(multiple|two|2|second|another|several)\s+(vllm\s+|LLM\(\)\s+)?(models|LLMs?|LLM\(\)|vllm|instances|"
-    r"engines|servers)\b(?!\s+(of|for)\b)"
+    r"\b(multiple|two|2|second)\s+(vllm\s+|LLM\(\)\s+)?(models?|LLMs?|LLM\(\)|vllm|instances|engines|servers)\b"
+    r"(?!\s+(of|for)\b)|\b(another|several)\s+(vllm\s+)?(instances?|engines?|servers?|LLM\(\))"
     r"|\b(same|one) (process|gpu|card)\b[^\n]{0,40}\b(another|second|two|multiple)\b",
     re.IGNORECASE,
 )
