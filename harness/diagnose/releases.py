@@ -29,7 +29,6 @@ import re
 import sys
 import tarfile
 import tempfile
-import time
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -40,7 +39,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from harness.diagnose.sites import RULES_KEY, Site, SiteIndex, classify, sites_of_module
+from harness.diagnose.sites import RULES_KEY, Site, SiteIndex, classify, sites_of_module, write_json
 from harness.paths import cache_root
 
 SCHEMA = 2  # 2: several projects, each with its own releases
@@ -148,21 +147,14 @@ def _codes(rows: list[list[object]], data_key: str) -> list[str | None]:
             return [None if code is None else str(code) for code in cached]
     codes = [classify(str(row[0]), str(row[3])) for row in rows]
     with contextlib.suppress(OSError):  # a read-only cache classifies on each read: slower, same answers
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{time.monotonic_ns()}.tmp")
-        tmp.write_text(json.dumps(codes))
-        tmp.replace(path)
+        write_json(path, codes)
     return codes
 
 
 def with_releases(primary: SiteIndex | None, path: Path | None = None) -> SiteIndex:
     """``primary`` (an installed engine's sites, or None) plus the messages of the published releases it lacks."""
     shipped = release_sites(path)
-    if primary is None:
-        return SiteIndex("vllm", "releases", list(shipped.sites))
-    seen = {site.template for site in primary.sites}
-    extra = [site for site in shipped.sites if site.template not in seen]
-    return SiteIndex(primary.distribution, primary.version, [*primary.sites, *extra])
+    return (primary or SiteIndex("vllm", "releases", [])).extended(shipped.sites)
 
 
 # --- building the shipped file (needs PyPI) ---------------------------------------------------------------------------
@@ -238,8 +230,7 @@ def _release(project: Project, version: str, url: str, sha256: str) -> list[Site
         raise SystemExit(f"{project.label} {version}'s file does not match the sha256 PyPI lists: not used")
     sites = sites_of_archive(archive, project)
     with contextlib.suppress(OSError):
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        kept.write_text(json.dumps([[s.module, s.function, s.kind, s.template] for s in sites]))
+        write_json(kept, [[s.module, s.function, s.kind, s.template] for s in sites])
     return sites
 
 

@@ -349,6 +349,17 @@ class SiteIndex:
             self._compiled[key] = compiled
         return compiled
 
+    def extended(self, others: Iterable[Site]) -> SiteIndex:
+        """This index plus those of ``others`` whose message it lacks (the first site of a message wins); itself when
+        none is new."""
+        seen = {site.template for site in self.sites}
+        extra = []
+        for site in others:
+            if site.template not in seen:
+                seen.add(site.template)
+                extra.append(site)
+        return self if not extra else SiteIndex(self.distribution, self.version, [*self.sites, *extra])
+
     def to_json(self) -> dict[str, object]:
         return {
             "schema": SCHEMA,
@@ -593,9 +604,14 @@ def _cached(path: Path, older: Path) -> SiteIndex | None:
 
 
 def _write_cache(path: Path, index: SiteIndex) -> None:
+    write_json(path, index.to_json())
+
+
+def write_json(path: Path, data: object) -> None:
+    """A cache file of diagnose, written whole: a temporary file beside it, then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{time.monotonic_ns()}.tmp")
-    tmp.write_text(json.dumps(index.to_json()) + "\n")
+    tmp.write_text(json.dumps(data) + "\n")
     tmp.replace(path)  # atomic: parallel readers never see half a file
 
 
@@ -617,7 +633,6 @@ def sites_for_python(python: Path, *, refresh: bool = False) -> SiteIndex | None
 def with_cached_versions(primary: SiteIndex) -> SiteIndex:
     """``primary`` plus the messages of every other vLLM version whose sites are cached: a log from another version
     than the installed engine's still finds its messages. The primary version's site wins where both have one."""
-    seen = {site.template for site in primary.sites}
     extra: list[Site] = []
     own = cache_path(primary.distribution, primary.version)
     folder = cache_root() / "diagnose"
@@ -629,8 +644,5 @@ def with_cached_versions(primary: SiteIndex) -> SiteIndex:
         other = _cached(path, folder / f"{name}-v{_MIGRATED}.json")
         if other is None:
             continue  # a torn file adds nothing
-        for site in other.sites:
-            if site.template not in seen:
-                seen.add(site.template)
-                extra.append(site)
-    return primary if not extra else SiteIndex(primary.distribution, primary.version, [*primary.sites, *extra])
+        extra.extend(other.sites)
+    return primary.extended(extra)
