@@ -589,3 +589,129 @@ def test_a_validation_error_of_a_field_no_code_names_is_not_guessed() -> None:
         "  Input should be a valid boolean [type=bool_type, input_value='maybe', input_type=str]\n"
     )
     assert diagnose(log).code == "OTHER"
+
+
+# --- round 10: where an exception that says little was raised (harness/diagnose/frames.py) ---------------------------
+
+_PKG = "/opt/venv/lib/python3.12/site-packages"
+
+
+def test_a_bare_assertion_that_divides_by_the_tensor_parallel_size_is_tp_indivisible() -> None:
+    log = (
+        "Traceback (most recent call last):\n"
+        f'  File "{_PKG}/vllm/model_executor/models/foo.py", line 88, in __init__\n'
+        "    assert self.num_key_value_heads % tp_world == 0\n"
+        "AssertionError\n"
+    )
+    found = diagnose(log)
+    assert (found.code, found.line) == ("TP_INDIVISIBLE", 4)
+    assert found.site is not None and found.site.startswith("vllm/model_executor/models/foo.py:__init__")
+
+
+def test_an_assertion_about_anything_else_stays_other() -> None:
+    log = (
+        "Traceback (most recent call last):\n"
+        f'  File "{_PKG}/vllm/model_executor/models/foo.py", line 88, in forward\n'
+        "    assert hidden.shape[-1] == self.width\n"
+        "AssertionError\n"
+    )
+    assert diagnose(log).code == "OTHER"
+
+
+def test_a_key_error_in_vllms_reading_of_the_model_config_is_a_model_newer_than_the_engine() -> None:
+    log = (
+        "Traceback (most recent call last):\n"
+        f'  File "{_PKG}/vllm/config.py", line 900, in _derive_context_length\n'
+        '    factor = scaling_dict["kind"]\n'
+        "             ~~~~~~~~~~~~^^^^^^^^\n"
+        "KeyError: 'kind'\n"
+    )
+    assert diagnose(log).code == "ARCH_UNSUPPORTED"
+
+
+def test_the_same_key_error_in_a_users_script_is_not_read_as_the_engines() -> None:
+    log = (
+        "Traceback (most recent call last):\n"
+        '  File "/home/me/bench.py", line 12, in <module>\n'
+        '    print(row["kind"])\n'
+        "KeyError: 'kind'\n"
+    )
+    assert diagnose(log).code == "OTHER"
+
+
+def test_an_error_raised_while_an_installed_package_is_imported_is_a_broken_environment() -> None:
+    """A library whose module body fails on import (it calls another library with arguments that library's installed
+    version refuses): the packages installed do not fit together, whatever the message says."""
+    log = (
+        "Traceback (most recent call last):\n"
+        '  File "/home/me/serve.py", line 1, in <module>\n'
+        "    from vllm import LLM\n"
+        f'  File "{_PKG}/vllm/__init__.py", line 7, in <module>\n'
+        "    from vllm.engine.arg_utils import EngineArgs\n"
+        f'  File "{_PKG}/somelib/registry.py", line 40, in <module>\n'
+        "    DEFAULT = Registry(flavour=None)\n"
+        f'  File "{_PKG}/otherlib/core.py", line 76, in __init__\n'
+        '    raise ValueError("a flavour or an edition must be given")\n'
+        "ValueError: a flavour or an edition must be given\n"
+    )
+    found = diagnose(log)
+    assert found.code == "ENV_IMPORT_BROKEN"
+    assert found.line == 10
+
+
+def test_the_programs_own_module_frame_is_not_an_import() -> None:
+    """``python -m vllm.entrypoints.openai.api_server`` runs a site-packages module as the program: its frame is
+    ``<module>`` with no import above it, so an error under it says nothing about the environment."""
+    log = (
+        "Traceback (most recent call last):\n"
+        '  File "<frozen runpy>", line 198, in _run_module_as_main\n'
+        f'  File "{_PKG}/vllm/entrypoints/openai/api_server.py", line 2000, in <module>\n'
+        "    uvloop.run(run_server(args))\n"
+        f'  File "{_PKG}/vllm/entrypoints/openai/api_server.py", line 1900, in run_server\n'
+        "    raise ValueError(odd)\n"
+        "ValueError: the moon is in the wrong phase\n"
+    )
+    assert diagnose(log).code == "OTHER"
+
+
+def test_a_runtime_error_in_the_distributed_set_up_is_nccl() -> None:
+    log = (
+        "Traceback (most recent call last):\n"
+        f'  File "{_PKG}/torch/distributed/distributed_c10d.py", line 4000, in barrier\n'
+        "    work = group.barrier(opts=opts)\n"
+        "torch.distributed.DistBackendError: something odd happened on rank 1\n"
+    )
+    assert diagnose(log).code == "NCCL_ERROR"
+
+
+def test_a_message_that_names_a_cause_outranks_the_place() -> None:
+    log = (
+        "Traceback (most recent call last):\n"
+        f'  File "{_PKG}/torch/distributed/distributed_c10d.py", line 4000, in barrier\n'
+        "    work = group.barrier(opts=opts)\n"
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    )
+    assert diagnose(log).code == "OOM"
+
+
+def test_an_attention_backend_refusing_a_feature_of_the_models_attention_is_arch_unsupported() -> None:
+    site = _site("vllm/v1/attention/backends/some_attn.py", "SomeImpl.__init__", "SomeAttn does not support ALiBi.")
+    assert site.code == "ARCH_UNSUPPORTED"
+    kv = _site(
+        "vllm/v1/attention/backends/some_attn.py", "SomeImpl.__init__", "SomeAttn does not support fp8 kv-cache."
+    )
+    assert kv.code != "ARCH_UNSUPPORTED"
+
+
+def test_ipython_frames_source_lines_are_not_read_as_messages() -> None:
+    """Jupyter quotes numbered source around the raise: an earlier raise's message there is not the error."""
+    log = (
+        "ValueError                                Traceback (most recent call last)\n"
+        f"{_PKG}/vllm/model_executor/models/foo.py in __init__(self, a)\n"
+        "    40             raise ValueError(\n"
+        '    41                 "Foo needs trust_remote_code=True to load.")\n'
+        "---> 42         raise ValueError(f'bad {a}')\n"
+        "\n"
+        "ValueError: bad 3\n"
+    )
+    assert diagnose(log).code == "OTHER"

@@ -29,10 +29,12 @@ from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from harness.diagnose.footprint import Footprint
+from harness.diagnose.frames import Traceback, bare_exception
 from harness.diagnose.scan import Scan
 from harness.diagnose.signatures import (
     DATA_DUMPS,
     EXIT_SIGNAL,
+    FRAME,
     PROSE,
     PROSE_TOPIC,
     SIGNATURES,
@@ -168,6 +170,7 @@ class _Reading:
         self.tail: list[tuple[int, str]] = []
         self.footprint = Footprint()  # the model's size, its split and the GPU's memory, where the log says them
         self.colocated: Line | None = None  # a line that tells of a second engine or model on the same GPUs
+        self.traceback = Traceback()  # the frames of the traceback being read: where its exception was raised
 
     # --- reading ------------------------------------------------------------------------------------------------
 
@@ -181,8 +184,12 @@ class _Reading:
         self.footprint.read(line.message)
         if self.colocated is None and _COLOCATED.search(line.message):
             self.colocated = line
+        if self.traceback.add(number, line.message, following) and line.is_frame():
+            return  # a traceback frame: the exception line follows
         if line.is_frame():
-            return  # a traceback frame, or the source it quotes: the exception line follows
+            return  # the source a frame quotes
+        if line.message.lstrip().startswith("Traceback (most recent call last)"):
+            self.traceback.clear()
         if DATA_DUMPS.search(line.message):
             return  # the failing step's config and requests, dumped: data, not a cause
         if line.quiet:
@@ -209,7 +216,20 @@ class _Reading:
                 self._offer(code, WORDS, line, None)
                 matched = True
         self._http(line, matched, site.where if site else None, following)
+        self._frames(line, matched)
         self._fallbacks(line)
+
+    def _frames(self, line: Line, matched: bool) -> None:
+        """An exception line nothing recognised: where it was raised may say the cause (harness/diagnose/frames.py)."""
+        exception = line.exception()
+        exception_type = exception[0] if exception is not None else bare_exception(line.message)
+        if exception_type is None:
+            return
+        if not matched and not WRAPPERS.search(line.message):
+            found = self.traceback.cause(exception_type, line.number)
+            if found is not None:
+                self._offer(found.code, VAGUE if found.vague else FRAME, line, found.where)
+        self.traceback.clear()  # a chained exception's next traceback starts afresh
 
     def _texts(self, line: Line, following: list[str]) -> list[str]:
         """The line's message, and for an exception line its message joined with the lines it wrapped onto."""

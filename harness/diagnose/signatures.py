@@ -24,6 +24,7 @@ SOURCE = 85  # a message of vLLM's own source whose site a rule maps to a code (
 WORDS = 65  # an error message no installed site printed, in the words a site rule reads (another vLLM version's)
 REPORTED = 70  # a library's report of an error raised below it (NCCL's "unhandled cuda error")
 CONSEQUENCE = 60  # messages that are often the result of something printed before them
+FRAME = 55  # an exception that says little, read by the place its traceback raised it (harness/diagnose/frames.py)
 TEMPLATE_GUESS = 50  # an HTTP 400 whose message is no vLLM message: a chat template's own raise_exception text
 PROSE = 45  # a person's account of what the engine did, with no error line: the cause only when nothing else shows
 PROSE_TOPIC = 44  # what such an account is about (the eos token ids), with no account of the symptom itself

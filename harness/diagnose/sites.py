@@ -159,6 +159,16 @@ SITE_RULES: tuple[SiteRule, ...] = (
         r"(bfloat16|float16|dtype).*(compute capability|not support|only supported)"
         r"|(not|n't) support (the )?(b?float16|fp16|bf16|half|dtype)\b",
     ),
+    # an attention backend refusing a feature of the model's attention (its head size, a sliding window, ALiBi, logit
+    # soft-capping, block-sparse or encoder attention, sinks): the model needs another backend or a newer vLLM. Not the
+    # KV cache's dtype or a quantisation (the rules above and below), not the engine's own features (prefix caching).
+    _rule(
+        "ARCH_UNSUPPORTED",
+        ("vllm/attention/", "vllm/v1/attention/"),
+        r"^(?!.*(fp8|kv[- ]cache|quantiz|dtype|prefix|swap|cuda graph))(?=.*(support|only))"
+        r".*(head size|head_dim|sliding window|window_size|alibi|soft[- _]?cap|block-?sparse|encoder|cross-attention"
+        r"|attention sinks|causal=false)",
+    ),
     # The registry could not load the model's class in its inspection subprocess: an import of the model's module failed
     # (a missing or broken dependency). That subprocess's own traceback, when the log has it, says more and outranks.
     _rule("ENV_IMPORT_BROKEN", MODELS, r"failed to be inspected"),

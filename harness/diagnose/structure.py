@@ -51,7 +51,11 @@ EXCEPTION = re.compile(
     r"(?:\([\w.]*\))?: ?(?P<message>.*)$"
 )
 _PYDANTIC = re.compile(r"^\s*(?P<type>Value error|Assertion failed), (?P<message>.*?)(?: \[type=\w+.*)?$")
-_TRACEBACK_FRAME = re.compile(r'^\s*(File "|\^+\s*$|~+\^*\s*$|\.\.\.<\d+ lines>\.\.\.)')
+_TRACEBACK_FRAME = re.compile(
+    r'^\s*(File "|\^+\s*$|~+\^*\s*$|\.\.\.<\d+ lines>\.\.\.)'
+    # IPython's and Jupyter's frames quote numbered source: "    387     raise ValueError(", "--> 389   x = f()"
+    r"|^(\s{4,}|\s*-+>\s*)\d+\s{2,}\S"
+)
 # traceback lines quoting source code; an indented "key": value is a pretty-printed JSON body's field (an HTTP error's
 # "message"), not source
 _SOURCE_ECHO = re.compile(r"^(\s*raise\s|\s{4,}(?!\"[\w.-]+\"\s*:\s)f?[\"'])")
@@ -93,6 +97,8 @@ _MARKERS = (
     "multiple", "second", "another", "several", "two ",
     # a container that got no GPU, a missing think tag, a missing API key (signatures.py)
     "hook", "cdi", "lack", "authorization", "api_key",
+    # a traceback's frames: where an exception that says little was raised (harness/diagnose/frames.py)
+    '.py", line', ".py in ", "<frozen importlib",
 )
 # fmt: on
 

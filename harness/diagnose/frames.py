@@ -1,0 +1,129 @@
+"""Where an exception was raised, read from its traceback's frames, for the exceptions whose message says little.
+
+A bare ``AssertionError``, ``KeyError: 'type'`` or an error some library raised while it was being imported names no
+cause and matches no message of vLLM's; the traceback above it says where it happened, and for a few places the place
+is the cause:
+
+- an ``assert`` that divides by the tensor-parallel size (``assert self.total_num_kv_heads % tp_size == 0``, in a
+  model's code): the heads do not split over that many GPUs (TP_INDIVISIBLE);
+- a ``KeyError`` in vLLM's own reading of the model's config (vllm/config, transformers_utils/config, the rotary
+  embedding's rope_scaling): the config has a field or format this vLLM predates (ARCH_UNSUPPORTED: a newer vLLM);
+- any other error raised while a library module was being imported (a frame ``in <module>`` of an installed package,
+  reached from an import statement): the installed packages do not fit together (ENV_IMPORT_BROKEN);
+- a runtime error raised inside torch.distributed's or vLLM's distributed set-up (NCCL_ERROR).
+
+Each is a weak reading (harness/diagnose/core.py offers it below any message that names a cause), and only for an
+exception line nothing else recognised.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_FRAMES = 12  # the innermost frames of one traceback that are kept
+
+# 'File "/x/vllm/config.py", line 1062, in _get_and_verify_max_len' -- also a frame whose start the paste cut off
+_FRAME = re.compile(r'(?P<path>[^"\s]*\.py)", line \d+, in (?P<function>[\w<>.]+)')
+# IPython's and Jupyter's frames: "/usr/lib/python3/dist-packages/vllm/x.py in __init__(self, a, b)"
+_IPYTHON_FRAME = re.compile(r"^\s*(?P<path>/\S+\.py) in (?P<function>[\w<>]+)\(")
+_FROZEN_IMPORT = re.compile(r'File "<frozen importlib\._bootstrap')
+_IMPORT_STATEMENT = re.compile(r"^\s*(import\s+\w|from\s+[\w.]+\s+import\b)")
+_INSTALLED = re.compile(r"/(site|dist)-packages/")
+_REMOTE_CODE = re.compile(
+    r"/transformers_modules/"
+)  # a checkpoint's own code: its import is the model's, not the env's
+_BARE_EXCEPTION = re.compile(r"^(?P<type>(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception))\s*$")
+
+# an assert whose expression divides by (or into) the tensor-parallel size
+_TP_ASSERT = re.compile(
+    r"^\s*assert\b(?=[^#]*%)(?=[^#]*(\btp(_\w+)?\b|\w_tp\b|tensor_(model_)?parallel|world_size|parallel_size"
+    r"|num_gpus))"
+)
+_CONFIG_READERS = re.compile(r"/vllm/(config(\.py|/)|transformers_utils/config\.py|model_executor/layers/rotary)")
+_DISTRIBUTED = re.compile(r"/(torch|vllm)/distributed/")
+_DISTRIBUTED_ERRORS = re.compile(r"(^|\.)(RuntimeError|DistBackendError|DistNetworkError|DistStoreError|DistError)$")
+_IMPORT_ERRORS = re.compile(r"(^|\.)(ImportError|ModuleNotFoundError)$")  # read by their own signatures
+
+
+@dataclass(frozen=True)
+class Frame:
+    path: str
+    function: str
+    source: str  # the statement the frame quotes, "" when the log shows none
+    line: int  # the log line of the frame
+    imported: bool  # the frame above it is an import: this frame runs a module's body as it is imported
+
+
+def frame_of(message: str) -> tuple[str, str] | None:
+    """(path, function) when the line is a traceback frame."""
+    found = _FRAME.search(message) or _IPYTHON_FRAME.match(message)
+    return (found.group("path"), found.group("function")) if found else None
+
+
+def bare_exception(message: str) -> str | None:
+    """The type of an exception line that carries no message at all (``AssertionError``)."""
+    found = _BARE_EXCEPTION.match(message.strip().strip("`*"))
+    return found.group("type") if found else None
+
+
+class Traceback:
+    """The frames of the traceback being read, innermost last."""
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self._after_import = False  # the last line read was an import's frame or statement
+
+    def clear(self) -> None:
+        self.frames.clear()
+        self._after_import = False
+
+    def add(self, number: int, message: str, following: list[str]) -> bool:
+        """Read a line; True when it was a frame."""
+        if _FROZEN_IMPORT.search(message):
+            self._after_import = True
+            return True
+        found = frame_of(message)
+        if found is None:
+            return False
+        path, function = found
+        source = following[0].strip() if following and frame_of(following[0]) is None else ""
+        self.frames.append(Frame(path, function, source, number, self._after_import))
+        del self.frames[:-MAX_FRAMES]
+        self._after_import = bool(_IMPORT_STATEMENT.match(source))
+        return True
+
+    def cause(self, exception_type: str, line: int) -> FrameCause | None:
+        """The cause of an exception raised at the end of these frames, when the place says it."""
+        if not self.frames or line - self.frames[-1].line > 4:  # its frame, the source, carets, a cut "..."
+            return None
+        innermost = self.frames[-1]
+        if exception_type.endswith("AssertionError") and _TP_ASSERT.match(innermost.source):
+            return FrameCause("TP_INDIVISIBLE", False, innermost)  # the assert says what failed
+        if exception_type.endswith("KeyError") and _CONFIG_READERS.search(innermost.path):
+            return FrameCause("ARCH_UNSUPPORTED", False, innermost)
+        if _DISTRIBUTED_ERRORS.search(exception_type) and _DISTRIBUTED.search(innermost.path):
+            return FrameCause("NCCL_ERROR", True, innermost)
+        if not _IMPORT_ERRORS.search(exception_type):
+            for frame in self.frames:
+                if (
+                    frame.imported
+                    and frame.function == "<module>"
+                    and _INSTALLED.search(frame.path)
+                    and not _REMOTE_CODE.search(frame.path)
+                ):
+                    return FrameCause("ENV_IMPORT_BROKEN", True, frame)
+        return None
+
+
+@dataclass(frozen=True)
+class FrameCause:
+    code: str
+    vague: bool  # only the place says it (an error in the distributed set-up, in an import), not what failed there
+    frame: Frame  # the frame that says it
+
+    @property
+    def where(self) -> str:
+        """The frame as a source site: the path from its package on ("vllm/config.py:_get_and_verify_max_len")."""
+        path = re.split(r"/(?:site|dist)-packages/", self.frame.path)[-1]
+        return f"{path}:{self.frame.function} (traceback frame, log line {self.frame.line})"
