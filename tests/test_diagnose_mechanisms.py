@@ -715,3 +715,27 @@ def test_ipython_frames_source_lines_are_not_read_as_messages() -> None:
         "ValueError: bad 3\n"
     )
     assert diagnose(log).code == "OTHER"
+
+
+@pytest.mark.parametrize(
+    ("frame", "exception", "code"),
+    [
+        ("vllm/lora/punica_wrapper/utils.py", "RuntimeError: shape '[-1, 4096]' is invalid", "LORA_ADAPTER"),
+        ("vllm/model_executor/layers/quantization/awq.py", "RuntimeError: expected 2D", "QUANT_UNSUPPORTED"),
+        ("vllm/model_executor/models/foo.py", "KeyError: 'qzeros'", "WEIGHT_NAME_MISMATCH"),
+    ],
+)
+def test_an_error_under_a_part_of_vllm_with_one_usual_cause_is_that_cause(
+    frame: str, exception: str, code: str
+) -> None:
+    """The innermost of vLLM's frames names the part of the engine that failed; torch's frames below it do not."""
+    function = "load_weights" if "models/" in frame else "apply"
+    log = (
+        "Traceback (most recent call last):\n"
+        f'  File "{_PKG}/{frame}", line 10, in {function}\n'
+        "    out = torch.ops.do(x)\n"
+        f'  File "{_PKG}/torch/_ops.py", line 1100, in __call__\n'
+        "    return self._op(*args)\n"
+        f"{exception}\n"
+    )
+    assert diagnose(log).code == code

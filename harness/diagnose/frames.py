@@ -10,7 +10,10 @@ is the cause:
   embedding's rope_scaling): the config has a field or format this vLLM predates (ARCH_UNSUPPORTED: a newer vLLM);
 - any other error raised while a library module was being imported (a frame ``in <module>`` of an installed package,
   reached from an import statement): the installed packages do not fit together (ENV_IMPORT_BROKEN);
-- a runtime error raised inside torch.distributed's or vLLM's distributed set-up (NCCL_ERROR).
+- a runtime error raised inside torch.distributed's or vLLM's distributed set-up (NCCL_ERROR);
+- an error whose innermost vLLM frame is in the LoRA code (LORA_ADAPTER: the adapter), the quantisation layers
+  (QUANT_UNSUPPORTED) or a model's weight loading with a KeyError (WEIGHT_NAME_MISMATCH: a tensor the model has no
+  parameter for).
 
 Each is a weak reading (harness/diagnose/core.py offers it below any message that names a cause), and only for an
 exception line nothing else recognised.
@@ -43,6 +46,20 @@ _TP_ASSERT = re.compile(
 _CONFIG_READERS = re.compile(r"/vllm/(config(\.py|/)|transformers_utils/config\.py|model_executor/layers/rotary)")
 _DISTRIBUTED = re.compile(r"/(torch|vllm)/distributed/")
 _DISTRIBUTED_ERRORS = re.compile(r"(^|\.)(RuntimeError|DistBackendError|DistNetworkError|DistStoreError|DistError)$")
+_VLLM = re.compile(r"(^|/)vllm/")
+# the parts of vLLM whose failures have one usual cause, by the innermost of vLLM's frames (the error itself may be
+# raised below it, in torch or a library it called)
+_ENGINE_AREAS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
+    # (code, exception types, frame "path:function")
+    ("LORA_ADAPTER", re.compile(r"Error$"), re.compile(r"/vllm/lora/")),
+    ("QUANT_UNSUPPORTED", re.compile(r"Error$"), re.compile(r"/vllm/model_executor/layers/quantization/")),
+    # a checkpoint tensor the model's loader has no parameter for: params_dict[name]
+    (
+        "WEIGHT_NAME_MISMATCH",
+        re.compile(r"(^|\.)KeyError$"),
+        re.compile(r"/vllm/(model_executor/)?models/.*:.*(load_weights|weight_loader)\b"),
+    ),
+)
 _IMPORT_ERRORS = re.compile(r"(^|\.)(ImportError|ModuleNotFoundError)$")  # read by their own signatures
 
 
@@ -102,6 +119,11 @@ class Traceback:
             return FrameCause("TP_INDIVISIBLE", False, innermost)  # the assert says what failed
         if exception_type.endswith("KeyError") and _CONFIG_READERS.search(innermost.path):
             return FrameCause("ARCH_UNSUPPORTED", False, innermost)
+        engine = next((frame for frame in reversed(self.frames) if _VLLM.search(frame.path)), None)
+        if engine is not None:
+            for code, types, area in _ENGINE_AREAS:
+                if types.search(exception_type) and area.search(f"{engine.path}:{engine.function}"):
+                    return FrameCause(code, True, engine)
         if _DISTRIBUTED_ERRORS.search(exception_type) and _DISTRIBUTED.search(innermost.path):
             return FrameCause("NCCL_ERROR", True, innermost)
         if not _IMPORT_ERRORS.search(exception_type):
