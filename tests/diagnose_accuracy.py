@@ -64,6 +64,7 @@ class Outcome:
     line: int | None
     evidence: str
     fixture_thread: bool = False  # the thread also gave a unit-test fixture (tests/data/logs): not new to the rules
+    alternative: str | None = None  # the other cause the answer's line proves too (harness/diagnose/boundaries.py)
 
     @property
     def right(self) -> bool:
@@ -96,6 +97,7 @@ def outcomes(sites: SiteIndex | None, corpus: Path = REAL) -> list[Outcome]:
                 result.line,
                 result.evidence,
                 fixture_thread="thread_in" in label,
+                alternative=result.alternative.code if result.alternative else None,
             )
         )
     return results
@@ -122,9 +124,11 @@ def report(results: list[Outcome]) -> str:
             continue
         right = sum(outcome.right for outcome in chosen)
         wrong = sum(outcome.confidently_wrong for outcome in chosen)
+        named = sum(outcome.alternative == outcome.label for outcome in chosen if not outcome.right)
         lines.append(
             f"{split}: {right}/{len(chosen)} right ({100 * right / len(chosen):.0f} %), "
             f"{wrong} confidently wrong ({100 * wrong / len(chosen):.1f} %)"
+            + (f"; {named} of the wrong named the label as the line's alternative" if named else "")
         )
         totals = Counter(outcome.label for outcome in chosen)
         hits = Counter(outcome.label for outcome in chosen if outcome.right)

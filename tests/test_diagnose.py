@@ -345,3 +345,37 @@ def test_a_gpu_below_what_vllm_is_built_for_outranks_the_dtype_error_it_causes(c
         f"Your Tesla X GPU has compute capability {capability}. You can use float16 instead"
     )
     assert diagnose(line).code == code
+
+
+_KV_LINE = (
+    "ValueError: The model's max seq len (65536) is larger than the maximum number of tokens that can be stored in KV "
+    "cache (41232). Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine."
+)
+
+
+@pytest.mark.usefixtures("only_diagnose")
+def test_a_line_that_proves_either_of_two_causes_names_the_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The KV cache line is fixed by a shorter context or by more cache memory: the answer is one, the other is named
+    with its fix, in the text output and in --explain's JSON."""
+    log = tmp_path / "engine.log"
+    log.write_text(_KV_LINE + "\n")
+    assert cli.main(["diagnose", str(log), "--no-sites"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("MAX_MODEL_LEN")
+    assert "  or: KV_BUDGET (" in out and "--gpu-memory-utilization" in out
+    assert cli.main(["diagnose", str(log), "--no-sites", "--json", "--explain"]) == 0
+    assert json.loads(capsys.readouterr().out)["alternative"]["code"] == "KV_BUDGET"
+
+
+def test_a_kill_with_no_log_names_the_oom_killer_as_the_alternative() -> None:
+    found = diagnose("INFO 01-01 00:00:00 [loader.py:1] Loading weights\n", exit_code=-9)
+    assert found.code == "PROC_KILLED"
+    assert found.alternative is not None and found.alternative.code == "OOM"
+
+
+def test_a_line_with_one_reading_names_no_alternative() -> None:
+    found = diagnose("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n")
+    assert found.code == "OOM" and found.alternative is None
+    assert diagnose(_KV_LINE.replace("KV cache", "the cache") + "\n").alternative is None

@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-code", type=int, help="the engine's exit code (negative: killed by that signal)")
     parser.add_argument("--json", action="store_true", help='print {"code", "evidence", "line"} as JSON')
     parser.add_argument(
-        "--explain", action="store_true", help='with --json: also "site" and the other "causes", strongest first'
+        "--explain",
+        action="store_true",
+        help='with --json: also "site", the other "causes" (strongest first) and the "alternative"',
     )
     parser.add_argument("--engine-python", help="the engine environment whose vLLM source to read (default: cached)")
     parser.add_argument("--engine-version", help="the vLLM version of the cached engine environment to read")
@@ -83,6 +85,9 @@ def _human(path: Path, result: Diagnosis, sites: SiteIndex | None) -> str:
         lines.append(f"  source site: {result.site}")
     elif sites is None:
         lines.append("  source site: not looked up (--no-sites)")
+    if result.alternative is not None:
+        other = result.alternative
+        lines.append(f"  or: {other.code} ({describe(other.code)}), as the same line proves: {other.why}")
     for cause in result.causes:
         at = f"{path}:{cause.line}" if cause.line is not None else str(path)
         by = f" ({cause.process})" if cause.process else ""

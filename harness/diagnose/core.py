@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
+from harness.diagnose.boundaries import Alternative, alternative_to
 from harness.diagnose.footprint import Footprint
 from harness.diagnose.frames import Traceback, bare_exception
 from harness.diagnose.scan import Scan
@@ -131,13 +132,16 @@ class Diagnosis:
     line: int | None  # 1-based line number in the text, None when the evidence is not a line
     site: str | None = None  # the vLLM source site that printed the evidence line, when known
     causes: tuple[Cause, ...] = field(default=(), compare=False)  # the other causes found, strongest first
+    # the other cause its evidence line proves as well, where the log cannot choose (harness/diagnose/boundaries.py)
+    alternative: Alternative | None = field(default=None, compare=False)
 
     def to_json(self, *, explain: bool = False) -> dict[str, object]:
-        """{"code", "evidence", "line"}; with ``explain`` also "site" and the other "causes"."""
+        """{"code", "evidence", "line"}; with ``explain`` also "site", the other "causes" and the "alternative"."""
         data: dict[str, object] = {"code": self.code, "evidence": self.evidence, "line": self.line}
         if explain:
             data["site"] = self.site
             data["causes"] = [cause.to_json() for cause in self.causes]
+            data["alternative"] = self.alternative.to_json() if self.alternative else None
         return data
 
 
@@ -365,9 +369,18 @@ class _Reading:
             ranked[0] = replace(ranked[0], code="GPU_CONTENDED")
         if ranked and (killed is None or ranked[0].rank > EXIT_SIGNAL):
             best = ranked[0]
-            return Diagnosis(best.code, best.evidence, best.line, best.site, tuple(ranked[1 : 1 + CAUSES_KEPT]))
+            return Diagnosis(
+                best.code,
+                best.evidence,
+                best.line,
+                best.site,
+                tuple(ranked[1 : 1 + CAUSES_KEPT]),
+                alternative_to(best.code, best.evidence),
+            )
         if killed is not None:
-            return Diagnosis("PROC_KILLED", killed, None, None, tuple(ranked[:CAUSES_KEPT]))
+            return Diagnosis(
+                "PROC_KILLED", killed, None, None, tuple(ranked[:CAUSES_KEPT]), alternative_to("PROC_KILLED", killed)
+            )
         return self._other(exit_code)
 
     def _unfinished_traceback(self) -> None:
