@@ -65,6 +65,7 @@ class Outcome:
     evidence: str
     fixture_thread: bool = False  # the thread also gave a unit-test fixture (tests/data/logs): not new to the rules
     alternative: str | None = None  # the other cause the answer's line proves too (harness/diagnose/boundaries.py)
+    confidence: str | None = None  # high, medium, low (harness/diagnose/confidence.py); None for OTHER
 
     @property
     def right(self) -> bool:
@@ -98,6 +99,7 @@ def outcomes(sites: SiteIndex | None, corpus: Path = REAL) -> list[Outcome]:
                 result.evidence,
                 fixture_thread="thread_in" in label,
                 alternative=result.alternative.code if result.alternative else None,
+                confidence=result.confidence,
             )
         )
     return results
@@ -143,6 +145,19 @@ def report(results: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def by_confidence(results: list[Outcome]) -> str:
+    """How often the answers of each confidence grade are right, over the sets scored."""
+    parts = []
+    for grade in ("high", "medium", "low"):
+        graded = [outcome for outcome in results if outcome.confidence == grade]
+        if graded:
+            right = sum(outcome.right for outcome in graded)
+            parts.append(f"{grade} {right}/{len(graded)} ({100 * right / len(graded):.0f} %)")
+    others = [outcome for outcome in results if outcome.code == "OTHER"]
+    parts.append(f"OTHER {sum(outcome.right for outcome in others)}/{len(others)}")
+    return "right by confidence: " + ", ".join(parts)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="list the dev set's wrong answers")
@@ -181,6 +196,10 @@ def main(argv: list[str]) -> int:
     ]
     results = [outcome for outcome in results if outcome.split in args.splits]
     print(report(results))
+    print(by_confidence(results))
+    held_out = [outcome for outcome in results if outcome.split != "dev"]
+    if held_out and len(held_out) < len(results):
+        print("held-out sets only: " + by_confidence(held_out))
     if args.misses:
         listed = {"dev", *(BURNED if args.burned else ())}
         for outcome in results:

@@ -379,3 +379,32 @@ def test_a_line_with_one_reading_names_no_alternative() -> None:
     found = diagnose("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n")
     assert found.code == "OOM" and found.alternative is None
     assert diagnose(_KV_LINE.replace("KV cache", "the cache") + "\n").alternative is None
+
+
+@pytest.mark.parametrize(
+    ("log", "code", "confidence"),
+    [
+        ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n", "OOM", "high"),
+        (
+            "Traceback (most recent call last):\n"
+            '  File "/v/lib/python3.12/site-packages/vllm/config.py", line 9, in f\n'
+            "    x = d[\"kind\"]\nKeyError: 'kind'\n",
+            "ARCH_UNSUPPORTED",
+            "medium",
+        ),
+        ("The model never stops generating: it repeats the answer until max_tokens.\n", "EOS_MISMATCH", "low"),
+        ("weird\n", "OTHER", None),
+    ],
+)
+def test_an_answer_says_what_it_rests_on(log: str, code: str, confidence: str | None) -> None:
+    found = diagnose(log)
+    assert (found.code, found.confidence) == (code, confidence)
+    assert (found.basis is None) == (confidence is None)
+
+
+@pytest.mark.usefixtures("only_diagnose")
+def test_cli_prints_the_confidence_and_its_basis(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "engine.log"
+    log.write_text("The model never stops generating: it repeats the answer until max_tokens.\n")
+    assert cli.main(["diagnose", str(log), "--no-sites"]) == 0
+    assert "  confidence: low (a person's account" in capsys.readouterr().out

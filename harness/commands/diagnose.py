@@ -81,6 +81,8 @@ def _sites(engine_python: str | None, engine_version: str | None) -> SiteIndex |
 def _human(path: Path, result: Diagnosis, sites: SiteIndex | None) -> str:
     where = f"{path}:{result.line}" if result.line is not None else str(path)
     lines = [f"{result.code} ({describe(result.code)})", f"  {where}: {result.evidence}"]
+    if result.confidence is not None:
+        lines.append(f"  confidence: {result.confidence} ({result.basis})")
     if result.site is not None:
         lines.append(f"  source site: {result.site}")
     elif sites is None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from harness.diagnose.boundaries import Alternative, alternative_to
+from harness.diagnose.confidence import grade
 from harness.diagnose.footprint import Footprint
 from harness.diagnose.frames import Traceback, bare_exception
 from harness.diagnose.scan import Scan
@@ -134,11 +135,17 @@ class Diagnosis:
     causes: tuple[Cause, ...] = field(default=(), compare=False)  # the other causes found, strongest first
     # the other cause its evidence line proves as well, where the log cannot choose (harness/diagnose/boundaries.py)
     alternative: Alternative | None = field(default=None, compare=False)
+    # what the answer rests on (harness/diagnose/confidence.py): "high", "medium" or "low", and in words; None for OTHER
+    confidence: str | None = field(default=None, compare=False)
+    basis: str | None = field(default=None, compare=False)
 
     def to_json(self, *, explain: bool = False) -> dict[str, object]:
-        """{"code", "evidence", "line"}; with ``explain`` also "site", the other "causes" and the "alternative"."""
+        """{"code", "evidence", "line"}; with ``explain`` also "site", the other "causes", the "alternative", and the
+        "confidence" with its "basis"."""
         data: dict[str, object] = {"code": self.code, "evidence": self.evidence, "line": self.line}
         if explain:
+            data["confidence"] = self.confidence
+            data["basis"] = self.basis
             data["site"] = self.site
             data["causes"] = [cause.to_json() for cause in self.causes]
             data["alternative"] = self.alternative.to_json() if self.alternative else None
@@ -376,10 +383,12 @@ class _Reading:
                 best.site,
                 tuple(ranked[1 : 1 + CAUSES_KEPT]),
                 alternative_to(best.code, best.evidence),
+                *grade(best.rank),
             )
         if killed is not None:
+            alternative = alternative_to("PROC_KILLED", killed)
             return Diagnosis(
-                "PROC_KILLED", killed, None, None, tuple(ranked[:CAUSES_KEPT]), alternative_to("PROC_KILLED", killed)
+                "PROC_KILLED", killed, None, None, tuple(ranked[:CAUSES_KEPT]), alternative, *grade(EXIT_SIGNAL)
             )
         return self._other(exit_code)
 
