@@ -4,7 +4,7 @@ Run: ``PYTHONPATH=$PWD python tests/diagnose_accuracy.py [--misses [--burned]] [
 ``--misses`` lists the dev set's wrong answers; ``--burned`` adds those of the held-out sets that have been scored and
 opened for tuning (BURNED). A set still blind is never listed: only its figures are printed. The corpora:
 tests/data/logs_real (dev and held-out, split by hash), tests/data/logs_heldout2 (a second blind set, every log held
-out, labelled and committed before diagnose ever read it), and tests/data/logs_heldout3 to logs_heldout9 (blind sets
+out, labelled and committed before diagnose ever read it), and tests/data/logs_heldout3 to logs_heldout12 (blind sets
 from new threads, each collected by a session that never ran diagnose on it, its labels committed first; each
 README.md has the figure it got when scored once, on frozen rules). The source sites come from the engine
 environment's vLLM (``--site-packages``, default: the newest installed engine) and the shipped releases'
@@ -12,6 +12,8 @@ environment's vLLM (``--site-packages``, default: the newest installed engine) a
 the reader) is blanked so that line numbers stay those of the file.
 
 A *confidently wrong* answer names a code other than the label and other than OTHER: worse than an honest OTHER.
+Beside it: how many wrong answers named the label as their line's alternative (harness/diagnose/boundaries.py), and
+how often the answers of each confidence grade are right (harness/diagnose/confidence.py).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ HELDOUT6 = Path(__file__).parent / "data" / "logs_heldout6"
 HELDOUT7 = Path(__file__).parent / "data" / "logs_heldout7"
 HELDOUT8 = Path(__file__).parent / "data" / "logs_heldout8"
 HELDOUT9 = Path(__file__).parent / "data" / "logs_heldout9"
+HELDOUT10 = Path(__file__).parent / "data" / "logs_heldout10"
+HELDOUT11 = Path(__file__).parent / "data" / "logs_heldout11"
+HELDOUT12 = Path(__file__).parent / "data" / "logs_heldout12"
 SPLITS = (
     "dev",
     "heldout",
@@ -48,11 +53,14 @@ SPLITS = (
     "heldout7",
     "heldout8",
     "heldout9",
+    "heldout10",
+    "heldout11",
+    "heldout12",
 )
 # scored and opened for tuning: no longer blind (heldout, heldout2: tests/data/logs_heldout2/README.md; heldout3:
 # scored once at 151a669, tests/data/logs_heldout3/README.md; heldout4: once at e75e336; heldout5: once at e19ef26; each
 # README.md has its figure)
-BURNED = ("heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7", "heldout8", "heldout9")
+BURNED = ("heldout", *(f"heldout{number}" for number in range(2, 13)))  # held-out-2 to -12
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,9 @@ def main(argv: list[str]) -> int:
         "heldout7": HELDOUT7,
         "heldout8": HELDOUT8,
         "heldout9": HELDOUT9,
+        "heldout10": HELDOUT10,
+        "heldout11": HELDOUT11,
+        "heldout12": HELDOUT12,
     }
     results = [
         *outcomes(sites),

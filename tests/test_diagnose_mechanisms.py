@@ -739,3 +739,71 @@ def test_an_error_under_a_part_of_vllm_with_one_usual_cause_is_that_cause(
         f"{exception}\n"
     )
     assert diagnose(log).code == code
+
+
+# --- round 11: from held-out-10 to -12's misses ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # an assert whose statement the message carries (pytest's rewriting, or raised with its expression)
+        ("AssertionError: assert layer.quant_method is not None\n", "QUANT_UNSUPPORTED"),
+        ("AssertionError: assert self.kv_heads % tp_size == 0\n", "TP_INDIVISIBLE"),
+        # a function or method of vLLM's API called with another version's argument
+        ("TypeError: LLM.chat() got an unexpected keyword argument 'chat_template_kwargs'\n", "FLAG_UNKNOWN"),
+        ("TypeError: build_app() got an unexpected keyword argument 'tokenizer_mode'\n", "FLAG_UNKNOWN"),
+        # ... but transformers' own entry points are that library's
+        ("TypeError: AutoTokenizer.from_pretrained() got an unexpected keyword argument 'x'\n", "OTHER"),
+        # a torch.ops namespace without the op: the compiled kernels are of another build
+        ("AttributeError: '_OpNamespace' '_moe_C' object has no attribute 'topk_softmax'\n", "ENV_IMPORT_BROKEN"),
+        # a collective's send that never completed
+        ("[E] Timed out waiting 600000ms for recv operation to complete\n", "NCCL_ERROR"),
+        # argparse's usage block whose error line the paste lost
+        ("usage: vllm serve [model_tag] [options]\n       [--host HOST] [--port PORT]\n", "FLAG_UNKNOWN"),
+        # the client could not reach the server
+        ("openai.APIConnectionError: Connection error.\n", "ENDPOINT_UNREACHABLE"),
+        # ... but a hub download that could not connect is the hub's
+        (
+            "requests.exceptions.ConnectionError: HTTPSConnectionPool(host='huggingface.co', port=443): Max retries "
+            "exceeded (Caused by NewConnectionError: Failed to establish a new connection: [Errno 111])\n",
+            "HUB_UNREACHABLE",
+        ),
+        # pydantic's refusal of the request's shape, in a 400 body
+        (
+            "openai.BadRequestError: Error code: 400 - {'object': 'error', 'message': \"[{'type': 'list_type', "
+            "'loc': ('body', 'messages'), 'msg': 'Input should be a valid list'}]\", 'code': 400}\n",
+            "HTTP_ERROR",
+        ),
+    ],
+)
+def test_round11_mechanisms(log: str, code: str) -> None:
+    assert diagnose(log).code == code
+
+
+def test_a_key_error_in_transformers_table_of_model_types_is_a_transformers_too_old() -> None:
+    log = (
+        "Traceback (most recent call last):\n"
+        f'  File "{_PKG}/transformers/models/auto/configuration_auto.py", line 1000, in from_pretrained\n'
+        '    config_class = CONFIG_MAPPING[config_dict["model_type"]]\n'
+        f'  File "{_PKG}/transformers/models/auto/configuration_auto.py", line 700, in __getitem__\n'
+        "    raise KeyError(key)\n"
+        "KeyError: 'brandnew'\n"
+    )
+    assert diagnose(log).code == "TRANSFORMERS_MISMATCH"
+
+
+@pytest.mark.parametrize(
+    ("module", "template", "code"),
+    [
+        (
+            "vllm/config/compilation.py",
+            f"max_num_seqs ({PLACEHOLDER}) exceeds available Fancy cache blocks",
+            "KV_BUDGET",
+        ),
+        ("vllm/entrypoints/chat_utils.py", f"Unknown part type: {PLACEHOLDER}", "HTTP_ERROR"),
+        ("vllm/renderers/x.py", f"Unsupported chat content part type: {PLACEHOLDER}.", "HTTP_ERROR"),
+    ],
+)
+def test_round11_site_rules(module: str, template: str, code: str) -> None:
+    assert classify(module, template) == code

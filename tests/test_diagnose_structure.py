@@ -122,12 +122,14 @@ def test_a_400_carrying_an_engine_message_is_not_a_template_error() -> None:
 
 
 def test_a_400_of_request_validation_is_not_a_template_error() -> None:
-    """pydantic's request validation in a 400 body is the client's mistake, not the template: OTHER."""
+    """pydantic's request validation in a 400 body is the client's request shape, not the template: HTTP_ERROR (the
+    API refused the request), graded low (it says nothing of why the client sent that shape)."""
     text = (
         "openai.BadRequestError: Error code: 400 - {'object': 'error', 'message': \"[{'type': 'extra_forbidden', "
         "'loc': ('body', 'functions'), 'msg': 'Extra inputs are not permitted'}]\", 'code': 400}\n"
     )
-    assert diagnose(text).code == "OTHER"
+    found = diagnose(text)
+    assert (found.code, found.confidence) == ("HTTP_ERROR", "low")
 
 
 def test_a_jinja_error_is_template_error() -> None:

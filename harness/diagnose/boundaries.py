@@ -73,6 +73,18 @@ BOUNDARIES: tuple[_Boundary, ...] = (
         "if a program passed it (an integrator built for another vLLM): install the vLLM version it supports",
     ),
     _boundary(
+        "FLAG_UNKNOWN",
+        r"\w\(\) got an unexpected keyword argument",
+        "ENV_IMPORT_BROKEN",
+        "if a program passed it (an integrator built for another vLLM): install the vLLM version it supports",
+    ),
+    _boundary(
+        "ENDPOINT_UNREACHABLE",
+        r".",
+        "BOOT_TIMEOUT",
+        "if the server was still starting: wait for /health (or /v1/models) to answer before sending requests",
+    ),
+    _boundary(
         "PROC_KILLED",
         r"^Killed\b|killed by SIGKILL",
         "OOM",

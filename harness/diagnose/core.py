@@ -237,7 +237,7 @@ class _Reading:
         if exception_type is None:
             return
         if not matched and not WRAPPERS.search(line.message):
-            found = self.traceback.cause(exception_type, line.number)
+            found = self.traceback.cause(exception_type, line.number, exception[1] if exception else "")
             if found is not None:
                 self._offer(found.code, VAGUE if found.vague else FRAME, line, found.where)
         self.traceback.clear()  # a chained exception's next traceback starts afresh
@@ -319,6 +319,10 @@ class _Reading:
             return
         self.last_http = line
         if error.status in {404, 405} and _UNKNOWN_ROUTE.search(line.message):
+            self._offer("HTTP_ERROR", VAGUE, line, None)
+        if error.status == 400 and error.validation and not matched:
+            # pydantic's refusal of the request's shape ("tools: Input should be a valid list"): the client sent a
+            # request this server's API does not take
             self._offer("HTTP_ERROR", VAGUE, line, None)
         if error.status == 401 and _ACCESS_401.search(line.message):
             self._offer("ENDPOINT_AUTH", SPECIFIC, line, None)  # the server refused the request's API key

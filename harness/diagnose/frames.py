@@ -6,6 +6,9 @@ is the cause:
 
 - an ``assert`` that divides by the tensor-parallel size (``assert self.total_num_kv_heads % tp_size == 0``, in a
   model's code): the heads do not split over that many GPUs (TP_INDIVISIBLE);
+- an ``assert`` about the quantisation method a layer got (QUANT_UNSUPPORTED), read from the source the frame quotes
+  or from the message, where pytest's rewriting or the raise put the statement;
+- a ``KeyError`` in transformers' table of model types: a model type it predates (TRANSFORMERS_MISMATCH);
 - a ``KeyError`` in vLLM's own reading of the model's config (vllm/config, transformers_utils/config, the rotary
   embedding's rope_scaling): the config has a field or format this vLLM predates (ARCH_UNSUPPORTED: a newer vLLM);
 - any other error raised while a library module was being imported (a frame ``in <module>`` of an installed package,
@@ -43,6 +46,13 @@ _TP_ASSERT = re.compile(
     r"^\s*assert\b(?=[^#]*%)(?=[^#]*(\btp(_\w+)?\b|\w_tp\b|tensor_(model_)?parallel|world_size|parallel_size"
     r"|num_gpus))"
 )
+_ASSERT = re.compile(r"^\s*assert\s")
+# an assert about the quantisation method the layer got (none: the checkpoint's method has no kernel for this layer or
+# device)
+_QUANT_ASSERT = re.compile(r"^\s*assert\b[^#]*\bquant\w*")
+_ASSERTS = (("TP_INDIVISIBLE", _TP_ASSERT), ("QUANT_UNSUPPORTED", _QUANT_ASSERT))
+# transformers' table of model types (CONFIG_MAPPING[model_type]): a KeyError there is a model type it predates
+_MODEL_TYPES = re.compile(r"/transformers/models/auto/configuration_auto\.py$")
 _CONFIG_READERS = re.compile(r"/vllm/(config(\.py|/)|transformers_utils/config\.py|model_executor/layers/rotary)")
 _DISTRIBUTED = re.compile(r"/(torch|vllm)/distributed/")
 _DISTRIBUTED_ERRORS = re.compile(r"(^|\.)(RuntimeError|DistBackendError|DistNetworkError|DistStoreError|DistError)$")
@@ -110,15 +120,22 @@ class Traceback:
         self._after_import = bool(_IMPORT_STATEMENT.match(source))
         return True
 
-    def cause(self, exception_type: str, line: int) -> FrameCause | None:
-        """The cause of an exception raised at the end of these frames, when the place says it."""
-        if not self.frames or line - self.frames[-1].line > 4:  # its frame, the source, carets, a cut "..."
+    def cause(self, exception_type: str, line: int, message: str = "") -> FrameCause | None:
+        """The cause of an exception raised at the end of these frames, when the place says it. ``message``: the
+        exception's own; an assert rewritten by pytest, or raised with its expression, carries the statement there."""
+        recent = bool(self.frames) and line - self.frames[-1].line <= 4  # its frame, the source, carets, a cut "..."
+        innermost = self.frames[-1] if recent else Frame("", "", "", line, False)
+        if exception_type.endswith("AssertionError"):
+            statement = message if _ASSERT.match(message) else innermost.source
+            for code, asserted in _ASSERTS:
+                if asserted.match(statement):
+                    return FrameCause(code, False, innermost)  # the assert says what failed
+        if not recent:
             return None
-        innermost = self.frames[-1]
-        if exception_type.endswith("AssertionError") and _TP_ASSERT.match(innermost.source):
-            return FrameCause("TP_INDIVISIBLE", False, innermost)  # the assert says what failed
         if exception_type.endswith("KeyError") and _CONFIG_READERS.search(innermost.path):
             return FrameCause("ARCH_UNSUPPORTED", False, innermost)
+        if exception_type.endswith("KeyError") and _MODEL_TYPES.search(innermost.path):
+            return FrameCause("TRANSFORMERS_MISMATCH", False, innermost)
         engine = next((frame for frame in reversed(self.frames) if _VLLM.search(frame.path)), None)
         if engine is not None:
             for code, types, area in _ENGINE_AREAS:
@@ -145,7 +162,9 @@ class FrameCause:
     frame: Frame  # the frame that says it
 
     @property
-    def where(self) -> str:
+    def where(self) -> str | None:
         """The frame as a source site: the path from its package on ("vllm/config.py:_get_and_verify_max_len")."""
+        if not self.frame.path:
+            return None  # read from the exception's own message: no frame shown
         path = re.split(r"/(?:site|dist)-packages/", self.frame.path)[-1]
         return f"{path}:{self.frame.function} (traceback frame, log line {self.frame.line})"

@@ -101,7 +101,8 @@ SIGNATURES: tuple[Signature, ...] = (
         "HUB_UNREACHABLE",
         r"OfflineModeIsEnabled|LocalEntryNotFoundError|We couldn't connect to '?https?://huggingface\.co|"
         r"(Max retries exceeded|Failed to (establish|resolve)|NameResolutionError|ConnectTimeout)[^\n]*"
-        r"huggingface\.co|huggingface\.co[^\n]*(Temporary failure in name resolution|timed out)",
+        r"huggingface\.co|huggingface\.co[^\n]*(Temporary failure in name resolution|timed out|Max retries exceeded"
+        r"|Failed to establish a new connection)",
         SPECIFIC,
         "huggingface_hub offline mode and connection errors (requests/urllib3 to huggingface.co)",
     ),
@@ -323,6 +324,36 @@ SIGNATURES: tuple[Signature, ...] = (
         SPECIFIC,
         "argparse via vllm/utils/argparse_utils.py FlexibleArgumentParser (the server's own command line)",
     ),
+    # the same mechanism through a function or method of vLLM's API ("LLM.generate() got an unexpected keyword
+    # argument 'prompt_token_ids'", "resolve_chat_template_content_format() got an unexpected keyword argument"): the
+    # caller was written for another vLLM. Below the class form: a function name says less about whose API it is, and
+    # transformers' own entry points (from_pretrained, apply_chat_template) are that library's mismatch
+    _sig(
+        "FLAG_UNKNOWN",
+        r"(\b(?![A-Z]\w*(Processor|Config|Tokenizer\w*|FeatureExtractor|Model\w*)\.)[A-Z]\w*\.|(?<![\w.]))"
+        r"(?!(from_pretrained|apply_chat_template|generate_kwargs|forward|__init__)\()[a-z_]\w*\(\) got an unexpected "
+        r"keyword argument",
+        CONSEQUENCE,
+        "Python's TypeError calling a function of vLLM's API with an argument this version does not take",
+    ),
+    # argparse's usage block with its last line ("error: ...") lost: argparse prints usage only when it refuses the
+    # command line (or for --help, which is no failure log)
+    _sig(
+        "FLAG_UNKNOWN",
+        r"^usage: (vllm|api_server\.py|python[\d.]* -m [\w.]+|[\w.-]+)( [\w-]+)? (\[-h\]|\[model_tag\]|\[options\])",
+        VAGUE,
+        "argparse's print_usage before its error line (vllm/utils/argparse_utils.py FlexibleArgumentParser)",
+    ),
+    # a client that could not reach the server at all: the openai client's APIConnectionError ("Connection error."),
+    # requests' and aiohttp's refusals. Not the hub's (HUB_UNREACHABLE) and not the workers' rendezvous (NCCL_ERROR)
+    _sig(
+        "ENDPOINT_UNREACHABLE",
+        r"^(?!.*(huggingface|hf\.co|gloo|nccl|tcpstore|c10d|rendezvous|MASTER_ADDR|\bray\b))"
+        r".*(APIConnectionError|\bConnection error\.|Failed to establish a new connection|Cannot connect to host"
+        r"|Failed to connect to the LLM API)",
+        VAGUE,
+        "the openai client's APIConnectionError; urllib3's NewConnectionError; aiohttp's ClientConnectorError",
+    ),
     # vLLM's warning on a GPU below FP8's compute capability (weight-only FP8 through Marlin instead): what such a
     # thread is about when it shows no failure
     _sig(
@@ -432,12 +463,13 @@ SIGNATURES: tuple[Signature, ...] = (
         ROOT,
         "nvidia-container-cli (the image's NVIDIA_REQUIRE_CUDA is above what the host's driver supports)",
     ),
-    # vLLM's compiled kernels (vllm._C) registered with another torch than the one imported: its ops are missing
+    # vLLM's compiled kernels (vllm._C, _moe_C, its flash-attention build) registered with another torch than the one
+    # imported, or from another vLLM build: the op looked up in torch.ops is missing
     _sig(
         "ENV_IMPORT_BROKEN",
-        r"'_OpNamespace' '_C\w*' object has no attribute",
+        r"'_OpNamespace' '\w+' object has no attribute",
         SPECIFIC,
-        "torch.ops namespace lookup of a vllm._C kernel the loaded extension does not register (torch / vLLM mismatch)",
+        "torch.ops namespace lookup of a kernel the loaded extension does not register (torch / vLLM build mismatch)",
     ),
     # an illegal access inside a kernel: a crash of the GPU work itself, whatever launched it (an older vLLM's or
     # torch's kernel bug, fixed by an upgrade). Below the specific causes a log may also show
@@ -523,7 +555,7 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "NCCL_ERROR",
         r"Watchdog caught collective operation timeout|WorkNCCL\(SeqNum=\d+[^\n]*ran for \d+ milliseconds before "
-        r"timing out",
+        r"timing out|Timed out waiting \d+ ?ms for (send|recv|receive) operation",
         CONSEQUENCE,
         "torch ProcessGroupNCCL watchdog (a collective timed out)",
     ),

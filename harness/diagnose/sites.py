@@ -124,7 +124,9 @@ SITE_RULES: tuple[SiteRule, ...] = (
         "KV_BUDGET",
         "vllm/",
         r"for the cache blocks|(not enough|insufficient|no available) [\w ]*memory[\w ]* kv"
-        r"|memory for (the )?kv cache|on kv cache allocation is less than",
+        r"|memory for (the )?kv cache|on kv cache allocation is less than"
+        # more sequences than a hybrid model's state cache has blocks for (max_num_seqs vs Mamba cache blocks)
+        r"|exceeds (the )?available [\w ]*cache blocks",
     ),
     _rule("GPU_CONTENDED", "vllm/", r"less than desired (gpu|cpu) memory utilization"),
     _rule("TP_INDIVISIBLE", "vllm/", r"divisible by.*(tensor|pipeline) parallel|tensor parallel.*divisible"),
@@ -205,6 +207,10 @@ SITE_RULES: tuple[SiteRule, ...] = (
         r"schema|grammar|regex|json|structur|guided|backend|choice",
     ),
     _rule("OOM", "vllm/", r"out of memory"),
+    # a chat message's content part of a type this server's parser does not take (a newer client's, a model's own)
+    _rule(
+        "HTTP_ERROR", ("vllm/entrypoints/", "vllm/renderers/"), r"(unknown|unsupported) (chat )?(content )?part type"
+    ),
     _rule("HUB_AUTH", "vllm/", r"gated repo|token.*(invalid|unauthori)"),
     # --- the libraries vLLM passes errors on from (their releases' sites: harness/diagnose/releases.py) --------------
     # huggingface_hub, and transformers' hub layer over it: what the hub answered, or that it could not be asked

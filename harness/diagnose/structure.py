@@ -99,6 +99,8 @@ _MARKERS = (
     "hook", "cdi", "lack", "authorization", "api_key",
     # a traceback's frames: where an exception that says little was raised (harness/diagnose/frames.py)
     '.py", line', ".py in ", "<frozen importlib",
+    # a collective that never completed (signatures.py NCCL_ERROR), quoted where nothing else marks the line
+    "timed out",
 )
 # fmt: on
 
