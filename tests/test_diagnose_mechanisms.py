@@ -753,6 +753,8 @@ def test_an_error_under_a_part_of_vllm_with_one_usual_cause_is_that_cause(
         # a function or method of vLLM's API called with another version's argument
         ("TypeError: LLM.chat() got an unexpected keyword argument 'chat_template_kwargs'\n", "FLAG_UNKNOWN"),
         ("TypeError: build_app() got an unexpected keyword argument 'tokenizer_mode'\n", "FLAG_UNKNOWN"),
+        # a config class named for vLLM is vLLM's or an integrator's, never transformers'
+        ("TypeError: VLLMModelConfig.__init__() got an unexpected keyword argument 'max_num_seqs'\n", "FLAG_UNKNOWN"),
         # ... but transformers' own entry points are that library's
         ("TypeError: AutoTokenizer.from_pretrained() got an unexpected keyword argument 'x'\n", "OTHER"),
         # a torch.ops namespace without the op: the compiled kernels are of another build

@@ -212,8 +212,8 @@ SIGNATURES: tuple[Signature, ...] = (
     # config class of this transformers version does not define
     _sig(
         "TRANSFORMERS_MISMATCH",
-        r"\b[A-Z]\w*(Processor|Config|Tokenizer\w*|FeatureExtractor)\.__init__\(\) got (an unexpected keyword "
-        r"argument|multiple values for argument)",
+        r"\b(?!(VLLM|Vllm)\w*\.)[A-Z]\w*(Processor|Config|Tokenizer\w*|FeatureExtractor)\.__init__\(\) got (an "
+        r"unexpected keyword argument|multiple values for argument)",
         SPECIFIC,
         "Python's TypeError calling a transformers processor/config/tokenizer class with arguments it does not take",
     ),
@@ -317,8 +317,9 @@ SIGNATURES: tuple[Signature, ...] = (
         r"TypeError: Unexpected keyword argument '|"
         # an integrator (LlamaFactory, TRL, OpenRLHF, Xinference) passing an engine argument the installed vLLM does
         # not have (yet, or any more) to LLM(...) / EngineArgs(...): Python names the bare __init__ or the class
-        r"(\b(?![A-Z]\w*(Processor|Config|Tokenizer\w*|FeatureExtractor)\.)[A-Z]\w*\.|(?<![\w.]))__init__\(\) got an "
-        r"unexpected keyword argument|"
+        # (a class named for vLLM is vLLM's or an integrator's own: VllmConfig, lighteval's VLLMModelConfig)
+        r"(\b(?![A-Z]\w*(Processor|Config|Tokenizer\w*|FeatureExtractor)\.)[A-Z]\w*\.|\b(VLLM|Vllm)\w*\.|(?<![\w.]))"
+        r"__init__\(\) got an unexpected keyword argument|"
         # argparse's own message ("unrecognized arguments: %s") quoted without its "prog: error: " prefix (a title)
         r"\bunrecognized arguments: -",
         SPECIFIC,
