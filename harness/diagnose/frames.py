@@ -36,9 +36,8 @@ _IPYTHON_FRAME = re.compile(r"^\s*(?P<path>/\S+\.py) in (?P<function>[\w<>]+)\("
 _FROZEN_IMPORT = re.compile(r'File "<frozen importlib\._bootstrap')
 _IMPORT_STATEMENT = re.compile(r"^\s*(import\s+\w|from\s+[\w.]+\s+import\b)")
 _INSTALLED = re.compile(r"/(site|dist)-packages/")
-_REMOTE_CODE = re.compile(
-    r"/transformers_modules/"
-)  # a checkpoint's own code: its import is the model's, not the env's
+# a checkpoint's own code (trust_remote_code): an error in its import is the model's, not the environment's
+_REMOTE_CODE = re.compile(r"/transformers_modules/")
 _BARE_EXCEPTION = re.compile(r"^(?P<type>(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception))\s*$")
 
 # an assert whose expression divides by (or into) the tensor-parallel size
