@@ -809,3 +809,40 @@ def test_a_key_error_in_transformers_table_of_model_types_is_a_transformers_too_
 )
 def test_round11_site_rules(module: str, template: str, code: str) -> None:
     assert classify(module, template) == code
+
+
+# --- round 12: from held-out-13 and -14's misses --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("log", "code"),
+    [
+        # Python's import failure as a wrapper that caught it prints it, without its type
+        (
+            "Wrapper: FAILED loading the engine with error = cannot import name 'Oldname' from 'vllm.foo'\n",
+            "ENV_IMPORT_BROKEN",
+        ),
+        # the body vLLM's --api-key check answers with
+        ('{"error": "Unauthorized"}\n', "ENDPOINT_AUTH"),
+        # torch's dtype check: the model's code does not run in the dtype it was given
+        ("RuntimeError: expected scalar type Half but found BFloat16\n", "DTYPE_UNSUPPORTED"),
+        (
+            "RuntimeError: expected mat1 and mat2 to have the same dtype, but got: float != c10::BFloat16\n",
+            "DTYPE_UNSUPPORTED",
+        ),
+        # ... not an index tensor's integer type
+        ("RuntimeError: expected scalar type Long but found Int\n", "OTHER"),
+        # gRPC's bind failure (Ray's raylet on a port another process holds)
+        (
+            "E0101 chttp2_server.cc:1] UNKNOWN:No address added out of total 1 resolved for '0.0.0.0:5'\n",
+            "PORT_CONFLICT",
+        ),
+    ],
+)
+def test_round12_mechanisms(log: str, code: str) -> None:
+    assert diagnose(log).code == code
+
+
+def test_a_quantization_that_has_not_yet_supported_a_feature_is_quant_unsupported() -> None:
+    template = f"XYZ quantization hasn't supported {PLACEHOLDER} yet."
+    assert classify("vllm/model_executor/model_loader/loader.py", template) == "QUANT_UNSUPPORTED"

@@ -77,7 +77,9 @@ SIGNATURES: tuple[Signature, ...] = (
     _sig(
         "ENDPOINT_AUTH",
         r"\"(GET|POST) /v1/\S* HTTP/[\d.]+\" 401\b|Error code: 401\b|AuthenticationError|"
-        r"^(?!.*(huggingface\.co|hf\.co|hub|repo|gated)).*\b401 Unauthorized\b",
+        r"^(?!.*(huggingface\.co|hf\.co|hub|repo|gated)).*\b401 Unauthorized\b|"
+        # the body vLLM's --api-key check answers with (vllm/entrypoints/openai/api_server.py: 401)
+        r"^\s*\{?\s*[\"']error[\"']\s*:\s*[\"']Unauthorized[\"']",
         SPECIFIC,
         "uvicorn's access log and the openai client (vllm serve --api-key, a gateway in front of it)",
     ),
@@ -257,7 +259,9 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     _sig(
         "ENV_IMPORT_BROKEN",
-        r"\b(ImportError|ModuleNotFoundError)\b|No module named '",
+        # (Python's message without its type, as a wrapper that caught it prints it: "FAILED ... with error = cannot
+        # import name 'CompilationLevel' from 'vllm.config'")
+        r"\b(ImportError|ModuleNotFoundError)\b|No module named '|cannot import name '\w+' from '",
         IMPORT,
         "Python import failures",
     ),
@@ -354,6 +358,23 @@ SIGNATURES: tuple[Signature, ...] = (
         r"|Failed to connect to the LLM API)",
         VAGUE,
         "the openai client's APIConnectionError; urllib3's NewConnectionError; aiohttp's ClientConnectorError",
+    ),
+    # torch's dtype check inside a kernel or layer: the model's code does not run in the dtype it was given (a model
+    # written for bfloat16 asked for --dtype half)
+    _sig(
+        "DTYPE_UNSUPPORTED",
+        r"expected (scalar type|mat1 and mat2 to have the same dtype)[^\n]*\b(Half|BFloat16|Float)\b"
+        r"[^\n]*\b(Half|BFloat16|Float)\b",
+        CONSEQUENCE,
+        "torch's RuntimeError on mixed dtypes (a layer's weights in one dtype, its input in another)",
+    ),
+    # gRPC's bind failure ("No address added out of total 1 resolved for '0.0.0.0:41008'"): Ray's raylet or GCS
+    # could not listen on its port, which another process holds
+    _sig(
+        "PORT_CONFLICT",
+        r"No address added out of total \d+ resolved",
+        CONSEQUENCE,
+        "gRPC's server bind (Ray's raylet, GCS, dashboard agent) on a port in use",
     ),
     # vLLM's warning on a GPU below FP8's compute capability (weight-only FP8 through Marlin instead): what such a
     # thread is about when it shows no failure

@@ -144,6 +144,7 @@ SITE_RULES: tuple[SiteRule, ...] = (
         "QUANT_UNSUPPORTED",
         "vllm/",
         r"^(?!.*\bdtype\b)(.*(does not|doesn't|not) support [\w-]+ quantization"
+        r"|.*\bquantization (has|have)(n't| not) (yet )?supported"
         r"|.*\bquantization (config|format|type)?\s*(is )?(not (yet )?supported|unsupported)"
         r"|.*unsupported quantization)",
     ),

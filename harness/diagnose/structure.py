@@ -99,8 +99,9 @@ _MARKERS = (
     "hook", "cdi", "lack", "authorization", "api_key",
     # a traceback's frames: where an exception that says little was raised (harness/diagnose/frames.py)
     '.py", line', ".py in ", "<frozen importlib",
-    # a collective that never completed (signatures.py NCCL_ERROR), quoted where nothing else marks the line
-    "timed out",
+    # a collective that never completed (signatures.py NCCL_ERROR), quoted where nothing else marks the line; the
+    # API key check's own body (ENDPOINT_AUTH); gRPC's bind failure (PORT_CONFLICT)
+    "timed out", "unauthori", "no address added",
 )
 # fmt: on
 
