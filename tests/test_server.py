@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
+from harness.diagnose import diagnose
 from harness.server import BootError, VllmServer
 from harness.server import server as server_module
 
@@ -242,3 +243,31 @@ def _running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_a_boot_error_names_the_second_cause_its_line_proves(tmp_path: Path) -> None:
+    """Where the decisive line proves either of two causes (a max seq len larger than the KV cache: a shorter context,
+    or more cache memory), the error a user reads names both, with the other one's fix."""
+    line = (
+        "ValueError: The model's max seq len (8192) is larger than the maximum number of tokens that can be stored "
+        "in KV cache (4096). Try increasing `gpu_memory_utilization` or decreasing `max_model_len`."
+    )
+    error = BootError(
+        name="tiny",
+        exit_code=1,
+        elapsed=3.0,
+        diagnosis=diagnose(line + "\n"),
+        log_tail=line,
+        log_path=tmp_path / "engine.log",
+    )
+    assert "failed to boot: MAX_MODEL_LEN" in str(error)
+    assert "  or: KV_BUDGET, as the same line proves: " in str(error)
+    plain = BootError(
+        name="tiny",
+        exit_code=1,
+        elapsed=3.0,
+        diagnosis=diagnose("torch.OutOfMemoryError: CUDA out of memory\n"),
+        log_tail="",
+        log_path=tmp_path / "engine.log",
+    )
+    assert "  or: " not in str(plain)

@@ -97,6 +97,11 @@ class BootError(RuntimeError):
     def code(self) -> str:
         return self.diagnosis.code
 
+    def _alternative(self) -> str:
+        """The second cause the evidence line proves, where only the fix can tell (harness/diagnose/boundaries.py)."""
+        other = self.diagnosis.alternative
+        return f"  or: {other.code}, as the same line proves: {other.why}\n" if other is not None else ""
+
     def _message(self) -> str:
         state = "still running (stopped by us)" if self.exit_code is None else f"exit code {self.exit_code}"
         where = f" (log line {self.diagnosis.line})" if self.diagnosis.line else ""
@@ -106,6 +111,7 @@ class BootError(RuntimeError):
             f"vLLM server {self.name!r} failed to boot{tries}: {self.diagnosis.code} after {self.elapsed:.1f} s, "
             f"{state}\n"
             f"  cause{where}: {self.diagnosis.evidence}\n"
+            f"{self._alternative()}"
             f"  log: {self.log_path}\n"
             f"  last {len(self.log_tail.splitlines())} log lines:\n{tail}"
         )
