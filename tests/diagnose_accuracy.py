@@ -4,7 +4,7 @@ Run: ``PYTHONPATH=$PWD python tests/diagnose_accuracy.py [--misses [--burned]] [
 ``--misses`` lists the dev set's wrong answers; ``--burned`` adds those of the held-out sets that have been scored and
 opened for tuning (BURNED). A set still blind is never listed: only its figures are printed. The corpora:
 tests/data/logs_real (dev and held-out, split by hash), tests/data/logs_heldout2 (a second blind set, every log held
-out, labelled and committed before diagnose ever read it), and tests/data/logs_heldout3 to logs_heldout14 (blind sets
+out, labelled and committed before diagnose ever read it), and tests/data/logs_heldout3 to logs_heldout15 (blind sets
 from new threads, each collected by a session that never ran diagnose on it, its labels committed first; each
 README.md has the figure it got when scored once, on frozen rules). The source sites come from the engine
 environment's vLLM (``--site-packages``, default: the newest installed engine) and the shipped releases'
@@ -44,6 +44,7 @@ HELDOUT11 = Path(__file__).parent / "data" / "logs_heldout11"
 HELDOUT12 = Path(__file__).parent / "data" / "logs_heldout12"
 HELDOUT13 = Path(__file__).parent / "data" / "logs_heldout13"
 HELDOUT14 = Path(__file__).parent / "data" / "logs_heldout14"
+HELDOUT15 = Path(__file__).parent / "data" / "logs_heldout15"
 SPLITS = (
     "dev",
     "heldout",
@@ -60,11 +61,12 @@ SPLITS = (
     "heldout12",
     "heldout13",
     "heldout14",
+    "heldout15",
 )
 # scored and opened for tuning: no longer blind (heldout, heldout2: tests/data/logs_heldout2/README.md; heldout3:
 # scored once at 151a669, tests/data/logs_heldout3/README.md; heldout4: once at e75e336; heldout5: once at e19ef26; each
 # README.md has its figure)
-BURNED = ("heldout", *(f"heldout{number}" for number in range(2, 15)))  # held-out-2 to -14
+BURNED = ("heldout", *(f"heldout{number}" for number in range(2, 16)))  # held-out-2 to -15
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,7 @@ def main(argv: list[str]) -> int:
         "heldout12": HELDOUT12,
         "heldout13": HELDOUT13,
         "heldout14": HELDOUT14,
+        "heldout15": HELDOUT15,
     }
     results = [
         *outcomes(sites),

@@ -23,6 +23,7 @@ from tests.diagnose_accuracy import (
     HELDOUT12,
     HELDOUT13,
     HELDOUT14,
+    HELDOUT15,
     REAL,
     labels,
     outcomes,
@@ -81,12 +82,14 @@ def _thread(first_line: str) -> str:
         # side by side again: Chinese, Japanese and Korean web pages (3 found), long-tail GitHub threads (22)
         (HELDOUT13, "heldout13", 13, 3),
         (HELDOUT14, "heldout14", 13, 22),
+        # repositories no earlier set cites (6 found)
+        (HELDOUT15, "heldout15", 15, 6),
     ],
 )
 def test_the_later_blind_sets_are_labelled_and_cite_new_threads(
     corpus: Path, split: str, earlier: int, size: int
 ) -> None:
-    """Held-out sets 3 to 14: each log labelled with a known code and its split, each citing a thread with its fix on
+    """Held-out sets 3 to 15: each log labelled with a known code and its split, each citing a thread with its fix on
     its first line, one log per thread, and no thread that an earlier set (or a fixture) cites."""
     labelled = labels(corpus)
     assert {path.name for path in corpus.glob("*.log")} == set(labelled)
