@@ -194,22 +194,7 @@ def main(argv: list[str]) -> int:
     if not args.no_sites and not args.no_releases:
         sites = with_releases(sites)  # as `vllm-compat diagnose` reads them
     print(f"sources: {f'{sites.distribution} {sites.version} ({len(sites.sites)} sites)' if sites else 'none'}")
-    corpora = {
-        "heldout2": HELDOUT2,
-        "heldout3": HELDOUT3,
-        "heldout4": HELDOUT4,
-        "heldout5": HELDOUT5,
-        "heldout6": HELDOUT6,
-        "heldout7": HELDOUT7,
-        "heldout8": HELDOUT8,
-        "heldout9": HELDOUT9,
-        "heldout10": HELDOUT10,
-        "heldout11": HELDOUT11,
-        "heldout12": HELDOUT12,
-        "heldout13": HELDOUT13,
-        "heldout14": HELDOUT14,
-        "heldout15": HELDOUT15,
-    }
+    corpora = {split: REAL.parent / f"logs_{split}" for split in SPLITS[2:]}  # heldout2, heldout3, ...
     results = [
         *outcomes(sites),
         *(outcome for split, corpus in corpora.items() if split in args.splits for outcome in outcomes(sites, corpus)),

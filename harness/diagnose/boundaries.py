@@ -68,12 +68,6 @@ BOUNDARIES: tuple[_Boundary, ...] = (
     ),
     _boundary(
         "FLAG_UNKNOWN",
-        r"(EngineArgs|__init__)\S*\(\) got an unexpected keyword argument",
-        "ENV_IMPORT_BROKEN",
-        "if a program passed it (an integrator built for another vLLM): install the vLLM version it supports",
-    ),
-    _boundary(
-        "FLAG_UNKNOWN",
         r"\w\(\) got an unexpected keyword argument",
         "ENV_IMPORT_BROKEN",
         "if a program passed it (an integrator built for another vLLM): install the vLLM version it supports",

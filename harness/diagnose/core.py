@@ -195,10 +195,9 @@ class _Reading:
         self.footprint.read(line.message)
         if self.colocated is None and _COLOCATED.search(line.message):
             self.colocated = line
-        if self.traceback.add(number, line.message, following) and line.is_frame():
-            return  # a traceback frame: the exception line follows
+        self.traceback.add(number, line.message, following)  # a frame is kept: where the exception was raised
         if line.is_frame():
-            return  # the source a frame quotes
+            return  # a traceback frame, or the source it quotes: the exception line follows
         if line.message.lstrip().startswith("Traceback (most recent call last)"):
             self.traceback.clear()
         if DATA_DUMPS.search(line.message):
